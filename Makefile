@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= .hubindex
+DEMO_ZOO := $(DATA)/zoo-small-seed0
+
+.PHONY: demo test lint setup clean schemas
+
+setup: $(VENV)/.installed
+
+# torch is pinned first so pip takes the CPU build on local disk, not the multi-GB CUDA one.
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/hubindex zoo build $(DEMO_ZOO) --size small --seed 0
+	$(BIN)/hubindex zoo show $(DEMO_ZOO)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+schemas: setup
+	$(BIN)/python -m hubindex.schemas
+
+clean:
+	rm -rf $(VENV) $(DATA) *.egg-info

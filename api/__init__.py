@@ -1,0 +1,1 @@
+"""hubindex.api: the FastAPI service (see the "Query service" issue); it only calls the library."""

@@ -1,0 +1,1 @@
+"""hubindex.cli: the click command line; it only calls the library."""

@@ -1,0 +1,42 @@
+"""The `hubindex` command. Each subcommand parses options, calls the library, and prints rich text or JSON."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from hubindex import __version__
+from hubindex.errors import HubindexError
+
+
+class HubindexGroup(click.Group):
+    """Turns library errors into one clear line and exit status 2, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HubindexError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=HubindexGroup)
+@click.version_option(__version__, prog_name="hubindex")
+def cli() -> None:
+    """hubindex: index a model hub, fingerprint checkpoints, recover lineage, find merge candidates."""
+    # Never reach a hub for models or tokenizers unless a command asks for it explicitly.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _register() -> None:
+    from hubindex.cli.train_cmd import train
+    from hubindex.cli.zoo_cmd import zoo
+
+    cli.add_command(train)
+    cli.add_command(zoo)
+
+
+_register()

@@ -1,0 +1,126 @@
+"""`hubindex train`: pretrain tiny bases, finetune (full / LoRA / LoRA merged), merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from hubindex.cli.options import float_list, split_list
+from rich.console import Console
+
+from hubindex.errors import MergeError
+from hubindex.ids import id_for_folder
+
+console = Console(stderr=True)
+
+
+@click.group()
+def train() -> None:
+    """Train and merge models; outputs are standard Hugging Face folders that index like any hub model."""
+
+
+@train.command()
+@click.option("--arch", type=click.Choice(["llama", "gpt2", "qwen2"]), default="llama", show_default=True)
+@click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="tiny", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output model folder.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--steps", type=int, default=None, help="Training steps (default: the size's).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+def pretrain(arch: str, size: str, out: Path, seed: int, steps: int | None, overwrite: bool) -> None:
+    """Pretrain a tiny base model from scratch on generated text."""
+    from hubindex.train.pretrain import pretrain as run
+
+    result = run(arch, size, out, seed, steps=steps, overwrite=overwrite)
+    console.print(f"wrote {out} ({result.parameters:,} parameters, loss {result.loop.first_loss:.2f} -> "
+                  f"{result.loop.final_loss:.2f})")
+
+
+@train.command()
+@click.option("--base", type=click.Path(path_type=Path), required=True, help="Folder of the model to finetune.")
+@click.option("--base-id", default=None, help="Hub id of the base for the card (default: its folder's org/name).")
+@click.option("--data", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="JSONL with text, prompt/completion or input/output per line.")
+@click.option("--domain", default=None, help="A generated text domain instead of --data (see `hubindex zoo domains`).")
+@click.option("--docs", type=int, default=1000, show_default=True, help="Documents to generate for --domain.")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--lora-rank", type=int, default=None, help="Train a LoRA adapter of this rank instead of all weights.")
+@click.option("--merge-lora", is_flag=True, help="Merge the LoRA into the weights and save a full model.")
+@click.option("--steps", type=int, default=60, show_default=True)
+@click.option("--lr", type=float, default=None, help="Learning rate (default 1e-3 full, 5e-3 LoRA).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True)
+def finetune(base: Path, base_id: str | None, data: Path | None, domain: str | None, docs: int, out: Path,
+             lora_rank: int | None, merge_lora: bool, steps: int, lr: float | None, seed: int,
+             overwrite: bool) -> None:
+    """Finetune a model: full, LoRA adapter, or LoRA merged into full weights."""
+    from hubindex.train.data import domain_texts, read_jsonl
+    from hubindex.train.finetune import finetune as run
+
+    if (data is None) == (domain is None):
+        raise click.UsageError("give exactly one of --data FILE.jsonl or --domain NAME")
+    texts = read_jsonl(data) if data else domain_texts(domain, docs, seed)
+    lr = lr or (5e-3 if lora_rank else 1e-3)
+    result = run(base, out, texts, seed, steps, lr, base_id or id_for_folder(base), lora_rank=lora_rank,
+                 merge_lora=merge_lora, domain=domain, overwrite=overwrite)
+    console.print(f"wrote {out} ({result.kind}, {result.trainable_parameters:,} trainable parameters, "
+                  f"loss {result.loop.first_loss:.2f} -> {result.loop.final_loss:.2f})")
+
+
+@train.command()
+@click.option("--method", default=None, help="linear, task_arithmetic, ties, dare_ties, dare_linear, slerp, "
+              "breadcrumbs, breadcrumbs_ties, model_stock.")
+@click.option("--base", type=click.Path(path_type=Path), default=None, help="Base model (task-vector methods).")
+@click.option("--models", multiple=True, help="Model folders to merge (repeat, or comma-separate).")
+@click.option("--weights", multiple=True, help="One weight per model (comma-separated or repeated).")
+@click.option("--density", multiple=True, help="Fraction kept (TIES/DARE/Breadcrumbs): one value or one per model.")
+@click.option("--t", "t", type=float, default=None, help="SLERP interpolation factor.")
+@click.option("--lambda", "scale", type=float, default=None, help="Scale of the merged task vector.")
+@click.option("--dtype", default=None, help="Output dtype (float32, float16, bfloat16); default: the base's.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of DARE's random drops.")
+@click.option("--config", "config", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="A mergekit-style YAML recipe instead of the options above.")
+@click.option("--hub-root", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="With --config: resolve model ids as folders under this hub-like root.")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--shard-size", type=int, default=None, help="Split output into shards of at most this many bytes.")
+@click.option("--overwrite", is_flag=True)
+def merge(method: str | None, base: Path | None, models: tuple[str, ...], weights: tuple[str, ...],
+          density: tuple[str, ...], t: float | None, scale: float | None, dtype: str | None, seed: int,
+          config: Path | None, hub_root: Path | None, out: Path, shard_size: int | None, overwrite: bool) -> None:
+    """Merge models tensor by tensor (memory: a few tensors, never whole models)."""
+    from hubindex.train.merge import load_recipe, parse_recipe
+    from hubindex.train.merge import merge as run
+
+    if config:
+        recipe = load_recipe(config)
+        resolve = (lambda ref: hub_root / ref) if hub_root else Path
+    else:
+        if not method or not models:
+            raise click.UsageError("give --method and --models (or --config recipe.yml)")
+        folders = [Path(m) for m in split_list(models)]
+        ids = {id_for_folder(f): f for f in folders}
+        if base:
+            ids[id_for_folder(base)] = base
+        recipe = parse_recipe(_recipe_dict(method, base, folders, float_list(weights, "--weights"),
+                                           float_list(density, "--density"), t, scale, dtype, seed))
+        resolve = ids.__getitem__
+    run(recipe, out, resolve=resolve, max_shard_bytes=shard_size, overwrite=overwrite)
+    console.print(f"wrote {out} ({recipe.merge_method} of {len(recipe.models)} models)")
+
+
+def _recipe_dict(method: str, base: Path | None, folders: list[Path], weights: list[float],
+                 densities: list[float], t: float | None, scale: float | None, dtype: str | None,
+                 seed: int) -> dict:
+    n = len(folders)
+    if weights and len(weights) != n:
+        raise MergeError(f"--weights has {len(weights)} values for {n} models")
+    if densities and len(densities) not in (1, n):
+        raise MergeError(f"--density has {len(densities)} values; give one, or one per model ({n})")
+    models = []
+    for i, folder in enumerate(folders):
+        params = {"weight": weights[i] if weights else None,
+                  "density": (densities[i] if len(densities) == n else densities[0]) if densities else None}
+        models.append({"model": id_for_folder(folder), "parameters": params})
+    parameters = {k: v for k, v in (("t", t), ("lambda", scale)) if v is not None}
+    return {"merge_method": method, "base_model": id_for_folder(base) if base else None, "models": models,
+            "parameters": parameters, "dtype": dtype, "seed": seed}

@@ -1,0 +1,88 @@
+"""`hubindex zoo`: build and show the reference zoo of models with a known family tree."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+from hubindex.cli.options import split_list
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+console = Console()
+RELATION_STYLE = {"root": "bold", "finetune": "green", "adapter": "cyan", "merge": "magenta", "copy": "yellow",
+                  "quantized": "blue"}
+
+
+@click.group()
+def zoo() -> None:
+    """The reference zoo: tiny model families built by hubindex, with truth.json."""
+
+
+@zoo.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="small", show_default=True)
+@click.option("--domains", multiple=True, help="Text domains to finetune on (default: the first six).")
+@click.option("--families", type=int, default=None, help="Number of model families (default: the size's).")
+@click.option("--strip-metadata", is_flag=True, help="Remove every declared lineage hint and telling name.")
+@click.option("--jobs", type=int, default=min(2, os.cpu_count() or 1), show_default=True,
+              help="Models trained side by side (the result does not depend on it).")
+@click.option("--force", is_flag=True, help="Delete a different zoo already in DIRECTORY.")
+def build(directory: Path, seed: int, size: str, domains: tuple[str, ...], families: int | None,
+          strip_metadata: bool, jobs: int, force: bool) -> None:
+    """Build a zoo into DIRECTORY (resumes an interrupted build; a finished one is left as is)."""
+    from hubindex.zoo.build import ZooOptions, build_zoo
+
+    options = ZooOptions(seed=seed, size=size, domains=split_list(domains) or None,
+                         strip_metadata=strip_metadata, families=families)
+    summary = build_zoo(directory, options, jobs=jobs, force=force, console=Console(stderr=True))
+    Console(stderr=True).print(f"zoo ready: {directory} ({summary['models']} models, {summary['built_models']} "
+                               f"built in {summary['build_seconds']} s)")
+
+
+@zoo.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the zoo_summary JSON answer.")
+def show(directory: Path, as_json: bool) -> None:
+    """Show a zoo's family trees, relation counts and sizes."""
+    from hubindex.zoo.summary import TreeNode, summarize
+
+    summary = summarize(directory)
+    if as_json:
+        click.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
+        return
+    table = Table(title=f"zoo {summary.path} (size {summary.size}, seed {summary.seed})")
+    for column in ("family", "arch", "root", "models", "MB"):
+        table.add_column(column)
+    for fam in summary.families:
+        table.add_row(fam.family, fam.arch, fam.root, str(fam.models), f"{fam.bytes / 1e6:.2f}")
+    console.print(table)
+
+    def add(tree: Tree, node: TreeNode) -> None:
+        style = RELATION_STYLE.get(node.relation, "")
+        extra = f" + {', '.join(node.parents[1:])}" if len(node.parents) > 1 else ""
+        label = f"[{style}]{node.model}[/] [dim]{node.relation}/{node.method} {node.domain or ''}{extra}[/]"
+        branch = tree.add(label)
+        for child in node.children:
+            add(branch, child)
+
+    for fam in summary.families:
+        tree = Tree(f"family [bold]{fam.family}[/] ({fam.arch})")
+        add(tree, fam.tree)
+        console.print(tree)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.relations.items()))
+    console.print(f"{summary.models} models ({counts}); {summary.bytes / 1e6:.2f} MB on disk")
+
+
+@zoo.command()
+def domains() -> None:
+    """List the generated text domains."""
+    from hubindex import corpus
+
+    for name in corpus.domain_names():
+        sample = corpus.generate(name, 1, 0)[0].replace("\n", " ")
+        console.print(f"[bold]{name:<11}[/] {sample[:90]}...", highlight=False)

@@ -1,0 +1,47 @@
+"""JSON Schemas of every JSON answer, exported from the pydantic models into `schemas/`.
+
+`python -m hubindex.schemas` rewrites the files; a test fails when they drift from the models.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, RootModel
+
+from hubindex.train.merge.recipe import MergeRecipe
+from hubindex.zoo.summary import TruthEntry, ZooSummary
+
+
+class Truth(RootModel[dict[str, TruthEntry]]):
+    """truth.json: model id -> its known parents, relation, domain and family."""
+
+
+ANSWERS: dict[str, type[BaseModel]] = {
+    "zoo_summary": ZooSummary,
+    "truth": Truth,
+    "merge_recipe": MergeRecipe,
+}
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def schema_for(name: str) -> dict:
+    schema = ANSWERS[name].model_json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{name}.schema.json", **schema}
+
+
+def export(directory: Path = SCHEMA_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ANSWERS:
+        path = directory / f"{name}.schema.json"
+        path.write_text(json.dumps(schema_for(name), indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in export(Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_DIR):
+        print(path)

@@ -1,0 +1,74 @@
+"""Finetune a model: full, LoRA (saved as a PEFT adapter folder), or LoRA merged back into full weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from peft import LoraConfig, get_peft_model
+
+from hubindex.card import lineage_meta, write_card
+from hubindex.checkpoint.folder import ADAPTER_CONFIG
+from hubindex.checkpoint.staging import staged_dir
+from hubindex.errors import TrainingError
+from hubindex.train.architectures import LORA_TARGETS
+from hubindex.train.data import pack
+from hubindex.train.loop import LoopResult, seed_everything, train
+from hubindex.train.outputs import load_model, save_model
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    out: Path
+    kind: str  # full | lora | lora_merged
+    trainable_parameters: int
+    loop: LoopResult
+
+
+def finetune(base: Path, out: Path, texts: list[str], seed: int, steps: int, lr: float, base_id: str,
+             lora_rank: int | None = None, merge_lora: bool = False, domain: str | None = None,
+             max_shard_bytes: int | None = None, overwrite: bool = False, quiet: bool = False) -> FinetuneResult:
+    if merge_lora and not lora_rank:
+        raise TrainingError("--merge-lora needs --lora-rank")
+    if steps < 1 or lr <= 0:
+        raise TrainingError("steps must be >= 1 and lr > 0")
+    seed_everything(seed)
+    model, tokenizer = load_model(Path(base))
+    seq_len = min(128, getattr(model.config, "max_position_embeddings", None) or model.config.n_positions)
+    blocks = pack(texts, tokenizer, seq_len)
+    kind = "full"
+    if lora_rank:
+        kind = "lora_merged" if merge_lora else "lora"
+        targets = LORA_TARGETS.get(model.config.model_type)
+        lora = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, lora_dropout=0.0, target_modules=targets,
+                          fan_in_fan_out=model.config.model_type == "gpt2", task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    loop = train(model, blocks, steps, lr, 16, seed, f"finetune ({kind})", quiet)
+    relation = "adapter" if kind == "lora" else "finetune"
+    card = {"library_name": "peft" if kind == "lora" else "transformers", "pipeline_tag": "text-generation",
+            "license": "apache-2.0", **lineage_meta([base_id], relation),
+            "tags": ["hubindex", *(["lora"] if lora_rank else []), *([domain] if domain else [])]}
+    what = {"full": "Full finetune", "lora": "LoRA adapter", "lora_merged": "LoRA finetune merged into"}[kind]
+    body = (f"# {Path(out).name}\n\n{what} of `{base_id}` trained by hubindex for {steps} steps at lr {lr:g} "
+            f"(seed {seed}){f' on the {domain} domain' if domain else ''}. Final loss {loop.final_loss:.3f}.")
+    with staged_dir(Path(out), overwrite) as staging:
+        if kind == "lora":
+            model.save_pretrained(staging)
+            _set_adapter_base(staging, base_id)
+            tokenizer.save_pretrained(staging)
+            write_card(staging, card, body)
+        else:
+            if kind == "lora_merged":
+                model = model.merge_and_unload()
+            save_model(model, tokenizer, staging, card, body, max_shard_bytes)
+    return FinetuneResult(Path(out), kind, trainable, loop)
+
+
+def _set_adapter_base(folder: Path, base_id: str) -> None:
+    """PEFT records the local path it loaded; a hub adapter names its base by id."""
+    path = folder / ADAPTER_CONFIG
+    config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = base_id
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

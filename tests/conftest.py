@@ -1,0 +1,45 @@
+"""Session fixtures: reference zoos built once per session by hubindex's own training module."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+TEST_SEED = 7
+STRIPPED_SEED = 8
+
+
+@pytest.fixture(scope="session")
+def zoo_factory(tmp_path_factory):
+    """build(seed, **options) -> zoo root; each distinct (seed, options) is built once per session."""
+    from hubindex.zoo.build import ZooOptions, build_zoo
+
+    built: dict[tuple, Path] = {}
+
+    def build(seed: int, size: str = "tiny", **options) -> Path:
+        key = (seed, size, tuple(sorted(options.items())))
+        if key not in built:
+            root = tmp_path_factory.mktemp(f"zoo-{size}-seed{seed}")
+            opts = ZooOptions(seed=seed, size=size, **options)
+            build_zoo(root, opts, jobs=min(2, os.cpu_count() or 1))
+            built[key] = root
+        return built[key]
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(zoo_factory) -> Path:
+    return zoo_factory(TEST_SEED)
+
+
+@pytest.fixture(scope="session")
+def stripped_zoo(zoo_factory) -> Path:
+    """A second, smaller zoo: another seed, one family, three domains, every lineage hint removed."""
+    return zoo_factory(STRIPPED_SEED, strip_metadata=True, families=1,
+                      domains=("sports", "finance", "poetry"))

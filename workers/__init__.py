@@ -1,0 +1,1 @@
+"""hubindex.workers: Celery tasks over the library (see the "Distributed pipeline" issue)."""
