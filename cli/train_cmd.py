@@ -47,11 +47,13 @@ def pretrain(arch: str, size: str, out: Path, seed: int, steps: int | None, over
 @click.option("--merge-lora", is_flag=True, help="Merge the LoRA into the weights and save a full model.")
 @click.option("--steps", type=int, default=60, show_default=True)
 @click.option("--lr", type=float, default=None, help="Learning rate (default 1e-3 full, 5e-3 LoRA).")
+@click.option("--seq-len", type=int, default=128, show_default=True, help="Tokens per training block.")
+@click.option("--batch", type=int, default=16, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True)
 def finetune(base: Path, base_id: str | None, data: Path | None, domain: str | None, docs: int, out: Path,
-             lora_rank: int | None, merge_lora: bool, steps: int, lr: float | None, seed: int,
-             overwrite: bool) -> None:
+             lora_rank: int | None, merge_lora: bool, steps: int, lr: float | None, seq_len: int, batch: int,
+             seed: int, overwrite: bool) -> None:
     """Finetune a model: full, LoRA adapter, or LoRA merged into full weights."""
     from hubindex.train.data import domain_texts, read_jsonl
     from hubindex.train.finetune import finetune as run
@@ -61,7 +63,7 @@ def finetune(base: Path, base_id: str | None, data: Path | None, domain: str | N
     texts = read_jsonl(data) if data else domain_texts(domain, docs, seed)
     lr = lr or (5e-3 if lora_rank else 1e-3)
     result = run(base, out, texts, seed, steps, lr, base_id or id_for_folder(base), lora_rank=lora_rank,
-                 merge_lora=merge_lora, domain=domain, overwrite=overwrite)
+                 merge_lora=merge_lora, domain=domain, seq_len=seq_len, batch=batch, overwrite=overwrite)
     console.print(f"wrote {out} ({result.kind}, {result.trainable_parameters:,} trainable parameters, "
                   f"loss {result.loop.first_loss:.2f} -> {result.loop.final_loss:.2f})")
 

@@ -185,3 +185,17 @@ def test_merge_recipe_in_zoo_is_valid_yaml(tiny_zoo):
     jsonschema.validate(recipe, schema_for("merge_recipe"))
     assert [m["model"] for m in recipe["models"]] == truth[model]["parents"]
     assert recipe["base_model"] == truth[model]["merge"]["base"]
+
+
+def test_same_seed_same_weights_whatever_jobs_or_stripping(zoo_factory, stripped_zoo, tmp_path):
+    """The stripped zoo (built with 2 jobs) and a plain one-job build of the same plan share every weight."""
+    from hubindex.zoo.build import ZooOptions, build_zoo
+
+    plain = tmp_path / "plain"
+    build_zoo(plain, ZooOptions(seed=8, size="tiny", families=1, domains=["sports", "finance", "poetry"]), jobs=1)
+    stripped_ids, plain_ids = list(load_truth(stripped_zoo)), list(load_truth(plain))
+    assert len(stripped_ids) == len(plain_ids) and stripped_ids != plain_ids
+    for s_id, p_id in zip(stripped_ids, plain_ids, strict=True):
+        s, p = ModelFolder.open(stripped_zoo / s_id), ModelFolder.open(plain / p_id)
+        assert s.tensors.keys() == p.tensors.keys()
+        assert all(torch.equal(s.read(n), p.read(n)) for n in s.tensors), (s_id, p_id)

@@ -20,8 +20,9 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
 }
 CODES: dict[torch.dtype, str] = {v: k for k, v in TORCH_DTYPES.items()}
 FLOAT_CODES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
-# Names users type (config.json torch_dtype, --dtype) mapped to codes.
+# Names users type (config.json torch_dtype, --dtype) mapped to codes, and back.
 NAMED: dict[str, str] = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64"}
+CONFIG_NAMES: dict[str, str] = {code: name for name, code in NAMED.items()}
 
 
 def itemsize(code: str) -> int:

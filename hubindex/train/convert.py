@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,11 +9,9 @@ import torch
 
 from hubindex.card import lineage_meta, write_card
 from hubindex.checkpoint import ModelFolder, PlannedTensor, ShardedWriter
-from hubindex.checkpoint.dtypes import FLOAT_CODES, code_for, torch_dtype
+from hubindex.checkpoint.dtypes import CONFIG_NAMES, FLOAT_CODES, code_for, torch_dtype
 from hubindex.checkpoint.staging import staged_dir
-from hubindex.train.outputs import copy_side_files
-
-TORCH_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
+from hubindex.train.outputs import copy_side_files, set_config_dtype
 
 
 def quantize_int8_rows(weight: torch.Tensor) -> torch.Tensor:
@@ -34,10 +31,7 @@ def _stream(source: Path, out: Path, dtype: str, transform: Callable[[str, torch
                 tensor = transform(item.name, folder.read(item.name))
                 writer.write(item.name, tensor.to(torch_dtype(item.dtype)))
         copy_side_files(folder, staging)
-        config_path = staging / "config.json"
-        config = json.loads(config_path.read_text())
-        config["dtype"] = TORCH_NAMES.get(dtype, config.get("dtype"))
-        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        set_config_dtype(staging, dtype)
         write_card(staging, card, body)
 
 
@@ -46,7 +40,7 @@ def convert_dtype(source: Path, out: Path, dtype: str, source_id: str, max_shard
     """A plain re-save in another dtype (e.g. bf16): the same model, so the card names the original."""
     code = code_for(dtype)
     card = {"library_name": "transformers", **lineage_meta([source_id], None), "tags": ["hubindex", dtype]}
-    body = f"# {Path(out).name}\n\n`{source_id}` re-saved in {TORCH_NAMES.get(code, code)}."
+    body = f"# {Path(out).name}\n\n`{source_id}` re-saved in {CONFIG_NAMES.get(code, code)}."
     _stream(Path(source), Path(out), code, lambda _n, t: t, card, body, max_shard_bytes, overwrite)
 
 

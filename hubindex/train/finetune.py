@@ -28,15 +28,16 @@ class FinetuneResult:
 
 def finetune(base: Path, out: Path, texts: list[str], seed: int, steps: int, lr: float, base_id: str,
              lora_rank: int | None = None, merge_lora: bool = False, domain: str | None = None,
-             max_shard_bytes: int | None = None, overwrite: bool = False, quiet: bool = False) -> FinetuneResult:
+             seq_len: int = 128, batch: int = 16, max_shard_bytes: int | None = None, overwrite: bool = False,
+             quiet: bool = False) -> FinetuneResult:
     if merge_lora and not lora_rank:
         raise TrainingError("--merge-lora needs --lora-rank")
     if steps < 1 or lr <= 0:
         raise TrainingError("steps must be >= 1 and lr > 0")
     seed_everything(seed)
     model, tokenizer = load_model(Path(base))
-    seq_len = min(128, getattr(model.config, "max_position_embeddings", None) or model.config.n_positions)
-    blocks = pack(texts, tokenizer, seq_len)
+    max_positions = getattr(model.config, "max_position_embeddings", None) or model.config.n_positions
+    blocks = pack(texts, tokenizer, min(seq_len, max_positions))
     kind = "full"
     if lora_rank:
         kind = "lora_merged" if merge_lora else "lora"
@@ -45,7 +46,7 @@ def finetune(base: Path, out: Path, texts: list[str], seed: int, steps: int, lr:
                           fan_in_fan_out=model.config.model_type == "gpt2", task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    loop = train(model, blocks, steps, lr, 16, seed, f"finetune ({kind})", quiet)
+    loop = train(model, blocks, steps, lr, batch, seed, f"finetune ({kind})", quiet)
     relation = "adapter" if kind == "lora" else "finetune"
     card = {"library_name": "peft" if kind == "lora" else "transformers", "pipeline_tag": "text-generation",
             "license": "apache-2.0", **lineage_meta([base_id], relation),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from hubindex.card import write_card
 from hubindex.checkpoint import ModelFolder
+from hubindex.checkpoint.dtypes import CONFIG_NAMES
 from hubindex.errors import CheckpointError
 
 
@@ -45,3 +47,11 @@ def copy_side_files(source: ModelFolder, out: Path) -> None:
             shutil.copyfile(source.path / name, out / name)
     for path in source.tokenizer_files():
         shutil.copyfile(path, out / path.name)
+
+
+def set_config_dtype(folder: Path, code: str) -> None:
+    """Record the dtype weights were written in, so loaders pick the right default."""
+    path = Path(folder) / "config.json"
+    config = json.loads(path.read_text())
+    config["dtype"] = CONFIG_NAMES.get(code, config.get("dtype"))
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

@@ -145,12 +145,12 @@ def _finetune(root: Path, spec: ModelSpec, size: str, out: Path, shard: int | No
     from hubindex.train.data import domain_texts
     from hubindex.train.finetune import finetune
 
-    p = spec.params
-    n_docs = max(300, p["steps"] * get_size(size).batch * get_size(size).seq_len // TOKENS_PER_DOC)
+    p, dims = spec.params, get_size(size)
+    n_docs = max(300, p["steps"] * dims.batch * dims.seq_len // TOKENS_PER_DOC)
     texts = domain_texts(spec.domain, n_docs, p["seed"])
     finetune(model_path(root, spec.parents[0]), out, texts, p["seed"], p["steps"], p["lr"], spec.parents[0],
              lora_rank=p.get("rank"), merge_lora=spec.method == "lora_merged", domain=spec.domain,
-             max_shard_bytes=shard, overwrite=True, quiet=True)
+             seq_len=dims.seq_len, batch=dims.batch, max_shard_bytes=shard, overwrite=True, quiet=True)
 
 
 def _merge(root: Path, spec: ModelSpec, size: str, out: Path, shard: int | None) -> None:

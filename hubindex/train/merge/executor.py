@@ -24,7 +24,7 @@ from hubindex.checkpoint.staging import staged_dir
 from hubindex.errors import HubindexError, MergeError
 from hubindex.train.merge.methods import MergeMethod, TensorMergeInputs, get_method
 from hubindex.train.merge.recipe import MergeRecipe
-from hubindex.train.outputs import copy_side_files
+from hubindex.train.outputs import copy_side_files, set_config_dtype
 
 RECIPE_FILE = "mergekit_config.yml"
 
@@ -137,11 +137,7 @@ def execute_merge(plan: MergePlan, out: Path, ids: list[str], max_shard_bytes: i
                 progress.advance(task)
         copy_side_files(plan.reference, staging)
         if plan.recipe.dtype:
-            config_path = staging / "config.json"
-            config = json.loads(config_path.read_text())
-            config["dtype"] = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}.get(
-                code_for(plan.recipe.dtype), config.get("dtype"))
-            config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+            set_config_dtype(staging, code_for(plan.recipe.dtype))
         recipe_yaml = plan.recipe.to_yaml()
         (staging / RECIPE_FILE).write_text(recipe_yaml)
         card = {"library_name": "transformers", "pipeline_tag": "text-generation",

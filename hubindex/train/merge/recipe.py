@@ -68,9 +68,9 @@ class MergeRecipe(BaseModel):
                 for m in self.models]
 
     def to_yaml(self) -> str:
+        # Required fields always appear, so the file reads like mergekit's: method first, then inputs.
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
-        data.setdefault("models", [m.model_dump(exclude_none=True) for m in self.models])
-        return yaml.safe_dump({"merge_method": self.merge_method, **data}, sort_keys=False)
+        return yaml.safe_dump(data, sort_keys=False)
 
 
 def parse_recipe(data: object) -> MergeRecipe:
