@@ -48,15 +48,19 @@ save_file(merged, root / "org/whole/model.safetensors")
 
 def measure(root: Path, body: str) -> dict:
     script = textwrap.dedent(f"""
-        import json, resource, time
+        import json, time
         from pathlib import Path
         import torch, safetensors.torch, hubindex.train.merge
         root = Path({str(root)!r}); RECIPE = {RECIPE!r}
-        start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        def status(key):
+            line = next(l for l in open("/proc/self/status") if l.startswith(key))
+            return int(line.split()[1])
+        start_rss = status("VmRSS:")
+        open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
         t0 = time.perf_counter()
     """) + textwrap.dedent(body) + textwrap.dedent("""
         print(json.dumps({"seconds": time.perf_counter() - t0,
-                          "peak_growth_mib": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start_rss) / 1024}))
+                          "peak_growth_mib": (status("VmHWM:") - start_rss) / 1024}))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
