@@ -156,8 +156,9 @@ def test_rebuild_is_a_no_op_and_other_plans_are_refused(tiny_zoo, tmp_path):
     with pytest.raises(HubindexError, match="holds another zoo"):
         build_zoo(tiny_zoo, ZooOptions(seed=8, size="tiny"))
     (tmp_path / "stuff.txt").write_text("mine")
-    with pytest.raises(HubindexError, match="not a zoo"):
-        build_zoo(tmp_path, ZooOptions(seed=1, size="tiny"))
+    for force in (False, True):  # --force never deletes a folder that is not a zoo
+        with pytest.raises(HubindexError, match="not a zoo"):
+            build_zoo(tmp_path, ZooOptions(seed=1, size="tiny"), force=force)
     assert (tmp_path / "stuff.txt").read_text() == "mine"
 
 

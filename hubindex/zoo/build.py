@@ -93,14 +93,15 @@ def _deps(spec: ModelSpec) -> set[str]:
 def _claim(root: Path, options: ZooOptions, force: bool) -> None:
     """A folder holds one zoo: refuse to mix two plans unless --force wipes the old one."""
     zoo_file = root / ZOO_FILE
+    is_zoo = zoo_file.exists() or (root / STATE_FILE).exists()
+    if root.exists() and any(root.iterdir()) and not is_zoo:
+        raise HubindexError(f"{root} is not empty and is not a zoo; choose an empty folder")
     if force and root.exists():
-        shutil.rmtree(root)
+        shutil.rmtree(root)  # only ever a zoo folder, checked above
     elif zoo_file.exists():
         previous = json.loads(zoo_file.read_text())
         if {k: previous.get(k) for k in options.as_dict()} != options.as_dict():
             raise HubindexError(f"{root} holds another zoo ({_describe(previous)}); use --force to rebuild it")
-    elif root.exists() and any(root.iterdir()) and not (root / STATE_FILE).exists():
-        raise HubindexError(f"{root} is not empty and is not a zoo; choose an empty folder")
     root.mkdir(parents=True, exist_ok=True)
     zoo_file.write_text(json.dumps({**options.as_dict(), "complete": False}, indent=1) + "\n")
 
