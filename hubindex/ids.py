@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hubindex.errors import HubindexError
 
-_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
 
 
 def validate_model_id(model_id: str) -> str:
@@ -16,7 +16,7 @@ def validate_model_id(model_id: str) -> str:
     Rejects what could escape a folder: absolute paths, `..`, backslashes, empty parts, control characters.
     """
     parts = model_id.split("/") if isinstance(model_id, str) else []
-    ok = 1 <= len(parts) <= 2 and all(_PART.match(p) and ".." not in p for p in parts)
+    ok = 1 <= len(parts) <= 2 and all(_PART.fullmatch(p) and ".." not in p for p in parts)
     if not ok:
         raise HubindexError(f"invalid model id {model_id!r}: expected 'org/name' of letters, digits, '-', '_', '.'")
     return model_id
