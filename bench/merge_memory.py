@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.helpers import random_tensors, write_checkpoint
+from tests.helpers import PEAK_RSS_SNIPPET, random_tensors, write_checkpoint
 
 RECIPE = {"merge_method": "ties", "base_model": "org/base",
           "models": [{"model": "org/a", "parameters": {"density": 0.5}},
@@ -47,20 +47,15 @@ save_file(merged, root / "org/whole/model.safetensors")
 
 
 def measure(root: Path, body: str) -> dict:
-    script = textwrap.dedent(f"""
+    script = PEAK_RSS_SNIPPET + textwrap.dedent(f"""
         import json, time
         from pathlib import Path
         import torch, safetensors.torch, hubindex.train.merge
         root = Path({str(root)!r}); RECIPE = {RECIPE!r}
-        def status(key):
-            line = next(l for l in open("/proc/self/status") if l.startswith(key))
-            return int(line.split()[1])
-        start_rss = status("VmRSS:")
-        open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to the current RSS
+        reset_peak()
         t0 = time.perf_counter()
     """) + textwrap.dedent(body) + textwrap.dedent("""
-        print(json.dumps({"seconds": time.perf_counter() - t0,
-                          "peak_growth_mib": (status("VmHWM:") - start_rss) / 1024}))
+        print(json.dumps({"seconds": time.perf_counter() - t0, "peak_growth_mib": peak_growth_kib() / 1024}))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])

@@ -10,8 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from tests.helpers import STRIPPED_ZOO
+
 TEST_SEED = 7
-STRIPPED_SEED = 8
 
 
 @pytest.fixture(scope="session")
@@ -41,5 +42,5 @@ def tiny_zoo(zoo_factory) -> Path:
 @pytest.fixture(scope="session")
 def stripped_zoo(zoo_factory) -> Path:
     """A second, smaller zoo: another seed, one family, three domains, every lineage hint removed."""
-    return zoo_factory(STRIPPED_SEED, strip_metadata=True, families=1,
-                      domains=("sports", "finance", "poetry"))
+    return zoo_factory(STRIPPED_ZOO["seed"], strip_metadata=True, families=STRIPPED_ZOO["families"],
+                       domains=STRIPPED_ZOO["domains"])

@@ -12,6 +12,23 @@ from hubindex.checkpoint.dtypes import CODES
 
 CONFIG = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 16}
 
+# The second test zoo: another seed, one family, three domains (stripped of metadata in the fixture).
+STRIPPED_ZOO = {"seed": 8, "families": 1, "domains": ("sports", "finance", "poetry")}
+
+# Python source for a child process: `reset_peak()` sets the kernel's high-water mark (VmHWM) to the current RSS,
+# `peak_growth_kib()` returns how far it rose since. ru_maxrss cannot be reset, so import peaks would hide the
+# work being measured.
+PEAK_RSS_SNIPPET = """
+def _status_kib(key):
+    return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1])
+def reset_peak():
+    global _rss_at_reset
+    _rss_at_reset = _status_kib("VmRSS:")
+    open("/proc/self/clear_refs", "w").write("5")
+def peak_growth_kib():
+    return _status_kib("VmHWM:") - _rss_at_reset
+"""
+
 
 def write_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], config: dict | None = None,
                      max_shard_bytes: int | None = None) -> Path:

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.helpers import random_tensors, write_checkpoint
+from tests.helpers import PEAK_RSS_SNIPPET, random_tensors, write_checkpoint
 
 N_TENSORS, ROWS, COLS = 120, 512, 256  # 512 KiB per tensor, 60 MiB per model
 
@@ -14,7 +14,7 @@ def test_merge_peak_memory_is_a_few_tensors(tmp_path):
     shapes = {f"layers.{i}.weight": (ROWS, COLS) for i in range(N_TENSORS)}
     for name, seed in (("base", 0), ("a", 1), ("b", 2)):
         write_checkpoint(tmp_path / "org" / name, random_tensors(seed, shapes), max_shard_bytes=16 << 20)
-    script = textwrap.dedent(f"""
+    script = PEAK_RSS_SNIPPET + textwrap.dedent(f"""
         import json
         from pathlib import Path
         from hubindex.train.merge import merge, parse_recipe
@@ -27,16 +27,13 @@ def test_merge_peak_memory_is_a_few_tensors(tmp_path):
         plan = plan_merge(recipe, lambda r: root / r)
         from hubindex.train.merge.executor import merge_tensor
         merge_tensor(plan, plan.tensors[0])
-        def status(key):
-            return int(next(l for l in open("/proc/self/status") if l.startswith(key)).split()[1])
-        before = status("VmRSS:")
-        open("/proc/self/clear_refs", "w").write("5")  # reset the peak to the current RSS
+        reset_peak()
         merge(recipe, root / "org/out", resolve=lambda r: root / r, max_shard_bytes=16 << 20, quiet=True)
-        print(json.dumps({{"before_kib": before, "after_kib": status("VmHWM:")}}))
+        print(json.dumps({{"growth_kib": peak_growth_kib()}}))
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     rss = json.loads(result.stdout.strip().splitlines()[-1])
-    grown_mib = (rss["after_kib"] - rss["before_kib"]) / 1024
+    grown_mib = rss["growth_kib"] / 1024
     tensor_mib = ROWS * COLS * 4 / 2**20
     model_mib = N_TENSORS * tensor_mib
     # Three inputs and the output are 240 MiB; streaming may add a bounded number of tensor-sized temporaries.
