@@ -32,11 +32,14 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from hubindex.cli.eval_cmd import evaluate
+    from hubindex.cli.index_cmd import index, reindex
+    from hubindex.cli.query_cmd import show, similar
     from hubindex.cli.train_cmd import train
     from hubindex.cli.zoo_cmd import zoo
 
-    cli.add_command(train)
-    cli.add_command(zoo)
+    for command in (index, reindex, similar, show, evaluate, train, zoo):
+        cli.add_command(command)
 
 
 _register()

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, RootModel
 
+from hubindex.catalog.answers import ModelView, SimilarHit
+from hubindex.evaluate.embedding import EmbeddingEval
+from hubindex.indexer.pipeline import IndexReport
 from hubindex.train.merge.recipe import MergeRecipe
 from hubindex.zoo.summary import TruthEntry, ZooSummary
 
@@ -19,10 +22,18 @@ class Truth(RootModel[dict[str, TruthEntry]]):
     """truth.json: model id -> its known parents, relation, domain and family."""
 
 
+class SimilarAnswer(RootModel[list[SimilarHit]]):
+    """`hubindex similar --json`: nearest models, best first, the query model excluded."""
+
+
 ANSWERS: dict[str, type[BaseModel]] = {
     "zoo_summary": ZooSummary,
     "truth": Truth,
     "merge_recipe": MergeRecipe,
+    "index_report": IndexReport,
+    "model_view": ModelView,
+    "similar": SimilarAnswer,
+    "embedding_eval": EmbeddingEval,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -44,3 +44,14 @@ def stripped_zoo(zoo_factory) -> Path:
     """A second, smaller zoo: another seed, one family, three domains, every lineage hint removed."""
     return zoo_factory(STRIPPED_ZOO["seed"], strip_metadata=True, families=STRIPPED_ZOO["families"],
                        domains=STRIPPED_ZOO["domains"])
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog(tiny_zoo, tmp_path_factory) -> Path:
+    """The tiny zoo indexed with both Delta Activations recipes. Tests read it; they never write to it."""
+    from hubindex.indexer.pipeline import index_paths
+
+    db = tmp_path_factory.mktemp("catalog") / "tiny.duckdb"
+    report = index_paths(db, [tiny_zoo], ["hubindex", "paper"], quiet=True)
+    assert not report.failed, report.failed
+    return db

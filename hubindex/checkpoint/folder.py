@@ -88,7 +88,11 @@ class ModelFolder:
         return sum(f.size for f in self.files)
 
     def tokenizer_files(self) -> list[Path]:
-        return [self.path / n for n in TOKENIZER_FILES if (self.path / n).is_file()]
+        return self.tokenizer_files_in(self.path)
+
+    @staticmethod
+    def tokenizer_files_in(path: Path) -> list[Path]:
+        return [Path(path) / n for n in TOKENIZER_FILES if (Path(path) / n).is_file()]
 
 
 def _require_safetensors(path: Path, names: list[str]) -> list[str]:

@@ -128,9 +128,13 @@ class SafetensorsFile:
         info = self.tensors.get(name)
         if info is None:
             raise CheckpointError(f"{self.path}: no tensor named {name!r}")
-        dtype = torch_dtype(info.dtype)
-        if info.nbytes == 0:
-            return torch.empty(info.shape, dtype=dtype)
+        return self.as_tensor(info, self.read_bytes(info))
+
+    def header_bytes(self) -> bytes:
+        with open(self.path, "rb") as handle:
+            return handle.read(self.data_start)
+
+    def read_bytes(self, info: TensorInfo) -> bytearray:
         buffer = bytearray(info.nbytes)
         view = memoryview(buffer)
         with open(self.path, "rb", buffering=0) as handle:
@@ -138,6 +142,13 @@ class SafetensorsFile:
             while got < info.nbytes:
                 n = os.preadv(handle.fileno(), [view[got:]], info.start + got)
                 if n == 0:
-                    raise CheckpointError(f"{self.path}: file ended inside tensor {name!r}")
+                    raise CheckpointError(f"{self.path}: file ended inside tensor {info.name!r}")
                 got += n
+        return buffer
+
+    @staticmethod
+    def as_tensor(info: TensorInfo, buffer: bytearray) -> torch.Tensor:
+        dtype = torch_dtype(info.dtype)
+        if info.nbytes == 0:
+            return torch.empty(info.shape, dtype=dtype)
         return torch.frombuffer(buffer, dtype=torch.uint8).view(dtype).reshape(info.shape)

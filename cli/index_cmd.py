@@ -1,0 +1,59 @@
+"""`hubindex index` and `hubindex reindex`: fill the catalog from local folders, rebuild its FAISS indexes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from hubindex.cli.options import split_list
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+DB_OPTION = click.option("--db", type=click.Path(path_type=Path, dir_okay=False), required=True,
+                         help="DuckDB catalog file (FAISS indexes live beside it in FILE.faiss/).")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
+@DB_OPTION
+@click.option("--method", "methods", multiple=True, default=("hubindex",), show_default=True,
+              help="Delta Activations recipe(s): hubindex (default) and/or paper; comma-separated or repeated.")
+@click.option("--no-embed", is_flag=True, help="Weight signatures only, no Delta Activations.")
+@click.option("--prune", is_flag=True, help="Remove catalog models of these roots whose folders are gone.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON (schemas/index_report).")
+def index(paths: tuple[Path, ...], db: Path, methods: tuple[str, ...], no_embed: bool, prune: bool,
+          as_json: bool) -> None:
+    """Index model folders: PATH is a hub-like root (PATH/org/name/) or a single model folder."""
+    from hubindex.embed.methods import get_method
+    from hubindex.indexer.pipeline import index_paths
+
+    chosen = split_list(methods) or ["hubindex"]
+    for name in chosen:
+        get_method(name)
+    report = index_paths(db, list(paths), chosen, embed=not no_embed, prune=prune, quiet=as_json)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+        return
+    console.print(f"[bold]{report.seen}[/] folders: {report.indexed} indexed, {report.unchanged} unchanged, "
+                  f"{len(report.failed)} problems, {len(report.pruned)} pruned; embedded {report.embedded}; "
+                  f"{report.spaces} FAISS spaces; {report.seconds:.1f} s")
+    if report.failed or report.skipped:
+        table = Table("model", "status", "reason", title="recorded problems")
+        for failure in report.failed:
+            table.add_row(failure.model, failure.status, failure.error)
+        for skipped in report.skipped:
+            table.add_row("-", "skipped", skipped)
+        console.print(table)
+
+
+@click.command()
+@DB_OPTION
+def reindex(db: Path) -> None:
+    """Apply pending catalog migrations and rebuild every FAISS index from the catalog tables."""
+    from hubindex.catalog import Catalog
+    from hubindex.catalog.spaces import rebuild
+
+    with Catalog(db) as catalog:
+        spaces = rebuild(catalog)
+    console.print(f"rebuilt {len(spaces)} FAISS spaces ({sum(spaces.values())} vectors) in {catalog.spaces_dir}")

@@ -1,0 +1,66 @@
+"""`hubindex similar` and `hubindex show`: read-only queries on the catalog."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from hubindex.cli.index_cmd import DB_OPTION
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+@click.command()
+@click.argument("model")
+@DB_OPTION
+@click.option("-k", "k", type=int, default=10, show_default=True)
+@click.option("--by", type=click.Choice(["delta", "weights"]), default="delta", show_default=True,
+              help="delta: Delta Activations (what it was tuned for); weights: weight-space distance.")
+@click.option("--method", default="hubindex", show_default=True, help="Delta Activations recipe (with --by delta).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (schemas/similar).")
+def similar(model: str, db: Path, k: int, by: str, method: str, as_json: bool) -> None:
+    """Models closest to MODEL, best first (MODEL itself excluded)."""
+    from hubindex.catalog import Catalog
+    from hubindex.catalog.queries import similar as query
+
+    with Catalog(db, read_only=True) as catalog:
+        hits = query(catalog, model, k, by, method)
+    if as_json:
+        click.echo(json.dumps([h.model_dump() for h in hits], indent=2))
+        return
+    table = Table("#", "model", "score", "distance", "family", "kind", title=f"closest to {model} by {by}")
+    for rank, hit in enumerate(hits, 1):
+        table.add_row(str(rank), hit.model, f"{hit.score:.4f}", f"{hit.distance:.4g}", hit.family or "-",
+                      hit.kind or "-")
+    console.print(table)
+
+
+@click.command()
+@click.argument("model")
+@DB_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/model_view).")
+def show(model: str, db: Path, as_json: bool) -> None:
+    """Everything the catalog holds about MODEL."""
+    from hubindex.catalog import Catalog
+    from hubindex.catalog.queries import show as query
+
+    with Catalog(db, read_only=True) as catalog:
+        view = query(catalog, model)
+    if as_json:
+        click.echo(view.model_dump_json(indent=2))
+        return
+    table = Table(show_header=False, title=view.id)
+    for key in ("status", "error", "kind", "architecture", "model_type", "params", "dtype", "revision", "layout",
+                "family", "base", "base_source", "created_at", "samples"):
+        value = getattr(view, key)
+        if value is not None:
+            table.add_row(key, str(value))
+    table.add_row("declared", view.declared.model_dump_json(exclude_none=True))
+    table.add_row("tags", ", ".join(view.tags) or "-")
+    table.add_row("files", ", ".join(f"{f.name} ({f.bytes:,} B)" for f in view.files) or "-")
+    table.add_row("embeddings", ", ".join(f"{e.method} (dim {e.dim}, |d|={e.norm:.3g})" for e in view.embeddings)
+                  or "-")
+    console.print(table)

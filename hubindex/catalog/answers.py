@@ -1,0 +1,75 @@
+"""Typed answers of the catalog queries: what `hubindex show|similar|index` print with --json (schemas/)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SimilarHit(BaseModel):
+    model: str
+    score: float = Field(description="higher is closer: cosine of deltas, or 1 - relative weight distance")
+    by: Literal["delta", "weights"]
+    distance: float = Field(description="delta: cosine distance; weights: estimated L2 distance of all weights")
+    family: str | None
+    kind: str | None
+
+
+class FileEntry(BaseModel):
+    name: str
+    bytes: int
+    blake2b: str
+
+
+class TensorEntry(BaseModel):
+    name: str
+    dtype: str
+    shape: list[int]
+    numel: int
+    l2: float | None
+    mean: float | None
+    std: float | None
+    absmax: float | None
+    kurtosis: float | None
+
+
+class Declared(BaseModel):
+    base_model: list[str] | None
+    relation: str | None
+    adapter_base: str | None
+
+
+class EmbeddingEntry(BaseModel):
+    method: str
+    dim: int
+    norm: float
+    base: str
+
+
+class ModelView(BaseModel):
+    """Everything the catalog holds about one model."""
+
+    id: str
+    revision: str | None
+    status: Literal["indexed", "weights_only", "error", "unsupported"]
+    error: str | None
+    source: str
+    path: str | None
+    kind: Literal["model", "adapter"] | None
+    architecture: str | None
+    model_type: str | None
+    layout: str | None
+    params: int | None
+    dtype: str | None
+    files: list[FileEntry]
+    declared: Declared
+    tags: list[str]
+    created_at: datetime | None
+    family: str | None
+    base: str | None
+    base_source: str | None
+    samples: int = Field(description="sampled weight coordinates in the signature")
+    embeddings: list[EmbeddingEntry]
+    tensors: list[TensorEntry]

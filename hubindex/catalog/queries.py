@@ -1,0 +1,103 @@
+"""Read-side queries over the catalog: `show` and `similar`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubindex.catalog.answers import Declared, EmbeddingEntry, FileEntry, ModelView, SimilarHit, TensorEntry
+from hubindex.catalog.spaces import NULL_DELTA, Spaces, delta_space, delta_vectors, implied_sketch, weight_space
+from hubindex.catalog.store import OK_STATUSES, Catalog
+from hubindex.embed.methods import METHODS, get_method
+from hubindex.errors import HubindexError
+from hubindex.fingerprint.sampling import tensor_sample
+from hubindex.fingerprint.signature import split_samples
+
+SHORTLIST = 4  # FAISS returns SHORTLIST * k (at least 32) candidates, re-ranked by exact sampled distance
+MAX_K = 1000
+
+
+def show(catalog: Catalog, model_id: str) -> ModelView:
+    row = catalog.require(model_id)
+    sig = catalog.signature(model_id)
+    embeddings = []
+    for method in METHODS:
+        emb = catalog.embedding(model_id, method)
+        if emb is not None:
+            embeddings.append(EmbeddingEntry(method=method, dim=len(emb["vector"]), norm=emb["norm"], base=emb["base"]))
+    return ModelView(
+        id=row["id"], revision=row["revision"], status=row["status"], error=row["error"], source=row["source"],
+        path=row["path"], kind=row["kind"], architecture=row["architecture"], model_type=row["model_type"],
+        layout=row["layout"], params=row["params"], dtype=row["dtype"],
+        files=[FileEntry(**f) for f in row["files"]],
+        declared=Declared(base_model=row["declared_base"], relation=row["declared_relation"],
+                          adapter_base=row["adapter_base"]),
+        tags=row["tags"] or [], created_at=row["created_at"], family=row["family"], base=row["base"],
+        base_source=row["base_source"], samples=0 if sig is None else len(sig["samples"]),
+        embeddings=embeddings, tensors=[TensorEntry(**t) for t in catalog.tensor_stats(model_id)],
+    )
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= MAX_K:
+        raise HubindexError(f"k must be between 1 and {MAX_K}, got {k}")
+
+
+def implied_samples(catalog: Catalog, model_id: str) -> dict[str, np.ndarray]:
+    """Scaled samples of a model's full weights (an adapter: its base's plus its delta on the targets)."""
+    sig = catalog.signature(model_id)
+    segments = split_samples(sig["samples"], sig["shapes"])
+    if sig["kind"] == "adapter":
+        row = catalog.model(model_id)
+        applied = row["adapter_base"] if row["adapter_base"] and catalog.signature(row["adapter_base"]) else row["base"]
+        base = catalog.signature(applied)
+        base_segments = split_samples(base["samples"], base["shapes"])
+        for name, delta in segments.items():
+            base_segments[name] = base_segments[name] + delta
+        segments, shapes = base_segments, base["shapes"]
+    else:
+        shapes = sig["shapes"]
+    return {n: v.astype(np.float64) * tensor_sample(n, shapes[n]).scale for n, v in segments.items()}
+
+
+def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta",
+            method: str = "hubindex") -> list[SimilarHit]:
+    _check_k(k)
+    row = catalog.require(model_id)
+    if row["status"] not in OK_STATUSES:
+        raise HubindexError(f"{model_id} is not indexed ({row['status']}: {row['error']})")
+    spaces = Spaces(catalog.spaces_dir)
+    kinds = {r["id"]: (r["family"], r["kind"]) for r in catalog.models()}
+    if by == "delta":
+        get_method(method)
+        family = row["family"]
+        vectors = delta_vectors(catalog, method).get(family or "", {})
+        if model_id not in vectors:
+            why = "it is its family's root" if family == model_id else (
+                "its activations barely differ from its base" if catalog.embedding(model_id, method) is not None
+                else "it has no Delta Activations embedding")
+            raise HubindexError(f"{model_id}: no delta to compare ({why}; NULL_DELTA={NULL_DELTA}); "
+                                "try --by weights")
+        space = delta_space(method, family)
+        if not spaces.has(space):
+            raise HubindexError(f"space {space} is not built; run `hubindex reindex`")
+        hits = [(m, s) for m, s in spaces.search(space, vectors[model_id], k + 1) if m != model_id][:k]
+        return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=kinds[m][0], kind=kinds[m][1])
+                for m, s in hits]
+    if by != "weights":
+        raise HubindexError(f"--by must be delta or weights, not {by!r}")
+    placed = implied_sketch(catalog, model_id)
+    if placed is None or not spaces.has(weight_space(placed[0])):
+        raise HubindexError(f"{model_id}: not placed in weight space (adapter without a known base?)")
+    shortlist = spaces.search(weight_space(placed[0]), placed[1], max(32, SHORTLIST * k) + 1)
+    mine = implied_samples(catalog, model_id)
+    norm = float(np.sqrt(sum(v @ v for v in mine.values())))
+    scored = []
+    for other, _ in shortlist:
+        if other == model_id:
+            continue
+        theirs = implied_samples(catalog, other)
+        distance = float(np.sqrt(sum(float((mine[n] - theirs[n]) @ (mine[n] - theirs[n])) for n in mine)))
+        scored.append((distance, other))
+    scored.sort()
+    return [SimilarHit(model=m, score=1 - d / norm if norm else 0.0, by="weights", distance=d, family=kinds[m][0],
+                       kind=kinds[m][1]) for d, m in scored[:k]]

@@ -1,0 +1,129 @@
+"""FAISS indexes, one per embedding space, rebuilt from the catalog's tables.
+
+Spaces: `weights/<layout>` (CountSketch of sampled weights, L2) and `delta/<method>/<family root>` (unit Delta
+Activations, inner product = cosine). Deltas against different bases are not comparable, so they never share an
+index. Files live beside the database in `<db>.faiss/`, with a manifest naming each file and its id order.
+Exact flat indexes up to HNSW_FROM vectors, HNSW beyond.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from hubindex.catalog.store import Catalog
+from hubindex.embed.methods import METHODS
+from hubindex.errors import HubindexError
+
+MANIFEST = "spaces.json"
+HNSW_FROM = 50_000
+NULL_DELTA = 0.02  # a delta under 2 % of its family's median norm has no direction (a copy of the base)
+
+
+def weight_space(layout: str) -> str:
+    return f"weights/{layout}"
+
+
+def delta_space(method: str, family: str) -> str:
+    return f"delta/{method}/{family}"
+
+
+def _file_for(space: str) -> str:
+    return hashlib.sha1(space.encode()).hexdigest()[:20] + ".faiss"
+
+
+def _index(vectors: np.ndarray, metric: str) -> faiss.Index:
+    dim = vectors.shape[1]
+    inner = metric == "ip"
+    if len(vectors) >= HNSW_FROM:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2)
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dim) if inner else faiss.IndexFlatL2(dim)
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def implied_sketch(catalog: Catalog, model_id: str) -> tuple[str, np.ndarray] | None:
+    """(layout, sketch) placing a model in weight space; an adapter sits at base + its delta (sketches add)."""
+    sig = catalog.signature(model_id)
+    if sig is None:
+        return None
+    if sig["kind"] == "model":
+        return sig["layout"], sig["sketch"]
+    row = catalog.model(model_id)
+    applied = row["adapter_base"] if row["adapter_base"] and catalog.signature(row["adapter_base"]) else row["base"]
+    base = catalog.signature(applied) if applied else None
+    return (base["layout"], base["sketch"] + sig["sketch"]) if base is not None else None
+
+
+def delta_vectors(catalog: Catalog, method: str) -> dict[str, dict[str, np.ndarray]]:
+    """Per family: model id -> unit delta, dropping null deltas."""
+    families: dict[str, dict[str, np.ndarray]] = {}
+    by_family: dict[str, list[dict]] = {}
+    for row in catalog.embeddings(method):
+        if row["family"] and row["base"] == row["family"]:
+            by_family.setdefault(row["family"], []).append(row)
+    for family, rows in by_family.items():
+        median = float(np.median([r["norm"] for r in rows]))
+        kept = {r["model_id"]: r["vector"] / r["norm"] for r in rows if r["norm"] > NULL_DELTA * median}
+        if kept:
+            families[family] = kept
+    return families
+
+
+def rebuild(catalog: Catalog) -> dict[str, int]:
+    """Write every space's index from the tables; returns vectors per space."""
+    out_dir = catalog.spaces_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spaces: dict[str, tuple[str, list[str], np.ndarray]] = {}
+    by_layout: dict[str, dict[str, np.ndarray]] = {}
+    for row in catalog.models(ok_only=True):
+        placed = implied_sketch(catalog, row["id"])
+        if placed is not None:
+            by_layout.setdefault(placed[0], {})[row["id"]] = placed[1]
+    for layout, members in by_layout.items():
+        spaces[weight_space(layout)] = ("l2", list(members), np.stack(list(members.values())))
+    for method in METHODS:
+        for family, members in delta_vectors(catalog, method).items():
+            spaces[delta_space(method, family)] = ("ip", list(members), np.stack(list(members.values())))
+    manifest = {}
+    for space, (metric, ids, vectors) in sorted(spaces.items()):
+        name = _file_for(space)
+        faiss.write_index(_index(vectors, metric), str(out_dir / (name + ".tmp")))
+        os.replace(out_dir / (name + ".tmp"), out_dir / name)
+        manifest[space] = {"file": name, "metric": metric, "ids": ids}
+    for stale in set(os.listdir(out_dir)) - {m["file"] for m in manifest.values()} - {MANIFEST}:
+        (out_dir / stale).unlink()
+    tmp = out_dir / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest))
+    os.replace(tmp, out_dir / MANIFEST)
+    return {space: len(entry["ids"]) for space, entry in manifest.items()}
+
+
+class Spaces:
+    """Read side: load a space's index on first use."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        path = self.directory / MANIFEST
+        if not path.exists():
+            raise HubindexError(f"{self.directory}: no FAISS indexes; run `hubindex reindex`")
+        self.manifest: dict = json.loads(path.read_text())
+        self._loaded: dict[str, faiss.Index] = {}
+
+    def has(self, space: str) -> bool:
+        return space in self.manifest
+
+    def search(self, space: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        entry = self.manifest[space]
+        if space not in self._loaded:
+            self._loaded[space] = faiss.read_index(str(self.directory / entry["file"]))
+        index = self._loaded[space]
+        scores, rows = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, index.ntotal))
+        return [(entry["ids"][r], float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]

@@ -1,0 +1,181 @@
+"""DuckDB catalog access. One read-write connection per file (DuckDB's rule); readers open it read-only.
+
+Rows are keyed on model id and carry the revision they describe. Re-recording a model with the same revision
+changes nothing; a new revision replaces its signature, statistics and embeddings in one transaction; a failure on a
+model already indexed keeps its last good rows and marks the status, so a bad upload never erases data.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from hubindex.catalog.migrations import available, current_version, migrate
+from hubindex.errors import HubindexError
+from hubindex.fingerprint import WeightSignature
+
+OK_STATUSES = ("indexed", "weights_only")
+MODEL_COLUMNS = ("id", "revision", "source", "path", "kind", "status", "error", "architecture", "model_type", "layout",
+                 "params", "dtype", "files", "file_stamp", "declared_base", "declared_relation", "adapter_base", "tags",
+                 "created_at", "family", "base", "base_source", "indexed_at")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Catalog:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise HubindexError(f"{self.path}: no catalog here; create one with `hubindex index PATH --db {path}`")
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise HubindexError(f"{self.path}: cannot open catalog ({exc})") from None
+        if read_only:
+            if current_version(self.con) != available()[-1][0]:
+                raise HubindexError(f"{self.path}: catalog schema is out of date; run `hubindex reindex --db {path}`")
+        else:
+            migrate(self.con)
+
+    @property
+    def spaces_dir(self) -> Path:
+        return self.path.with_name(self.path.name + ".faiss")
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- reads
+    def _rows(self, sql: str, params: list | None = None) -> list[dict]:
+        cursor = self.con.execute(sql, params or [])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def model(self, model_id: str) -> dict | None:
+        rows = self._rows("SELECT * FROM models WHERE id = ?", [model_id])
+        if not rows:
+            return None
+        row = rows[0]
+        row["files"] = json.loads(row["files"]) if row["files"] else []
+        return row
+
+    def require(self, model_id: str) -> dict:
+        row = self.model(model_id)
+        if row is None:
+            raise HubindexError(f"model {model_id!r} is not in the catalog {self.path}")
+        return row
+
+    def models(self, ok_only: bool = False) -> list[dict]:
+        where = f"WHERE status IN {OK_STATUSES}" if ok_only else ""
+        return self._rows(f"SELECT * EXCLUDE (files) FROM models {where} ORDER BY id")
+
+    def tensor_stats(self, model_id: str) -> list[dict]:
+        return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
+
+    def signature(self, model_id: str) -> dict | None:
+        rows = self._rows("SELECT * FROM signatures WHERE model_id = ?", [model_id])
+        if not rows:
+            return None
+        row = rows[0]
+        row["samples"] = np.asarray(row["samples"], dtype=np.float32)
+        row["sketch"] = np.asarray(row["sketch"], dtype=np.float32)
+        row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
+        row["shapes"] = {r["name"]: tuple(r["shape"]) for r in self.tensor_stats(model_id)}
+        return row
+
+    def embedding(self, model_id: str, method: str) -> dict | None:
+        rows = self._rows("SELECT * FROM embeddings WHERE model_id = ? AND method = ?", [model_id, method])
+        if not rows:
+            return None
+        rows[0]["vector"] = np.asarray(rows[0]["vector"], dtype=np.float32)
+        return rows[0]
+
+    def embeddings(self, method: str) -> list[dict]:
+        rows = self._rows(
+            "SELECT e.*, m.family FROM embeddings e JOIN models m ON m.id = e.model_id "
+            f"WHERE e.method = ? AND m.status IN {OK_STATUSES} AND e.revision = m.revision ORDER BY e.model_id",
+            [method])
+        for row in rows:
+            row["vector"] = np.asarray(row["vector"], dtype=np.float32)
+        return rows
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.con.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall())
+
+    # ---- writes
+    def record_model(self, row: dict, signature: WeightSignature) -> None:
+        """Insert or replace a model at a revision, with its signature and statistics, atomically."""
+        previous = self.model(row["id"])
+        row = {**row, "revision": signature.revision, "kind": signature.kind, "layout": signature.layout,
+               "params": signature.params, "files": json.dumps(signature.files), "indexed_at": _now()}
+        if previous is not None:  # lineage and base choices survive a re-record at the same revision
+            for key in ("family", "base", "base_source"):
+                row.setdefault(key, previous[key] if previous["revision"] == signature.revision else None)
+        values = [row.get(c) for c in MODEL_COLUMNS]
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._delete(row["id"], keep_model_row=False,
+                         keep_embeddings=previous is not None and previous["revision"] == signature.revision)
+            self.con.execute(f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(MODEL_COLUMNS))})", values)
+            self.con.executemany(
+                "INSERT INTO tensor_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[row["id"], t.name, t.dtype, t.shape, t.numel, t.l2, t.mean, t.std, t.absmax, t.kurtosis]
+                 for t in signature.tensors])
+            self.con.execute("INSERT INTO signatures VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             [row["id"], signature.revision, signature.kind, signature.layout,
+                              signature.sample_vector().tolist(), signature.sketch.tolist(),
+                              json.dumps(signature.meta)])
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def record_failure(self, model_id: str, source: str, path: str | None, status: str, error: str) -> None:
+        """Mark a model bad; a model indexed before keeps its last good rows (status says they are stale)."""
+        if self.model(model_id) is None:
+            self.con.execute("INSERT INTO models (id, source, path, status, error, indexed_at) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", [model_id, source, path, status, error, _now()])
+        else:
+            self.con.execute("UPDATE models SET status = ?, error = ?, file_stamp = NULL, indexed_at = ? WHERE id = ?",
+                             [status, error, _now(), model_id])
+
+    def set_status(self, model_id: str, status: str, error: str | None) -> None:
+        self.con.execute("UPDATE models SET status = ?, error = ? WHERE id = ?", [status, error, model_id])
+
+    def set_base(self, model_id: str, family: str | None, base: str | None, base_source: str | None) -> None:
+        self.con.execute("UPDATE models SET family = ?, base = ?, base_source = ? WHERE id = ?",
+                         [family, base, base_source, model_id])
+
+    def save_embedding(self, model_id: str, method: str, revision: str, base: str, base_revision: str,
+                       vector: np.ndarray) -> None:
+        self.con.execute("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [model_id, method, revision, base, base_revision, vector.astype(np.float32).tolist(),
+                          float(np.linalg.norm(vector))])
+
+    def prune(self, source: str, keep: set[str]) -> list[str]:
+        """Delete models read from `source` that are no longer there."""
+        gone = [r[0] for r in self.con.execute("SELECT id FROM models WHERE source = ?", [source]).fetchall()
+                if r[0] not in keep]
+        for model_id in gone:
+            self._delete(model_id, keep_model_row=False, keep_embeddings=False)
+        return gone
+
+    def _delete(self, model_id: str, keep_model_row: bool, keep_embeddings: bool) -> None:
+        self.con.execute("DELETE FROM tensor_stats WHERE model_id = ?", [model_id])
+        self.con.execute("DELETE FROM signatures WHERE model_id = ?", [model_id])
+        if not keep_embeddings:
+            self.con.execute("DELETE FROM embeddings WHERE model_id = ?", [model_id])
+        if not keep_model_row:
+            self.con.execute("DELETE FROM models WHERE id = ?", [model_id])

@@ -1,0 +1,92 @@
+"""Hidden states of a model on probe prompts, batched with right padding.
+
+Padding is on the right and every read goes through the attention mask: the last real token of each row is
+gathered by its index, and mean pooling averages real tokens only, so batching gives the same features as running
+each probe alone (tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as transformers_logging
+
+from hubindex.checkpoint import ModelFolder
+from hubindex.errors import CheckpointError
+
+MAX_TOKENS = 256
+transformers_logging.disable_progress_bar()  # one bar per model load would bury the run's own progress
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class ProbeModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+
+
+def _tokenizer(*folders: Path) -> PreTrainedTokenizerBase:
+    for folder in folders:
+        if ModelFolder.tokenizer_files_in(folder):
+            try:
+                return AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+            except (OSError, ValueError, KeyError) as exc:
+                raise CheckpointError(f"{folder}: tokenizer does not load ({exc})") from None
+    raise CheckpointError(f"{folders[0]}: no tokenizer files (tokenizer.json): Delta Activations need one")
+
+
+def load_probe_model(folder: Path, base: Path | None = None) -> ProbeModel:
+    """A full model, or an adapter applied in memory on `base` with peft (nothing merged to disk). fp32, eval."""
+    checked = ModelFolder.open(folder)
+    try:
+        if checked.kind == "adapter":
+            if base is None:
+                raise CheckpointError(f"{folder}: adapter without a known base model")
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(_load_full(base), folder, is_trainable=False)
+            tokenizer = _tokenizer(folder, base)
+        else:
+            model = _load_full(folder)
+            tokenizer = _tokenizer(folder)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{folder}: cannot load for probing ({exc})") from None
+    model.to(device()).eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return ProbeModel(model, tokenizer)
+
+
+def _load_full(folder: Path) -> PreTrainedModel:
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True,
+                                                use_safetensors=True, trust_remote_code=False)
+
+
+@torch.inference_mode()
+def probe_features(probe: ProbeModel, prompts: tuple[str, ...], batch_size: int = 16) -> dict[str, torch.Tensor]:
+    """Per prompt and per layer (embeddings output first): last-token and mean-pooled hidden states.
+
+    Returns {"last": [prompts, layers+1, hidden], "mean": [...]} in fp32 on the CPU.
+    """
+    last, mean = [], []
+    tokenizer = probe.tokenizer
+    tokenizer.padding_side = "right"
+    for start in range(0, len(prompts), batch_size):
+        batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True,
+                          truncation=True, max_length=MAX_TOKENS)
+        batch = {k: v.to(device()) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        out = probe.model(**batch, output_hidden_states=True, use_cache=False)
+        states = torch.stack(out.hidden_states, dim=1).float()  # [batch, layers+1, tokens, hidden]
+        mask = batch["attention_mask"].to(states.dtype)
+        lengths = mask.sum(dim=1).long()
+        rows = torch.arange(states.shape[0], device=states.device)
+        last.append(states[rows, :, lengths - 1].cpu())
+        weights = (mask / mask.sum(dim=1, keepdim=True))[:, None, :, None]
+        mean.append((states * weights).sum(dim=2).cpu())
+    return {"last": torch.cat(last), "mean": torch.cat(mean)}

@@ -1,0 +1,1 @@
+"""Scoring the catalog against a zoo's truth.json."""

@@ -1,0 +1,97 @@
+"""Embedding quality against truth: does Delta Activations put same-domain finetunes together?
+
+- domain top-1: for every single-domain finetune or adapter, is the first answer of `similar --by delta` a model
+  finetuned on the same domain? (Everything in the space competes: merges, copies, other domains.)
+- silhouette: of the single-domain models' domain clusters, cosine distance, per family, averaged over families
+  (the paper's headline metric).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel
+
+from hubindex.catalog import Catalog
+from hubindex.catalog.queries import similar
+from hubindex.catalog.spaces import delta_vectors
+from hubindex.errors import HubindexError
+from hubindex.zoo.truth import load_truth
+
+
+class MethodScore(BaseModel):
+    method: str
+    domain_top1: float | None
+    finetunes: int
+    silhouette: float | None
+    families: int
+
+
+class EmbeddingEval(BaseModel):
+    db: str
+    truth: str
+    models: int
+    family_accuracy: float  # catalog family root == truth root
+    methods: list[MethodScore]
+    silhouette_gain: float | None  # hubindex - paper, when both are indexed
+
+
+def silhouette(vectors: np.ndarray, labels: list[str]) -> float:
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    distance = 1 - unit @ unit.T
+    labels_arr = np.array(labels)
+    scores = []
+    for i, label in enumerate(labels):
+        same = (labels_arr == label) & (np.arange(len(labels)) != i)
+        if not same.any():
+            scores.append(0.0)
+            continue
+        a = distance[i, same].mean()
+        b = min(distance[i, labels_arr == other].mean() for other in set(labels) - {label})
+        scores.append((b - a) / max(a, b))
+    return float(np.mean(scores))
+
+
+def truth_roots(truth: dict) -> dict[str, str]:
+    def root(model_id: str) -> str:
+        while truth[model_id]["parents"]:
+            model_id = truth[model_id]["parents"][0]
+        return model_id
+
+    return {model_id: root(model_id) for model_id in truth}
+
+
+def evaluate_embeddings(catalog: Catalog, truth_path: str, methods: list[str]) -> EmbeddingEval:
+    truth = load_truth(truth_path)
+    roots = truth_roots(truth)
+    rows = {r["id"]: r for r in catalog.models()}
+    common = [m for m in truth if m in rows]
+    if not common:
+        raise HubindexError(f"none of the {len(truth)} models in {truth_path} is in the catalog {catalog.path}")
+    family_ok = np.mean([rows[m]["family"] == roots[m] for m in common])
+    scores = []
+    for method in methods:
+        families = delta_vectors(catalog, method)
+        if not families:
+            scores.append(MethodScore(method=method, domain_top1=None, finetunes=0, silhouette=None, families=0))
+            continue
+        hits, silhouettes = [], []
+        for members in families.values():
+            single = [m for m in members if m in truth and truth[m]["domain"] and truth[m]["relation"] in
+                      ("finetune", "adapter")]
+            for model_id in single:
+                top = similar(catalog, model_id, 1, "delta", method)
+                hits.append(bool(top) and truth.get(top[0].model) is not None
+                            and truth[top[0].model]["domain"] == truth[model_id]["domain"])
+            labels = [truth[m]["domain"] for m in single]
+            if len(set(labels)) > 1:
+                silhouettes.append(silhouette(np.stack([members[m] for m in single]), labels))
+        scores.append(MethodScore(method=method, domain_top1=float(np.mean(hits)) if hits else None,
+                                  finetunes=len(hits), silhouette=float(np.mean(silhouettes)) if silhouettes else None,
+                                  families=len(silhouettes)))
+    by_name = {s.method: s for s in scores}
+    gain = None
+    if "hubindex" in by_name and "paper" in by_name and None not in (by_name["hubindex"].silhouette,
+                                                                     by_name["paper"].silhouette):
+        gain = by_name["hubindex"].silhouette - by_name["paper"].silhouette
+    return EmbeddingEval(db=str(catalog.path), truth=str(truth_path), models=len(common),
+                         family_accuracy=float(family_ok), methods=scores, silhouette_gain=gain)

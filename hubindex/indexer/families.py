@@ -1,0 +1,130 @@
+"""Families and the base each model's Delta Activations are taken against, found from the weights.
+
+Full models with the same tensor layout are linked when their estimated weight distance is small relative to their
+norms: finetunes, merges and re-saves of one pretrained model stay within a few percent of it, while models
+pretrained from different initialisations sit about sqrt(2) apart. Each linked group is a family. Its root is the
+model the group's cards declare as the common ancestor when the weights agree (it is in the group), else the
+earliest-created member (Model Atlas: an earlier upload sits higher in the tree in 99.7 % of documented hub cases),
+preferring full precision among models created together. The lineage engine refines this with directed evidence
+from the weights; a weight-only "centre of the fan" rule was measured and rejected: finetunes share a common drift
+(weight decay, the same data format), so merges of finetunes look more central than the base itself.
+
+An adapter's base is its declared base when that model is indexed and has every target tensor at the right shape,
+else the one family root whose layout fits; when several fit (same architecture and size, different
+initialisations), the caller breaks the tie (by probe loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from hubindex.catalog import Catalog
+from hubindex.fingerprint.sampling import tensor_sample
+from hubindex.fingerprint.signature import split_samples
+
+SAME_FAMILY = 0.5  # relative distance below which two models share a pretrained ancestor
+
+
+@dataclass
+class Assignment:
+    family: str | None
+    base: str | None
+    source: str | None
+    candidates: tuple[str, ...] = ()  # adapters with an ambiguous base
+
+
+def scaled_vectors(catalog: Catalog, ids: list[str]) -> np.ndarray:
+    rows = []
+    for model_id in ids:
+        sig = catalog.signature(model_id)
+        segments = split_samples(sig["samples"], sig["shapes"])
+        rows.append(np.concatenate([segments[n] * tensor_sample(n, sig["shapes"][n]).scale for n in sorted(segments)]))
+    return np.stack(rows).astype(np.float64)
+
+
+def pairwise_relative(vectors: np.ndarray) -> np.ndarray:
+    norms = np.einsum("ij,ij->i", vectors, vectors)
+    gram = vectors @ vectors.T
+    squared = np.maximum(norms[:, None] + norms[None, :] - 2 * gram, 0.0)
+    scale = np.sqrt((norms[:, None] + norms[None, :]) / 2) + 1e-12
+    return np.sqrt(squared) / scale
+
+
+def _components(linked: np.ndarray) -> list[list[int]]:
+    seen, groups = set(), []
+    for start in range(len(linked)):
+        if start in seen:
+            continue
+        stack, group = [start], []
+        seen.add(start)
+        while stack:
+            i = stack.pop()
+            group.append(i)
+            for j in np.flatnonzero(linked[i]):
+                if int(j) not in seen:
+                    seen.add(int(j))
+                    stack.append(int(j))
+        groups.append(sorted(group))
+    return groups
+
+
+def _declared_root(members: list[dict]) -> str | None:
+    ids = {m["id"] for m in members}
+    parent = {m["id"]: (m["declared_base"] or [None])[0] for m in members}
+    roots = set()
+    for model_id in ids:
+        seen = {model_id}
+        while parent.get(model_id) in ids and parent[model_id] not in seen:
+            model_id = parent[model_id]
+            seen.add(model_id)
+        if parent.get(model_id) is None:
+            roots.add(model_id)
+    declared_children = any(parent[i] in ids for i in ids)
+    return roots.pop() if len(roots) == 1 and declared_children else None
+
+
+def assign(catalog: Catalog) -> dict[str, Assignment]:
+    rows = catalog.models(ok_only=True)
+    out: dict[str, Assignment] = {}
+    by_layout: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["kind"] == "model":
+            by_layout.setdefault(row["layout"], []).append(row)
+    roots: list[dict] = []
+    for members in by_layout.values():
+        ids = [m["id"] for m in members]
+        distance = pairwise_relative(scaled_vectors(catalog, ids))
+        for group in _components(distance < SAME_FAMILY):
+            group_rows = [members[i] for i in group]
+            root = _declared_root(group_rows)
+            source = "declared"
+            if root is None:
+                source = "weights"
+                root = min(group_rows, key=lambda r: (r["created_at"] or datetime.max, r["dtype"] != "F32",
+                                                      r["id"]))["id"]
+            for m in group_rows:
+                out[m["id"]] = Assignment(root, root if m["id"] != root else None, source if m["id"] != root else None)
+            roots.append(next(m for m in group_rows if m["id"] == root))
+    for row in rows:
+        if row["kind"] == "adapter":
+            out[row["id"]] = _adapter_base(catalog, row, roots, out)
+    return out
+
+
+def _fits(catalog: Catalog, adapter_shapes: dict, base_id: str) -> bool:
+    shapes = {r["name"]: tuple(r["shape"]) for r in catalog.tensor_stats(base_id)}
+    return all(shapes.get(name) == shape for name, shape in adapter_shapes.items())
+
+
+def _adapter_base(catalog: Catalog, row: dict, roots: list[dict], found: dict[str, Assignment]) -> Assignment:
+    shapes = {r["name"]: tuple(r["shape"]) for r in catalog.tensor_stats(row["id"])}
+    for declared in (row["adapter_base"], *(row["declared_base"] or [])):
+        if declared and declared in found and _fits(catalog, shapes, declared):
+            return Assignment(found[declared].family, found[declared].family or declared, "declared")
+    fitting = tuple(r["id"] for r in roots if _fits(catalog, shapes, r["id"]))
+    if len(fitting) == 1:
+        return Assignment(fitting[0], fitting[0], "weights")
+    return Assignment(None, None, None, fitting)

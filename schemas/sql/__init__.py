@@ -1,0 +1,1 @@
+"""Catalog DDL: numbered SQL migrations, applied by hubindex.catalog.migrations."""

@@ -1,0 +1,129 @@
+"""Weight signatures: sampled distances estimate true ones; adapters' effective deltas are exact; stats are right."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from hubindex.checkpoint import ModelFolder
+from hubindex.errors import CheckpointError
+from hubindex.fingerprint import compute_signature
+from hubindex.fingerprint.sampling import WINDOW, project, tensor_sample
+from hubindex.fingerprint.signature import scaled_distance
+from hubindex.fingerprint.stats import tensor_stats
+from hubindex.zoo.truth import load_truth
+from tests.helpers import CONFIG, random_tensors, write_checkpoint
+
+SHAPES = {"model.embed_tokens.weight": (16, 256), "model.layers.0.mlp.up_proj.weight": (512, 256),
+          "model.layers.0.input_layernorm.weight": (256,), "lm_head.weight": (16, 256)}
+CONFIG_256 = {**CONFIG, "hidden_size": 256, "num_hidden_layers": 1}
+
+
+def _pair(tmp_path, delta_scale: float):
+    base = random_tensors(1, SHAPES)
+    noise = random_tensors(2, SHAPES, scale=delta_scale)
+    tuned = {n: base[n] + noise[n] for n in base}
+    write_checkpoint(tmp_path / "a", base, CONFIG_256)
+    write_checkpoint(tmp_path / "b", tuned, CONFIG_256, max_shard_bytes=300_000)
+    true = math.sqrt(sum(float((noise[n].double() ** 2).sum()) for n in noise))
+    return compute_signature(ModelFolder.open(tmp_path / "a")), compute_signature(ModelFolder.open(tmp_path / "b")), true
+
+
+@pytest.mark.parametrize("delta_scale", [0.01, 0.3])
+def test_sampled_distance_estimates_the_true_weight_distance(tmp_path, delta_scale):
+    a, b, true = _pair(tmp_path, delta_scale)
+    estimate = scaled_distance(a.samples, b.samples, a.shapes)
+    assert estimate == pytest.approx(true, rel=0.1)
+    sketched = float(np.linalg.norm(a.sketch - b.sketch))
+    assert sketched == pytest.approx(true, rel=0.25)
+
+
+def test_same_tensor_gets_same_coordinates_in_any_file_layout(tmp_path):
+    a, b, _ = _pair(tmp_path, 0.0)
+    assert a.layout == b.layout  # one file vs three shards
+    for name in a.samples:
+        np.testing.assert_array_equal(a.samples[name], b.samples[name])
+    assert a.revision != "" and len(b.files) > 1
+
+
+def test_dtype_copy_keeps_layout_and_is_near(tmp_path):
+    base = random_tensors(3, SHAPES)
+    write_checkpoint(tmp_path / "f32", base, CONFIG_256)
+    write_checkpoint(tmp_path / "bf16", {n: t.bfloat16() for n, t in base.items()}, CONFIG_256)
+    a = compute_signature(ModelFolder.open(tmp_path / "f32"))
+    b = compute_signature(ModelFolder.open(tmp_path / "bf16"))
+    assert a.layout == b.layout and a.revision != b.revision
+    assert b.dtypes == {"BF16": sum(math.prod(s) for s in SHAPES.values())}
+    norm = math.sqrt(sum(t.l2**2 for t in a.tensors))
+    assert scaled_distance(a.samples, b.samples, a.shapes) / norm < 0.01
+
+
+def test_sample_windows_are_contiguous_ranges_and_small_tensors_are_fully_sampled():
+    big = tensor_sample("w", (4096, 4096))
+    assert big.count % WINDOW == 0 and big.count < 4096 * 4096 / 1000
+    assert all(end - start >= WINDOW for start, end in big.windows())
+    small = tensor_sample("norm", (64,))
+    np.testing.assert_array_equal(small.positions, np.arange(64))
+    assert small.scale == 1.0
+
+
+def test_count_sketch_is_linear():
+    rng = np.random.default_rng(0)
+    shape = (64, 64)
+    n = tensor_sample("t", shape).count
+    x, y = rng.normal(size=n), rng.normal(size=n)
+    combined = project({"t": (shape, x + y)})
+    np.testing.assert_allclose(combined, project({"t": (shape, x)}) + project({"t": (shape, y)}), atol=1e-5)
+
+
+def test_stats_match_direct_computation():
+    torch.manual_seed(0)
+    tensor = torch.randn(3000, 1000)
+    stats = tensor_stats("t", "F32", tensor)
+    assert stats.l2 == pytest.approx(float(tensor.double().norm()), rel=1e-6)
+    assert stats.mean == pytest.approx(float(tensor.double().mean()), abs=1e-6)
+    assert stats.kurtosis == pytest.approx(3.0, abs=0.05)  # Gaussian
+    assert stats.absmax == pytest.approx(float(tensor.abs().max()))
+    heavy = torch.distributions.StudentT(5.0).sample((200_000,))
+    assert tensor_stats("t", "F32", heavy).kurtosis > 4.5  # t(5) has kurtosis 9: heavy tails show
+
+
+def test_nan_weights_are_refused_with_the_tensor_named(tmp_path):
+    tensors = random_tensors(4, SHAPES)
+    tensors["lm_head.weight"][3, 7] = float("nan")
+    write_checkpoint(tmp_path / "m", tensors, CONFIG_256)
+    with pytest.raises(CheckpointError, match="lm_head.weight.*NaN"):
+        compute_signature(ModelFolder.open(tmp_path / "m"))
+
+
+def test_shapes_contradicting_config_are_refused(tmp_path):
+    write_checkpoint(tmp_path / "m", random_tensors(5, SHAPES), {**CONFIG_256, "vocab_size": 32})
+    with pytest.raises(CheckpointError, match="vocab_size"):
+        compute_signature(ModelFolder.open(tmp_path / "m"))
+    write_checkpoint(tmp_path / "n", random_tensors(5, SHAPES), {**CONFIG_256, "num_hidden_layers": 4})
+    with pytest.raises(CheckpointError, match="layers"):
+        compute_signature(ModelFolder.open(tmp_path / "n"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["lm", "gpt"])  # llama (Linear) and gpt2 (Conv1D, fan_in_fan_out)
+def test_adapter_signature_is_the_exact_effective_delta(tiny_zoo, arch):
+    truth = load_truth(tiny_zoo)
+    adapter = next(m for m, e in truth.items() if e["relation"] == "adapter" and m.split("/")[1].startswith(arch))
+    base_id = truth[adapter]["parents"][0]
+    signature = compute_signature(ModelFolder.open(tiny_zoo / adapter))
+    assert signature.kind == "adapter" and signature.samples
+    base = AutoModelForCausalLM.from_pretrained(tiny_zoo / base_id, dtype=torch.float32)
+    base_state = {n: t.clone() for n, t in base.state_dict().items()}
+    merged = PeftModel.from_pretrained(base, tiny_zoo / adapter).merge_and_unload().state_dict()
+    for name, values in signature.samples.items():
+        plan = tensor_sample(name, tuple(merged[name].shape))
+        expected = (merged[name] - base_state[name]).reshape(-1)[plan.positions].numpy()
+        np.testing.assert_allclose(values, expected, atol=1e-6)
+        stat = next(t for t in signature.tensors if t.name == name)
+        assert stat.l2 == pytest.approx(float((merged[name] - base_state[name]).double().norm()), rel=1e-4)
