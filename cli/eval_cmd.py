@@ -30,9 +30,10 @@ def evaluate(db: Path, truth_path: Path, as_json: bool) -> None:
         return
     console.print(f"{report.models} models in both truth and catalog; family roots right for "
                   f"{report.family_accuracy:.1%}")
-    table = Table("method", "domain top-1", "finetunes", "silhouette", "families", title="Delta Activations")
+    table = Table("method", "domain top-1", "strict", "finetunes", "silhouette", "families", title="Delta Activations")
     for score in report.methods:
         table.add_row(score.method, "-" if score.domain_top1 is None else f"{score.domain_top1:.3f}",
+                      "-" if score.domain_top1_strict is None else f"{score.domain_top1_strict:.3f}",
                       str(score.finetunes), "-" if score.silhouette is None else f"{score.silhouette:.3f}",
                       str(score.families))
     console.print(table)

@@ -9,10 +9,10 @@ import duckdb
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from hubindex.cli.main import cli
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.migrations import available
-from hubindex.cli.main import cli
 from hubindex.indexer.pipeline import index_paths
 from hubindex.schemas import schema_for
 from hubindex.zoo.truth import load_truth

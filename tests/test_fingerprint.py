@@ -31,7 +31,8 @@ def _pair(tmp_path, delta_scale: float):
     write_checkpoint(tmp_path / "a", base, CONFIG_256)
     write_checkpoint(tmp_path / "b", tuned, CONFIG_256, max_shard_bytes=300_000)
     true = math.sqrt(sum(float((noise[n].double() ** 2).sum()) for n in noise))
-    return compute_signature(ModelFolder.open(tmp_path / "a")), compute_signature(ModelFolder.open(tmp_path / "b")), true
+    signatures = [compute_signature(ModelFolder.open(tmp_path / name)) for name in ("a", "b")]
+    return signatures[0], signatures[1], true
 
 
 @pytest.mark.parametrize("delta_scale", [0.01, 0.3])
@@ -97,7 +98,7 @@ def test_nan_weights_are_refused_with_the_tensor_named(tmp_path):
     tensors = random_tensors(4, SHAPES)
     tensors["lm_head.weight"][3, 7] = float("nan")
     write_checkpoint(tmp_path / "m", tensors, CONFIG_256)
-    with pytest.raises(CheckpointError, match="lm_head.weight.*NaN"):
+    with pytest.raises(CheckpointError, match=r"lm_head\.weight.*NaN"):
         compute_signature(ModelFolder.open(tmp_path / "m"))
 
 

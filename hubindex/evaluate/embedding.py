@@ -1,7 +1,8 @@
 """Embedding quality against truth: does Delta Activations put same-domain finetunes together?
 
-- domain top-1: for every single-domain finetune or adapter, is the first answer of `similar --by delta` a model
-  finetuned on the same domain? (Everything in the space competes: merges, copies, other domains.)
+- domain top-1: for every single-domain finetune or adapter, does the first answer of `similar --by delta` share its
+  domain? Everything in the space competes: a merge shares the domains of its sources (a merge of a code and a legal
+  finetune shares "code"), a copy its original's. `domain_top1_strict` counts only single-domain neighbours.
 - silhouette: of the single-domain models' domain clusters, cosine distance, per family, averaged over families
   (the paper's headline metric).
 """
@@ -21,6 +22,7 @@ from hubindex.zoo.truth import load_truth
 class MethodScore(BaseModel):
     method: str
     domain_top1: float | None
+    domain_top1_strict: float | None
     finetunes: int
     silhouette: float | None
     families: int
@@ -51,6 +53,14 @@ def silhouette(vectors: np.ndarray, labels: list[str]) -> float:
     return float(np.mean(scores))
 
 
+def domains_of(entry: dict | None) -> set[str]:
+    if entry is None:
+        return set()
+    if entry.get("domain"):
+        return {entry["domain"]}
+    return set((entry.get("merge") or {}).get("domains") or [])
+
+
 def truth_roots(truth: dict) -> dict[str, str]:
     def root(model_id: str) -> str:
         while truth[model_id]["parents"]:
@@ -72,21 +82,24 @@ def evaluate_embeddings(catalog: Catalog, truth_path: str, methods: list[str]) -
     for method in methods:
         families = delta_vectors(catalog, method)
         if not families:
-            scores.append(MethodScore(method=method, domain_top1=None, finetunes=0, silhouette=None, families=0))
+            scores.append(MethodScore(method=method, domain_top1=None, domain_top1_strict=None, finetunes=0,
+                                      silhouette=None, families=0))
             continue
-        hits, silhouettes = [], []
+        hits, strict, silhouettes = [], [], []
         for members in families.values():
             single = [m for m in members if m in truth and truth[m]["domain"] and truth[m]["relation"] in
                       ("finetune", "adapter")]
             for model_id in single:
                 top = similar(catalog, model_id, 1, "delta", method)
-                hits.append(bool(top) and truth.get(top[0].model) is not None
-                            and truth[top[0].model]["domain"] == truth[model_id]["domain"])
+                neighbour = truth.get(top[0].model) if top else None
+                hits.append(truth[model_id]["domain"] in domains_of(neighbour))
+                strict.append(neighbour is not None and neighbour.get("domain") == truth[model_id]["domain"])
             labels = [truth[m]["domain"] for m in single]
             if len(set(labels)) > 1:
                 silhouettes.append(silhouette(np.stack([members[m] for m in single]), labels))
         scores.append(MethodScore(method=method, domain_top1=float(np.mean(hits)) if hits else None,
-                                  finetunes=len(hits), silhouette=float(np.mean(silhouettes)) if silhouettes else None,
+                                  domain_top1_strict=float(np.mean(strict)) if strict else None, finetunes=len(hits),
+                                  silhouette=float(np.mean(silhouettes)) if silhouettes else None,
                                   families=len(silhouettes)))
     by_name = {s.method: s for s in scores}
     gain = None

@@ -72,8 +72,10 @@ def _index_one(catalog: Catalog, found: Found) -> str:
 def _resolve_bases(catalog: Catalog, method_name: str) -> None:
     probes = get_method(method_name).probes
     for model_id, choice in families.assign(catalog).items():
+        row = catalog.require(model_id)
+        if choice.candidates and row["base_source"] == "probe-loss" and row["base"] in choice.candidates:
+            continue  # decided on an earlier run for this revision
         if choice.candidates:  # an adapter that fits several roots: the base it models text best on
-            row = catalog.require(model_id)
             losses = {}
             for candidate in choice.candidates:
                 try:
