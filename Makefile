@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= .hubindex
 DEMO_ZOO := $(DATA)/zoo-small-seed0
+DEMO_DB  := $(DATA)/demo.duckdb
 
 .PHONY: demo test lint setup clean schemas
 
@@ -20,6 +21,10 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/hubindex zoo build $(DEMO_ZOO) --size small --seed 0
 	$(BIN)/hubindex zoo show $(DEMO_ZOO)
+	$(BIN)/hubindex index $(DEMO_ZOO) --db $(DEMO_DB) --method hubindex,paper
+	$(BIN)/hubindex eval --db $(DEMO_DB) --truth $(DEMO_ZOO)/truth.json
+	$(BIN)/hubindex similar acme-ai/lm-legal-ft1 --db $(DEMO_DB) -k 5
+	$(BIN)/hubindex similar acme-ai/lm-legal-ft1 --db $(DEMO_DB) -k 5 --by weights
 
 test: setup
 	$(BIN)/ruff check .

@@ -11,7 +11,8 @@
    run is base resolution + Delta Activations + FAISS rebuild): models per minute overall, and the embedding stage.
    Without `--zoo`, a tiny zoo (seed 11) is built into a temporary folder first.
 
-Usage: python bench/delta_throughput.py [--size auto|small|0.5b] [--zoo PATH] [--skip-model] [--skip-zoo] [--json]
+Usage: python bench/delta_throughput.py [--size auto|small|0.5b] [--zoo PATH] [--skip-model] [--skip-zoo]
+       [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ def measure_zoo(zoo: Path | None, jobs: int) -> dict:
 
 def report(result: dict) -> None:
     mark = {True: "PASS", False: "FAIL"}
+    print(f"torch threads: {result['torch_threads']}")
     m = result.get("model")
     if m:
         print(f"model: {m['size']} Llama, {m['params'] / 1e6:.0f} M params, {m['checkpoint_bytes'] / 1e9:.2f} GB "
@@ -172,12 +174,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="build jobs when a tiny zoo has to be built")
     parser.add_argument("--skip-model", action="store_true", help="skip the single-model load/embed measurement")
     parser.add_argument("--skip-zoo", action="store_true", help="skip the zoo measurement")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own choice)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.zoo is not None and not (args.zoo / "truth.json").is_file():
         parser.error(f"--zoo {args.zoo}: no truth.json, not a zoo built by `hubindex zoo build`")
     on_cuda = device().type == "cuda"
-    result: dict = {}
+    result: dict = {"torch_threads": torch.get_num_threads()}
     if not args.skip_model:
         result["model"] = measure_model(args.size if args.size != "auto" else ("0.5b" if on_cuda else "small"))
     if not args.skip_zoo and (not on_cuda or args.zoo is not None):

@@ -9,7 +9,7 @@ weights, HF-style shards with an index), then, each in a fresh child process wit
 
 The baseline reported is the faster of the two plain reads (the stricter ratio). Targets: signature / read <= 1.3,
 peak growth <= 2 x largest tensor + 500 MiB. Usage:
-python bench/signature_throughput.py [--gb 2.2] [--shard-mb 500] [--dir DIR] [--keep] [--json]
+python bench/signature_throughput.py [--gb 2.2] [--shard-mb 500] [--dir DIR] [--keep] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -104,11 +104,13 @@ def plain_read(folder: Path) -> dict:
     return _child(script)
 
 
-def signature(folder: Path) -> dict:
+def signature(folder: Path, threads: int | None) -> dict:
     script = PEAK_RSS_SNIPPET + textwrap.dedent(f"""
         import json, time
         from pathlib import Path
         import numpy, torch
+        if {threads!r}:
+            torch.set_num_threads({threads!r})
         from hubindex.checkpoint import ModelFolder
         from hubindex.fingerprint import compute_signature
         reset_peak()
@@ -116,7 +118,7 @@ def signature(folder: Path) -> dict:
         sig = compute_signature(ModelFolder.open(Path({str(folder)!r})))
         seconds = time.perf_counter() - t0
         print(json.dumps({{"seconds": seconds, "peak_growth_mib": peak_growth_kib() / 1024, "params": sig.params,
-                          "tensors": len(sig.tensors), "revision": sig.revision}}))
+                          "tensors": len(sig.tensors), "threads": torch.get_num_threads()}}))
     """)
     return _child(script)
 
@@ -131,7 +133,7 @@ def run(folder: Path, args: argparse.Namespace) -> dict:
     largest = max(t.nbytes for t in plan)
     plain_read(folder)  # warm-up: make sure every shard is in the page cache before anything is timed
     before = plain_read(folder)
-    sig = signature(folder)
+    sig = signature(folder, args.threads)
     after = plain_read(folder)
     read_s = min(before["seconds"], after["seconds"])
     target_mib = 2 * largest / 2**20 + RSS_SLACK_MIB
@@ -142,7 +144,7 @@ def run(folder: Path, args: argparse.Namespace) -> dict:
             "signature_gbps": size / sig["seconds"] / 1e9, "ratio": sig["seconds"] / read_s,
             "ratio_target": RATIO_TARGET, "ratio_ok": sig["seconds"] / read_s <= RATIO_TARGET,
             "peak_growth_mib": sig["peak_growth_mib"], "peak_target_mib": target_mib,
-            "peak_ok": sig["peak_growth_mib"] <= target_mib}
+            "peak_ok": sig["peak_growth_mib"] <= target_mib, "torch_threads": sig["threads"]}
 
 
 def report(r: dict) -> None:
@@ -153,7 +155,8 @@ def report(r: dict) -> None:
     print(f"largest tensor: {r['largest_tensor_bytes'] / 2**20:.1f} MiB")
     print(f"plain read      : {r['read_seconds']:6.2f} s  {r['read_gbps']:5.2f} GB/s  (faster of before "
           f"{r['read_before_seconds']:.2f} s / after {r['read_after_seconds']:.2f} s, page cache warm)")
-    print(f"signature       : {r['signature_seconds']:6.2f} s  {r['signature_gbps']:5.2f} GB/s")
+    print(f"signature       : {r['signature_seconds']:6.2f} s  {r['signature_gbps']:5.2f} GB/s  "
+          f"(torch threads {r['torch_threads']})")
     print(f"time ratio signature/read = {r['ratio']:.2f}  (target <= {r['ratio_target']})  {mark[r['ratio_ok']]}")
     print(f"signature peak RSS growth = {r['peak_growth_mib']:.1f} MiB  (target <= 2 x largest + "
           f"{RSS_SLACK_MIB} = {r['peak_target_mib']:.1f} MiB)  {mark[r['peak_ok']]}")
@@ -166,6 +169,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="write the checkpoint here (new or empty folder) instead of a "
                         "temporary one; removed afterwards unless --keep")
     parser.add_argument("--keep", action="store_true", help="keep the checkpoint afterwards")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads in the signature process (default: "
+                        "torch's own choice)")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args()
     if args.dir and args.dir.exists() and any(args.dir.iterdir()):
