@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from tests.helpers import STRIPPED_ZOO
+from tests.helpers import MULTI_FAMILY_ZOO, STRIPPED_ZOO
 
 TEST_SEED = 7
 
@@ -44,6 +44,12 @@ def stripped_zoo(zoo_factory) -> Path:
     """A second, smaller zoo: another seed, one family, three domains, every lineage hint removed."""
     return zoo_factory(STRIPPED_ZOO["seed"], strip_metadata=True, families=STRIPPED_ZOO["families"],
                        domains=STRIPPED_ZOO["domains"])
+
+
+@pytest.fixture(scope="session")
+def multi_family_zoo(zoo_factory) -> Path:
+    return zoo_factory(MULTI_FAMILY_ZOO["seed"], strip_metadata=True, families=MULTI_FAMILY_ZOO["families"],
+                       domains=MULTI_FAMILY_ZOO["domains"])
 
 
 @pytest.fixture(scope="session")

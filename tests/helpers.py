@@ -14,6 +14,9 @@ CONFIG = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_s
 
 # The second test zoo: another seed, one family, three domains (stripped of metadata in the fixture).
 STRIPPED_ZOO = {"seed": 8, "families": 1, "domains": ("sports", "finance", "poetry")}
+# A third: all three families (two Llama-like bases of one shape), three domains, stripped: adapters must find
+# their base among look-alike roots from the weights and activations alone.
+MULTI_FAMILY_ZOO = {"seed": 9, "families": 3, "domains": ("code", "weather", "medical")}
 
 # Python source for a child process: `reset_peak()` sets the kernel's high-water mark (VmHWM) to the current RSS,
 # `peak_growth_kib()` returns how far it rose since. ru_maxrss cannot be reset, so import peaks would hide the

@@ -81,6 +81,30 @@ def test_stripped_zoo_families_are_found_from_weights_alone(stripped_zoo, tmp_pa
         assert adapters and all(r["base"] == roots[0] and r["base_source"] == "weights" for r in adapters)
 
 
+def test_look_alike_families_and_adapter_bases_from_weights_and_probes(multi_family_zoo, tmp_path):
+    truth = load_truth(multi_family_zoo)
+    db = tmp_path / "multi.duckdb"
+    result = CliRunner().invoke(cli, ["index", str(multi_family_zoo), "--db", str(db), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    jsonschema.validate(report, schema_for("index_report"))
+    assert report["indexed"] == len(truth) and not report["failed"]
+
+    def root(m):
+        while truth[m]["parents"]:
+            m = truth[m]["parents"][0]
+        return m
+
+    with Catalog(db, read_only=True) as catalog:
+        rows = {r["id"]: r for r in catalog.models()}
+        assert {m: rows[m]["family"] for m in truth} == {m: root(m) for m in truth}
+        llama_adapters = [m for m, e in truth.items() if e["relation"] == "adapter" and e["arch"] == "llama"]
+        assert len({root(m) for m in llama_adapters}) == 2  # two look-alike Llama families
+        assert all(rows[m]["base_source"] == "probe-loss" for m in llama_adapters)
+        gpt_adapters = [m for m, e in truth.items() if e["relation"] == "adapter" and e["arch"] == "gpt2"]
+        assert gpt_adapters and all(rows[m]["base_source"] == "weights" for m in gpt_adapters)
+
+
 def test_reindexing_the_same_folder_changes_nothing(tiny_zoo, tiny_catalog, tmp_path):
     db = tmp_path / "copy.duckdb"
     shutil.copyfile(tiny_catalog, db)
