@@ -86,8 +86,9 @@ def test_stats_match_direct_computation():
     torch.manual_seed(0)
     tensor = torch.randn(3000, 1000)
     stats = tensor_stats("t", "F32", tensor)
-    assert stats.l2 == pytest.approx(float(tensor.double().norm()), rel=1e-6)
-    assert stats.mean == pytest.approx(float(tensor.double().mean()), abs=1e-6)
+    assert stats.l2 == pytest.approx(float(tensor.double().norm()), rel=1e-5)  # fp32 accumulation per chunk
+    assert stats.mean == pytest.approx(float(tensor.double().mean()), abs=0.02)  # from a 65k subsample
+    assert stats.std == pytest.approx(1.0, rel=0.02)
     assert stats.kurtosis == pytest.approx(3.0, abs=0.05)  # Gaussian
     assert stats.absmax == pytest.approx(float(tensor.abs().max()))
     heavy = torch.distributions.StudentT(5.0).sample((200_000,))

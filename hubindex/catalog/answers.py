@@ -20,7 +20,7 @@ class SimilarHit(BaseModel):
 class FileEntry(BaseModel):
     name: str
     bytes: int
-    blake2b: str
+    xxh3_128: str
 
 
 class TensorEntry(BaseModel):

@@ -7,9 +7,9 @@ no merged model (or full delta matrix) is ever written or held.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from hubindex.fingerprint.layout import layout_hash
 from hubindex.fingerprint.sampling import project, tensor_sample
 from hubindex.fingerprint.signature import WeightSignature
 from hubindex.fingerprint.stats import TensorStats
+from hubindex.fingerprint.stream import FileDigest, stream_tensors
 
 _KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<part>[AB])(?:\.[^.]+)?\.weight$")
 
@@ -62,10 +63,9 @@ def adapter_signature(folder: ModelFolder) -> WeightSignature:
     samples: dict[str, np.ndarray] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     file = folder.files[0]
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(file.header_bytes())
-    for info in sorted(file.tensors.values(), key=lambda t: t.start):
-        digest.update(file.read_bytes(info))
+    digests: list[FileDigest] = []
+    for _ in stream_tensors(folder, digests):
+        pass  # hashes the adapter file; its tensors are small and read again by name below
     for module, (a_name, b_name) in sorted(adapter_pairs(folder).items()):
         lora_a, lora_b = folder.read(a_name).double(), folder.read(b_name).double()
         if lora_a.ndim != 2 or lora_b.ndim != 2 or lora_a.shape[0] != lora_b.shape[1]:
@@ -99,6 +99,6 @@ def adapter_signature(folder: ModelFolder) -> WeightSignature:
     sketch = project({name: (shapes[name], values) for name, values in samples.items()})
     meta = {"rank": rank_default, "alpha": alpha_default, "targets": sorted(shapes),
             "declared_base": config.get("base_model_name_or_path")}
-    files = [{"name": file.path.name, "bytes": file.size, "blake2b": digest.hexdigest()}]
-    return WeightSignature("adapter", digest.hexdigest(), layout_hash(shapes.items()),
+    files = [asdict(d) for d in digests]
+    return WeightSignature("adapter", digests[0].xxh3_128, layout_hash(shapes.items()),
                            sum(t.numel for t in file.tensors.values()), {"F32": 0}, stats, samples, sketch, files, meta)

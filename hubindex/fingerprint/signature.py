@@ -1,17 +1,18 @@
 """A checkpoint's weight signature from one streaming pass over its safetensors files.
 
-Each tensor is read once (pread into a buffer of that tensor's size, then released), which hashes the file bytes
-for the revision, computes the tensor's statistics and picks its sampled coordinates. Peak memory is about one
-tensor plus a 16 MiB conversion chunk, whatever the model size.
+Each tensor is read once (`stream.py`: in cache-sized pieces by two workers that hash and reduce each piece as it
+arrives, into one of two reused buffers), then its subsampled moments and sampled coordinates are taken. Peak
+memory is about two of the largest tensor plus a 4 MiB conversion chunk per worker, whatever the
+model size (bench/signature_throughput.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import xxhash
 
 from hubindex.checkpoint import ModelFolder
 from hubindex.checkpoint.dtypes import FLOAT_CODES
@@ -20,6 +21,7 @@ from hubindex.fingerprint.consistency import check_config
 from hubindex.fingerprint.layout import layout_hash, param_count
 from hubindex.fingerprint.sampling import project, tensor_sample
 from hubindex.fingerprint.stats import TensorStats, tensor_stats
+from hubindex.fingerprint.stream import FileDigest, stream_tensors
 
 
 @dataclass
@@ -38,7 +40,7 @@ class WeightSignature:
     tensors: list[TensorStats]
     samples: dict[str, np.ndarray]  # tensor name -> raw sampled values (fp32)
     sketch: np.ndarray  # CountSketch of the scaled samples
-    files: list[dict] = field(default_factory=list)  # name, bytes, blake2b
+    files: list[dict] = field(default_factory=list)  # name, bytes, xxh3_128
     meta: dict = field(default_factory=dict)  # adapter: rank, alpha, targets
 
     @property
@@ -85,26 +87,19 @@ def compute_signature(folder: ModelFolder) -> WeightSignature:
     stats: list[TensorStats] = []
     samples: dict[str, np.ndarray] = {}
     dtypes: Counter[str] = Counter()
-    files: list[dict] = []
-    for file in folder.files:
-        digest = hashlib.blake2b(digest_size=16)
-        digest.update(file.header_bytes())
-        for info in sorted(file.tensors.values(), key=lambda t: t.start):
-            buffer = file.read_bytes(info)
-            digest.update(buffer)
-            tensor = file.as_tensor(info, buffer)
-            dtypes[info.dtype] += info.numel
-            if info.dtype not in FLOAT_CODES:
-                continue  # integer buffers (position ids, masks) carry no learned weights
-            stat = tensor_stats(info.name, info.dtype, tensor)
-            if stat.nonfinite:
-                raise CheckpointError(f"{folder.path}: tensor {info.name!r} has {stat.nonfinite} NaN/inf values")
-            stats.append(stat)
-            plan = tensor_sample(info.name, info.shape)
-            samples[info.name] = tensor.reshape(-1)[plan.positions].float().numpy()
-            del tensor, buffer
-        files.append({"name": file.path.name, "bytes": file.size, "blake2b": digest.hexdigest()})
-    revision = hashlib.blake2b("".join(f["blake2b"] for f in files).encode(), digest_size=16).hexdigest()
+    digests: list[FileDigest] = []
+    for info, tensor, pieces in stream_tensors(folder, digests):
+        dtypes[info.dtype] += info.numel
+        if info.dtype not in FLOAT_CODES:
+            continue  # integer buffers (position ids, masks) carry no learned weights
+        stat = tensor_stats(info.name, info.dtype, tensor, pieces)
+        if stat.nonfinite:
+            raise CheckpointError(f"{folder.path}: tensor {info.name!r} has {stat.nonfinite} NaN/inf values")
+        stats.append(stat)
+        plan = tensor_sample(info.name, info.shape)
+        samples[info.name] = tensor.reshape(-1)[plan.positions].float().numpy()  # a copy: the buffer is reused
+    files = [asdict(d) for d in digests]
+    revision = xxhash.xxh3_128("".join(d.xxh3_128 for d in digests).encode()).hexdigest()
     float_shapes = {t.name: tuple(t.shape) for t in stats}
     sketch = project({name: (float_shapes[name], values) for name, values in samples.items()})
     return WeightSignature("model", revision, layout_hash(shapes.items()), param_count(shapes.items()), dict(dtypes),

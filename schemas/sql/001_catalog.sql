@@ -3,7 +3,7 @@
 -- One row per model id: its current revision and everything read from its folder or hub repo.
 CREATE TABLE models (
     id                VARCHAR PRIMARY KEY,   -- org/name, relative to the indexed root
-    revision          VARCHAR,               -- content hash of the weight files (local) or commit sha (hub)
+    revision          VARCHAR,               -- XXH3-128 content hash of the weight files (local) or commit sha (hub)
     source            VARCHAR NOT NULL,      -- where it was read: a local root or a hub endpoint
     path              VARCHAR,               -- local folder, when there is one
     kind              VARCHAR,               -- model | adapter
@@ -14,7 +14,7 @@ CREATE TABLE models (
     layout            VARCHAR,               -- hash of tensor names and shapes
     params            BIGINT,
     dtype             VARCHAR,               -- dominant safetensors dtype
-    files             JSON,                  -- [{name, bytes, blake2b}]
+    files             JSON,                  -- [{name, bytes, xxh3_128}]
     file_stamp        VARCHAR,               -- sizes and mtimes of the weight files: unchanged means not re-read
     declared_base     VARCHAR[],             -- card base_model (a list for merges)
     declared_relation VARCHAR,               -- card base_model_relation
