@@ -105,6 +105,17 @@ def test_look_alike_families_and_adapter_bases_from_weights_and_probes(multi_fam
         assert gpt_adapters and all(rows[m]["base_source"] == "weights" for m in gpt_adapters)
 
 
+def test_a_single_model_folder_is_indexed_under_its_org_and_name(tiny_zoo, tmp_path):
+    truth = load_truth(tiny_zoo)
+    model_id = next(m for m, e in truth.items() if e["relation"] == "finetune")
+    db = tmp_path / "one.duckdb"
+    report = index_paths(db, [tiny_zoo / model_id], ["hubindex"], quiet=True)
+    assert report.seen == report.indexed == 1 and not report.failed
+    with Catalog(db, read_only=True) as catalog:
+        assert [r["id"] for r in catalog.models()] == [model_id]
+        assert catalog.model(model_id)["family"] == model_id  # alone, it is its own family's root
+
+
 def test_reindexing_the_same_folder_changes_nothing(tiny_zoo, tiny_catalog, tmp_path):
     db = tmp_path / "copy.duckdb"
     shutil.copyfile(tiny_catalog, db)

@@ -7,6 +7,8 @@ each probe alone (tested).
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,8 @@ from hubindex.errors import CheckpointError
 
 MAX_TOKENS = 256
 transformers_logging.disable_progress_bar()  # one bar per model load would bury the run's own progress
+# peft calls a transformers helper deprecated in 5.x on every adapter load; it says nothing about the user's data.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def device() -> torch.device:
@@ -68,6 +72,12 @@ def _load_full(folder: Path) -> PreTrainedModel:
                                                 use_safetensors=True, trust_remote_code=False)
 
 
+def _one_logit(model: PreTrainedModel) -> dict:
+    """Only hidden states are read: skip the vocabulary projection for all but one position when supported."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(inner.forward).parameters else {}
+
+
 @torch.inference_mode()
 def probe_features(probe: ProbeModel, prompts: tuple[str, ...], batch_size: int = 16) -> dict[str, torch.Tensor]:
     """Per prompt and per layer (embeddings output first): last-token and mean-pooled hidden states.
@@ -81,7 +91,7 @@ def probe_features(probe: ProbeModel, prompts: tuple[str, ...], batch_size: int 
         batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True,
                           truncation=True, max_length=MAX_TOKENS)
         batch = {k: v.to(device()) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
-        out = probe.model(**batch, output_hidden_states=True, use_cache=False)
+        out = probe.model(**batch, output_hidden_states=True, use_cache=False, **_one_logit(probe.model))
         states = torch.stack(out.hidden_states, dim=1).float()  # [batch, layers+1, tokens, hidden]
         mask = batch["attention_mask"].to(states.dtype)
         lengths = mask.sum(dim=1).long()
