@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from hubindex.cli.index_cmd import DB_OPTION
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 console = Console()
 
@@ -31,7 +31,8 @@ def similar(model: str, db: Path, k: int, by: str, method: str, as_json: bool) -
     if as_json:
         click.echo(json.dumps([h.model_dump() for h in hits], indent=2))
         return
-    table = Table("#", "model", "score", "distance", "family", "kind", title=f"closest to {model} by {by}")
+    table = Table("#", Column("model", no_wrap=True), "score", "distance", Column("family", overflow="fold"), "kind",
+                  title=f"closest to {model} by {by}")
     for rank, hit in enumerate(hits, 1):
         table.add_row(str(rank), hit.model, f"{hit.score:.4f}", f"{hit.distance:.4g}", hit.family or "-",
                       hit.kind or "-")
