@@ -18,13 +18,15 @@ console = Console()
               help="truth.json of a zoo (or the zoo folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/embedding_eval).")
 def evaluate(db: Path, truth_path: Path, as_json: bool) -> None:
-    """Embedding quality (domain top-1, silhouette: hubindex default vs the paper recipe) against truth."""
+    """Lineage (with baselines) and embedding quality (hubindex default vs the paper recipe) against truth."""
     from hubindex.catalog import Catalog
     from hubindex.embed.methods import METHODS
     from hubindex.evaluate.embedding import evaluate_embeddings
+    from hubindex.evaluate.lineage import evaluate_lineage
 
     with Catalog(db, read_only=True) as catalog:
         report = evaluate_embeddings(catalog, str(truth_path), list(METHODS))
+        report.lineage = evaluate_lineage(catalog, str(truth_path))
     if as_json:
         click.echo(report.model_dump_json(indent=2))
         return
@@ -39,3 +41,13 @@ def evaluate(db: Path, truth_path: Path, as_json: bool) -> None:
     console.print(table)
     if report.silhouette_gain is not None:
         console.print(f"silhouette gain of hubindex over paper: {report.silhouette_gain:+.3f}")
+    lineage = report.lineage
+    table = Table("lineage", "parent acc", "edge P", "edge R", "edge F1", "relation acc", "merge exact",
+                  title=f"Lineage ({lineage.models} models, family ARI {lineage.family_ari:.3f})")
+    for s in [lineage.hubindex, *lineage.baselines]:
+        table.add_row(s.name, f"{s.parent_accuracy:.3f}", f"{s.edge_precision:.3f}", f"{s.edge_recall:.3f}",
+                      f"{s.edge_f1:.3f}", "-" if s.relation_accuracy is None else f"{s.relation_accuracy:.3f}",
+                      "-" if s.merge_exact is None else f"{s.merge_exact:.3f}")
+    console.print(table)
+    console.print("relation accuracy by type: " + ", ".join(f"{k} {v:.2f}"
+                                                             for k, v in lineage.hubindex.relation_by_type.items()))

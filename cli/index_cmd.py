@@ -37,7 +37,8 @@ def index(paths: tuple[Path, ...], db: Path, methods: tuple[str, ...], no_embed:
         return
     console.print(f"[bold]{report.seen}[/] folders: {report.indexed} indexed, {report.unchanged} unchanged, "
                   f"{len(report.failed)} problems, {len(report.pruned)} pruned; embedded {report.embedded}; "
-                  f"{report.spaces} FAISS spaces; {report.seconds:.1f} s")
+                  f"lineage recomputed for {report.lineage_families} families; {report.spaces} FAISS spaces; "
+                  f"{report.seconds:.1f} s")
     if report.failed or report.skipped:
         table = Table("model", "status", "reason", title="recorded problems")
         for failure in report.failed:

@@ -34,11 +34,12 @@ def cli() -> None:
 def _register() -> None:
     from hubindex.cli.eval_cmd import evaluate
     from hubindex.cli.index_cmd import index, reindex
+    from hubindex.cli.lineage_cmd import lineage, parents
     from hubindex.cli.query_cmd import show, similar
     from hubindex.cli.train_cmd import train
     from hubindex.cli.zoo_cmd import zoo
 
-    for command in (index, reindex, similar, show, evaluate, train, zoo):
+    for command in (index, reindex, similar, show, lineage, parents, evaluate, train, zoo):
         cli.add_command(command)
 
 

@@ -14,12 +14,21 @@ from pydantic import BaseModel, RootModel
 from hubindex.catalog.answers import ModelView, SimilarHit
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.indexer.pipeline import IndexReport
+from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
 from hubindex.train.merge.recipe import MergeRecipe
 from hubindex.zoo.summary import TruthEntry, ZooSummary
 
 
 class Truth(RootModel[dict[str, TruthEntry]]):
     """truth.json: model id -> its known parents, relation, domain and family."""
+
+
+class LineageAnswer(RootModel[list[LineageEntry]]):
+    """`hubindex lineage --json`: one entry per indexed model."""
+
+
+class ParentsAnswer(RootModel[list[ParentCandidate]]):
+    """`hubindex parents MODEL --json`: ranked candidates, the chosen parents first."""
 
 
 class SimilarAnswer(RootModel[list[SimilarHit]]):
@@ -34,6 +43,9 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "model_view": ModelView,
     "similar": SimilarAnswer,
     "embedding_eval": EmbeddingEval,
+    "lineage": LineageAnswer,
+    "lineage_tree": LineageTree,
+    "parents": ParentsAnswer,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

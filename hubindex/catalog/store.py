@@ -110,6 +110,17 @@ class Catalog:
             row["vector"] = np.asarray(row["vector"], dtype=np.float32)
         return rows
 
+    def lineage(self, model_id: str | None = None) -> list[dict]:
+        where, params = ("WHERE model_id = ?", [model_id]) if model_id else ("", [])
+        rows = self._rows(f"SELECT * FROM lineage {where} ORDER BY model_id", params)
+        for row in rows:
+            row["evidence"] = json.loads(row["evidence"])
+        return rows
+
+    def family_digest(self, family: str) -> str | None:
+        row = self.con.execute("SELECT digest FROM lineage_families WHERE family = ?", [family]).fetchone()
+        return row[0] if row else None
+
     def counts(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall())
 
@@ -164,6 +175,28 @@ class Catalog:
                          [model_id, method, revision, base, base_revision, vector.astype(np.float32).tolist(),
                           float(np.linalg.norm(vector))])
 
+    def replace_lineage(self, family: str, digest: str, entries: list[dict], seconds: float) -> None:
+        """Swap in a family's recomputed lineage in one transaction."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM lineage WHERE family = ? OR model_id IN (SELECT unnest(?))",
+                             [family, [e["model"] for e in entries]])
+            self.con.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?)",
+                                 [[e["model"], family, e["parents"], e["relation"], e["confidence"],
+                                   json.dumps(e["evidence"])] for e in entries])
+            self.con.execute("INSERT OR REPLACE INTO lineage_families VALUES (?, ?, ?, ?, ?)",
+                             [family, digest, len(entries), seconds, _now()])
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def drop_stale_lineage(self, families: set[str]) -> None:
+        """Forget lineage of families that no longer exist and of models no longer indexed."""
+        self.con.execute("DELETE FROM lineage_families WHERE family NOT IN (SELECT unnest(?))", [sorted(families)])
+        self.con.execute("DELETE FROM lineage WHERE family NOT IN (SELECT unnest(?)) OR model_id NOT IN "
+                         f"(SELECT id FROM models WHERE status IN {OK_STATUSES})", [sorted(families)])
+
     def prune(self, source: str, keep: set[str]) -> list[str]:
         """Delete models read from `source` that are no longer there."""
         gone = [r[0] for r in self.con.execute("SELECT id FROM models WHERE source = ?", [source]).fetchall()
@@ -177,5 +210,6 @@ class Catalog:
         self.con.execute("DELETE FROM signatures WHERE model_id = ?", [model_id])
         if not keep_embeddings:
             self.con.execute("DELETE FROM embeddings WHERE model_id = ?", [model_id])
+            self.con.execute("DELETE FROM lineage WHERE model_id = ?", [model_id])
         if not keep_model_row:
             self.con.execute("DELETE FROM models WHERE id = ?", [model_id])

@@ -16,6 +16,7 @@ from hubindex.catalog import Catalog
 from hubindex.catalog.queries import similar
 from hubindex.catalog.spaces import delta_vectors
 from hubindex.errors import HubindexError
+from hubindex.evaluate.lineage import LineageEval
 from hubindex.zoo.truth import load_truth
 
 
@@ -35,6 +36,7 @@ class EmbeddingEval(BaseModel):
     family_accuracy: float  # catalog family root == truth root
     methods: list[MethodScore]
     silhouette_gain: float | None  # hubindex - paper, when both are indexed
+    lineage: LineageEval | None = None
 
 
 def silhouette(vectors: np.ndarray, labels: list[str]) -> float:

@@ -25,6 +25,7 @@ from hubindex.indexer import families
 from hubindex.indexer.discover import Found, discover
 from hubindex.indexer.embedding import embed_models, probe_loss, probe_model_for, stale
 from hubindex.indexer.metadata import declared_metadata, dominant_dtype, file_stamp
+from hubindex.lineage.engine import update_lineage
 
 
 class Failure(BaseModel):
@@ -44,6 +45,7 @@ class IndexReport(BaseModel):
     skipped: list[str]  # folders whose names are not valid model ids
     pruned: list[str]
     embedded: dict[str, int]
+    lineage_families: int  # families whose lineage was recomputed
     spaces: int
     seconds: float
 
@@ -69,13 +71,13 @@ def _index_one(catalog: Catalog, found: Found) -> str:
     return "indexed"
 
 
-def _resolve_bases(catalog: Catalog, method_name: str) -> None:
+def _resolve_bases(catalog: Catalog, method_name: str, use_probes: bool) -> None:
     probes = get_method(method_name).probes
     for model_id, choice in families.assign(catalog).items():
         row = catalog.require(model_id)
         if choice.candidates and row["base_source"] == "probe-loss" and row["base"] in choice.candidates:
             continue  # decided on an earlier run for this revision
-        if choice.candidates:  # an adapter that fits several roots: the base it models text best on
+        if choice.candidates and use_probes:  # an adapter fitting several roots: the base it models text best on
             losses = {}
             for candidate in choice.candidates:
                 try:
@@ -96,7 +98,7 @@ def index_paths(db: Path, paths: list[Path], methods: list[str], embed: bool = T
     for path in paths:
         found.extend(discover(path))
     report = IndexReport(db=str(db), seen=len(found), indexed=0, unchanged=0, failed=[], skipped=[], pruned=[],
-                         embedded={}, spaces=0, seconds=0.0)
+                         embedded={}, lineage_families=0, spaces=0, seconds=0.0)
     with Catalog(db) as catalog, Progress(disable=quiet, transient=True) as progress:
         task = progress.add_task("fingerprint", total=len(found))
         for item in found:
@@ -117,8 +119,8 @@ def index_paths(db: Path, paths: list[Path], methods: list[str], embed: bool = T
         if prune:
             for source in {item.source for item in found}:
                 report.pruned += catalog.prune(source, {i.model_id for i in found if i.model_id})
+        _resolve_bases(catalog, methods[0], use_probes=embed)
         if embed:
-            _resolve_bases(catalog, methods[0])
             for name in methods:
                 method = get_method(name)
                 todo = stale(catalog, method)
@@ -130,6 +132,7 @@ def index_paths(db: Path, paths: list[Path], methods: list[str], embed: bool = T
 
                 report.embedded[name] = embed_models(catalog, method, todo, failed,
                                                      lambda t=task: progress.advance(t))
+        report.lineage_families = len(update_lineage(catalog))
         report.spaces = len(rebuild(catalog))
     report.seconds = round(time.perf_counter() - started, 3)
     return report

@@ -1,0 +1,122 @@
+"""Lineage against truth, with baselines computed in the same run.
+
+Metrics: parent accuracy (predicted parent set equals the true one; roots must get none), directed-edge
+precision/recall/F1, relation accuracy per type, merge-source exactness, family ARI. Baselines:
+- nearest: each model's parent is its nearest neighbour in weight space within its family (roots: none);
+- mother: MoTHer-style: edge weights are weight distances, an edge may only go from higher to lower mean kurtosis,
+  and a minimum spanning arborescence (Chu-Liu/Edmonds) per family picks one parent each;
+- card: what cards and adapter configs declare (only when any model declares something).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from math import comb
+
+import networkx as nx
+import numpy as np
+from pydantic import BaseModel
+
+from hubindex.catalog import Catalog
+from hubindex.lineage.engine import _distances
+from hubindex.lineage.family import families
+from hubindex.lineage.queries import entries
+from hubindex.zoo.truth import load_truth
+
+
+class LineageScore(BaseModel):
+    name: str
+    parent_accuracy: float
+    edge_precision: float
+    edge_recall: float
+    edge_f1: float
+    relation_accuracy: float | None
+    relation_by_type: dict[str, float]
+    merge_exact: float | None
+
+
+class LineageEval(BaseModel):
+    models: int
+    family_ari: float
+    hubindex: LineageScore
+    baselines: list[LineageScore]
+
+
+def adjusted_rand(a: list[str], b: list[str]) -> float:
+    pairs = Counter(zip(a, b, strict=True))
+    sum_pairs = sum(comb(n, 2) for n in pairs.values())
+    sum_a = sum(comb(n, 2) for n in Counter(a).values())
+    sum_b = sum(comb(n, 2) for n in Counter(b).values())
+    expected = sum_a * sum_b / comb(len(a), 2) if len(a) > 1 else 0.0
+    maximum = (sum_a + sum_b) / 2
+    return 1.0 if maximum == expected else (sum_pairs - expected) / (maximum - expected)
+
+
+def score(name: str, predicted: dict[str, list[str]], relations: dict[str, str] | None, truth: dict) -> LineageScore:
+    ids = [m for m in truth if m in predicted]
+    parent_ok = [sorted(predicted[m]) == sorted(truth[m]["parents"]) for m in ids]
+    edges_true = {(p, m) for m in ids for p in truth[m]["parents"]}
+    edges_pred = {(p, m) for m in ids for p in predicted[m]}
+    hit = len(edges_true & edges_pred)
+    precision = hit / len(edges_pred) if edges_pred else 0.0
+    recall = hit / len(edges_true) if edges_true else 0.0
+    by_type: dict[str, list[bool]] = {}
+    if relations is not None:
+        for m in ids:
+            by_type.setdefault(truth[m]["relation"], []).append(relations.get(m) == truth[m]["relation"])
+    merges = [m for m in ids if truth[m]["relation"] == "merge"]
+    return LineageScore(
+        name=name, parent_accuracy=float(np.mean(parent_ok)), edge_precision=precision, edge_recall=recall,
+        edge_f1=2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        relation_accuracy=float(np.mean([x for v in by_type.values() for x in v])) if by_type else None,
+        relation_by_type={k: float(np.mean(v)) for k, v in sorted(by_type.items())},
+        merge_exact=float(np.mean([sorted(predicted[m]) == sorted(truth[m]["parents"]) for m in merges]))
+        if merges else None)
+
+
+def _baselines(catalog: Catalog) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
+    nearest: dict[str, list[str]] = {}
+    mother: dict[str, list[str]] = {}
+    card: dict[str, list[str]] = {}
+    rows = {r["id"]: r for r in catalog.models(ok_only=True)}
+    for fam in families(catalog):
+        distance = _distances(fam.scaled)
+        np.fill_diagonal(distance, np.inf)
+        graph = nx.DiGraph()
+        graph.add_nodes_from(fam.ids)
+        for i, child in enumerate(fam.ids):
+            nearest[child] = [] if child == fam.root else [fam.ids[int(np.argmin(distance[i]))]]
+            for j, parent in enumerate(fam.ids):
+                if i != j and fam.kurtosis[j] >= fam.kurtosis[i]:
+                    graph.add_edge(parent, child, weight=float(distance[j, i]))
+        try:
+            tree = nx.minimum_spanning_arborescence(graph)
+            for child in fam.ids:
+                mother[child] = [p for p, _ in tree.in_edges(child)]
+        except nx.NetworkXException:
+            for child in fam.ids:
+                mother[child] = []
+        for adapter in fam.adapters:  # baselines see adapters through their resolved base
+            nearest[adapter] = mother[adapter] = [fam.rows[adapter]["base"]] if fam.rows[adapter]["base"] else []
+    for model_id, row in rows.items():
+        card[model_id] = list(row["declared_base"] or []) or ([row["adapter_base"]] if row["adapter_base"] else [])
+    return nearest, mother, card
+
+
+def evaluate_lineage(catalog: Catalog, truth_path: str) -> LineageEval:
+    truth = load_truth(truth_path)
+    found = {e.model: e for e in entries(catalog) if e.model in truth}
+    ids = sorted(found)
+    roots = {}
+    for m in truth:
+        r = m
+        while truth[r]["parents"]:
+            r = truth[r]["parents"][0]
+        roots[m] = r
+    ari = adjusted_rand([roots[m] for m in ids], [found[m].family or m for m in ids])
+    ours = score("hubindex", {m: found[m].parents for m in ids}, {m: found[m].relation for m in ids}, truth)
+    nearest, mother, card = _baselines(catalog)
+    baselines = [score("nearest", nearest, None, truth), score("mother", mother, None, truth)]
+    if any(card.values()):
+        baselines.append(score("card", card, None, truth))
+    return LineageEval(models=len(ids), family_ari=ari, hubindex=ours, baselines=baselines)

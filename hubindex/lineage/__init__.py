@@ -1,0 +1,1 @@
+"""Lineage from the weights: parents, relation and confidence for every indexed model."""
