@@ -136,15 +136,21 @@ class SafetensorsFile:
 
     def read_bytes(self, info: TensorInfo) -> bytearray:
         buffer = bytearray(info.nbytes)
-        view = memoryview(buffer)
-        with open(self.path, "rb", buffering=0) as handle:
+        self.read_into(info, memoryview(buffer), 0)
+        return buffer
+
+    def read_into(self, info: TensorInfo, view: memoryview, offset: int) -> None:
+        """Fill `view` with the tensor's bytes starting `offset` bytes into the tensor (pread: no shared cursor)."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
             got = 0
-            while got < info.nbytes:
-                n = os.preadv(handle.fileno(), [view[got:]], info.start + got)
+            while got < len(view):
+                n = os.preadv(fd, [view[got:]], info.start + offset + got)
                 if n == 0:
                     raise CheckpointError(f"{self.path}: file ended inside tensor {info.name!r}")
                 got += n
-        return buffer
+        finally:
+            os.close(fd)
 
     @staticmethod
     def as_tensor(info: TensorInfo, buffer: bytearray) -> torch.Tensor:

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from hubindex.catalog import Catalog
-from hubindex.lineage.engine import _distances
+from hubindex.catalog.samples import pairwise_distances
 from hubindex.lineage.family import families
 from hubindex.lineage.queries import entries
 from hubindex.zoo.truth import load_truth
@@ -80,7 +80,7 @@ def _baselines(catalog: Catalog) -> tuple[dict[str, list[str]], dict[str, list[s
     card: dict[str, list[str]] = {}
     rows = {r["id"]: r for r in catalog.models(ok_only=True)}
     for fam in families(catalog):
-        distance = _distances(fam.scaled)
+        distance = pairwise_distances(fam.scaled)
         np.fill_diagonal(distance, np.inf)
         graph = nx.DiGraph()
         graph.add_nodes_from(fam.ids)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -37,9 +37,6 @@ class TensorStats:
     absmax: float
     kurtosis: float  # non-excess: 3 for a Gaussian
     nonfinite: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ import xxhash
 from hubindex.checkpoint import ModelFolder
 from hubindex.checkpoint.dtypes import FLOAT_CODES, torch_dtype
 from hubindex.checkpoint.safetensors_file import SafetensorsFile, TensorInfo
-from hubindex.errors import CheckpointError
 from hubindex.fingerprint.stats import PieceStats, piece_stats
 
 PIECE = 4 << 20
@@ -46,16 +45,7 @@ class FileDigest:
 def _piece(file: SafetensorsFile, info: TensorInfo, buffer: mmap.mmap, begin: int, end: int
            ) -> tuple[bytes, PieceStats | None]:
     view = memoryview(buffer)[begin:end]
-    fd = os.open(file.path, os.O_RDONLY)
-    try:
-        got = 0
-        while got < len(view):
-            n = os.preadv(fd, [view[got:]], info.start + begin + got)
-            if n == 0:
-                raise CheckpointError(f"{file.path}: file ended inside tensor {info.name!r}")
-            got += n
-    finally:
-        os.close(fd)
+    file.read_into(info, view, begin)
     digest = xxhash.xxh3_128_digest(view)
     stats = piece_stats(torch.frombuffer(view, dtype=torch.uint8).view(torch_dtype(info.dtype))) \
         if info.dtype in FLOAT_CODES and end > begin else None

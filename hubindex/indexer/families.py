@@ -22,8 +22,7 @@ from datetime import datetime
 import numpy as np
 
 from hubindex.catalog import Catalog
-from hubindex.fingerprint.sampling import tensor_sample
-from hubindex.fingerprint.signature import split_samples
+from hubindex.catalog.samples import pairwise_distances, sample_vectors
 
 SAME_FAMILY = 0.5  # relative distance below which two models share a pretrained ancestor
 
@@ -36,21 +35,10 @@ class Assignment:
     candidates: tuple[str, ...] = ()  # adapters with an ambiguous base
 
 
-def scaled_vectors(catalog: Catalog, ids: list[str]) -> np.ndarray:
-    rows = []
-    for model_id in ids:
-        sig = catalog.signature(model_id)
-        segments = split_samples(sig["samples"], sig["shapes"])
-        rows.append(np.concatenate([segments[n] * tensor_sample(n, sig["shapes"][n]).scale for n in sorted(segments)]))
-    return np.stack(rows).astype(np.float64)
-
-
 def pairwise_relative(vectors: np.ndarray) -> np.ndarray:
-    norms = np.einsum("ij,ij->i", vectors, vectors)
-    gram = vectors @ vectors.T
-    squared = np.maximum(norms[:, None] + norms[None, :] - 2 * gram, 0.0)
-    scale = np.sqrt((norms[:, None] + norms[None, :]) / 2) + 1e-12
-    return np.sqrt(squared) / scale
+    norms = np.linalg.norm(vectors, axis=1)
+    scale = np.sqrt((norms[:, None] ** 2 + norms[None, :] ** 2) / 2) + 1e-12
+    return pairwise_distances(vectors) / scale
 
 
 def _components(linked: np.ndarray) -> list[list[int]]:
@@ -96,7 +84,7 @@ def assign(catalog: Catalog) -> dict[str, Assignment]:
     roots: list[dict] = []
     for members in by_layout.values():
         ids = [m["id"] for m in members]
-        distance = pairwise_relative(scaled_vectors(catalog, ids))
+        distance = pairwise_relative(np.stack([sample_vectors(catalog, i)[1] for i in ids]))
         for group in _components(distance < SAME_FAMILY):
             group_rows = [members[i] for i in group]
             root = _declared_root(group_rows)

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from hubindex.catalog import Catalog
+from hubindex.catalog.samples import pairwise_distances
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.evidence import COPY_MAX, cos_at, resave_kind
 from hubindex.lineage.family import Family, families, load_family
@@ -27,12 +28,6 @@ from hubindex.lineage.merges import detect_merge
 BETWEEN = 0.0  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
 PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}
-
-
-def _distances(scaled: np.ndarray) -> np.ndarray:
-    squares = np.einsum("ij,ij->i", scaled, scaled)
-    gram = scaled @ scaled.T
-    return np.sqrt(np.maximum(squares[:, None] + squares[None, :] - 2 * gram, 0.0))
 
 
 def _before(fam: Family, a: str, b: str) -> bool:
@@ -69,7 +64,7 @@ def _resaves(fam: Family, distance: np.ndarray, norms: np.ndarray) -> dict[int, 
 
 
 def infer_family(fam: Family) -> list[LineageEntry]:
-    distance = _distances(fam.scaled)
+    distance = pairwise_distances(fam.scaled)
     norms = np.linalg.norm(fam.scaled, axis=1)
     root = fam.index(fam.root)
     tasks = fam.scaled - fam.scaled[root]

@@ -11,8 +11,7 @@ from datetime import datetime
 import numpy as np
 
 from hubindex.catalog import Catalog
-from hubindex.fingerprint.sampling import tensor_sample
-from hubindex.fingerprint.signature import split_samples
+from hubindex.catalog.samples import sample_vectors
 
 
 @dataclass
@@ -36,11 +35,9 @@ def load_family(catalog: Catalog, root: str, members: list[dict]) -> Family:
     full = sorted((m for m in members if m["kind"] == "model"), key=lambda m: (m["id"] != root, m["id"]))
     raw, scaled, kurt = [], [], []
     for row in full:
-        sig = catalog.signature(row["id"])
-        segments = split_samples(sig["samples"], sig["shapes"])
-        names = sorted(segments)
-        raw.append(np.concatenate([segments[n] for n in names]))
-        scaled.append(np.concatenate([segments[n] * tensor_sample(n, sig["shapes"][n]).scale for n in names]))
+        values, scaled_values = sample_vectors(catalog, row["id"])
+        raw.append(values)
+        scaled.append(scaled_values)
         stats = [t for t in catalog.tensor_stats(row["id"]) if len(t["shape"]) == 2]
         kurt.append(float(np.mean([t["kurtosis"] for t in stats])) if stats else 0.0)
     return Family(root=root, ids=[r["id"] for r in full], raw=np.stack(raw).astype(np.float32),

@@ -1,0 +1,29 @@
+"""A model's stored weight samples as vectors, and the distances between them.
+
+Raw values (as stored, for exact comparisons) and scaled values (each tensor's samples times sqrt(numel / samples),
+so L2 distances estimate full weight distances), concatenated in tensor-name order: models of one layout line up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubindex.catalog.store import Catalog
+from hubindex.fingerprint.sampling import tensor_sample
+from hubindex.fingerprint.signature import split_samples
+
+
+def sample_vectors(catalog: Catalog, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+    sig = catalog.signature(model_id)
+    segments = split_samples(sig["samples"], sig["shapes"])
+    names = sorted(segments)
+    raw = np.concatenate([segments[n] for n in names])
+    scales = np.concatenate([np.full(len(segments[n]), tensor_sample(n, sig["shapes"][n]).scale) for n in names])
+    return raw, raw.astype(np.float64) * scales
+
+
+def pairwise_distances(scaled: np.ndarray) -> np.ndarray:
+    """L2 distances between rows, from the Gram matrix (one matrix product, no pairwise loop)."""
+    squares = np.einsum("ij,ij->i", scaled, scaled)
+    gram = scaled @ scaled.T
+    return np.sqrt(np.maximum(squares[:, None] + squares[None, :] - 2 * gram, 0.0))
