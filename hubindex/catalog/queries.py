@@ -48,7 +48,7 @@ def implied_samples(catalog: Catalog, model_id: str) -> dict[str, np.ndarray]:
     segments = split_samples(sig["samples"], sig["shapes"])
     if sig["kind"] == "adapter":
         row = catalog.model(model_id)
-        applied = row["adapter_base"] if row["adapter_base"] and catalog.signature(row["adapter_base"]) else row["base"]
+        applied = catalog.applied_base(row)
         base = catalog.signature(applied)
         base_segments = split_samples(base["samples"], base["shapes"])
         for name, delta in segments.items():

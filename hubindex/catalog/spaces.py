@@ -57,7 +57,7 @@ def implied_sketch(catalog: Catalog, model_id: str) -> tuple[str, np.ndarray] | 
     if sig["kind"] == "model":
         return sig["layout"], sig["sketch"]
     row = catalog.model(model_id)
-    applied = row["adapter_base"] if row["adapter_base"] and catalog.signature(row["adapter_base"]) else row["base"]
+    applied = catalog.applied_base(row)
     base = catalog.signature(applied) if applied else None
     return (base["layout"], base["sketch"] + sig["sketch"]) if base is not None else None
 

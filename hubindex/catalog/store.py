@@ -94,6 +94,11 @@ class Catalog:
         row["shapes"] = {r["name"]: tuple(r["shape"]) for r in self.tensor_stats(model_id)}
         return row
 
+    def applied_base(self, row: dict) -> str | None:
+        """The model an adapter is applied on: its declared base when that is indexed, else its resolved base."""
+        declared = row.get("adapter_base")
+        return declared if declared and self.signature(declared) is not None else row.get("base")
+
     def embedding(self, model_id: str, method: str) -> dict | None:
         rows = self._rows("SELECT * FROM embeddings WHERE model_id = ? AND method = ?", [model_id, method])
         if not rows:

@@ -25,7 +25,9 @@ def _path(row: dict) -> Path:
 
 def probe_model_for(catalog: Catalog, row: dict) -> ProbeModel:
     if row["kind"] == "adapter":
-        applied = row["adapter_base"] if row["adapter_base"] and catalog.model(row["adapter_base"]) else row["base"]
+        applied = catalog.applied_base(row)
+        if applied is None:
+            raise HubindexError(f"{row['id']}: adapter without a known base model")
         return load_probe_model(_path(row), _path(catalog.require(applied)))
     return load_probe_model(_path(row))
 
