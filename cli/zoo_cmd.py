@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from hubindex.cli.options import split_list
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.tree import Tree
 
 console = Console()
@@ -76,6 +76,30 @@ def show(directory: Path, as_json: bool) -> None:
         console.print(tree)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.relations.items()))
     console.print(f"{summary.models} models ({counts}); {summary.bytes / 1e6:.2f} MB on disk")
+
+
+@zoo.command("plant-cards")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--wrong", "wrong_fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True,
+              help="Fraction of the models with parents whose card names a wrong (but plausible) parent.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Picks which cards lie and what they name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the planted_cards JSON answer (cards.json).")
+def plant_cards_command(directory: Path, wrong_fraction: float, seed: int, as_json: bool) -> None:
+    """Write declared lineage (base_model) into a zoo's cards, some of them wrong; records it in cards.json."""
+    from hubindex.zoo.cards import CARDS_FILE, plant_cards
+
+    answer = plant_cards(directory, wrong_fraction, seed)
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+        return
+    console.print(f"planted {len(answer['planted'])} cards in {directory}: {len(answer['wrong'])} wrong "
+                  f"(fraction {wrong_fraction}, seed {seed}); see {directory / CARDS_FILE}", highlight=False)
+    if answer["wrong"]:
+        table = Table(Column("model", no_wrap=True), Column("declared", overflow="fold"),
+                      Column("truth", overflow="fold"), title="wrong cards")
+        for model, lie in answer["wrong"].items():
+            table.add_row(model, "\n".join(lie["declared"]), "\n".join(lie["truth"]))
+        console.print(table)
 
 
 @zoo.command()

@@ -31,9 +31,13 @@ def read_card(folder: Path) -> tuple[dict, str]:
     return meta, text[end + 4 :].lstrip("\n")
 
 
-def write_card(folder: Path, meta: dict, body: str) -> None:
+def card_text(meta: dict, body: str) -> str:
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip()
-    (Path(folder) / "README.md").write_text(f"---\n{front}\n---\n\n{body.strip()}\n")
+    return f"---\n{front}\n---\n\n{body.strip()}\n"
+
+
+def write_card(folder: Path, meta: dict, body: str) -> None:
+    (Path(folder) / "README.md").write_text(card_text(meta, body))
 
 
 def lineage_meta(parents: list[str], relation: str | None) -> dict:

@@ -16,6 +16,7 @@ from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.indexer.pipeline import IndexReport
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
 from hubindex.train.merge.recipe import MergeRecipe
+from hubindex.zoo.cards import PlantedCards
 from hubindex.zoo.summary import TruthEntry, ZooSummary
 
 
@@ -46,6 +47,7 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "lineage": LineageAnswer,
     "lineage_tree": LineageTree,
     "parents": ParentsAnswer,
+    "planted_cards": PlantedCards,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

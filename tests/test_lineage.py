@@ -115,6 +115,38 @@ def test_a_wrong_card_is_overruled_and_reported(tiny_zoo, tiny_catalog, tmp_path
     assert entry.evidence["card_agrees"] is False and liar in entry.evidence["conflict"]
 
 
+def test_an_adapter_card_naming_a_finetune_is_checked_by_probe_loss(tiny_zoo, tmp_path):
+    """An adapter trained on the root whose config names a sibling finetune as base: the probe-loss check puts it
+    back on the root and the answer reports the conflict; adapters on the root keep their declared base."""
+    import shutil
+
+    from hubindex.card import read_card, write_card
+
+    truth = load_truth(tiny_zoo)
+    members = {m for m, e in truth.items() if e["family"] == "lm"}
+    adapter = next(m for m in sorted(members) if truth[m]["relation"] == "adapter")
+    liar = next(m for m in sorted(members) if truth[m]["relation"] == "finetune" and truth[m]["domain"]
+                != truth[adapter]["domain"] and truth[m]["method"] == "full")
+    hub = tmp_path / "hub"
+    for model_id in members:
+        shutil.copytree(tiny_zoo / model_id, hub / model_id, symlinks=True)
+    config_path = hub / adapter / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "base_model_name_or_path": liar}))
+    meta, body = read_card(hub / adapter)
+    write_card(hub / adapter, {**meta, "base_model": liar}, body)
+    db = tmp_path / "c.duckdb"
+    index_paths(db, [hub], ["hubindex"], embed=True, quiet=True)
+    with Catalog(db, read_only=True) as catalog:
+        found = {e.model: e for e in entries(catalog)}
+        row = catalog.require(adapter)
+    assert row["base_source"] == "probe-loss" and row["base"] == truth[adapter]["parents"][0]
+    assert found[adapter].parents == truth[adapter]["parents"]
+    assert found[adapter].evidence["card_agrees"] is False and liar in found[adapter].evidence["conflict"]
+    honest = [m for m in members if truth[m]["relation"] == "adapter" and m != adapter]
+    assert all(found[m].parents == truth[m]["parents"] for m in honest)
+
+
 def test_lineage_is_recomputed_only_for_changed_families(tiny_zoo, tiny_catalog, tmp_path):
     import shutil
 

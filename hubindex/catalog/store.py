@@ -95,9 +95,12 @@ class Catalog:
         return row
 
     def applied_base(self, row: dict) -> str | None:
-        """The model an adapter is applied on: its declared base when that is indexed, else its resolved base."""
+        """The model an adapter is applied on: its resolved base (a declared one is checked before it is used),
+        else its declared base when that is indexed."""
         declared = row.get("adapter_base")
-        return declared if declared and self.signature(declared) is not None else row.get("base")
+        if row.get("base"):
+            return row["base"]
+        return declared if declared and self.signature(declared) is not None else None
 
     def embedding(self, model_id: str, method: str) -> dict | None:
         rows = self._rows("SELECT * FROM embeddings WHERE model_id = ? AND method = ?", [model_id, method])

@@ -111,7 +111,12 @@ def _adapter_base(catalog: Catalog, row: dict, roots: list[dict], found: dict[st
     shapes = {r["name"]: tuple(r["shape"]) for r in catalog.tensor_stats(row["id"])}
     for declared in (row["adapter_base"], *(row["declared_base"] or [])):
         if declared and declared in found and _fits(catalog, shapes, declared):
-            return Assignment(found[declared].family, found[declared].family or declared, "declared")
+            root = found[declared].family or declared
+            if root == declared:
+                return Assignment(root, declared, "declared")
+            # A finetune as the base: plausible, but a wrong card looks the same. The pipeline checks it against
+            # the family root by probe loss when it embeds (declared wins ties).
+            return Assignment(root, declared, "declared", (declared, root))
     fitting = tuple(r["id"] for r in roots if _fits(catalog, shapes, r["id"]))
     if len(fitting) == 1:
         return Assignment(fitting[0], fitting[0], "weights")

@@ -71,13 +71,16 @@ def _index_one(catalog: Catalog, found: Found) -> str:
     return "indexed"
 
 
+CHECKED = ("probe-loss", "declared-checked")  # base sources decided by probe loss, kept per revision
+
+
 def _resolve_bases(catalog: Catalog, method_name: str, use_probes: bool) -> None:
     probes = get_method(method_name).probes
     for model_id, choice in families.assign(catalog).items():
         row = catalog.require(model_id)
-        if choice.candidates and row["base_source"] == "probe-loss" and row["base"] in choice.candidates:
+        if choice.candidates and row["base_source"] in CHECKED and row["base"] in choice.candidates:
             continue  # decided on an earlier run for this revision
-        if choice.candidates and use_probes:  # an adapter fitting several roots: the base it models text best on
+        if choice.candidates and use_probes:  # several possible bases: the one it models text best on
             losses = {}
             for candidate in choice.candidates:
                 try:
@@ -86,8 +89,10 @@ def _resolve_bases(catalog: Catalog, method_name: str, use_probes: bool) -> None
                 except HubindexError:
                     continue
             if losses:
-                best = min(losses, key=losses.__getitem__)
-                choice = families.Assignment(best, best, "probe-loss")
+                declared = choice.base if choice.source == "declared" else None
+                best = min(losses, key=lambda c: (losses[c], c != declared))
+                source = "declared-checked" if best == declared else "probe-loss"
+                choice = families.Assignment(choice.family or best, best, source)
         catalog.set_base(model_id, choice.family, choice.base, choice.source)
 
 

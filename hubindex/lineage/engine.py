@@ -1,13 +1,17 @@
 """Infer every model's parents, relation and confidence, one family at a time.
 
-Order of decisions, each using the weights first and declared metadata as checked evidence:
+Every decision looks only at a model's shortlist: its nearest family members by weight distance (neighbours.py,
+FAISS), so a family of n models costs O(n * k), never all pairs. Order of decisions, each using the weights first
+and declared metadata as checked evidence:
 1. re-saves: models within COPY_MAX of another are copies (dtype conversions) or quantized re-saves of it; the
    original is the one in higher precision (else created first). Later steps use originals only.
 2. adapters: their base as resolved at indexing (declared and shape-checked, the only fitting root, or probe loss).
 3. merges (merges.py): sources, weights and method from task vectors.
-4. finetunes: the nearest earlier model that C lies beyond (betweenness), or the root. A card naming another
-   plausible parent (allowed, and at most DECLARED_SLACK times farther) wins; a card naming an implausible one is
-   reported as a conflict and overruled.
+4. finetunes: the candidates C lies beyond (betweenness, evidence.cos_at), created earlier, plus the root. The
+   nearest wins unless the step from it does not look like one optimizer run (evidence.increment_tail): a sibling
+   of the same domain looks like a parent by distance and angle, but the difference of two runs has no displacement
+   cap. A card naming another plausible parent (allowed, and at most DECLARED_SLACK times farther) wins; a card
+   naming an implausible one is reported as a conflict and overruled.
 """
 
 from __future__ import annotations
@@ -15,83 +19,106 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from hubindex.catalog import Catalog
-from hubindex.catalog.samples import pairwise_distances
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
-from hubindex.lineage.evidence import COPY_MAX, cos_at, resave_kind
+from hubindex.lineage.evidence import COPY_MAX, increment_tail, resave_kind
 from hubindex.lineage.family import Family, families, load_family
 from hubindex.lineage.merges import detect_merge
+from hubindex.lineage.neighbours import Neighbours, nearest_members
 
 BETWEEN = 0.0  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
+# A farther candidate replaces the nearest when the step from the nearest has a tail this much longer than the
+# nearest's own step (one run's tail, measured on the same samples) and longer than the step from the candidate.
+TAIL_SLACK = 1.1
+TAIL_CANDIDATES = 8  # allowed candidates, nearest first, whose step tail is examined
 PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}
-
-
-def _before(fam: Family, a: str, b: str) -> bool:
-    """Was a created before b? Unknown times do not forbid."""
-    ta, tb = fam.created(a), fam.created(b)
-    return ta is None or tb is None or ta < tb
 
 
 def _declared(row: dict) -> list[str]:
     return list(row.get("declared_base") or []) or ([row["adapter_base"]] if row.get("adapter_base") else [])
 
 
-def _resaves(fam: Family, distance: np.ndarray, norms: np.ndarray) -> dict[int, tuple[int, str, float]]:
+class _Context:
+    """What every decision in one family reads: samples, creation times, the shortlist, decisions so far."""
+
+    def __init__(self, fam: Family, neighbours: Neighbours | None = None) -> None:
+        self.fam = fam
+        self.root = fam.index(fam.root)
+        self.neighbours = neighbours or nearest_members(fam.scaled)
+        self.norms = np.linalg.norm(fam.scaled, axis=1)
+        self.times = np.array([c.timestamp() if (c := fam.created(m)) is not None else np.nan for m in fam.ids])
+        self.entries: dict[str, LineageEntry] = {}
+
+    def before(self, candidates: np.ndarray, member: int) -> np.ndarray:
+        """Was each candidate created before `member`? Unknown times do not forbid."""
+        tc, tm = self.times[candidates], self.times[member]
+        return np.isnan(tc) | np.isnan(tm) | (tc < tm)
+
+    def own_tail(self, member: int) -> float:
+        """Tail of the step that made `member` (from its inferred parent when it is a finetune, else the root)."""
+        if member == self.root:
+            return 1.0
+        entry = self.entries.get(self.fam.ids[member])
+        parent = self.fam.index(entry.parents[0]) if entry and entry.relation == "finetune" else self.root
+        return increment_tail(self.fam.raw[member], self.fam.raw[parent])
+
+
+def _resaves(ctx: _Context) -> dict[int, tuple[int, str, float]]:
     """child index -> (original index, 'copy' | 'quantized', relative distance)."""
+    fam = ctx.fam
     out: dict[int, tuple[int, str, float]] = {}
-    n = len(fam.ids)
-    for i in range(n):
-        for j in range(i + 1, n):
-            rel = distance[i, j] / max(norms[i], norms[j], 1e-30)
-            if rel >= COPY_MAX:
-                continue
-            a, b = fam.ids[i], fam.ids[j]
-            pa, pb = PRECISION.get(fam.rows[a]["dtype"], 0), PRECISION.get(fam.rows[b]["dtype"], 0)
-            if pa != pb:
-                child, parent = (j, i) if pa > pb else (i, j)
-            else:
-                child, parent = (j, i) if _before(fam, a, b) else (i, j)
-            if fam.ids[child] == fam.root:
-                child, parent = parent, child
-            kind = resave_kind(fam.raw[child], fam.raw[parent])
-            if child not in out or rel < out[child][2]:
-                out[child] = (parent, kind, float(rel))
+    pairs = {(min(i, int(j)), max(i, int(j))): float(d)
+             for i in range(len(fam.ids)) for j, d in zip(*ctx.neighbours.of(i), strict=True)
+             if d < COPY_MAX * max(ctx.norms[i], ctx.norms[j], 1e-30)}
+    for (i, j), d in sorted(pairs.items()):
+        rel = d / max(ctx.norms[i], ctx.norms[j], 1e-30)
+        a, b = fam.ids[i], fam.ids[j]
+        pa, pb = PRECISION.get(fam.rows[a]["dtype"], 0), PRECISION.get(fam.rows[b]["dtype"], 0)
+        if pa != pb:
+            child, parent = (j, i) if pa > pb else (i, j)
+        else:
+            child, parent = (j, i) if ctx.before(np.array([i]), j)[0] else (i, j)
+        if fam.ids[child] == fam.root:
+            child, parent = parent, child
+        kind = resave_kind(fam.raw[child], fam.raw[parent])
+        if child not in out or rel < out[child][2]:
+            out[child] = (parent, kind, float(rel))
     return out
 
 
 def infer_family(fam: Family) -> list[LineageEntry]:
-    distance = pairwise_distances(fam.scaled)
-    norms = np.linalg.norm(fam.scaled, axis=1)
-    root = fam.index(fam.root)
-    tasks = fam.scaled - fam.scaled[root]
-    gram = tasks @ tasks.T
-    raw_tasks = fam.raw.astype(np.float64) - fam.raw[root].astype(np.float64)
-    entries: dict[str, LineageEntry] = {
-        fam.root: LineageEntry(model=fam.root, parents=[], relation="root", confidence=1.0, family=fam.root,
-                               evidence={"source": fam.rows[fam.root].get("base_source") or "family root"})}
-    resaved = _resaves(fam, distance, norms)
+    ctx = _Context(fam)
+    root = ctx.root
+    entries = ctx.entries
+    entries[fam.root] = LineageEntry(model=fam.root, parents=[], relation="root", confidence=1.0, family=fam.root,
+                                     evidence={"source": fam.rows[fam.root].get("base_source") or "family root"})
+    resaved = _resaves(ctx)
     for child, (parent, kind, rel) in resaved.items():
         entries[fam.ids[child]] = LineageEntry(
             model=fam.ids[child], parents=[fam.ids[parent]], relation=kind, family=fam.root,
             confidence=float(np.clip(1 - rel / COPY_MAX, 0.5, 1.0)),
             evidence={"relative_distance": round(rel, 6), "dtype": fam.rows[fam.ids[child]]["dtype"],
                       "parent_dtype": fam.rows[fam.ids[parent]]["dtype"]})
-    originals = [i for i in range(len(fam.ids)) if i not in resaved]
-    merged: dict[int, set[int]] = {}
-    # Chronological, so a merge is known before a later merge of the same sources is examined.
-    for index in sorted(originals, key=lambda i: (fam.created(fam.ids[i]) is None, fam.created(fam.ids[i]) or 0, i)):
+    original = np.ones(len(fam.ids), dtype=bool)
+    original[list(resaved)] = False
+    merged: dict[str, set[str]] = {}
+    order = np.lexsort((np.arange(len(fam.ids)), np.nan_to_num(ctx.times, nan=-np.inf)))
+    # Chronological, so a merge is known before a later merge of the same sources is examined, and a parent's own
+    # step is known before its children are.
+    for index in (int(i) for i in order if original[i] and i != root):
         model_id = fam.ids[index]
-        if model_id == fam.root:
-            continue
-        earlier = sorted((c for c in originals if c not in (index, root) and _before(fam, fam.ids[c], model_id)),
-                         key=lambda c: distance[c, index])
-        merge = detect_merge(fam.ids, gram, raw_tasks, index, earlier, merged)
+        shortlist = ctx.neighbours.of(index)[0]
+        earlier = shortlist[original[shortlist] & (shortlist != root) & ctx.before(shortlist, index)]
+        members = np.concatenate([[index], earlier])
+        merge = detect_merge([fam.ids[c] for c in earlier], fam.scaled[members] - fam.scaled[root],
+                             fam.raw[members].astype(np.float64) - fam.raw[root].astype(np.float64), merged)
         if merge is not None:
-            merged[index] = {fam.ids.index(source) for source in merge.sources}
+            merged[model_id] = set(merge.sources)
             confidence = float(np.clip(1 - merge.residual, 0.5, 0.99)) if merge.method not in ("ties", "dare_ties") \
                 else float(min(0.99, 0.7 + min(merge.evidence["mode_shares"])))
             entries[model_id] = LineageEntry(
@@ -99,52 +126,106 @@ def infer_family(fam: Family) -> list[LineageEntry]:
                 evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
                           **merge.evidence, **_card_check(fam.rows[model_id], merge.sources)})
             continue
-        candidates = rank_parents(fam, distance, index, originals)
-        allowed = [c for c in candidates if c.allowed]
-        best = allowed[0]
-        declared = _declared(fam.rows[model_id])
-        if declared and declared[0] != best.model:
-            match = next((c for c in allowed if c.model == declared[0]), None)
-            if match is not None and match.distance <= DECLARED_SLACK * (best.distance or 0):
-                best = match
-        second = next((c for c in allowed if c.model != best.model), None)
-        margin = 1 - (best.distance / second.distance) if second and second.distance else 1.0
-        entries[model_id] = LineageEntry(
-            model=model_id, parents=[best.model], relation="finetune", family=fam.root,
-            confidence=float(np.clip(0.5 + margin, 0.5, 0.99)),
-            evidence={**best.evidence, "distance": round(best.distance or 0.0, 6),
-                      "runner_up": second.model if second else None, **_card_check(fam.rows[model_id], [best.model])})
+        entries[model_id] = _finetune(ctx, index, shortlist[original[shortlist]])
     for adapter in fam.adapters:
         row = fam.rows[adapter]
-        base = row["adapter_base"] if row["adapter_base"] in fam.rows else row["base"]
-        confidence = {"declared": 0.95, "weights": 0.9, "probe-loss": 0.7}.get(row["base_source"] or "", 0.5)
+        base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
+        confidence = {"declared": 0.95, "declared-checked": 0.9, "weights": 0.9, "probe-loss": 0.7}.get(
+            row["base_source"] or "", 0.5)
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
                                         confidence=confidence, family=fam.root,
                                         evidence={"base_source": row["base_source"], **_card_check(row, [base])})
     return list(entries.values())
 
 
-def rank_parents(fam: Family, distance: np.ndarray, index: int, originals: list[int]) -> list[ParentCandidate]:
-    """Every possible parent of model `index`, allowed ones first, nearest first."""
+@dataclass
+class _Ranked:
+    """Candidates of one model, allowed ones first, nearest first (arrays: no per-candidate objects)."""
+
+    members: np.ndarray
+    distance: np.ndarray
+    cosine: np.ndarray
+    before: np.ndarray
+    allowed: np.ndarray
+
+
+def _rank(ctx: _Context, index: int, candidates: np.ndarray) -> _Ranked:
+    fam, root = ctx.fam, ctx.root
+    candidates = np.unique(np.append(candidates[candidates != index], root))
+    model = fam.scaled[index]
+    distance = np.linalg.norm(fam.scaled[candidates] - model, axis=1)
+    back = fam.scaled[root] - fam.scaled[candidates]
+    forward = model - fam.scaled[candidates]
+    denominator = np.linalg.norm(back, axis=1) * distance
+    cosine = np.where(denominator > 0, np.einsum("ij,ij->i", back, forward) / np.maximum(denominator, 1e-300), -1.0)
+    cosine[candidates == root] = -1.0
+    before = ctx.before(candidates, index)
+    # The root is always possible: a finetune "older" than its family root only shows unreliable times.
+    allowed = (candidates == root) | (before & (cosine <= BETWEEN))
+    order = np.lexsort((distance, ~allowed))
+    return _Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order])
+
+
+def _finetune(ctx: _Context, index: int, shortlist: np.ndarray) -> LineageEntry:
+    fam = ctx.fam
     model_id = fam.ids[index]
-    root = fam.index(fam.root)
-    declared = set(_declared(fam.rows[model_id]))
-    out = []
-    for c in originals:
-        if c == index:
-            continue
-        other = fam.ids[c]
-        cosine = -1.0 if c == root else cos_at(fam.scaled, root, c, index)
-        before = _before(fam, other, model_id)
-        allowed = before and (c == root or cosine <= BETWEEN)
-        out.append((not allowed, float(distance[c, index]), other, cosine, before, allowed))
-    out.sort()
-    nearest = out[0][1] if out else 1.0
-    return [ParentCandidate(model=other, score=round(float(nearest / d) if d > 0 else 1.0, 4) if allowed else 0.0,
-                            distance=d, allowed=allowed,
-                            evidence={"cos_at_parent": round(cosine, 4), "created_before": before,
-                                      "declared": other in declared})
-            for _, d, other, cosine, before, allowed in out]
+    ranked = _rank(ctx, index, shortlist)
+    allowed = [int(i) for i in np.flatnonzero(ranked.allowed)]  # positions in `ranked`
+    best = allowed[0]
+    tail = {}
+
+    def step_tail(position: int) -> float:
+        if position not in tail:
+            tail[position] = increment_tail(fam.raw[index], fam.raw[ranked.members[position]])
+        return tail[position]
+
+    own = ctx.own_tail(int(ranked.members[best]))
+    for position in allowed[1:TAIL_CANDIDATES]:
+        if step_tail(best) > max(step_tail(position), TAIL_SLACK * own):
+            best, own = position, ctx.own_tail(int(ranked.members[position]))
+    declared = _declared(fam.rows[model_id])
+    if declared and declared[0] != fam.ids[ranked.members[best]]:
+        match = next((p for p in allowed if fam.ids[ranked.members[p]] == declared[0]), None)
+        if match is not None and ranked.distance[match] <= DECLARED_SLACK * ranked.distance[best]:
+            best = match
+    second = next((p for p in allowed if p != best), None)
+    step_tail(best)
+    others = [t for p, t in tail.items() if p != best]
+    distance_margin = 1.0 if second is None or ranked.distance[second] <= 0 else \
+        max(0.0, 1 - ranked.distance[best] / ranked.distance[second])
+    tail_margin = min(others) - tail[best] if others else 0.0
+    # High when every other candidate is farther and its step less like one optimizer run; near 0.5 when another
+    # is about as near or its step about as clean.
+    confidence = 0.95 if second is None else float(np.clip(0.6 + 0.5 * distance_margin + 2 * tail_margin, 0.3, 0.98))
+    parent = fam.ids[ranked.members[best]]
+    evidence = {"cos_at_parent": round(float(ranked.cosine[best]), 4), "created_before": bool(ranked.before[best]),
+                "distance": round(float(ranked.distance[best]), 6), "step_tail": round(tail[best], 4),
+                "runner_up": fam.ids[ranked.members[second]] if second is not None else None}
+    if second is not None and second in tail:
+        evidence["runner_up_step_tail"] = round(tail[second], 4)
+    return LineageEntry(model=model_id, parents=[parent], relation="finetune", family=fam.root,
+                        confidence=confidence, evidence={**evidence, **_card_check(fam.rows[model_id], [parent])})
+
+
+def rank_parents(ctx: _Context, index: int, candidates: np.ndarray) -> list[ParentCandidate]:
+    """Possible parents of model `index` among `candidates` (plus the root), allowed ones first, nearest first."""
+    fam = ctx.fam
+    ranked = _rank(ctx, index, candidates)
+    declared = set(_declared(fam.rows[fam.ids[index]]))
+    nearest = float(ranked.distance[0]) if len(ranked.members) else 1.0
+    return [ParentCandidate(
+        model=fam.ids[c], distance=float(d), allowed=bool(a),
+        score=(round(nearest / float(d), 4) if d > 0 else 1.0) if a else 0.0,
+        evidence={"cos_at_parent": round(float(cos), 4), "created_before": bool(b), "declared": fam.ids[c] in declared})
+        for c, d, cos, b, a in zip(ranked.members, ranked.distance, ranked.cosine, ranked.before, ranked.allowed,
+                                   strict=True)]
+
+
+def parent_candidates(fam: Family, model_id: str) -> list[ParentCandidate]:
+    """`hubindex parents`: every shortlisted candidate of one model, ranked as the engine ranks them."""
+    ctx = _Context(fam)
+    index = fam.index(model_id)
+    return rank_parents(ctx, index, ctx.neighbours.of(index)[0])
 
 
 def _card_check(row: dict, chosen: list[str]) -> dict:

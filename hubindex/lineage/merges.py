@@ -2,15 +2,15 @@
 
 Two tests on task vectors (model - family root) at the sampled coordinates:
 
-- sparse merges (TIES, DARE, breadcrumbs): every source shows an exact ratio mode (evidence.ratio_mode) on a
+- sparse merges (TIES, DARE, breadcrumbs): every source shows an exact ratio mode (evidence.ratio_modes) on a
   large share of coordinates: 1 for TIES-style averaging of survivors, 1/density for DARE's rescaling. Finetunes
   never do (measured share <= 0.001 on the reference zoos; sources of sparse merges >= 0.15).
 - dense merges (linear, task arithmetic, SLERP): the task vector is a non-negative combination of two or more
   earlier task vectors with almost no residual, far better than any single one explains it.
 
 Non-negative weights are what keeps a merge source from being read as a child of the merge: a source can be
-written from the merge only with a negative weight on the other sources. Least squares run on the family's Gram
-matrix of task vectors, so trying a subset of sources costs O(k^3), not a pass over the samples.
+written from the merge only with a negative weight on the other sources. Least squares run on the Gram matrix of
+the target and its shortlisted candidates, so trying a subset of sources costs O(k^3), not a pass over the samples.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hubindex.lineage.evidence import ratio_mode
+from hubindex.lineage.evidence import ratio_modes
 
 SPARSE_SHARE = 0.05  # ratio-mode share that marks a sparse-merge source...
 SPARSE_RELATIVE = 0.4  # ...and at least this fraction of the strongest source's share
 DENSE_RESIDUAL = 0.12  # relative residual under which a combination explains the model
 DENSE_GAIN = 0.1  # the combination must beat the best single source by this much
+MERGE_GAIN = 0.05  # ...and an earlier merge as the single source by this much
 MAX_SOURCES = 4
 SHORTLIST = 12  # candidate sources tried: the nearest earlier models
 
@@ -41,62 +42,86 @@ class MergeFit:
 def fit(gram: np.ndarray, sources: list[int], target: int) -> tuple[np.ndarray, float]:
     """Least-squares weights of `target`'s task vector on `sources`' and the relative residual; inf if a weight
     is negative (not a merge of these)."""
-    g = gram[np.ix_(sources, sources)]
-    b = gram[sources, target]
+    weights, residual = fit_many(gram, sources, [], target)
+    return weights[0], float(residual[0])
+
+
+def fit_many(gram: np.ndarray, chosen: list[int], extra: list[int], target: int,
+             sets: list[tuple[int, ...]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """fit() of chosen + [e] for every e in extra (or of each of `sets`), as one batched solve: source selection
+    tries every pair, then every remaining candidate per round."""
+    sets = np.array(sets if sets is not None else [[*chosen, e] for e in extra] if extra else [chosen])
+    g = gram[sets[:, :, None], sets[:, None, :]]
+    b = gram[sets, target]
+    ridge = 1e-12 * np.trace(g, axis1=1, axis2=2)[:, None, None] * np.eye(sets.shape[1])
     try:
-        weights = np.linalg.solve(g + 1e-12 * np.trace(g) * np.eye(len(sources)), b)
+        weights = np.linalg.solve(g + ridge, b[..., None])[..., 0]
     except np.linalg.LinAlgError:
-        return np.zeros(len(sources)), float("inf")
-    if np.any(weights < 0):
-        return weights, float("inf")
-    squared = max(gram[target, target] - float(weights @ b), 0.0)
-    return weights, float(np.sqrt(squared / max(gram[target, target], 1e-30)))
+        return np.zeros(sets.shape), np.full(len(sets), np.inf)
+    squared = np.maximum(gram[target, target] - np.einsum("ij,ij->i", weights, b), 0.0)
+    residual = np.sqrt(squared / max(gram[target, target], 1e-30))
+    residual[np.any(weights < 0, axis=1)] = np.inf
+    return weights, residual
 
 
-def detect_merge(ids: list[str], gram: np.ndarray, raw_tasks: np.ndarray, target: int,
-                 candidates: list[int], known_merges: dict[int, set[int]] | None = None) -> MergeFit | None:
-    """`gram`: Gram matrix of scaled task vectors; `raw_tasks`: unscaled task vectors; indices into `ids`.
-    `candidates`: the earlier models to try, nearest first. `known_merges`: earlier merges and their sources: a
-    merge of the same sources copies their values too, so it shows the same ratio mode without being a source."""
+def detect_merge(ids: list[str], tasks: np.ndarray, raw_tasks: np.ndarray,
+                 known_merges: dict[str, set[str]] | None = None) -> MergeFit | None:
+    """Is the model whose task vector is row 0 a merge of the candidates in rows 1.. (`ids`, nearest first)?
+    `tasks`: scaled task vectors (model - family root); `raw_tasks`: unscaled ones, same rows. `known_merges`:
+    earlier merges and their sources: a merge of the same sources copies their values too, so it shows the same
+    ratio mode without being a source."""
     known_merges = known_merges or {}
-    candidates = candidates[:SHORTLIST]
-    if len(candidates) < 2 or gram[target, target] <= 0:
+    ids, tasks, raw_tasks = ids[:SHORTLIST], tasks[: SHORTLIST + 1], raw_tasks[: SHORTLIST + 1]
+    gram = tasks @ tasks.T
+    candidates = list(range(1, len(ids) + 1))
+    if len(candidates) < 2 or gram[0, 0] <= 0:
         return None
-    modes = {c: ratio_mode(raw_tasks[target], raw_tasks[c]) for c in candidates}
+    shares, values = ratio_modes(raw_tasks[0], raw_tasks[1:])
+    modes = {c: (float(shares[c - 1]), float(values[c - 1])) for c in candidates}
     strongest = max(share for share, _ in modes.values())
     sparse = [c for c, (share, _) in modes.items()
               if share >= SPARSE_SHARE and share >= SPARSE_RELATIVE * strongest]
     # An earlier merge sharing two or more of these sources copies their values too: it is a sibling, not a source.
-    sparse = [c for c in sparse if len(known_merges.get(c, set()) & (set(sparse) - {c})) < 2]
+    sparse_ids = {ids[c - 1] for c in sparse}
+    sparse = [c for c in sparse if len(known_merges.get(ids[c - 1], set()) & (sparse_ids - {ids[c - 1]})) < 2]
     if len(sparse) >= 2:
         sparse = sorted(sparse, key=lambda c: -modes[c][0])[:MAX_SOURCES]
         value = float(np.median([modes[c][1] for c in sparse]))
-        weights, residual = fit(gram, sparse, target)
+        weights, residual = fit(gram, sparse, 0)
         method = "ties" if abs(value - 1.0) < 0.02 else "dare_ties"
         evidence = {"ratio_mode": round(value, 4), "mode_shares": [round(modes[c][0], 4) for c in sparse]}
         if method == "dare_ties" and value > 1:
             evidence["density"] = round(1 / value, 3)
-        return MergeFit([ids[c] for c in sparse], [round(float(w), 4) for w in weights], method,
+        return MergeFit([ids[c - 1] for c in sparse], [round(float(w), 4) for w in weights], method,
                         residual if np.isfinite(residual) else 1.0, evidence)
-    chosen: list[int] = []
-    residuals: list[float] = []
-    for _ in range(min(MAX_SOURCES, len(candidates))):
-        best = min((c for c in candidates if c not in chosen), key=lambda c: fit(gram, [*chosen, c], target)[1])
-        residual = fit(gram, [*chosen, best], target)[1]
-        if not np.isfinite(residual):
-            break
-        chosen.append(best)
-        residuals.append(residual)
-        if residual < 0.01:
-            break
-    k = next((i for i in range(1, len(residuals)) if residuals[i] <= DENSE_RESIDUAL), None)
-    if k is None or residuals[0] - residuals[k] < DENSE_GAIN:
+    # Dense: the best pair (all pairs, so a close single model such as an earlier merge of the same domains cannot
+    # lead a greedy search astray), grown greedily. The baseline to beat is the best single plausible source;
+    # an earlier merge as the single source (this could be its finetune) is only beaten by a smaller margin.
+    _, singles = fit_many(gram, [], candidates, 0)
+    is_merge = np.array([ids[c - 1] in known_merges for c in candidates])
+    baseline = float(np.min(singles[~is_merge], initial=np.inf))
+    merge_baseline = float(np.min(singles[is_merge], initial=np.inf))
+    pairs = [(a, b) for i, a in enumerate(candidates) for b in candidates[i + 1:]]
+    _, paired = fit_many(gram, [], [], 0, sets=pairs)
+    if not np.isfinite(paired).any():
         return None
-    sources = chosen[: k + 1]
-    weights, residual = fit(gram, sources, target)
+    chosen = list(pairs[int(np.argmin(paired))])
+    residuals = [float(np.min(paired))]
+    while len(chosen) < MAX_SOURCES and residuals[-1] >= 0.01 and len(chosen) < len(candidates):
+        remaining = [c for c in candidates if c not in chosen]
+        _, tried = fit_many(gram, chosen, remaining, 0)
+        if not np.isfinite(tried).any():
+            break
+        chosen.append(remaining[int(np.argmin(tried))])
+        residuals.append(float(np.min(tried)))
+    k = next((i for i, r in enumerate(residuals) if r <= DENSE_RESIDUAL), None)
+    if k is None or baseline - residuals[k] < DENSE_GAIN or merge_baseline - residuals[k] < MERGE_GAIN:
+        return None
+    sources = chosen[: k + 2]  # residuals[0] is the pair's
+    weights, residual = fit(gram, sources, 0)
     if residual < 0.01:
         method = "linear" if abs(float(weights.sum()) - 1) < 0.02 else "task_arithmetic"
     else:
         method = "slerp" if len(sources) == 2 else "linear"
-    return MergeFit([ids[c] for c in sources], [round(float(w), 4) for w in weights], method, residual,
-                    {"single_source_residual": round(residuals[0], 4)})
+    return MergeFit([ids[c - 1] for c in sources], [round(float(w), 4) for w in weights], method, residual,
+                    {"single_source_residual": round(min(baseline, merge_baseline), 4)})

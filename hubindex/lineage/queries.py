@@ -7,7 +7,7 @@ import numpy as np
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
 from hubindex.lineage.answers import LineageEntry, LineageNode, LineageTree, ParentCandidate
-from hubindex.lineage.engine import rank_parents
+from hubindex.lineage.engine import parent_candidates
 from hubindex.lineage.family import load_family
 
 MAX_K = 1000
@@ -66,11 +66,9 @@ def parents(catalog: Catalog, model_id: str, k: int = 5) -> list[ParentCandidate
         return chosen[:k]
     members = [r for r in catalog.models(ok_only=True) if r["family"] == family]
     fam = load_family(catalog, family, members)
-    index = fam.index(model_id)
-    distance = np.zeros((len(fam.ids), len(fam.ids)))
-    distance[:, index] = np.linalg.norm(fam.scaled - fam.scaled[index], axis=1)
+    model = fam.scaled[fam.index(model_id)]
     for candidate in chosen:
         if candidate.model in fam.ids:
-            candidate.distance = float(distance[fam.index(candidate.model), index])
-    others = [c for c in rank_parents(fam, distance, index, list(range(len(fam.ids)))) if c.model not in entry.parents]
+            candidate.distance = float(np.linalg.norm(fam.scaled[fam.index(candidate.model)] - model))
+    others = [c for c in parent_candidates(fam, model_id) if c.model not in entry.parents]
     return (chosen + others)[:k]
