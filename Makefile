@@ -6,9 +6,13 @@ DATA   ?= .hubindex
 DEMO_ZOO := $(DATA)/zoo-small-seed0
 DEMO_DB  := $(DATA)/demo.duckdb
 
-.PHONY: demo test lint setup clean schemas
+.PHONY: demo test lint setup clean schemas redis
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed redis
+
+# Debian's redis-server: the Celery broker the worker tests start on a free loopback port.
+redis:
+	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)
 
 # torch is pinned first so pip takes the CPU build on local disk, not the multi-GB CUDA one.
 $(VENV)/.installed: pyproject.toml

@@ -1,35 +1,40 @@
-"""Compute Delta Activations for catalog models whose embedding is missing or stale.
+"""Delta Activations planning (owner side) and probe runs (worker side).
 
-Models are grouped by base, so each base's probe features are computed once per method. An adapter is applied in
-memory (peft) to the model it declares, else to its family root.
+`stale` lists catalog models whose embedding is missing or out of date; `delta_activation` computes one model's
+embedding from folders alone, so it runs on any worker. A base's probe features are cached per process (keyed on
+its revision), so embedding a family computes them once. An adapter is applied in memory (peft) on the model its
+base resolution chose.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hubindex.catalog import Catalog
 from hubindex.embed.activations import ProbeModel, load_probe_model, probe_features
-from hubindex.embed.methods import EmbeddingMethod
+from hubindex.embed.methods import EmbeddingMethod, get_method
 from hubindex.errors import HubindexError
 
-
-def _path(row: dict) -> Path:
-    if not row.get("path"):
-        raise HubindexError(f"{row['id']}: no local copy of its weights to run probes on")
-    return Path(row["path"])
+BASES_CACHED = 4  # probe features of a few bases per process: jobs arrive sorted by base
 
 
-def probe_model_for(catalog: Catalog, row: dict) -> ProbeModel:
-    if row["kind"] == "adapter":
-        applied = catalog.applied_base(row)
-        if applied is None:
-            raise HubindexError(f"{row['id']}: adapter without a known base model")
-        return load_probe_model(_path(row), _path(catalog.require(applied)))
-    return load_probe_model(_path(row))
+def local_folder(model_id: str, folder: str | None) -> Path:
+    if not folder:
+        raise HubindexError(f"{model_id}: no local copy of its weights to run probes on")
+    return Path(folder)
+
+
+def probe_model(model_id: str, folder: str | None, kind: str, applied_on: tuple[str, str | None] | None) -> ProbeModel:
+    """A model ready for probes; an adapter is applied on `applied_on` = (base id, base folder)."""
+    if kind == "adapter":
+        if applied_on is None:
+            raise HubindexError(f"{model_id}: adapter without a known base model")
+        return load_probe_model(local_folder(model_id, folder), local_folder(*applied_on))
+    return load_probe_model(local_folder(model_id, folder))
 
 
 @torch.inference_mode()
@@ -39,6 +44,24 @@ def probe_loss(probe: ProbeModel, prompts: tuple[str, ...]) -> float:
     labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     out = probe.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels)
     return float(out.loss)
+
+
+@lru_cache(maxsize=BASES_CACHED)
+def base_features(base_id: str, folder: str | None, revision: str, method_name: str) -> dict[str, torch.Tensor]:
+    """Probe features of a base at a revision (the revision is part of the cache key: new weights, new features)."""
+    method = get_method(method_name)
+    return probe_features(load_probe_model(local_folder(base_id, folder)), method.probes, method.batch_size)
+
+
+def delta_activation(method: EmbeddingMethod, model_id: str, folder: str | None, kind: str,
+                     applied_on: tuple[str, str | None] | None, base_id: str, base_folder: str | None,
+                     base_revision: str) -> np.ndarray:
+    try:
+        base = base_features(base_id, base_folder, base_revision, method.name)
+    except HubindexError as exc:
+        raise HubindexError(f"base {base_id}: {exc}") from None
+    features = probe_features(probe_model(model_id, folder, kind, applied_on), method.probes, method.batch_size)
+    return method.delta(features, base)
 
 
 def stale(catalog: Catalog, method: EmbeddingMethod) -> list[dict]:
@@ -53,31 +76,4 @@ def stale(catalog: Catalog, method: EmbeddingMethod) -> list[dict]:
         if have is None or have["revision"] != row["revision"] or have["base_revision"] != base["revision"] \
                 or have["base"] != row["base"]:
             todo.append(row)
-    return todo
-
-
-def embed_models(catalog: Catalog, method: EmbeddingMethod, rows: list[dict],
-                 on_error: Callable[[dict, str], None], advance: Callable[[], None] = lambda: None) -> int:
-    done = 0
-    by_base: dict[str, list[dict]] = {}
-    for row in rows:
-        by_base.setdefault(row["base"], []).append(row)
-    for base_id, members in sorted(by_base.items()):
-        base = catalog.require(base_id)
-        try:
-            base_features = probe_features(load_probe_model(_path(base)), method.probes, method.batch_size)
-        except HubindexError as exc:
-            for row in members:
-                on_error(row, f"base {base_id}: {exc}")
-                advance()
-            continue
-        for row in members:
-            try:
-                features = probe_features(probe_model_for(catalog, row), method.probes, method.batch_size)
-                catalog.save_embedding(row["id"], method.name, row["revision"], base_id, base["revision"],
-                                       method.delta(features, base_features))
-                done += 1
-            except HubindexError as exc:
-                on_error(row, str(exc))
-            advance()
-    return done
+    return sorted(todo, key=lambda r: (r["base"], r["id"]))  # by base, so each base's features are computed once
