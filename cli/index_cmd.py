@@ -22,8 +22,11 @@ DB_OPTION = click.option("--db", type=click.Path(path_type=Path, dir_okay=False)
 @click.option("--no-embed", is_flag=True, help="Weight signatures only, no Delta Activations.")
 @click.option("--prune", is_flag=True, help="Remove catalog models of these roots whose folders are gone.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON (schemas/index_report).")
+@click.option("--queue", "queued", is_flag=True,
+              help="Hand the run to the workers (HUBINDEX_BROKER_URL); the catalog owner plans and records it.")
+@click.option("--wait", is_flag=True, help="With --queue: wait for the run to finish and print its report.")
 def index(paths: tuple[Path, ...], db: Path, methods: tuple[str, ...], no_embed: bool, prune: bool,
-          as_json: bool) -> None:
+          as_json: bool, queued: bool, wait: bool) -> None:
     """Index model folders: PATH is a hub-like root (PATH/org/name/) or a single model folder."""
     from hubindex.embed.methods import get_method
     from hubindex.indexer.pipeline import index_paths
@@ -31,7 +34,12 @@ def index(paths: tuple[Path, ...], db: Path, methods: tuple[str, ...], no_embed:
     chosen = split_list(methods) or ["hubindex"]
     for name in chosen:
         get_method(name)
-    report = index_paths(db, list(paths), chosen, embed=not no_embed, prune=prune, quiet=as_json)
+    if queued:
+        report = _queue(db, paths, chosen, not no_embed, prune, as_json, wait)
+        if report is None:
+            return
+    else:
+        report = index_paths(db, list(paths), chosen, embed=not no_embed, prune=prune, quiet=as_json)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
         return
@@ -46,6 +54,29 @@ def index(paths: tuple[Path, ...], db: Path, methods: tuple[str, ...], no_embed:
         for skipped in report.skipped:
             table.add_row("-", "skipped", skipped)
         console.print(table)
+
+
+def _queue(db: Path, paths: tuple[Path, ...], methods: list[str], embed: bool, prune: bool, as_json: bool,
+           wait: bool):
+    from hubindex.workers.ingest import submit, wait_for
+
+    from hubindex.errors import HubindexError
+    from hubindex.indexer.progress import progress_of
+
+    for path in paths:
+        if not path.is_dir():
+            raise HubindexError(f"{path}: no such directory")
+    run = submit(db, list(paths), methods, embed=embed, prune=prune)
+    if not wait:
+        if as_json:
+            click.echo(progress_of(run, set()).model_dump_json(indent=2))
+        else:
+            console.print(f"queued run {run.id} for {db}; follow it with `hubindex jobs --watch`")
+        return None
+    done = wait_for(run.id)
+    if done.phase == "failed":
+        raise HubindexError(f"run {run.id} failed: {done.error}")
+    return done.report
 
 
 @click.command()

@@ -37,9 +37,10 @@ def _register() -> None:
     from hubindex.cli.lineage_cmd import lineage, parents
     from hubindex.cli.query_cmd import show, similar
     from hubindex.cli.train_cmd import train
+    from hubindex.cli.worker_cmd import jobs, worker
     from hubindex.cli.zoo_cmd import zoo
 
-    for command in (index, reindex, similar, show, lineage, parents, evaluate, train, zoo):
+    for command in (index, reindex, similar, show, lineage, parents, evaluate, train, zoo, worker, jobs):
         cli.add_command(command)
 
 

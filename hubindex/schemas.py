@@ -14,6 +14,7 @@ from pydantic import BaseModel, RootModel
 from hubindex.catalog.answers import ModelView, SimilarHit
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.indexer.pipeline import IndexReport
+from hubindex.indexer.progress import JobsAnswer, RunProgress
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
 from hubindex.train.merge.recipe import MergeRecipe
 from hubindex.zoo.cards import PlantedCards
@@ -48,6 +49,8 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "lineage_tree": LineageTree,
     "parents": ParentsAnswer,
     "planted_cards": PlantedCards,
+    "jobs": JobsAnswer,
+    "run_progress": RunProgress,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -61,3 +61,28 @@ def tiny_catalog(tiny_zoo, tmp_path_factory) -> Path:
     report = index_paths(db, [tiny_zoo], ["hubindex", "paper"], quiet=True)
     assert not report.failed, report.failed
     return db
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server on a free 127.0.0.1 port for the session; HUBINDEX_BROKER_URL points at it."""
+    from tests.brokers import start_redis
+
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    os.environ["HUBINDEX_BROKER_URL"] = url
+    from hubindex.workers.app import app, configure
+
+    configure(app)
+    yield url
+    del os.environ["HUBINDEX_BROKER_URL"]
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def broker(redis_server):
+    """An empty broker for one test (the server is shared by the session)."""
+    import redis
+
+    redis.Redis.from_url(redis_server).flushall()
+    return redis_server

@@ -43,6 +43,12 @@ class Catalog:
         else:
             migrate(self.con)
 
+    def cursor(self) -> Catalog:
+        """A handle on the same open database for another thread: DuckDB wants one cursor per thread."""
+        view = object.__new__(Catalog)
+        view.path, view.con = self.path, self.con.cursor()
+        return view
+
     @property
     def spaces_dir(self) -> Path:
         return self.path.with_name(self.path.name + ".faiss")

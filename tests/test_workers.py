@@ -1,0 +1,217 @@
+"""The distributed pipeline on a real redis-server with real `hubindex worker` processes.
+
+Key test: two workers index the tiny zoo, one is SIGKILLed mid-run and restarted; every model ends up indexed
+exactly once and the catalog equals in-process indexing of the same zoo (`tiny_catalog`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import jsonschema
+import numpy as np
+import pytest
+import redis
+
+from hubindex.catalog import Catalog
+from hubindex.schemas import schema_for
+from tests.brokers import HUBINDEX, start_worker, stop, worker_env
+from tests.helpers import CONFIG, random_tensors, write_checkpoint
+
+pytestmark = pytest.mark.slow
+SHAPES = {"model.embed_tokens.weight": (16, 8), "model.layers.0.mlp.up_proj.weight": (8, 8)}
+
+
+def _cli(url: str, *args: str) -> str:
+    out = subprocess.run([HUBINDEX, *args], env=worker_env(url), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _jobs(url: str) -> dict:
+    answer = json.loads(_cli(url, "jobs", "--json"))
+    jsonschema.validate(answer, schema_for("jobs"))
+    return answer
+
+
+def _wait(predicate, timeout: float, what: str, procs=()):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        for proc in procs:
+            assert proc.poll() is None, f"a worker exited ({proc.returncode}) while waiting for {what}"
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _run_state(url: str, run_id: str) -> dict:
+    return json.loads(redis.Redis.from_url(url).get(f"hubindex:run:{run_id}") or "null")
+
+
+def _catalog_view(db) -> dict:
+    with Catalog(db, read_only=True) as cat:
+        models = {r["id"]: r for r in cat.models()}
+        duplicates = cat.con.execute("SELECT count(*) - count(DISTINCT id) FROM models").fetchone()[0]
+        embedding_rows = cat.con.execute("SELECT model_id, method, count(*) FROM embeddings GROUP BY ALL").fetchall()
+        return {
+            "duplicates": duplicates,
+            "embedding_rows": {(m, k): n for m, k, n in embedding_rows},
+            "models": {i: {k: r[k] for k in ("revision", "status", "error", "kind", "family", "base", "base_source",
+                                             "file_stamp", "path", "layout", "params", "dtype")}
+                       for i, r in models.items()},
+            "signatures": {i: cat.signature(i) for i in models},
+            "embeddings": {(i, m): cat.embedding(i, m) for i in models for m in ("hubindex", "paper")},
+            "lineage": {e["model_id"]: e for e in cat.lineage()},
+        }
+
+
+def _assert_same_catalog(got: dict, want: dict) -> None:
+    assert got["duplicates"] == 0
+    assert all(n == 1 for n in got["embedding_rows"].values())
+    assert got["models"] == want["models"]  # every model, once, at the same revision, family and base
+    for model_id, sig in want["signatures"].items():
+        mine = got["signatures"][model_id]
+        assert (sig is None) == (mine is None), model_id
+        if sig is not None:
+            assert np.array_equal(sig["samples"], mine["samples"]) and np.array_equal(sig["sketch"], mine["sketch"])
+    assert got["embeddings"].keys() == want["embeddings"].keys()
+    for key, emb in want["embeddings"].items():
+        mine = got["embeddings"][key]
+        assert (emb is None) == (mine is None), key
+        if emb is not None:
+            assert (mine["revision"], mine["base"], mine["base_revision"]) == \
+                (emb["revision"], emb["base"], emb["base_revision"])
+            np.testing.assert_allclose(mine["vector"], emb["vector"], rtol=1e-4, atol=1e-5)
+    assert got["lineage"].keys() == want["lineage"].keys()
+    for model_id, entry in want["lineage"].items():
+        mine = got["lineage"][model_id]
+        assert (mine["parents"], mine["relation"]) == (entry["parents"], entry["relation"]), model_id
+        assert mine["confidence"] == pytest.approx(entry["confidence"], abs=1e-3)
+
+
+def test_killed_worker_restarted_every_model_indexed_once_same_as_in_process(tiny_zoo, tiny_catalog, broker,
+                                                                             tmp_path):
+    db = tmp_path / "queued.duckdb"
+    log = tmp_path / "workers.log"
+    owner = start_worker(broker, "--queues", "cpu,gpu,ingest", "--db", str(db), log=log)
+    helper = start_worker(broker, "--queues", "cpu,gpu", log=log)
+    workers = [owner, helper]
+    try:
+        queued = json.loads(_cli(broker, "index", str(tiny_zoo), "--db", str(db), "--method", "hubindex,paper",
+                                 "--queue", "--json"))
+        jsonschema.validate(queued, schema_for("run_progress"))
+        run_id = queued["id"]
+        r = redis.Redis.from_url(broker, decode_responses=True)
+        # Kill the helper while it is running a Delta Activations job (the longest stage), after some are recorded.
+        _wait(lambda: any(v.endswith(f":{helper.pid}") and k.startswith("embed:")
+                          for k, v in r.hgetall(f"hubindex:running:{run_id}").items())
+              and (_run_state(broker, run_id)["stages"].get("embed:hubindex") or {}).get("done", 0) > 0,
+              600, "the helper to run an embed job", workers)
+        mid = _jobs(broker)["runs"][0]
+        assert mid["phase"].startswith("embed") and sum(s["running"] for s in mid["stages"]) >= 1
+        helper.send_signal(signal.SIGKILL)
+        helper.wait()
+        workers[1] = start_worker(broker, "--queues", "cpu,gpu", log=log)
+        _wait(lambda: _run_state(broker, run_id)["phase"] == "finished", 900, "the run to finish", workers)
+        final = _jobs(broker)["runs"][0]
+        assert final["phase"] == "finished" and final["report"]["failed"] == []
+        assert all(s["queued"] == 0 and s["running"] == 0 and s["failed"] == 0 for s in final["stages"])
+        assert final["report"]["indexed"] == final["report"]["seen"] == len(_catalog_models(tiny_catalog))
+    finally:
+        for proc in workers:
+            stop(proc)
+    assert owner.returncode == 0, log.read_text()[-3000:]
+    _assert_same_catalog(_catalog_view(db), _catalog_view(tiny_catalog))
+
+
+def _catalog_models(db) -> list[str]:
+    with Catalog(db, read_only=True) as cat:
+        return [r["id"] for r in cat.models()]
+
+
+@pytest.fixture
+def small_hub(tmp_path):
+    """Two weights-only models, a truncated checkpoint and a pickle-only one: no probes, so it runs in seconds."""
+    hub = tmp_path / "hub"
+    for i, name in enumerate(("org/good-a", "org/good-b")):
+        write_checkpoint(hub / name, random_tensors(i, SHAPES), CONFIG)
+    shutil.copytree(hub / "org/good-a", hub / "org/truncated")
+    weights = next((hub / "org/truncated").glob("*.safetensors"))
+    os.truncate(weights, weights.stat().st_size - 64)
+    (hub / "org/pickled").mkdir()
+    (hub / "org/pickled/config.json").write_text(json.dumps(CONFIG))
+    (hub / "org/pickled/pytorch_model.bin").write_bytes(b"not loaded, ever")
+    return hub
+
+
+def test_owner_thread_records_failures_once_and_lock_keeps_one_owner(small_hub, broker, tmp_path):
+    """The owner loop runs in a thread of this process (as `hubindex serve` runs it); a worker process does the
+    reading. Bad checkpoints are recorded on their rows, not retried; a second owner of the same file waits."""
+    from hubindex.workers.ingest import run_owner, submit, wait_for
+    from hubindex.workers.state import client, owner_lock
+
+    db = tmp_path / "owned.duckdb"
+    log = tmp_path / "worker.log"
+    stop_owner = threading.Event()
+    catalog = Catalog(db)
+    owner = threading.Thread(target=run_owner, args=(catalog, stop_owner), daemon=True)
+    owner.start()
+    worker = start_worker(broker, "--queues", "cpu", log=log)
+    try:
+        run = wait_for(submit(db, [small_hub], ["hubindex"], embed=False).id, timeout=300)
+        assert run.phase == "finished", run.error
+        assert not owner_lock(client(), db).acquire(blocking=False)  # held by the thread above
+        # Queued again: nothing changed on disk, so nothing is read twice.
+        again = wait_for(submit(db, [small_hub], ["hubindex"], embed=False).id, timeout=300)
+    finally:
+        stop(worker)
+        stop_owner.set()
+        owner.join(30)
+    assert not owner.is_alive()
+    rows = {r["id"]: r for r in catalog.models()}
+    catalog.close()
+    assert rows["org/good-a"]["status"] == rows["org/good-b"]["status"] == "weights_only"
+    assert rows["org/truncated"]["status"] == "error"
+    assert rows["org/pickled"]["status"] == "unsupported"
+    failed = {f.model: f.status for f in run.report.failed}
+    assert failed == {"org/truncated": "error", "org/pickled": "unsupported"}
+    assert run.stages["fingerprint"].failed == 2 and run.stages["fingerprint"].done == 2
+    assert (again.report.unchanged, again.report.indexed) == (2, 0)
+    assert "Retry in" not in log.read_text()  # permanent errors are never retried
+
+
+def test_results_are_recorded_once_and_stale_ones_change_nothing(small_hub, tmp_path):
+    from hubindex.indexer.jobs import EmbedJob, Packed, Result
+    from hubindex.indexer.run import Run
+    from hubindex.indexer.stages import execute
+
+    db = tmp_path / "idem.duckdb"
+    with Catalog(db) as cat:
+        run = Run.new("r1", db, [small_hub], ["hubindex"], embed=False)
+        jobs = {j.model_id: j for j in run.start(cat)}
+        result = execute(jobs["org/good-a"])
+        assert run.record(cat, result) and not run.record(cat, result)  # a redelivery is a no-op
+        row = cat.model("org/good-a")
+        stale = EmbedJob(model_id="org/good-a", revision="0" * 32, folder=row["path"], kind="model", applied_on=None,
+                         method="hubindex", base="org/good-b", base_revision="1" * 32, base_folder=None)
+        run.pending.add(stale.key)
+        assert run.record(cat, Result(stage="embed", job=stale.model_dump(), ok=True,
+                                      vector=Packed.of(np.ones(8, np.float32))))
+        assert cat.embedding("org/good-a", "hubindex") is None  # an older revision's result changes nothing
+        assert cat.con.execute("SELECT count(*) FROM models").fetchone()[0] == 1
+        assert cat.model("org/good-a")["revision"] == row["revision"]
+
+
+def test_worker_and_queue_commands_explain_a_missing_broker(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "HUBINDEX_BROKER_URL"}
+    for args in (["worker"], ["jobs"], ["index", str(tmp_path), "--db", str(tmp_path / "x.duckdb"), "--queue"]):
+        out = subprocess.run([HUBINDEX, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and "HUBINDEX_BROKER_URL" in out.stderr, out.stderr

@@ -1,0 +1,61 @@
+"""Where queued runs live in Redis: run records (written by the catalog owner), what workers are running now, and
+the owner lock (one ingest consumer per catalog file)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import redis
+from hubindex.workers.app import CPU, GPU, INGEST, require_broker
+
+from hubindex.indexer.progress import JobsAnswer, progress_of
+from hubindex.indexer.run import Run
+
+RUNS = "hubindex:runs"  # sorted set: run id -> creation time
+OWNER_TTL_ENV = "HUBINDEX_OWNER_TTL"
+
+
+def client() -> redis.Redis:
+    return redis.Redis.from_url(require_broker(), decode_responses=True)
+
+
+def run_key(run_id: str) -> str:
+    return f"hubindex:run:{run_id}"
+
+
+def running_key(run_id: str) -> str:
+    return f"hubindex:running:{run_id}"
+
+
+def owner_lock(r: redis.Redis, db: Path) -> redis.lock.Lock:
+    """The catalog owner's lock, one per database file; its TTL is renewed while the owner lives."""
+    ttl = float(os.environ.get(OWNER_TTL_ENV, 30))
+    return r.lock(f"hubindex:owner:{Path(db).resolve()}", timeout=ttl, thread_local=False)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def save_run(r: redis.Redis, run: Run) -> None:
+    with r.pipeline() as pipe:
+        pipe.set(run_key(run.id), run.model_dump_json())
+        pipe.zadd(RUNS, {run.id: run.created_at.timestamp()})
+        pipe.execute()
+
+
+def load_run(r: redis.Redis, run_id: str) -> Run | None:
+    text = r.get(run_key(run_id))
+    return Run.model_validate_json(text) if text else None
+
+
+def run_ids(r: redis.Redis, newest_first: bool = True) -> list[str]:
+    return list(r.zrange(RUNS, 0, -1, desc=newest_first))
+
+
+def jobs(r: redis.Redis, limit: int = 20) -> JobsAnswer:
+    runs = [run for run in (load_run(r, i) for i in run_ids(r)[:limit]) if run is not None]
+    progress = [progress_of(run, set(r.hkeys(running_key(run.id)))) for run in runs]
+    return JobsAnswer(runs=progress, queues={q: int(r.llen(q)) for q in (CPU, GPU, INGEST)})

@@ -1,0 +1,77 @@
+"""Celery tasks: one per job stage, each a thin shell over `hubindex.indexer.stages.execute`.
+
+A task never opens the catalog. It runs its job and publishes the Result to the `ingest` queue, where the catalog
+owner records it. Transient errors (OSError, connection trouble) are retried with exponential backoff; after
+MAX_RETRIES, or at once for permanent errors (bad checkpoint, unsupported format, hostile id), the failure itself is
+published, so the owner records it on the model's row and nothing retries forever.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task
+from hubindex.workers.app import INGEST, INGEST_QUEUE, app
+from hubindex.workers.state import client, running_key, worker_name
+from pydantic import ValidationError
+
+from hubindex.indexer.jobs import JOB_TYPES, Result
+from hubindex.indexer.stages import TRANSIENT, execute, failure
+
+MAX_RETRIES = 5
+BACKOFF_MAX = 600  # seconds
+log = logging.getLogger(__name__)
+
+
+def publish(message: dict) -> None:
+    """Hand a message to the catalog owner (persistent, retried on connection errors)."""
+    with app.producer_or_acquire() as producer:
+        producer.publish(message, exchange=INGEST_QUEUE.exchange, routing_key=INGEST, declare=[INGEST_QUEUE],
+                         serializer="json", delivery_mode=2, retry=True)
+
+
+def publish_result(run_id: str, result: Result) -> None:
+    publish({"type": "result", "run": run_id, "result": result.model_dump(mode="json")})
+
+
+def _run(task: Task, stage: str, run_id: str, payload: dict) -> None:
+    try:
+        job = JOB_TYPES[stage].model_validate(payload)
+    except ValidationError as exc:  # not from our owner: nothing to record it on
+        log.error("dropping a malformed %s job: %s", stage, exc)
+        return
+    r = client()
+    r.hset(running_key(run_id), job.key, worker_name())
+    try:
+        result = execute(job)
+    except TRANSIENT as exc:
+        if task.request.retries < MAX_RETRIES:
+            r.hdel(running_key(run_id), job.key)
+            raise task.retry(exc=exc, countdown=min(BACKOFF_MAX, 2 ** (task.request.retries + 1))) from None
+        result = failure(job, exc)
+    except Exception as exc:  # an unforeseen error is recorded on the row too, instead of redelivered forever
+        log.exception("%s failed", job.key)
+        result = failure(job, RuntimeError(f"{type(exc).__name__}: {exc}"))
+    publish_result(run_id, result)
+    r.hdel(running_key(run_id), job.key)
+
+
+@app.task(name="hubindex.fingerprint", bind=True, max_retries=MAX_RETRIES)
+def fingerprint(self: Task, run_id: str, job: dict) -> None:
+    """Read a checkpoint folder (locate + weight signature)."""
+    _run(self, "fingerprint", run_id, job)
+
+
+@app.task(name="hubindex.bases", bind=True, max_retries=MAX_RETRIES)
+def bases(self: Task, run_id: str, job: dict) -> None:
+    """Probe loss of an adapter on each candidate base."""
+    _run(self, "bases", run_id, job)
+
+
+@app.task(name="hubindex.embed", bind=True, max_retries=MAX_RETRIES)
+def embed(self: Task, run_id: str, job: dict) -> None:
+    """Delta Activations of one model against its base."""
+    _run(self, "embed", run_id, job)
+
+
+TASKS = {"fingerprint": fingerprint, "bases": bases, "embed": embed}
