@@ -67,7 +67,12 @@ def worker(queues_: tuple[str, ...], concurrency: int, db: Path | None, loglevel
         from celery.signals import worker_ready, worker_shutdown
 
         worker_ready.connect(lambda **_: owner.start(), weak=False)  # after the pool forked its processes
-        worker_shutdown.connect(lambda **_: (stop.set(), owner.join(30)), weak=False)
+        def shut_down(**_) -> None:
+            stop.set()
+            owner.join(30)
+            catalog.close()
+
+        worker_shutdown.connect(shut_down, weak=False)
     app.worker_main(["worker", "--queues", ",".join(task_queues), "--concurrency", str(concurrency),
                      "--pool", "solo" if concurrency == 1 else "prefork", "--loglevel", loglevel,
                      "--hostname", f"hubindex{os.getpid()}@%h", "--without-gossip", "--without-mingle"])

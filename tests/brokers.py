@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import redis
+from hubindex.workers.local_redis import start_redis
+
+__all__ = ["HUBINDEX", "start_redis", "start_worker", "stop", "worker_env"]
 
 HUBINDEX = str(Path(sys.executable).with_name("hubindex"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: `make setup` installs Debian's redis-server"
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            return proc, url
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 def worker_env(url: str, **extra: str) -> dict[str, str]:

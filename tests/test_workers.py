@@ -99,6 +99,8 @@ def _assert_same_catalog(got: dict, want: dict) -> None:
 
 def test_killed_worker_restarted_every_model_indexed_once_same_as_in_process(tiny_zoo, tiny_catalog, broker,
                                                                              tmp_path):
+    from hubindex.workers.state import client, jobs
+
     db = tmp_path / "queued.duckdb"
     log = tmp_path / "workers.log"
     owner = start_worker(broker, "--queues", "cpu,gpu,ingest", "--db", str(db), log=log)
@@ -115,10 +117,12 @@ def test_killed_worker_restarted_every_model_indexed_once_same_as_in_process(tin
                           for k, v in r.hgetall(f"hubindex:running:{run_id}").items())
               and (_run_state(broker, run_id)["stages"].get("embed:hubindex") or {}).get("done", 0) > 0,
               600, "the helper to run an embed job", workers)
-        mid = _jobs(broker)["runs"][0]
-        assert mid["phase"].startswith("embed") and sum(s["running"] for s in mid["stages"]) >= 1
         helper.send_signal(signal.SIGKILL)
         helper.wait()
+        mid = jobs(client()).model_dump(mode="json")  # its job stays pending until redelivered
+        jsonschema.validate(mid, schema_for("jobs"))
+        mid_run = mid["runs"][0]
+        assert mid_run["phase"].startswith("embed") and sum(s["running"] for s in mid_run["stages"]) >= 1
         workers[1] = start_worker(broker, "--queues", "cpu,gpu", log=log)
         _wait(lambda: _run_state(broker, run_id)["phase"] == "finished", 900, "the run to finish", workers)
         final = _jobs(broker)["runs"][0]
