@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, RootModel
 
+from hubindex.atlas.answers import AtlasForest, AtlasMap
 from hubindex.catalog.answers import ModelView, SimilarHit
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.indexer.pipeline import IndexReport
@@ -48,6 +49,8 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "lineage_tree": LineageTree,
     "parents": ParentsAnswer,
     "planted_cards": PlantedCards,
+    "atlas_forest": AtlasForest,
+    "atlas_map": AtlasMap,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
