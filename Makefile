@@ -5,10 +5,11 @@ BIN    := $(VENV)/bin
 DATA   ?= .hubindex
 DEMO_ZOO := $(DATA)/zoo-small-seed0
 DEMO_DB  := $(DATA)/demo.duckdb
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test lint setup clean schemas
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(CHROMIUM)
 
 # torch is pinned first so pip takes the CPU build on local disk, not the multi-GB CUDA one.
 $(VENV)/.installed: pyproject.toml
@@ -17,6 +18,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+# The atlas tests drive Debian's chromium with Playwright (Playwright's own browser downloads do not work here).
+$(CHROMIUM):
+	command -v apt-get >/dev/null || { echo "install chromium at $@ (the atlas tests need it)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 demo: setup
 	$(BIN)/hubindex zoo build $(DEMO_ZOO) --size small --seed 0
