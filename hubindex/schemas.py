@@ -12,10 +12,11 @@ from pathlib import Path
 from pydantic import BaseModel, RootModel
 
 from hubindex.atlas.answers import AtlasForest, AtlasMap
-from hubindex.catalog.answers import ModelView, SimilarHit
+from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.indexer.pipeline import IndexReport
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
+from hubindex.service import ErrorBody, Health, JobRequest, JobStatus
 from hubindex.train.merge.recipe import MergeRecipe
 from hubindex.zoo.cards import PlantedCards
 from hubindex.zoo.summary import TruthEntry, ZooSummary
@@ -37,6 +38,10 @@ class SimilarAnswer(RootModel[list[SimilarHit]]):
     """`hubindex similar --json`: nearest models, best first, the query model excluded."""
 
 
+class SearchAnswer(RootModel[list[SearchHit]]):
+    """`hubindex search --json`, `GET /search`: models holding every query term, best first."""
+
+
 ANSWERS: dict[str, type[BaseModel]] = {
     "zoo_summary": ZooSummary,
     "truth": Truth,
@@ -49,6 +54,12 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "lineage_tree": LineageTree,
     "parents": ParentsAnswer,
     "planted_cards": PlantedCards,
+    "model_page": ModelPage,
+    "search": SearchAnswer,
+    "health": Health,
+    "error": ErrorBody,
+    "job_request": JobRequest,
+    "job_status": JobStatus,
     "atlas_forest": AtlasForest,
     "atlas_map": AtlasMap,
 }

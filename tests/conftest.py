@@ -61,3 +61,14 @@ def tiny_catalog(tiny_zoo, tmp_path_factory) -> Path:
     report = index_paths(db, [tiny_zoo], ["hubindex", "paper"], quiet=True)
     assert not report.failed, report.failed
     return db
+
+
+@pytest.fixture(scope="session")
+def api_server(tiny_catalog, tiny_zoo, tmp_path_factory):
+    """`hubindex serve` over a copy of the tiny catalog (it opens the file read-write), jobs allowed on the zoo."""
+    from tests.server import copy_catalog, start_server
+
+    db = copy_catalog(tiny_catalog, tmp_path_factory.mktemp("served"))
+    server = start_server(db, index_roots=(tiny_zoo,))
+    yield server
+    server.stop()

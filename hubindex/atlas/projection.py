@@ -16,7 +16,7 @@ from hubindex.atlas.answers import AtlasMap, MapPoint
 from hubindex.catalog.spaces import delta_vectors
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import get_method
-from hubindex.errors import HubindexError
+from hubindex.errors import NotFoundError
 from hubindex.evaluate.embedding import silhouette
 
 MAX_CLUSTERS = 10
@@ -82,7 +82,7 @@ def family_map(catalog: Catalog, family: str, method: str = "hubindex") -> Atlas
     get_method(method)
     members = delta_vectors(catalog, method).get(family)
     if not members:
-        raise HubindexError(f"family {family!r} has no Delta Activations ({method}) to map: not a family root, "
+        raise NotFoundError(f"family {family!r} has no Delta Activations ({method}) to map: not a family root, "
                             "or no member has a delta against it")
     ids = sorted(members)
     vectors = np.stack([members[m] for m in ids])

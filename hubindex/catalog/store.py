@@ -15,13 +15,13 @@ import duckdb
 import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
-from hubindex.errors import HubindexError
+from hubindex.errors import HubindexError, NotFoundError
 from hubindex.fingerprint import WeightSignature
 
 OK_STATUSES = ("indexed", "weights_only")
 MODEL_COLUMNS = ("id", "revision", "source", "path", "kind", "status", "error", "architecture", "model_type", "layout",
                  "params", "dtype", "files", "file_stamp", "declared_base", "declared_relation", "adapter_base", "tags",
-                 "created_at", "family", "base", "base_source", "indexed_at")
+                 "created_at", "family", "base", "base_source", "indexed_at", "card_text")
 
 
 def _now() -> datetime:
@@ -42,6 +42,18 @@ class Catalog:
                 raise HubindexError(f"{self.path}: catalog schema is out of date; run `hubindex reindex --db {path}`")
         else:
             migrate(self.con)
+
+    def cursor_view(self) -> Catalog:
+        """The same catalog over a new cursor of this connection, for one thread or request.
+
+        A DuckDB connection object is not safe to share across threads, and only one process may hold the file
+        read-write, so a server opens one Catalog for its lifetime and hands each request its own view.
+        Closing the view closes only its cursor.
+        """
+        view = object.__new__(Catalog)
+        view.path = self.path
+        view.con = self.con.cursor()
+        return view
 
     @property
     def spaces_dir(self) -> Path:
@@ -73,12 +85,12 @@ class Catalog:
     def require(self, model_id: str) -> dict:
         row = self.model(model_id)
         if row is None:
-            raise HubindexError(f"model {model_id!r} is not in the catalog {self.path}")
+            raise NotFoundError(f"model {model_id!r} is not in the catalog {self.path.name}")
         return row
 
     def models(self, ok_only: bool = False) -> list[dict]:
         where = f"WHERE status IN {OK_STATUSES}" if ok_only else ""
-        return self._rows(f"SELECT * EXCLUDE (files) FROM models {where} ORDER BY id")
+        return self._rows(f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")
 
     def tensor_stats(self, model_id: str) -> list[dict]:
         return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])

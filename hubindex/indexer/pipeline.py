@@ -9,6 +9,7 @@ nothing.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,15 +97,17 @@ def _resolve_bases(catalog: Catalog, method_name: str, use_probes: bool) -> None
         catalog.set_base(model_id, choice.family, choice.base, choice.source)
 
 
-def index_paths(db: Path, paths: list[Path], methods: list[str], embed: bool = True, prune: bool = False,
+def index_paths(db: Path | Catalog, paths: list[Path], methods: list[str], embed: bool = True, prune: bool = False,
                 quiet: bool = False) -> IndexReport:
+    """Index into the catalog file `db`, or into an open Catalog (a server's, which owns the file; left open)."""
     started = time.perf_counter()
     found: list[Found] = []
     for path in paths:
         found.extend(discover(path))
-    report = IndexReport(db=str(db), seen=len(found), indexed=0, unchanged=0, failed=[], skipped=[], pruned=[],
-                         embedded={}, lineage_families=0, spaces=0, seconds=0.0)
-    with Catalog(db) as catalog, Progress(disable=quiet, transient=True) as progress:
+    opened = nullcontext(db) if isinstance(db, Catalog) else Catalog(db)
+    report = IndexReport(db=str(db.path if isinstance(db, Catalog) else db), seen=len(found), indexed=0, unchanged=0,
+                         failed=[], skipped=[], pruned=[], embedded={}, lineage_families=0, spaces=0, seconds=0.0)
+    with opened as catalog, Progress(disable=quiet, transient=True) as progress:
         task = progress.add_task("fingerprint", total=len(found))
         for item in found:
             progress.advance(task)
