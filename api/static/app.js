@@ -7,11 +7,11 @@ const RELATION_COLOURS = {
 };
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
   "#7f7f7f", "#393b79", "#ad494a"];
-const FAN = 10;            // children shown per node before "+N more"
+const FAN = 20;            // children shown per node before "+N more"
 const TREE_BUDGET = 400;   // nodes drawn per family before deeper levels collapse into "+N descendants"
-const EXPAND_ALL_CAP = 5000;
+const EXPAND_ALL_CAP = 2000;
 const ROW_H = 26;          // models list row height (px)
-const TREE_ROW = 24, TREE_COL = 250;
+const TREE_ROW = 24, TREE_COL = 300;
 
 const state = {
   nodes: new Map(),        // id -> forest node (+ children: primary children, size: subtree size)
@@ -128,6 +128,8 @@ function selectFamily(root) {
 }
 
 // ---------------------------------------------------------------- lineage forest
+function familySize(root) { return state.families.find((f) => f.root === root)?.size ?? 0; }
+
 function familyRoots(root) {
   const roots = [...state.nodes.values()].filter((n) => n.family === root && !n.primary).map((n) => n.model);
   return roots.sort((a, b) => (a === root ? -1 : b === root ? 1 : a.localeCompare(b)));
@@ -139,6 +141,7 @@ function visibleTree(root) {
   const items = new Map();
   const queue = familyRoots(root).map((id) => ({ id, depth: 0 }));
   let count = queue.length;
+  const small = familySize(root) <= state.budget;  // fans fold only where the family is too big to draw whole
   for (let qi = 0; qi < queue.length; qi++) {
     const { id, depth } = queue[qi];
     const node = state.nodes.get(id);
@@ -149,7 +152,7 @@ function visibleTree(root) {
       item.kids.push({ stub: "descendants", parent: id, count: node.size - 1, depth: depth + 1 });
       continue;
     }
-    const shown = state.fanOpen.has(id) ? node.children : node.children.slice(0, FAN);
+    const shown = small || state.fanOpen.has(id) ? node.children : node.children.slice(0, FAN);
     for (const child of shown) { queue.push({ id: child, depth: depth + 1 }); item.kids.push(child); }
     count += shown.length;
     if (shown.length < node.children.length) {
@@ -198,11 +201,16 @@ function renderForest() {
   const edges = el("svg:g", { class: "edges" }), nodes = el("svg:g", { class: "nodes" });
   const at = new Map();
   for (const p of placed) if (!p.stub) at.set(p.id, pos(p));
-  const curve = ([x1, y1], [x2, y2]) => `M${x1 + 6},${y1} C${(x1 + x2) / 2},${y1} ${(x1 + x2) / 2},${y2} ${x2 - 6},${y2}`;
+  // An edge leaves its parent after the label (about 6.6 px per character at 12 px) so it crosses no text.
+  const labelEnd = (id) => Math.min(TREE_COL - 24, 22 + 6.6 * shortId(id).length + 28);
+  const curve = ([x1, y1], [x2, y2], from) => {
+    const sx = x1 + (from ? labelEnd(from) : 6), mx = (sx + x2) / 2;
+    return `M${sx},${y1} C${mx},${y1} ${mx},${y2} ${x2 - 6},${y2}`;
+  };
   let drawnEdges = 0;
   for (const p of placed) {
     if (p.stub) {
-      edges.append(el("svg:path", { class: "edge stub-edge", d: curve(at.get(p.parent), pos(p)), stroke: "#9aa0a6",
+      edges.append(el("svg:path", { class: "edge stub-edge", d: curve(at.get(p.parent), pos(p), p.parent), stroke: "#9aa0a6",
         "stroke-dasharray": "2 3" }));
       continue;
     }
@@ -211,7 +219,7 @@ function renderForest() {
       if (!at.has(parent)) continue;
       const conf = node.confidence ?? 0;
       const path = el("svg:path", {
-        class: "edge", d: curve(at.get(parent), at.get(p.id)), stroke: RELATION_COLOURS[node.relation] || "#999",
+        class: "edge", d: curve(at.get(parent), at.get(p.id), parent), stroke: RELATION_COLOURS[node.relation] || "#999",
         "stroke-width": (1 + 2.5 * conf).toFixed(2), "stroke-opacity": (0.35 + 0.65 * conf).toFixed(2),
         "stroke-dasharray": conf < 0.7 ? "5 3" : null,
         "data-parent": parent, "data-child": p.id, "data-relation": node.relation,
@@ -253,12 +261,14 @@ function renderForest() {
     nodes.append(g);
     state.treeOrder.push({ el: g, y: p.y, id: p.id });
   }
-  state.treeOrder.sort((a, b) => a.y - b.y);
+  state.treeOrder.sort((a, b) => a.y - b.y || (a.id ? 0 : 1) - (b.id ? 0 : 1));
   svg.append(edges, nodes);
   const treeRoot = el("div", { role: "tree", "aria-label": `Lineage of family ${state.family}` }, svg);
   treeRoot.addEventListener("keydown", onTreeKey);
   host.replaceChildren(treeRoot);
-  const active = state.treeOrder.find((t) => t.id === state.selected) || state.treeOrder[0];
+  // The tree's one tab stop: the selected model, else the family root.
+  const active = state.treeOrder.find((t) => t.id === state.selected) ||
+    state.treeOrder.find((t) => t.id === state.family) || state.treeOrder[0];
   if (active) setTreeActive(active, false);
   const total = [...state.nodes.values()].filter((n) => n.family === state.family).length;
   const shown = state.treeOrder.filter((t) => t.id).length;

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from hubindex.atlas.answers import AtlasForest, FamilySummary, ForestNode
-from hubindex.catalog.spaces import delta_vectors
+from hubindex.catalog.spaces import delta_members
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import METHODS
 
 
 def forest(catalog: Catalog) -> AtlasForest:
-    lineage = {r["model_id"]: r for r in catalog.lineage()}
-    deltas = {method: delta_vectors(catalog, method) for method in METHODS}
+    lineage = {r["model_id"]: r for r in catalog.lineage_edges()}
+    deltas = {method: delta_members(catalog, method) for method in METHODS}
     methods_of: dict[str, list[str]] = {}
     for method, by_family in deltas.items():
         for members in by_family.values():
@@ -18,7 +18,7 @@ def forest(catalog: Catalog) -> AtlasForest:
                 methods_of.setdefault(model, []).append(method)
     nodes = []
     sizes: dict[str, int] = {}
-    for row in catalog.models():
+    for row in catalog.models_brief():
         entry = lineage.get(row["id"])
         family = entry["family"] if entry else row["family"]
         if family:

@@ -2,7 +2,7 @@
 
 Unit deltas are what the family's FAISS space compares (cosine), so near on the map means near in `similar`.
 The number of clusters is the k in 2..MAX_CLUSTERS with the best silhouette, scored on a fixed subsample so a
-10,000-model family costs the same as a 1,500-model one.
+10,000-model family costs little more than a 1,000-model one.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections import Counter
 
 import faiss
 import numpy as np
+from scipy.sparse.linalg import svds
 
 from hubindex.atlas.answers import AtlasMap, MapPoint
 from hubindex.catalog.spaces import delta_vectors
@@ -19,8 +20,8 @@ from hubindex.embed.methods import get_method
 from hubindex.errors import NotFoundError
 from hubindex.evaluate.embedding import silhouette
 
-MAX_CLUSTERS = 10
-SILHOUETTE_SAMPLE = 1500
+MAX_CLUSTERS = 8
+SILHOUETTE_SAMPLE = 1000
 SEED = 0
 
 
@@ -30,13 +31,18 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, list[float]]:
     centred = vectors.astype(np.float64) - vectors.mean(axis=0)
     if len(vectors) < 2:
         return np.zeros((len(vectors), 2)), [0.0, 0.0]
-    _, singular, axes = np.linalg.svd(centred, full_matrices=False)
-    axes = axes[:2]
+    total = float((centred ** 2).sum())
+    if min(centred.shape) > 3:  # only the two leading axes: ARPACK, not a full SVD of a 10,000 x 4096 matrix
+        _, singular, axes = svds(centred, k=2, random_state=SEED)
+        order = np.argsort(-singular)
+        singular, axes = singular[order], axes[order]
+    else:
+        _, singular, axes = np.linalg.svd(centred, full_matrices=False)
+        axes = axes[:2]
     axes *= np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])[:, None]
     coords = centred @ axes.T
     if coords.shape[1] < 2:
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
-    total = float((singular ** 2).sum())
     share = [float(s ** 2 / total) if total else 0.0 for s in singular[:2]]
     return coords, share + [0.0] * (2 - len(share))
 
@@ -51,8 +57,9 @@ def kmeans_clusters(vectors: np.ndarray) -> np.ndarray:
     sample = np.sort(rng.choice(n, size=min(n, SILHOUETTE_SAMPLE), replace=False))
     best: tuple[float, np.ndarray] | None = None
     for k in range(2, min(MAX_CLUSTERS, n - 1) + 1):
-        km = faiss.Kmeans(data.shape[1], k, niter=25, seed=SEED, spherical=True, min_points_per_centroid=1,
-                          max_points_per_centroid=100_000)
+        # faiss trains on at most 256 points per centroid (a seeded sample), then assigns every point.
+        km = faiss.Kmeans(data.shape[1], k, niter=20, seed=SEED, spherical=True, min_points_per_centroid=1,
+                          max_points_per_centroid=256)
         km.train(data)
         labels = km.index.search(data, 1)[1][:, 0]
         if len(set(labels[sample].tolist())) < 2:
@@ -80,7 +87,7 @@ def specific_tags(tags_by_model: dict[str, list[str]]) -> dict[str, str | None]:
 
 def family_map(catalog: Catalog, family: str, method: str = "hubindex") -> AtlasMap:
     get_method(method)
-    members = delta_vectors(catalog, method).get(family)
+    members = delta_vectors(catalog, method, family).get(family)
     if not members:
         raise NotFoundError(f"family {family!r} has no Delta Activations ({method}) to map: not a family root, "
                             "or no member has a delta against it")
@@ -88,7 +95,7 @@ def family_map(catalog: Catalog, family: str, method: str = "hubindex") -> Atlas
     vectors = np.stack([members[m] for m in ids])
     coords, share = pca_2d(vectors)
     labels = kmeans_clusters(vectors)
-    rows = {r["id"]: r for r in catalog.models() if r["id"] in members}
+    rows = {r["id"]: r for r in catalog.models_brief() if r["id"] in members}
     tags = specific_tags({m: rows[m]["tags"] or [] for m in ids})
     points = [MapPoint(model=m, x=float(coords[i, 0]), y=float(coords[i, 1]), cluster=int(labels[i]), tag=tags[m],
                        kind=rows[m]["kind"]) for i, m in enumerate(ids)]

@@ -62,19 +62,31 @@ def implied_sketch(catalog: Catalog, model_id: str) -> tuple[str, np.ndarray] | 
     return (base["layout"], base["sketch"] + sig["sketch"]) if base is not None else None
 
 
-def delta_vectors(catalog: Catalog, method: str) -> dict[str, dict[str, np.ndarray]]:
-    """Per family: model id -> unit delta, dropping null deltas."""
-    families: dict[str, dict[str, np.ndarray]] = {}
+def _kept_deltas(rows: list[dict]) -> dict[str, list[dict]]:
+    """Per family: the embedding rows taken against the family root whose delta has a direction."""
     by_family: dict[str, list[dict]] = {}
-    for row in catalog.embeddings(method):
+    for row in rows:
         if row["family"] and row["base"] == row["family"]:
             by_family.setdefault(row["family"], []).append(row)
-    for family, rows in by_family.items():
-        median = float(np.median([r["norm"] for r in rows]))
-        kept = {r["model_id"]: r["vector"] / r["norm"] for r in rows if r["norm"] > NULL_DELTA * median}
+    families = {}
+    for family, members in by_family.items():
+        median = float(np.median([r["norm"] for r in members]))
+        kept = [r for r in members if r["norm"] > NULL_DELTA * median]
         if kept:
             families[family] = kept
     return families
+
+
+def delta_vectors(catalog: Catalog, method: str, family: str | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Per family (or for one family): model id -> unit delta, dropping null deltas."""
+    return {fam: {r["model_id"]: r["vector"] / r["norm"] for r in rows}
+            for fam, rows in _kept_deltas(catalog.embeddings(method, family=family)).items()}
+
+
+def delta_members(catalog: Catalog, method: str) -> dict[str, list[str]]:
+    """Per family: the models delta_vectors keeps, without reading a vector."""
+    return {family: [r["model_id"] for r in rows]
+            for family, rows in _kept_deltas(catalog.embeddings(method, vectors=False)).items()}
 
 
 def rebuild(catalog: Catalog) -> dict[str, int]:

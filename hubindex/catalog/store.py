@@ -121,14 +121,25 @@ class Catalog:
         rows[0]["vector"] = np.asarray(rows[0]["vector"], dtype=np.float32)
         return rows[0]
 
-    def embeddings(self, method: str) -> list[dict]:
+    def embeddings(self, method: str, vectors: bool = True, family: str | None = None) -> list[dict]:
+        """Current embeddings of ok models with their family (or of one family); `vectors=False` leaves out the
+        vectors (norms only)."""
         rows = self._rows(
-            "SELECT e.*, m.family FROM embeddings e JOIN models m ON m.id = e.model_id "
-            f"WHERE e.method = ? AND m.status IN {OK_STATUSES} AND e.revision = m.revision ORDER BY e.model_id",
-            [method])
-        for row in rows:
+            f"SELECT e.{'*' if vectors else '* EXCLUDE (vector)'}, m.family FROM embeddings e "
+            "JOIN models m ON m.id = e.model_id "
+            f"WHERE e.method = ? AND m.status IN {OK_STATUSES} AND e.revision = m.revision "
+            f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id", [method, *([family] if family else [])])
+        for row in rows if vectors else ():
             row["vector"] = np.asarray(row["vector"], dtype=np.float32)
         return rows
+
+    def models_brief(self) -> list[dict]:
+        """id, kind, status, family and tags of every model: what views of the whole catalog need, read fast."""
+        return self._rows("SELECT id, kind, status, family, tags FROM models ORDER BY id")
+
+    def lineage_edges(self) -> list[dict]:
+        """Every model's parents, relation, confidence and family, without the evidence."""
+        return self._rows("SELECT model_id, family, parents, relation, confidence FROM lineage ORDER BY model_id")
 
     def lineage(self, model_id: str | None = None) -> list[dict]:
         where, params = ("WHERE model_id = ?", [model_id]) if model_id else ("", [])
