@@ -28,17 +28,18 @@ def _label(model: str, relation: str, confidence: float) -> str:
 def lineage(model: str | None, db: Path | None, api: str | None, as_json: bool) -> None:
     """Parents and relation of every model, or the tree around MODEL (ancestors and descendants)."""
     from hubindex.catalog import Catalog
-    from hubindex.lineage.answers import LineageTree
+    from hubindex.lineage.answers import LineageEntry, LineageTree
     from hubindex.lineage.queries import entries, tree
 
     db = need_db(db, api)
-    if db is None:
-        if model is None:
-            raise click.UsageError("--api answers the tree around one MODEL; the whole table needs --db")
+    if db is None and model is not None:
         answer = fetch(api, model_path(model, "/lineage"), LineageTree)
     elif model is None:
-        with Catalog(db, read_only=True) as catalog:
-            found = entries(catalog)
+        if db is None:
+            found = fetch(api, "/lineage", list[LineageEntry])
+        else:
+            with Catalog(db, read_only=True) as catalog:
+                found = entries(catalog)
         if as_json:
             click.echo(json.dumps([e.model_dump() for e in found], indent=2))
             return

@@ -146,7 +146,8 @@ def test_cli_as_a_client_prints_the_same_json(api_server, tiny_catalog, truth):
     model = sorted(m for m, t in truth.items() if t["relation"] == "finetune" and t["domain"])[1]
     local, remote = ["--db", str(tiny_catalog)], ["--api", api_server.url]
     for command in (["similar", model, "-k", "3"], ["similar", model, "--by", "weights"], ["parents", model],
-                    ["lineage", model], ["merge-candidates", model, "-k", "4"], ["search", "weather lora"]):
+                    ["lineage", model], ["lineage"], ["merge-candidates", model, "-k", "4"],
+                    ["search", "weather lora"]):
         assert cli_json(*command, *remote) == cli_json(*command, *local), command
     assert valid(cli_json("search", "weather", *remote), "search")
     result = CliRunner().invoke(cli, ["similar", "nobody/nothing", *remote])
