@@ -21,7 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from hubindex.api import errors
 from hubindex.api.jobs import make_jobs
 from hubindex.api.metrics import Metrics, MetricsMiddleware
-from hubindex.api.routes import atlas, jobs, models, search, service
+from hubindex.api.routes import atlas, jobs, lineage, models, search, service
 
 from hubindex import __version__
 from hubindex.catalog import Catalog
@@ -83,7 +83,7 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
     app.state.settings = settings
     app.state.metrics = Metrics()
     errors.install(app)
-    for module in (models, search, jobs, service, atlas):
+    for module in (models, lineage, search, jobs, service, atlas):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:

@@ -14,8 +14,10 @@ from pydantic import BaseModel, RootModel
 from hubindex.atlas.answers import AtlasForest, AtlasMap
 from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
 from hubindex.evaluate.embedding import EmbeddingEval
+from hubindex.evaluate.merging import MergeEval
 from hubindex.indexer.pipeline import IndexReport
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
+from hubindex.merging.answers import MergeCandidates
 from hubindex.service import ErrorBody, Health, JobRequest, JobStatus
 from hubindex.train.merge.recipe import MergeRecipe
 from hubindex.zoo.cards import PlantedCards
@@ -60,6 +62,8 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "error": ErrorBody,
     "job_request": JobRequest,
     "job_status": JobStatus,
+    "merge_candidates": MergeCandidates,
+    "merge_eval": MergeEval,
     "atlas_forest": AtlasForest,
     "atlas_map": AtlasMap,
 }

@@ -132,3 +132,28 @@ def test_metrics_count_routes_not_raw_paths(http, truth):
     text = http.get("/metrics").text
     assert 'route="/models/{model_id:path}"' in text and "hubindex_http_request_seconds_bucket" in text
     assert pick(truth, "finetune") not in text
+
+
+def test_merge_candidates_route_equals_the_cli(http, tiny_catalog, truth):
+    model = sorted(m for m, t in truth.items() if t["relation"] == "finetune" and t["domain"])[0]
+    answer = valid(http.get(f"/models/{model}/merge-candidates", params={"k": 5}).json(), "merge_candidates")
+    assert answer == cli_json("merge-candidates", model, "--db", str(tiny_catalog), "-k", "5")
+    assert len(answer["candidates"]) == 5 and answer["candidates"][0]["reasons"]
+    assert http.get(f"/models/{pick(truth, 'root')}/merge-candidates").status_code == 400
+
+
+def test_cli_as_a_client_prints_the_same_json(api_server, tiny_catalog, truth):
+    model = sorted(m for m, t in truth.items() if t["relation"] == "finetune" and t["domain"])[1]
+    local, remote = ["--db", str(tiny_catalog)], ["--api", api_server.url]
+    for command in (["similar", model, "-k", "3"], ["similar", model, "--by", "weights"], ["parents", model],
+                    ["lineage", model], ["lineage"], ["merge-candidates", model, "-k", "4"],
+                    ["search", "weather lora"]):
+        assert cli_json(*command, *remote) == cli_json(*command, *local), command
+    assert valid(cli_json("search", "weather", *remote), "search")
+    result = CliRunner().invoke(cli, ["similar", "nobody/nothing", *remote])
+    assert result.exit_code == 2 and "404" in result.output and "not in the catalog" in result.output
+    result = CliRunner().invoke(cli, ["similar", "../etc", *remote])
+    assert result.exit_code == 2 and "invalid model id" in result.output
+    result = CliRunner().invoke(cli, ["similar", model, "--api", "http://127.0.0.1:9"])
+    assert result.exit_code == 2 and "cannot reach" in result.output
+    assert CliRunner().invoke(cli, ["similar", model]).exit_code == 2  # neither --db nor --api

@@ -1,1 +1,1 @@
-"""One router per resource: models, search, jobs, service (health, metrics), atlas (the web page)."""
+"""One router per resource: models, lineage, search, jobs, service (health, metrics), atlas (the web page)."""

@@ -16,6 +16,8 @@ from hubindex.catalog import browse, queries
 from hubindex.catalog.answers import ModelPage, ModelView, SimilarHit
 from hubindex.lineage import queries as lineage
 from hubindex.lineage.answers import LineageTree, ParentCandidate
+from hubindex.merging import candidates
+from hubindex.merging.answers import MergeCandidates
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
 MAX_K = 100
@@ -51,6 +53,13 @@ def parents(model_id: ModelId, catalog: CatalogDep,
 @router.get("/{model_id:path}/lineage", response_model=LineageTree, summary="Ancestors and descendants")
 def lineage_tree(model_id: ModelId, catalog: CatalogDep) -> LineageTree:
     return lineage.tree(catalog, model_id)
+
+
+@router.get("/{model_id:path}/merge-candidates", response_model=MergeCandidates,
+            summary="Models sharing the base, ranked by expected merge benefit, with reasons")
+def merge_candidates(model_id: ModelId, catalog: CatalogDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+                     method: Method = "hubindex") -> MergeCandidates:
+    return candidates.rank(catalog, model_id, k, method)
 
 
 @router.get("/{model_id:path}", response_model=ModelView, summary="Everything the catalog holds about a model")

@@ -92,6 +92,11 @@ class Catalog:
         where = f"WHERE status IN {OK_STATUSES}" if ok_only else ""
         return self._rows(f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")
 
+    def families_and_kinds(self, model_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        rows = self.con.execute("SELECT id, family, kind FROM models WHERE id IN (SELECT unnest(?))",
+                                [model_ids]).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
     def tensor_stats(self, model_id: str) -> list[dict]:
         return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
 
