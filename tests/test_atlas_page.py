@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 
 from hubindex.schemas import schema_for
 from tests.server import copy_catalog, start_server
+from tests.synthetic_catalog import write_catalog
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -45,20 +47,26 @@ def shots(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture
-def page(browser, atlas_server):
+@contextmanager
+def atlas_page(browser, url: str):
     """A fresh page on the atlas, loaded; fails the test on any console error or uncaught exception."""
     context = browser.new_context(viewport={"width": 1500, "height": 950})
     page = context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
-    page.goto(atlas_server.url + "/")
+    page.goto(url + "/")
     page.wait_for_selector("body[data-ready='1']", timeout=30_000)
     yield page
     page.wait_for_timeout(200)  # let late answers arrive before checking the console
     context.close()
     assert problems == []
+
+
+@pytest.fixture
+def page(browser, atlas_server):
+    with atlas_page(browser, atlas_server.url) as page:
+        yield page
 
 
 def api(server, path: str, **params):
@@ -116,6 +124,8 @@ def test_clicking_a_model_opens_its_panel_with_parents(page, tiny_zoo, shots):
     assert chosen & set(truth[model]["parents"]), (chosen, truth[model]["parents"])
     assert "merge" in panel.inner_text()
     assert panel.locator("ol.neighbours li").count() == 8
+    merge_partners = panel.locator("ol.merge li")
+    assert merge_partners.count() >= 1 and "score" not in merge_partners.first.inner_text().split()[0]
     page.screenshot(path=str(shots / "panel.png"))
     # A neighbour opens in the same panel.
     neighbour = panel.locator("ol.neighbours li button").first
@@ -213,3 +223,32 @@ def test_atlas_endpoints_refuse_bad_input(atlas_server):
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert httpx.get(atlas_server.url + "/static/app.js", timeout=10).headers["content-type"].startswith(
         "text/javascript")
+
+
+def test_a_large_catalog_is_drawn_by_level_of_detail(browser, tmp_path_factory, shots):
+    server = start_server(write_catalog(tmp_path_factory.mktemp("atlas-large") / "large.duckdb", 3000))
+    try:
+        _, forest = api(server, "/atlas/forest")
+        children: dict[str, list[str]] = {}
+        for node in forest["nodes"]:
+            if node["parents"]:
+                children.setdefault(node["parents"][0], []).append(node["model"])
+        with atlas_page(browser, server.url) as page:
+            assert page.inner_text("#models-count") == "(3,000)"
+            assert page.locator("#models .vrow").count() < 60  # only the rows in view exist
+            drawn = page.locator("g.node[data-model]").count()
+            largest = forest["families"][0]
+            assert largest["size"] == 1800 and 20 < drawn <= 400
+            fan = page.locator("g.stub[data-stub='fan']").first
+            parent = fan.get_attribute("data-parent")
+            assert len(children[parent]) > 20
+            page.screenshot(path=str(shots / "large-folded.png"))
+            fan.focus()
+            page.keyboard.press("Enter")  # unfolds the fan
+            shown = set(page.eval_on_selector_all("g.node[data-model]", "ns => ns.map(n => n.dataset.model)"))
+            assert set(children[parent]) <= shown
+            page.click("#tab-map")
+            page.wait_for_function("() => document.querySelector('#map-status').textContent.includes('clusters')")
+            page.screenshot(path=str(shots / "large-map.png"))
+    finally:
+        server.stop()

@@ -265,6 +265,10 @@ function renderForest() {
   svg.append(edges, nodes);
   const treeRoot = el("div", { role: "tree", "aria-label": `Lineage of family ${state.family}` }, svg);
   treeRoot.addEventListener("keydown", onTreeKey);
+  treeRoot.addEventListener("focusin", (event) => {  // a clicked or focused node becomes the tab stop
+    const hit = state.treeOrder.find((t) => t.el === event.target);
+    if (hit && hit !== state.activeTree) setTreeActive(hit, false);
+  });
   host.replaceChildren(treeRoot);
   // The tree's one tab stop: the selected model, else the family root.
   const active = state.treeOrder.find((t) => t.id === state.selected) ||
@@ -306,7 +310,8 @@ function scrollIntoTree(node) {
 }
 
 function onTreeKey(event) {
-  const order = state.treeOrder, current = state.activeTree;
+  const order = state.treeOrder, item = event.target.closest?.("[role=treeitem]");
+  const current = order.find((t) => t.el === item) || state.activeTree;
   if (!current) return;
   const index = order.indexOf(current);
   const byId = (id) => order.find((t) => t.id === id);
