@@ -42,6 +42,8 @@ demo-index: setup
 	$(BIN)/hubindex similar $(DEMO_MODEL) --db $(DEMO_DB) -k 5 --by weights
 	$(BIN)/hubindex parents $(DEMO_MODEL) --db $(DEMO_DB) -k 3
 	$(BIN)/hubindex lineage $(DEMO_MODEL) --db $(DEMO_DB)
+	$(BIN)/hubindex merge-candidates $(DEMO_MODEL) --db $(DEMO_DB) -k 3
+	$(BIN)/hubindex search legal --db $(DEMO_DB) --limit 5
 
 test: setup
 	$(BIN)/ruff check .
