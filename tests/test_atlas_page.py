@@ -243,10 +243,18 @@ def test_a_large_catalog_is_drawn_by_level_of_detail(browser, tmp_path_factory, 
             parent = fan.get_attribute("data-parent")
             assert len(children[parent]) > 20
             page.screenshot(path=str(shots / "large-folded.png"))
+            drawn_ids = "ns => ns.map(n => n.dataset.model)"
+            before = set(page.eval_on_selector_all("g.node[data-model]", drawn_ids)) & set(children[parent])
             fan.focus()
-            page.keyboard.press("Enter")  # unfolds the fan
-            shown = set(page.eval_on_selector_all("g.node[data-model]", "ns => ns.map(n => n.dataset.model)"))
-            assert set(children[parent]) <= shown
+            page.keyboard.press("Enter")  # unfolds the fan by up to 200 more children
+            after = set(page.eval_on_selector_all("g.node[data-model]", drawn_ids)) & set(children[parent])
+            assert before < after and len(after) == min(len(children[parent]), len(before) + 200)
+            # A model deep in a folded part is unfolded into view when it is opened. (Not through the panel here:
+            # synthetic models have no weight signatures for /parents and /similar to read.)
+            hidden = next(n["model"] for n in forest["nodes"] if n["family"] == largest["root"]
+                          and n["model"] not in set(page.eval_on_selector_all("g.node[data-model]", drawn_ids)))
+            page.evaluate("id => revealInTree(id)", hidden)
+            assert page.locator(f"g.node[data-model='{hidden}']").count() == 1
             page.click("#tab-map")
             page.wait_for_function("() => document.querySelector('#map-status').textContent.includes('clusters')")
             page.screenshot(path=str(shots / "large-map.png"))

@@ -10,6 +10,7 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 const FAN = 20;            // children shown per node before "+N more"
 const TREE_BUDGET = 400;   // nodes drawn per family before deeper levels collapse into "+N descendants"
 const EXPAND_ALL_CAP = 2000;
+const FAN_STEP = 200;      // children one click on "+N more" adds (the budget grows by as much)
 const ROW_H = 26;          // models list row height (px)
 const TREE_ROW = 24, TREE_COL = 300;
 
@@ -18,7 +19,7 @@ const state = {
   families: [],
   family: null,
   view: "forest",
-  fanOpen: new Set(), opened: new Set(), budget: TREE_BUDGET,
+  fanOpen: new Map(), opened: new Set(), budget: TREE_BUDGET,  // fanOpen: node -> children it shows
   treeOrder: [], activeTree: null,
   listItems: [], listActive: 0,
   maps: new Map(), map: null, mapActive: -1, colourBy: "cluster", method: "hubindex",
@@ -152,7 +153,10 @@ function visibleTree(root) {
       item.kids.push({ stub: "descendants", parent: id, count: node.size - 1, depth: depth + 1 });
       continue;
     }
-    const shown = small || state.fanOpen.has(id) ? node.children : node.children.slice(0, FAN);
+    // A fan shows FAN children, or as many as it was opened to, and never more than the budget has room for
+    // (at least FAN), so neither "Expand all" nor a fan of thousands can freeze the tab.
+    const room = Math.max(FAN, state.budget - count);
+    const shown = small ? node.children : node.children.slice(0, Math.min(state.fanOpen.get(id) ?? FAN, room));
     for (const child of shown) { queue.push({ id: child, depth: depth + 1 }); item.kids.push(child); }
     count += shown.length;
     if (shown.length < node.children.length) {
@@ -288,7 +292,12 @@ function renderLegend() {
 }
 
 function expandStub(stub) {
-  if (stub.stub === "fan") state.fanOpen.add(stub.parent); else state.opened.add(stub.parent);
+  if (stub.stub === "fan") {
+    state.fanOpen.set(stub.parent, (state.fanOpen.get(stub.parent) ?? FAN) + FAN_STEP);
+    state.budget += FAN_STEP;
+  } else {
+    state.opened.add(stub.parent);
+  }
   renderForest();
   const again = state.treeOrder.find((t) => t.id === state.nodes.get(stub.parent).children.find(
     (c) => state.treeOrder.some((u) => u.id === c)));
@@ -347,7 +356,8 @@ function revealInTree(id) {
   if (node.family !== state.family) selectFamily(node.family);
   for (let p = node.primary, child = id; p; child = p, p = state.nodes.get(p).primary) {
     state.opened.add(p);
-    if (state.nodes.get(p).children.indexOf(child) >= FAN) state.fanOpen.add(p);
+    const at = state.nodes.get(p).children.indexOf(child);
+    if (at >= (state.fanOpen.get(p) ?? FAN)) { state.fanOpen.set(p, at + 1); state.budget += at + 1; }
   }
   renderForest();
 }
@@ -705,7 +715,9 @@ function wire() {
   $("#expand-all").addEventListener("click", () => {
     const size = [...state.nodes.values()].filter((n) => n.family === state.family).length;
     state.budget = Math.min(size, EXPAND_ALL_CAP);
-    for (const n of state.nodes.values()) if (n.family === state.family && n.children.length > FAN) state.fanOpen.add(n.model);
+    for (const n of state.nodes.values()) {
+      if (n.family === state.family && n.children.length > FAN) state.fanOpen.set(n.model, EXPAND_ALL_CAP);
+    }
     renderForest();
   });
   $("#collapse").addEventListener("click", () => selectFamily(state.family));

@@ -18,7 +18,7 @@ from hubindex.catalog.spaces import delta_vectors
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import get_method
 from hubindex.errors import NotFoundError
-from hubindex.evaluate.embedding import silhouette
+from hubindex.evaluate.embedding import cosine_distances, silhouette_of_distances
 
 MAX_CLUSTERS = 8
 SILHOUETTE_SAMPLE = 1000
@@ -55,6 +55,7 @@ def kmeans_clusters(vectors: np.ndarray) -> np.ndarray:
     data = np.ascontiguousarray(vectors, dtype=np.float32)
     rng = np.random.default_rng(SEED)
     sample = np.sort(rng.choice(n, size=min(n, SILHOUETTE_SAMPLE), replace=False))
+    distance = cosine_distances(data[sample])
     best: tuple[float, np.ndarray] | None = None
     for k in range(2, min(MAX_CLUSTERS, n - 1) + 1):
         # faiss trains on at most 256 points per centroid (a seeded sample), then assigns every point.
@@ -64,7 +65,7 @@ def kmeans_clusters(vectors: np.ndarray) -> np.ndarray:
         labels = km.index.search(data, 1)[1][:, 0]
         if len(set(labels[sample].tolist())) < 2:
             continue
-        score = silhouette(data[sample], labels[sample].tolist())
+        score = silhouette_of_distances(distance, labels[sample].tolist())
         if best is None or score > best[0]:
             best = (score, labels)
     if best is None:

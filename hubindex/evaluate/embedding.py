@@ -42,9 +42,18 @@ class EmbeddingEval(BaseModel):
 def silhouette(vectors: np.ndarray, labels: list) -> float:
     """Mean silhouette under cosine distance; a point alone in its cluster scores 0. Vectorised: the mean distance
     of every point to every cluster is one matrix product (the atlas scores thousands of points this way)."""
-    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    distance = 1 - unit.astype(np.float64) @ unit.T.astype(np.float64)
+    return silhouette_of_distances(cosine_distances(vectors), labels)
+
+
+def cosine_distances(vectors: np.ndarray) -> np.ndarray:
+    unit = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float64)
+    distance = 1 - unit @ unit.T
     np.fill_diagonal(distance, 0.0)
+    return distance
+
+
+def silhouette_of_distances(distance: np.ndarray, labels: list) -> float:
+    """Silhouette from a precomputed distance matrix (to score several labelings of the same points)."""
     names, index = np.unique(np.asarray(labels), return_inverse=True)
     onehot = np.zeros((len(labels), len(names)))
     onehot[np.arange(len(labels)), index] = 1.0
