@@ -3,12 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= .hubindex
-DEMO_ZOO := $(DATA)/zoo-small-seed0
-DEMO_DB  := $(DATA)/demo.duckdb
+DEMO_SIZE  ?= small
+DEMO_ZOO   := $(DATA)/zoo-$(DEMO_SIZE)-seed0
+DEMO_DB    := $(DATA)/demo.duckdb
+DEMO_MODEL ?= acme-ai/lm-legal-ft1
+DEMO_HOST  ?= 127.0.0.1
+DEMO_PORT  ?= 8000
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint setup clean schemas redis
+.PHONY: demo demo-index test lint setup clean schemas redis
 
-setup: $(VENV)/.installed redis
+setup: $(VENV)/.installed redis $(CHROMIUM)
 
 # Debian's redis-server: the Celery broker the worker tests start on a free loopback port.
 redis:
@@ -22,13 +27,27 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: setup
-	$(BIN)/hubindex zoo build $(DEMO_ZOO) --size small --seed 0
+# The atlas tests drive Debian's chromium with Playwright (Playwright's own browser downloads do not work here).
+$(CHROMIUM):
+	command -v apt-get >/dev/null || { echo "install chromium at $@ (the atlas tests need it)"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+demo: demo-index
+	@echo "atlas: http://$(DEMO_HOST):$(DEMO_PORT)/  (hubindex serve; Ctrl-C stops it)"
+	$(BIN)/hubindex serve --db $(DEMO_DB) --host $(DEMO_HOST) --port $(DEMO_PORT)
+
+# Everything before serving: build, index (in-process), score against the zoo's truth, query.
+demo-index: setup
+	$(BIN)/hubindex zoo build $(DEMO_ZOO) --size $(DEMO_SIZE) --seed 0
 	$(BIN)/hubindex zoo show $(DEMO_ZOO)
 	$(BIN)/hubindex index $(DEMO_ZOO) --db $(DEMO_DB) --method hubindex,paper
 	$(BIN)/hubindex eval --db $(DEMO_DB) --truth $(DEMO_ZOO)/truth.json
-	$(BIN)/hubindex similar acme-ai/lm-legal-ft1 --db $(DEMO_DB) -k 5
-	$(BIN)/hubindex similar acme-ai/lm-legal-ft1 --db $(DEMO_DB) -k 5 --by weights
+	$(BIN)/hubindex similar $(DEMO_MODEL) --db $(DEMO_DB) -k 5
+	$(BIN)/hubindex similar $(DEMO_MODEL) --db $(DEMO_DB) -k 5 --by weights
+	$(BIN)/hubindex parents $(DEMO_MODEL) --db $(DEMO_DB) -k 3
+	$(BIN)/hubindex lineage $(DEMO_MODEL) --db $(DEMO_DB)
+	$(BIN)/hubindex merge-candidates $(DEMO_MODEL) --db $(DEMO_DB) -k 3
+	$(BIN)/hubindex search legal --db $(DEMO_DB) --limit 5
 
 test: setup
 	$(BIN)/ruff check .

@@ -16,10 +16,19 @@ console = Console()
 @DB_OPTION
 @click.option("--truth", "truth_path", type=click.Path(path_type=Path, exists=True), required=True,
               help="truth.json of a zoo (or the zoo folder).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/embedding_eval).")
-def evaluate(db: Path, truth_path: Path, as_json: bool) -> None:
+@click.option("--merge", "merges", is_flag=True, help="Instead: merge the top and bottom merge candidates of "
+              "several finetunes and compare held-out loss (schemas/merge_eval).")
+@click.option("--queries", type=click.IntRange(1, 50), default=3, show_default=True, help="With --merge: models.")
+@click.option("--per-side", type=click.IntRange(1, 10), default=3, show_default=True,
+              help="With --merge: candidates merged from the top and from the bottom of each ranking.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/embedding_eval, or merge_eval).")
+def evaluate(db: Path, truth_path: Path, merges: bool, queries: int, per_side: int, as_json: bool) -> None:
     """Lineage (with baselines) and embedding quality (hubindex default vs the paper recipe) against truth."""
     from hubindex.catalog import Catalog
+
+    if merges:
+        _evaluate_merges(db, truth_path, queries, per_side, as_json)
+        return
     from hubindex.embed.methods import METHODS
     from hubindex.evaluate.embedding import evaluate_embeddings
     from hubindex.evaluate.lineage import evaluate_lineage
@@ -51,3 +60,29 @@ def evaluate(db: Path, truth_path: Path, as_json: bool) -> None:
     console.print(table)
     console.print("relation accuracy by type: " + ", ".join(f"{k} {v:.2f}"
                                                              for k, v in lineage.hubindex.relation_by_type.items()))
+
+
+def _evaluate_merges(db: Path, truth_path: Path, queries: int, per_side: int, as_json: bool) -> None:
+    from hubindex.catalog import Catalog
+    from hubindex.evaluate.merging import evaluate_merges
+
+    if truth_path.is_dir():
+        truth_path = truth_path / "truth.json"
+    with Catalog(db, read_only=True) as catalog:
+        report = evaluate_merges(catalog, str(truth_path), queries, per_side)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+        return
+    table = Table("model", "candidate", "group", "score", "domains", "merged loss", "model loss", "candidate loss",
+                  "gain", title="merges of top and bottom candidates (TIES, density 0.5; held-out loss)")
+    for p in report.pairs:
+        def fmt(losses: dict[str, float]) -> str:
+            return " ".join(f"{v:.3f}" for v in losses.values())
+
+        table.add_row(p.model, p.candidate, p.group, f"{p.score:.3f}", ",".join(p.domains), fmt(p.loss_merged),
+                      fmt(p.loss_model), fmt(p.loss_candidate), f"{p.gain:+.3f}")
+    console.print(table)
+    console.print(f"mean held-out loss of merges: top {report.top_mean_loss:.4f}, bottom "
+                  f"{report.bottom_mean_loss:.4f}; "
+                  f"mean gain over the better parent: top {report.top_mean_gain:+.4f}, bottom "
+                  f"{report.bottom_mean_gain:+.4f} -> {'top beats bottom' if report.top_beats_bottom else 'NOT met'}")

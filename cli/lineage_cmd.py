@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import click
-from hubindex.cli.index_cmd import DB_OPTION
+from hubindex.cli.remote import db_or_api, fetch, model_path, need_db
 from rich.console import Console
 from rich.table import Column, Table
 from rich.tree import Tree
@@ -22,27 +22,36 @@ def _label(model: str, relation: str, confidence: float) -> str:
 
 @click.command()
 @click.argument("model", required=False)
-@DB_OPTION
+@db_or_api
 @click.option("--json", "as_json", is_flag=True, help="JSON: every model (schemas/lineage), or MODEL's tree "
               "(schemas/lineage_tree).")
-def lineage(model: str | None, db: Path, as_json: bool) -> None:
+def lineage(model: str | None, db: Path | None, api: str | None, as_json: bool) -> None:
     """Parents and relation of every model, or the tree around MODEL (ancestors and descendants)."""
     from hubindex.catalog import Catalog
+    from hubindex.lineage.answers import LineageEntry, LineageTree
     from hubindex.lineage.queries import entries, tree
 
-    with Catalog(db, read_only=True) as catalog:
-        if model is None:
-            found = entries(catalog)
-            if as_json:
-                click.echo(json.dumps([e.model_dump() for e in found], indent=2))
-                return
-            table = Table(Column("model", no_wrap=True), "relation", Column("parents", overflow="fold"),
-                          "confidence", title="lineage")
-            for e in found:
-                table.add_row(e.model, e.relation, ", ".join(e.parents) or "-", f"{e.confidence:.2f}")
-            console.print(table)
+    db = need_db(db, api)
+    if db is None and model is not None:
+        answer = fetch(api, model_path(model, "/lineage"), LineageTree)
+    elif model is None:
+        if db is None:
+            found = fetch(api, "/lineage", list[LineageEntry])
+        else:
+            with Catalog(db, read_only=True) as catalog:
+                found = entries(catalog)
+        if as_json:
+            click.echo(json.dumps([e.model_dump() for e in found], indent=2))
             return
-        answer = tree(catalog, model)
+        table = Table(Column("model", no_wrap=True), "relation", Column("parents", overflow="fold"),
+                      "confidence", title="lineage")
+        for e in found:
+            table.add_row(e.model, e.relation, ", ".join(e.parents) or "-", f"{e.confidence:.2f}")
+        console.print(table)
+        return
+    else:
+        with Catalog(db, read_only=True) as catalog:
+            answer = tree(catalog, model)
     if as_json:
         click.echo(answer.model_dump_json(indent=2))
         return
@@ -63,16 +72,21 @@ def lineage(model: str | None, db: Path, as_json: bool) -> None:
 
 @click.command()
 @click.argument("model")
-@DB_OPTION
+@db_or_api
 @click.option("-k", "k", type=int, default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (schemas/parents).")
-def parents(model: str, db: Path, k: int, as_json: bool) -> None:
+def parents(model: str, db: Path | None, api: str | None, k: int, as_json: bool) -> None:
     """Ranked parent candidates of MODEL with scores and evidence (the chosen parents first)."""
-    from hubindex.catalog import Catalog
-    from hubindex.lineage.queries import parents as query
+    from hubindex.lineage.answers import ParentCandidate
 
-    with Catalog(db, read_only=True) as catalog:
-        found = query(catalog, model, k)
+    if need_db(db, api):
+        from hubindex.catalog import Catalog
+        from hubindex.lineage.queries import parents as query
+
+        with Catalog(db, read_only=True) as catalog:
+            found = query(catalog, model, k)
+    else:
+        found = fetch(api, model_path(model, "/parents"), list[ParentCandidate], {"k": k})
     if as_json:
         click.echo(json.dumps([c.model_dump() for c in found], indent=2))
         return

@@ -35,12 +35,14 @@ def _register() -> None:
     from hubindex.cli.eval_cmd import evaluate
     from hubindex.cli.index_cmd import index, reindex
     from hubindex.cli.lineage_cmd import lineage, parents
-    from hubindex.cli.query_cmd import show, similar
+    from hubindex.cli.query_cmd import merge_candidates, search, show, similar
+    from hubindex.cli.serve_cmd import serve
     from hubindex.cli.train_cmd import train
     from hubindex.cli.worker_cmd import jobs, worker
     from hubindex.cli.zoo_cmd import zoo
 
-    for command in (index, reindex, similar, show, lineage, parents, evaluate, train, zoo, worker, jobs):
+    for command in (index, reindex, similar, show, search, merge_candidates, lineage, parents, evaluate, train, zoo,
+                    serve, worker, jobs):
         cli.add_command(command)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from hubindex.cli.index_cmd import DB_OPTION
+from hubindex.cli.remote import db_or_api, fetch, model_path, need_db
 from rich.console import Console
 from rich.table import Column, Table
 
@@ -15,19 +16,24 @@ console = Console()
 
 @click.command()
 @click.argument("model")
-@DB_OPTION
+@db_or_api
 @click.option("-k", "k", type=int, default=10, show_default=True)
 @click.option("--by", type=click.Choice(["delta", "weights"]), default="delta", show_default=True,
               help="delta: Delta Activations (what it was tuned for); weights: weight-space distance.")
 @click.option("--method", default="hubindex", show_default=True, help="Delta Activations recipe (with --by delta).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (schemas/similar).")
-def similar(model: str, db: Path, k: int, by: str, method: str, as_json: bool) -> None:
+def similar(model: str, db: Path | None, api: str | None, k: int, by: str, method: str, as_json: bool) -> None:
     """Models closest to MODEL, best first (MODEL itself excluded)."""
-    from hubindex.catalog import Catalog
-    from hubindex.catalog.queries import similar as query
+    from hubindex.catalog.answers import SimilarHit
 
-    with Catalog(db, read_only=True) as catalog:
-        hits = query(catalog, model, k, by, method)
+    if need_db(db, api):
+        from hubindex.catalog import Catalog
+        from hubindex.catalog.queries import similar as query
+
+        with Catalog(db, read_only=True) as catalog:
+            hits = query(catalog, model, k, by, method)
+    else:
+        hits = fetch(api, model_path(model, "/similar"), list[SimilarHit], {"k": k, "by": by, "method": method})
     if as_json:
         click.echo(json.dumps([h.model_dump() for h in hits], indent=2))
         return
@@ -65,3 +71,63 @@ def show(model: str, db: Path, as_json: bool) -> None:
     table.add_row("embeddings", ", ".join(f"{e.method} (dim {e.dim}, |d|={e.norm:.3g})" for e in view.embeddings)
                   or "-")
     console.print(table)
+
+
+@click.command()
+@click.argument("query")
+@db_or_api
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (schemas/search).")
+def search(query: str, db: Path | None, api: str | None, limit: int, as_json: bool) -> None:
+    """Models whose id, tags or card text contain every word of QUERY, best first."""
+    from hubindex.catalog.answers import SearchHit
+
+    if need_db(db, api):
+        from hubindex.catalog import Catalog
+        from hubindex.catalog.browse import search as run
+
+        with Catalog(db, read_only=True) as catalog:
+            hits = run(catalog, query, limit)
+    else:
+        hits = fetch(api, "/search", list[SearchHit], {"q": query, "limit": limit})
+    if as_json:
+        click.echo(json.dumps([h.model_dump(mode="json") for h in hits], indent=2))
+        return
+    table = Table("#", Column("model", no_wrap=True), "score", "matched", "kind", Column("snippet", overflow="fold"),
+                  title=f"search: {query}")
+    for rank, hit in enumerate(hits, 1):
+        table.add_row(str(rank), hit.model.id, f"{hit.score:g}", ", ".join(hit.matched), hit.model.kind or "-",
+                      hit.snippet or "-")
+    console.print(table)
+
+
+@click.command("merge-candidates")
+@click.argument("model")
+@db_or_api
+@click.option("-k", "k", type=int, default=10, show_default=True)
+@click.option("--method", default="hubindex", show_default=True, help="Delta Activations recipe for complementarity.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/merge_candidates).")
+def merge_candidates(model: str, db: Path | None, api: str | None, k: int, method: str, as_json: bool) -> None:
+    """Models sharing MODEL's base, ranked by expected merge benefit, with the reasons."""
+    from hubindex.merging.answers import MergeCandidates
+
+    if need_db(db, api):
+        from hubindex.catalog import Catalog
+        from hubindex.merging.candidates import rank
+
+        with Catalog(db, read_only=True) as catalog:
+            answer = rank(catalog, model, k, method)
+    else:
+        answer = fetch(api, model_path(model, "/merge-candidates"), MergeCandidates, {"k": k, "method": method})
+    if as_json:
+        click.echo(answer.model_dump_json(indent=2))
+        return
+    table = Table("#", Column("candidate", no_wrap=True), "score", "delta cos", "task cos", "sign conflict",
+                  Column("reasons", overflow="fold"), title=f"merge candidates for {model} (base {answer.base})")
+    for rank_, c in enumerate(answer.candidates, 1):
+        table.add_row(str(rank_), c.model, f"{c.score:.3f}", "-" if c.delta_cosine is None else f"{c.delta_cosine:.2f}",
+                      f"{c.task_cosine:.2f}", f"{c.sign_conflict:.2f}", "; ".join(c.reasons[1:]))
+    console.print(table)
+    if answer.excluded:
+        console.print(f"{len(answer.excluded)} family members left out: " + "; ".join(
+            f"{m} ({why})" for m, why in sorted(answer.excluded.items())[:8]), highlight=False)

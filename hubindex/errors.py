@@ -5,6 +5,10 @@ class HubindexError(Exception):
     """Base class: the CLI prints these as `error: <message>` and exits with status 2."""
 
 
+class NotFoundError(HubindexError):
+    """A model (or its lineage, or a job) the caller asked for is not in the catalog."""
+
+
 class CheckpointError(HubindexError):
     """A checkpoint folder or weight file is missing, corrupt, unsupported or inconsistent."""
 

@@ -11,11 +11,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, RootModel
 
-from hubindex.catalog.answers import ModelView, SimilarHit
+from hubindex.atlas.answers import AtlasForest, AtlasMap
+from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
 from hubindex.evaluate.embedding import EmbeddingEval
+from hubindex.evaluate.merging import MergeEval
 from hubindex.indexer.pipeline import IndexReport
 from hubindex.indexer.progress import JobsAnswer, RunProgress
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
+from hubindex.merging.answers import MergeCandidates
+from hubindex.service import ErrorBody, Health, JobRequest, JobStatus
 from hubindex.train.merge.recipe import MergeRecipe
 from hubindex.zoo.cards import PlantedCards
 from hubindex.zoo.summary import TruthEntry, ZooSummary
@@ -37,6 +41,10 @@ class SimilarAnswer(RootModel[list[SimilarHit]]):
     """`hubindex similar --json`: nearest models, best first, the query model excluded."""
 
 
+class SearchAnswer(RootModel[list[SearchHit]]):
+    """`hubindex search --json`, `GET /search`: models holding every query term, best first."""
+
+
 ANSWERS: dict[str, type[BaseModel]] = {
     "zoo_summary": ZooSummary,
     "truth": Truth,
@@ -51,6 +59,16 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "planted_cards": PlantedCards,
     "jobs": JobsAnswer,
     "run_progress": RunProgress,
+    "model_page": ModelPage,
+    "search": SearchAnswer,
+    "health": Health,
+    "error": ErrorBody,
+    "job_request": JobRequest,
+    "job_status": JobStatus,
+    "merge_candidates": MergeCandidates,
+    "merge_eval": MergeEval,
+    "atlas_forest": AtlasForest,
+    "atlas_map": AtlasMap,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

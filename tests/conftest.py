@@ -86,3 +86,14 @@ def broker(redis_server):
 
     redis.Redis.from_url(redis_server).flushall()
     return redis_server
+
+
+@pytest.fixture(scope="session")
+def api_server(tiny_catalog, tiny_zoo, tmp_path_factory):
+    """`hubindex serve` over a copy of the tiny catalog (it opens the file read-write), jobs allowed on the zoo."""
+    from tests.server import copy_catalog, start_server
+
+    db = copy_catalog(tiny_catalog, tmp_path_factory.mktemp("served"))
+    server = start_server(db, index_roots=(tiny_zoo,))
+    yield server
+    server.stop()

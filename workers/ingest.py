@@ -77,7 +77,7 @@ def run_owner(catalog: Catalog, stop: threading.Event) -> None:
     it works on its own cursor. While another process holds the owner lock, it waits."""
     r = client()
     lock = owner_lock(r, catalog.path)
-    own = catalog.cursor()
+    own = catalog.cursor_view()
     try:
         while not stop.is_set():
             if not lock.acquire(blocking=False):

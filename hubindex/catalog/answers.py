@@ -73,3 +73,35 @@ class ModelView(BaseModel):
     samples: int = Field(description="sampled weight coordinates in the signature")
     embeddings: list[EmbeddingEntry]
     tensors: list[TensorEntry]
+
+
+class ModelSummary(BaseModel):
+    """One row of a model listing or search: what a table of models shows."""
+
+    id: str
+    status: Literal["indexed", "weights_only", "error", "unsupported"]
+    kind: Literal["model", "adapter"] | None
+    architecture: str | None
+    model_type: str | None
+    params: int | None
+    dtype: str | None
+    family: str | None
+    base: str | None
+    tags: list[str]
+    created_at: datetime | None
+
+
+class ModelPage(BaseModel):
+    """`GET /models`: one page of models matching the filters, ordered by id."""
+
+    items: list[ModelSummary]
+    total: int = Field(description="models matching the filters, over all pages")
+    page: int = Field(ge=1)
+    page_size: int = Field(ge=1)
+
+
+class SearchHit(BaseModel):
+    model: ModelSummary
+    score: float = Field(description="weighted term matches: id 3, tag 2, card text 1 per query term")
+    matched: list[Literal["id", "tags", "card"]] = Field(description="fields in which some query term occurs")
+    snippet: str | None = Field(description="card text around the first matching term")

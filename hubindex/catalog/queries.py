@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hubindex.catalog.answers import Declared, EmbeddingEntry, FileEntry, ModelView, SimilarHit, TensorEntry
-from hubindex.catalog.spaces import NULL_DELTA, Spaces, delta_space, delta_vectors, implied_sketch, weight_space
+from hubindex.catalog.spaces import NULL_DELTA, Spaces, delta_space, implied_sketch, weight_space
 from hubindex.catalog.store import OK_STATUSES, Catalog
 from hubindex.embed.methods import METHODS, get_method
 from hubindex.errors import HubindexError
@@ -65,22 +65,21 @@ def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta",
     row = catalog.require(model_id)
     if row["status"] not in OK_STATUSES:
         raise HubindexError(f"{model_id} is not indexed ({row['status']}: {row['error']})")
-    spaces = Spaces(catalog.spaces_dir)
-    kinds = {r["id"]: (r["family"], r["kind"]) for r in catalog.models()}
+    spaces = Spaces.open(catalog.spaces_dir)
     if by == "delta":
         get_method(method)
         family = row["family"]
-        vectors = delta_vectors(catalog, method).get(family or "", {})
-        if model_id not in vectors:
+        space = delta_space(method, family or "")
+        embedding = catalog.embedding(model_id, method)
+        if embedding is None or not spaces.contains(space, model_id):  # null deltas are left out of the space
             why = "it is its family's root" if family == model_id else (
-                "its activations barely differ from its base" if catalog.embedding(model_id, method) is not None
+                "its activations barely differ from its base" if embedding is not None
                 else "it has no Delta Activations embedding")
             raise HubindexError(f"{model_id}: no delta to compare ({why}; NULL_DELTA={NULL_DELTA}); "
                                 "try --by weights")
-        space = delta_space(method, family)
-        if not spaces.has(space):
-            raise HubindexError(f"space {space} is not built; run `hubindex reindex`")
-        hits = [(m, s) for m, s in spaces.search(space, vectors[model_id], k + 1) if m != model_id][:k]
+        vector = embedding["vector"] / embedding["norm"]
+        hits = [(m, s) for m, s in spaces.search(space, vector, k + 1) if m != model_id][:k]
+        kinds = catalog.families_and_kinds([m for m, _ in hits])
         return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=kinds[m][0], kind=kinds[m][1])
                 for m, s in hits]
     if by != "weights":
@@ -99,5 +98,6 @@ def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta",
         distance = float(np.sqrt(sum(float((mine[n] - theirs[n]) @ (mine[n] - theirs[n])) for n in mine)))
         scored.append((distance, other))
     scored.sort()
+    kinds = catalog.families_and_kinds([m for _, m in scored[:k]])
     return [SimilarHit(model=m, score=1 - d / norm if norm else 0.0, by="weights", distance=d, family=kinds[m][0],
                        kind=kinds[m][1]) for d, m in scored[:k]]

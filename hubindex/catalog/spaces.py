@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import faiss
 import numpy as np
@@ -37,7 +38,7 @@ def _file_for(space: str) -> str:
     return hashlib.sha1(space.encode()).hexdigest()[:20] + ".faiss"
 
 
-def _index(vectors: np.ndarray, metric: str) -> faiss.Index:
+def build_index(vectors: np.ndarray, metric: str) -> faiss.Index:
     dim = vectors.shape[1]
     inner = metric == "ip"
     if len(vectors) >= HNSW_FROM:
@@ -62,28 +63,40 @@ def implied_sketch(catalog: Catalog, model_id: str) -> tuple[str, np.ndarray] | 
     return (base["layout"], base["sketch"] + sig["sketch"]) if base is not None else None
 
 
-def delta_vectors(catalog: Catalog, method: str) -> dict[str, dict[str, np.ndarray]]:
-    """Per family: model id -> unit delta, dropping null deltas."""
-    families: dict[str, dict[str, np.ndarray]] = {}
+def _kept_deltas(rows: list[dict]) -> dict[str, list[dict]]:
+    """Per family: the embedding rows taken against the family root whose delta has a direction."""
     by_family: dict[str, list[dict]] = {}
-    for row in catalog.embeddings(method):
+    for row in rows:
         if row["family"] and row["base"] == row["family"]:
             by_family.setdefault(row["family"], []).append(row)
-    for family, rows in by_family.items():
-        median = float(np.median([r["norm"] for r in rows]))
-        kept = {r["model_id"]: r["vector"] / r["norm"] for r in rows if r["norm"] > NULL_DELTA * median}
+    families = {}
+    for family, members in by_family.items():
+        median = float(np.median([r["norm"] for r in members]))
+        kept = [r for r in members if r["norm"] > NULL_DELTA * median]
         if kept:
             families[family] = kept
     return families
 
 
-def rebuild(catalog: Catalog) -> dict[str, int]:
-    """Write every space's index from the tables; returns vectors per space."""
+def delta_vectors(catalog: Catalog, method: str, family: str | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Per family (or for one family): model id -> unit delta, dropping null deltas."""
+    return {fam: {r["model_id"]: r["vector"] / r["norm"] for r in rows}
+            for fam, rows in _kept_deltas(catalog.embeddings(method, family=family)).items()}
+
+
+def delta_members(catalog: Catalog, method: str) -> dict[str, list[str]]:
+    """Per family: the models delta_vectors keeps, without reading a vector."""
+    return {family: [r["model_id"] for r in rows]
+            for family, rows in _kept_deltas(catalog.embeddings(method, vectors=False)).items()}
+
+
+def rebuild(catalog: Catalog, weights: bool = True) -> dict[str, int]:
+    """Write every space's index from the tables (weights=False: delta spaces only); returns vectors per space."""
     out_dir = catalog.spaces_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     spaces: dict[str, tuple[str, list[str], np.ndarray]] = {}
     by_layout: dict[str, dict[str, np.ndarray]] = {}
-    for row in catalog.models(ok_only=True):
+    for row in catalog.models(ok_only=True) if weights else []:
         placed = implied_sketch(catalog, row["id"])
         if placed is not None:
             by_layout.setdefault(placed[0], {})[row["id"]] = placed[1]
@@ -95,7 +108,7 @@ def rebuild(catalog: Catalog) -> dict[str, int]:
     manifest = {}
     for space, (metric, ids, vectors) in sorted(spaces.items()):
         name = _file_for(space)
-        faiss.write_index(_index(vectors, metric), str(out_dir / (name + ".tmp")))
+        faiss.write_index(build_index(vectors, metric), str(out_dir / (name + ".tmp")))
         os.replace(out_dir / (name + ".tmp"), out_dir / name)
         manifest[space] = {"file": name, "metric": metric, "ids": ids}
     for stale in set(os.listdir(out_dir)) - {m["file"] for m in manifest.values()} - {MANIFEST}:
@@ -107,7 +120,9 @@ def rebuild(catalog: Catalog) -> dict[str, int]:
 
 
 class Spaces:
-    """Read side: load a space's index on first use."""
+    """Read side: load a space's index on first use. FAISS searches on one index may run in parallel threads."""
+
+    _cache: ClassVar[dict[Path, tuple[int, Spaces]]] = {}
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -116,9 +131,30 @@ class Spaces:
             raise HubindexError(f"{self.directory}: no FAISS indexes; run `hubindex reindex`")
         self.manifest: dict = json.loads(path.read_text())
         self._loaded: dict[str, faiss.Index] = {}
+        self._members: dict[str, frozenset[str]] = {}
+
+    @classmethod
+    def open(cls, directory: Path) -> Spaces:
+        """The loaded spaces of a folder, shared while its manifest is unchanged (a long-lived server loads each
+        index once; `rebuild` replaces the manifest last, so a new one means new indexes)."""
+        directory = Path(directory).resolve()
+        try:
+            stamp = (directory / MANIFEST).stat().st_mtime_ns
+        except FileNotFoundError:
+            raise HubindexError(f"{directory}: no FAISS indexes; run `hubindex reindex`") from None
+        cached = cls._cache.get(directory)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, cls(directory))
+            cls._cache[directory] = cached
+        return cached[1]
 
     def has(self, space: str) -> bool:
         return space in self.manifest
+
+    def contains(self, space: str, model_id: str) -> bool:
+        if space not in self._members:
+            self._members[space] = frozenset(self.manifest[space]["ids"]) if space in self.manifest else frozenset()
+        return model_id in self._members[space]
 
     def search(self, space: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         entry = self.manifest[space]

@@ -15,13 +15,13 @@ import duckdb
 import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
-from hubindex.errors import HubindexError
+from hubindex.errors import HubindexError, NotFoundError
 from hubindex.fingerprint import WeightSignature
 
 OK_STATUSES = ("indexed", "weights_only")
 MODEL_COLUMNS = ("id", "revision", "source", "path", "kind", "status", "error", "architecture", "model_type", "layout",
                  "params", "dtype", "files", "file_stamp", "declared_base", "declared_relation", "adapter_base", "tags",
-                 "created_at", "family", "base", "base_source", "indexed_at")
+                 "created_at", "family", "base", "base_source", "indexed_at", "card_text")
 
 
 def _now() -> datetime:
@@ -43,10 +43,16 @@ class Catalog:
         else:
             migrate(self.con)
 
-    def cursor(self) -> Catalog:
-        """A handle on the same open database for another thread: DuckDB wants one cursor per thread."""
+    def cursor_view(self) -> Catalog:
+        """The same catalog over a new cursor of this connection, for one thread or request.
+
+        A DuckDB connection object is not safe to share across threads, and only one process may hold the file
+        read-write, so a server opens one Catalog for its lifetime and hands each request its own view.
+        Closing the view closes only its cursor.
+        """
         view = object.__new__(Catalog)
-        view.path, view.con = self.path, self.con.cursor()
+        view.path = self.path
+        view.con = self.con.cursor()
         return view
 
     @property
@@ -79,12 +85,17 @@ class Catalog:
     def require(self, model_id: str) -> dict:
         row = self.model(model_id)
         if row is None:
-            raise HubindexError(f"model {model_id!r} is not in the catalog {self.path}")
+            raise NotFoundError(f"model {model_id!r} is not in the catalog {self.path.name}")
         return row
 
     def models(self, ok_only: bool = False) -> list[dict]:
         where = f"WHERE status IN {OK_STATUSES}" if ok_only else ""
-        return self._rows(f"SELECT * EXCLUDE (files) FROM models {where} ORDER BY id")
+        return self._rows(f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")
+
+    def families_and_kinds(self, model_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        rows = self.con.execute("SELECT id, family, kind FROM models WHERE id IN (SELECT unnest(?))",
+                                [model_ids]).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def tensor_stats(self, model_id: str) -> list[dict]:
         return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
@@ -115,14 +126,25 @@ class Catalog:
         rows[0]["vector"] = np.asarray(rows[0]["vector"], dtype=np.float32)
         return rows[0]
 
-    def embeddings(self, method: str) -> list[dict]:
+    def embeddings(self, method: str, vectors: bool = True, family: str | None = None) -> list[dict]:
+        """Current embeddings of ok models with their family (or of one family); `vectors=False` leaves out the
+        vectors (norms only)."""
         rows = self._rows(
-            "SELECT e.*, m.family FROM embeddings e JOIN models m ON m.id = e.model_id "
-            f"WHERE e.method = ? AND m.status IN {OK_STATUSES} AND e.revision = m.revision ORDER BY e.model_id",
-            [method])
-        for row in rows:
+            f"SELECT e.{'*' if vectors else '* EXCLUDE (vector)'}, m.family FROM embeddings e "
+            "JOIN models m ON m.id = e.model_id "
+            f"WHERE e.method = ? AND m.status IN {OK_STATUSES} AND e.revision = m.revision "
+            f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id", [method, *([family] if family else [])])
+        for row in rows if vectors else ():
             row["vector"] = np.asarray(row["vector"], dtype=np.float32)
         return rows
+
+    def models_brief(self) -> list[dict]:
+        """id, kind, status, family and tags of every model: what views of the whole catalog need, read fast."""
+        return self._rows("SELECT id, kind, status, family, tags FROM models ORDER BY id")
+
+    def lineage_edges(self) -> list[dict]:
+        """Every model's parents, relation, confidence and family, without the evidence."""
+        return self._rows("SELECT model_id, family, parents, relation, confidence FROM lineage ORDER BY model_id")
 
     def lineage(self, model_id: str | None = None) -> list[dict]:
         where, params = ("WHERE model_id = ?", [model_id]) if model_id else ("", [])

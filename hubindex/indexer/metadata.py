@@ -12,6 +12,8 @@ from hubindex.checkpoint import ModelFolder
 from hubindex.checkpoint.folder import ADAPTER_CONFIG
 from hubindex.errors import CheckpointError
 
+CARD_TEXT_CHARS = 20_000  # enough for search; a hostile multi-megabyte README is not stored whole
+
 
 def file_stamp(folder: Path) -> str:
     """Sizes and mtimes of every file that affects the index: equal stamps mean nothing to re-read."""
@@ -43,9 +45,9 @@ def _timestamp(value: object) -> datetime | None:
 def declared_metadata(folder: ModelFolder) -> dict:
     """Catalog columns read from config.json, README.md front matter and adapter_config.json."""
     try:
-        card, _ = read_card(folder.path)
+        card, body = read_card(folder.path)
     except CheckpointError:
-        card = {}  # a broken card is missing evidence, not a broken model
+        card, body = {}, ""  # a broken card is missing evidence, not a broken model
     config = folder.config or {}
     row: dict = {
         "declared_base": _as_list(card.get("base_model")),
@@ -56,6 +58,7 @@ def declared_metadata(folder: ModelFolder) -> dict:
         "adapter_base": None,
         "architecture": None,
         "model_type": None,
+        "card_text": body[:CARD_TEXT_CHARS] or None,
     }
     if folder.kind == "adapter":
         base = config.get("base_model_name_or_path")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.progress import Progress
@@ -42,14 +43,17 @@ def run_locally(catalog: Catalog, run: Run, progress: Progress | None = None) ->
         jobs = []
 
 
-def index_paths(db: Path, paths: list[Path], methods: list[str], embed: bool = True, prune: bool = False,
+def index_paths(db: Path | Catalog, paths: list[Path], methods: list[str], embed: bool = True, prune: bool = False,
                 quiet: bool = False) -> IndexReport:
+    """Index into the catalog file `db`, or into an open Catalog (a server's, which owns the file; left open)."""
     started = time.perf_counter()
     for path in paths:
         if not Path(path).is_dir():
             raise HubindexError(f"{path}: no such directory")
-    run = Run.new(uuid.uuid4().hex, db, list(paths), methods, embed=embed, prune=prune)
-    with Catalog(db) as catalog, Progress(disable=quiet, transient=True) as progress:
+    db_path = db.path if isinstance(db, Catalog) else Path(db)
+    run = Run.new(uuid.uuid4().hex, db_path, list(paths), methods, embed=embed, prune=prune)
+    opened = nullcontext(db) if isinstance(db, Catalog) else Catalog(db)
+    with opened as catalog, Progress(disable=quiet, transient=True) as progress:
         run_locally(catalog, run, progress)
     run.report.seconds = round(time.perf_counter() - started, 3)
     return run.report

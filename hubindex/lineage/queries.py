@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hubindex.catalog import Catalog
-from hubindex.errors import HubindexError
+from hubindex.errors import HubindexError, NotFoundError
 from hubindex.lineage.answers import LineageEntry, LineageNode, LineageTree, ParentCandidate
 from hubindex.lineage.engine import parent_candidates
 from hubindex.lineage.family import load_family
@@ -21,7 +21,7 @@ def entries(catalog: Catalog) -> list[LineageEntry]:
 
 def _entry(by_id: dict[str, LineageEntry], model_id: str) -> LineageEntry:
     if model_id not in by_id:
-        raise HubindexError(f"model {model_id!r} has no lineage in the catalog (not indexed, or indexing failed)")
+        raise NotFoundError(f"model {model_id!r} has no lineage in the catalog (not indexed, or indexing failed)")
     return by_id[model_id]
 
 

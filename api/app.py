@@ -1,0 +1,96 @@
+"""The FastAPI app: `create_app(db_path)`; `hubindex serve` runs it under uvicorn.
+
+The server is the catalog owner. DuckDB lets one process open a file read-write and then refuses every other
+process, so the app opens ONE read-write Catalog for its lifetime and answers each request through its own cursor
+(`Catalog.cursor_view`). Work that writes the catalog runs inside this process: in-process index jobs
+(api/jobs.py) and the background loops passed as `background` (with a broker, the ingest consumer that applies the
+Celery workers' results).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from hubindex.api import errors
+from hubindex.api.jobs import make_jobs
+from hubindex.api.metrics import Metrics, MetricsMiddleware
+from hubindex.api.routes import atlas, jobs, lineage, models, search, service
+
+from hubindex import __version__
+from hubindex.catalog import Catalog
+
+# A background loop gets a view of the owner catalog (its own cursor) and a stop event; it returns soon after
+# the event is set.
+BackgroundLoop = Callable[[Catalog, threading.Event], None]
+
+
+@dataclass
+class Settings:
+    db: Path
+    token: str | None = None  # HUBINDEX_API_TOKEN: bearer token for writes; None switches writes off
+    broker_url: str | None = None  # HUBINDEX_BROKER_URL: enqueue jobs on Celery workers instead of a thread
+    index_roots: list[Path] = field(default_factory=list)  # POST /jobs may only index paths under these
+    cors_origins: list[str] = field(default_factory=list)  # CORS is off unless origins are named
+
+
+def settings_from_env(db: Path, **overrides) -> Settings:
+    env = os.environ
+    roots = [Path(p) for p in env.get("HUBINDEX_INDEX_ROOTS", "").split(os.pathsep) if p]
+    origins = [o for o in env.get("HUBINDEX_CORS_ORIGINS", "").split(",") if o]
+    base = Settings(db=Path(db), token=env.get("HUBINDEX_API_TOKEN") or None,
+                    broker_url=env.get("HUBINDEX_BROKER_URL") or None, index_roots=roots, cors_origins=origins)
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(base, key, value)
+    return base
+
+
+def create_app(db_path: str | Path, settings: Settings | None = None,
+               background: Iterable[BackgroundLoop] = ()) -> FastAPI:
+    settings = settings or settings_from_env(Path(db_path))
+    loops = list(background)
+    if settings.broker_url:  # this server owns the catalog: it applies what the Celery workers compute
+        from hubindex.workers.ingest import run_owner
+
+        loops.append(run_owner)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        catalog = Catalog(settings.db)  # the one read-write connection of this process
+        app.state.catalog = catalog
+        app.state.jobs = make_jobs(settings, catalog, app.state.metrics)
+        stop = threading.Event()
+        # Background loops that write the catalog (e.g. the workers' ingest consumer) run here, in the owner.
+        # Each gets its own cursor view (a DuckDB connection object must not be shared across threads).
+        threads = [threading.Thread(target=loop, args=(catalog.cursor_view(), stop), name=f"hubindex-bg-{i}",
+                                    daemon=True) for i, loop in enumerate(loops)]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+            app.state.jobs.shutdown()
+            catalog.close()
+
+    app = FastAPI(title="hubindex", version=__version__, lifespan=lifespan,
+                  description="Query a model hub's index: similar models, lineage, merge candidates, search.")
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    errors.install(app)
+    for module in (models, lineage, search, jobs, service, atlas):
+        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    return app

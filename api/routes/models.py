@@ -1,0 +1,67 @@
+"""`/models`: listing, one model, and the questions about it (similar, parents, lineage, merge candidates).
+
+Ids contain a slash, so routes take `{model_id:path}`; the sub-resource routes are declared before the plain one
+so `/models/org/name/similar` is not read as a model called `name/similar` (ids have at most two parts).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from hubindex.api.deps import CatalogDep, ModelId
+from hubindex.api.errors import ERRORS
+
+from hubindex.catalog import browse, queries
+from hubindex.catalog.answers import ModelPage, ModelView, SimilarHit
+from hubindex.lineage import queries as lineage
+from hubindex.lineage.answers import LineageTree, ParentCandidate
+from hubindex.merging import candidates
+from hubindex.merging.answers import MergeCandidates
+
+router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
+MAX_K = 100
+
+Method = Literal["hubindex", "paper"]
+
+
+@router.get("", response_model=ModelPage, summary="List models (filters, pagination)")
+def list_models(catalog: CatalogDep,
+                family: Annotated[str | None, Query(max_length=200)] = None,
+                kind: Literal["model", "adapter"] | None = None,
+                status: Literal["indexed", "weights_only", "error", "unsupported"] | None = None,
+                architecture: Annotated[str | None, Query(max_length=200)] = None,
+                tag: Annotated[str | None, Query(max_length=200)] = None,
+                page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+                page_size: Annotated[int, Query(ge=1, le=browse.MAX_PAGE_SIZE)] = 50) -> ModelPage:
+    return browse.list_models(catalog, page, page_size, family=family, kind=kind, status=status,
+                              architecture=architecture, tag=tag)
+
+
+@router.get("/{model_id:path}/similar", response_model=list[SimilarHit], summary="Nearest models")
+def similar(model_id: ModelId, catalog: CatalogDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+            by: Literal["delta", "weights"] = "delta", method: Method = "hubindex") -> list[SimilarHit]:
+    return queries.similar(catalog, model_id, k, by, method)
+
+
+@router.get("/{model_id:path}/parents", response_model=list[ParentCandidate], summary="Ranked parent candidates")
+def parents(model_id: ModelId, catalog: CatalogDep,
+            k: Annotated[int, Query(ge=1, le=MAX_K)] = 5) -> list[ParentCandidate]:
+    return lineage.parents(catalog, model_id, k)
+
+
+@router.get("/{model_id:path}/lineage", response_model=LineageTree, summary="Ancestors and descendants")
+def lineage_tree(model_id: ModelId, catalog: CatalogDep) -> LineageTree:
+    return lineage.tree(catalog, model_id)
+
+
+@router.get("/{model_id:path}/merge-candidates", response_model=MergeCandidates,
+            summary="Models sharing the base, ranked by expected merge benefit, with reasons")
+def merge_candidates(model_id: ModelId, catalog: CatalogDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+                     method: Method = "hubindex") -> MergeCandidates:
+    return candidates.rank(catalog, model_id, k, method)
+
+
+@router.get("/{model_id:path}", response_model=ModelView, summary="Everything the catalog holds about a model")
+def show(model_id: ModelId, catalog: CatalogDep) -> ModelView:
+    return queries.show(catalog, model_id)

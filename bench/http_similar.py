@@ -1,0 +1,124 @@
+"""HTTP latency of `GET /models/{id}/similar` under concurrent clients, over a synthetic catalog of N models.
+
+The catalog is written straight into DuckDB by SQL (N models in `--families` families, each with a random
+`--dim`-dimensional Delta Activations row), its delta spaces are built by `hubindex.catalog.spaces.rebuild` (HNSW
+from 50k vectors per family), and a real `hubindex serve` process answers on a free loopback port. `--clients`
+concurrent clients (asyncio + httpx) send `--requests` requests in all, each for a random model's k=10 nearest.
+
+Printed: p50/p99 latency seen by the clients, throughput, non-200 count. Clients and server share this machine's
+cores, so the numbers include that contention.
+
+Usage: python bench/http_similar.py [--models 100000] [--families 1] [--dim 64] [--clients 32] [--requests 2000]
+       [--db FILE (reuse/keep the synthetic catalog)] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/server.py starts `hubindex serve`
+
+from hubindex.catalog import Catalog
+from hubindex.catalog.spaces import rebuild
+from tests.server import start_server
+
+
+def model_id(i: int) -> str:
+    return f"org{i % 97}/bench-model-{i}"
+
+
+def write_catalog(db: Path, models: int, families: int, dim: int) -> None:
+    with Catalog(db) as catalog:
+        con = catalog.con
+        con.execute("SELECT setseed(0.42)")
+        # Roots first (ids 0..families-1), every model points at root (i % families).
+        con.execute(f"""
+            INSERT INTO models (id, revision, source, kind, status, architecture, params, dtype, family, base,
+                                base_source, tags, created_at, indexed_at)
+            SELECT 'org' || (i % 97) || '/bench-model-' || i, 'rev' || i, 'bench', 'model', 'indexed',
+                   'LlamaForCausalLM', 1000000, 'F32', 'org' || ((i % {families}) % 97) || '/bench-model-'
+                   || (i % {families}), 'org' || ((i % {families}) % 97) || '/bench-model-' || (i % {families}),
+                   'weights', ['bench'], now()::TIMESTAMP, now()::TIMESTAMP
+            FROM range({models}) t(i)""")
+        con.execute(f"""
+            INSERT INTO embeddings
+            SELECT model_id, 'hubindex', revision, base, 'rev0', vector,
+                   sqrt(list_sum(list_transform(vector, lambda x: x * x)))
+            FROM (SELECT 'org' || (i % 97) || '/bench-model-' || i AS model_id, 'rev' || i AS revision,
+                         'org' || ((i % {families}) % 97) || '/bench-model-' || (i % {families}) AS base,
+                         list_transform(range({dim}), lambda x: (random() - 0.5)::FLOAT) AS vector
+                  FROM range({families}, {models}) t(i))""")
+        rebuild(catalog, weights=False)
+
+
+async def load(url: str, ids: list[str], clients: int, requests: int) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    remaining = iter(range(requests))
+
+    async def client() -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            for _ in remaining:
+                model = random.choice(ids)
+                started = time.perf_counter()
+                response = await http.get(f"/models/{model}/similar", params={"k": 10})
+                latencies.append(time.perf_counter() - started)
+                errors += response.status_code != 200
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=int, default=100_000)
+    parser.add_argument("--families", type=int, default=1)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    random.seed(0)
+    with tempfile.TemporaryDirectory(prefix="hubindex-http-bench-") as scratch:
+        db = args.db or Path(scratch) / "bench.duckdb"
+        started = time.perf_counter()
+        if not db.exists():
+            write_catalog(db, args.models, args.families, args.dim)
+        build_s = time.perf_counter() - started
+        server = start_server(db, timeout=300)
+        try:
+            ids = [model_id(i) for i in range(args.families, args.models)]
+            asyncio.run(load(server.url, ids[:200], args.clients, 2 * args.clients))  # warm-up: indexes loaded
+            started = time.perf_counter()
+            latencies, errors = asyncio.run(load(server.url, ids, args.clients, args.requests))
+            wall = time.perf_counter() - started
+        finally:
+            server.stop()
+    ms = np.asarray(latencies) * 1000
+    result = {"models": args.models, "families": args.families, "dim": args.dim, "clients": args.clients,
+              "requests": args.requests, "catalog_build_s": round(build_s, 1),
+              "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
+              "requests_per_s": round(args.requests / wall, 1), "non_200": errors}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{args.models} models ({args.families} families, dim {args.dim}; catalog written in "
+          f"{result['catalog_build_s']} s), {args.clients} clients, {args.requests} requests of /similar?k=10:")
+    print(f"  p50 {result['p50_ms']} ms   p99 {result['p99_ms']} ms   {result['requests_per_s']} req/s   "
+          f"non-200: {errors}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Which models to merge with which: ranked merge candidates and the evaluation that checks the ranking."""
