@@ -219,3 +219,46 @@ def test_worker_and_queue_commands_explain_a_missing_broker(tmp_path):
     for args in (["worker"], ["jobs"], ["index", str(tmp_path), "--db", str(tmp_path / "x.duckdb"), "--queue"]):
         out = subprocess.run([HUBINDEX, *args], env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 2 and "HUBINDEX_BROKER_URL" in out.stderr, out.stderr
+
+
+def test_server_owns_the_catalog_and_keeps_answering_reads_while_workers_ingest(small_hub, tiny_zoo, broker,
+                                                                                tmp_path):
+    """`hubindex serve` with a broker: POST /jobs queues a run, the server's own ingest consumer records what a
+    worker process computes, and reads keep answering (200) the whole time."""
+    import httpx
+
+    from tests.server import start_server
+
+    db = tmp_path / "served.duckdb"
+    hub = tmp_path / "roots"
+    shutil.copytree(small_hub, hub / "first")
+    server = start_server(db, index_roots=(hub,), env=worker_env(broker))
+    worker = start_worker(broker, "--queues", "cpu,gpu", log=tmp_path / "worker.log")
+    auth = {"Authorization": f"Bearer {server.token}"}
+    try:
+        job = httpx.post(f"{server.url}/jobs", json={"paths": [str(hub / "first")], "embed": False},
+                         headers=auth, timeout=30)
+        assert job.status_code == 202, job.text
+        assert job.json()["backend"] == "celery"
+        statuses, reads = [], 0
+
+        def done() -> bool:
+            nonlocal reads
+            reads += 1
+            statuses.append(httpx.get(f"{server.url}/models", timeout=30).status_code)
+            state = httpx.get(f"{server.url}/jobs/{job.json()['id']}", headers=auth, timeout=30).json()["state"]
+            assert state != "failed"
+            return state == "succeeded"
+
+        _wait(done, 300, "the queued job to succeed", (server.process, worker))
+        assert reads >= 2 and set(statuses) == {200}
+        listed = httpx.get(f"{server.url}/models", timeout=30).json()
+        ids = {m["id"] for m in listed["items"]}
+        assert {"org/good-a", "org/good-b", "org/truncated", "org/pickled"} <= ids
+        truncated = httpx.get(f"{server.url}/models/org/truncated", timeout=30).json()
+        assert truncated["status"] == "error"
+        outside = httpx.post(f"{server.url}/jobs", json={"paths": [str(tiny_zoo)]}, headers=auth, timeout=30)
+        assert outside.status_code == 403  # not under the server's index roots
+    finally:
+        stop(worker)
+        server.stop()
