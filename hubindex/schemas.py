@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, RootModel
 
 from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
+from hubindex.embed.task import ExamplesQuery
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.evaluate.merging import MergeEval
 from hubindex.indexer.pipeline import IndexReport
@@ -63,6 +64,7 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "job_status": JobStatus,
     "merge_candidates": MergeCandidates,
     "merge_eval": MergeEval,
+    "examples_query": ExamplesQuery,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
