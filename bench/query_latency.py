@@ -3,7 +3,7 @@ measured in the same run on the same vectors and queries.
 
 Vectors imitate a Delta Activations space: `--clusters` domain directions plus per-model noise, unit length, inner
 product (cosine). The FAISS index is the one `hubindex.catalog.spaces.build_index` builds (exact flat below
-HNSW_FROM vectors, HNSW with M=32, efSearch=128 beyond). Each query is one model's vector with a small
+HNSW_FROM vectors, HNSW with M=32, efSearch=EF_SEARCH beyond). Each query is one model's vector with a small
 perturbation, searched one at a time (as `GET /models/{id}/similar` does).
 
 Printed: build seconds; p50/p99 latency of FAISS and of numpy (`vectors @ q` + argpartition); recall@k of FAISS
