@@ -13,6 +13,7 @@ from pydantic import BaseModel, RootModel
 
 from hubindex.atlas.answers import AtlasForest, AtlasMap
 from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
+from hubindex.embed.task import ExamplesQuery
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.evaluate.merging import MergeEval
 from hubindex.indexer.pipeline import IndexReport
@@ -69,6 +70,7 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "merge_eval": MergeEval,
     "atlas_forest": AtlasForest,
     "atlas_map": AtlasMap,
+    "examples_query": ExamplesQuery,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
