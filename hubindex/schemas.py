@@ -13,6 +13,7 @@ from pydantic import BaseModel, RootModel
 
 from hubindex.catalog.answers import ModelView, SimilarHit
 from hubindex.evaluate.embedding import EmbeddingEval
+from hubindex.hub.crawl import CrawlReport
 from hubindex.indexer.pipeline import IndexReport
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
 from hubindex.train.merge.recipe import MergeRecipe
@@ -48,6 +49,7 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "lineage_tree": LineageTree,
     "parents": ParentsAnswer,
     "planted_cards": PlantedCards,
+    "crawl_report": CrawlReport,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

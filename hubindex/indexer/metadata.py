@@ -46,7 +46,11 @@ def declared_metadata(folder: ModelFolder) -> dict:
         card, _ = read_card(folder.path)
     except CheckpointError:
         card = {}  # a broken card is missing evidence, not a broken model
-    config = folder.config or {}
+    return metadata_columns(card, folder.config or {}, folder.kind)
+
+
+def metadata_columns(card: dict, config: dict, kind: str) -> dict:
+    """The declared columns from a card's front matter and a (model or adapter) config, wherever they were read."""
     row: dict = {
         "declared_base": _as_list(card.get("base_model")),
         "declared_relation": card.get("base_model_relation") if isinstance(card.get("base_model_relation"), str)
@@ -57,7 +61,7 @@ def declared_metadata(folder: ModelFolder) -> dict:
         "architecture": None,
         "model_type": None,
     }
-    if folder.kind == "adapter":
+    if kind == "adapter":
         base = config.get("base_model_name_or_path")
         row["adapter_base"] = base if isinstance(base, str) and base else None
         row["model_type"] = "peft-" + str(config.get("peft_type", "lora")).lower()
