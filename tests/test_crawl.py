@@ -25,6 +25,7 @@ from hubindex.schemas import SCHEMA_DIR
 from tests.hub_server import Fault, HubServer
 
 GATED, PICKLE, VANISHED, BROKEN = "vault/locked-model", "legacy/pickle-only", "ghost/deleted-model", "oops/truncated"
+HOSTILE = "evil/..escape"  # listed by the hub, never a path: validate_model_id refuses it
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +53,7 @@ def odd_repos(tmp_path_factory, tiny_zoo) -> dict[str, Path]:
     shutil.copytree(some, broken)
     data = (broken / "model.safetensors").read_bytes()
     (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
-    return {PICKLE: pickle, BROKEN: broken, GATED: some, VANISHED: some}
+    return {PICKLE: pickle, BROKEN: broken, GATED: some, VANISHED: some, HOSTILE: some}
 
 
 def serve(zoo: Path, odd: dict[str, Path], faults: list[Fault] | None = None, page_size: int = 7,
@@ -83,10 +84,11 @@ def test_crawl_survives_faults_and_matches_full_signatures(tiny_zoo, tiny_catalo
     assert listing[0][0] == 429 and listing[1][1] - listing[0][1] >= 1.0  # waited as Retry-After said
     expected = zoo_ids(tiny_zoo)
     statuses = {m.id: m.status for m in report.models}
-    assert len(report.models) == len(statuses) == len(expected) + 4  # every repo once, none twice
+    assert len(report.models) == len(statuses) == len(expected) + 5  # every repo once, none twice
     assert {m for m, s in statuses.items() if s == "partial"} == expected
     assert statuses[GATED] == "gated" and statuses[VANISHED] == "missing"
-    assert statuses[PICKLE] == "unsupported" and statuses[BROKEN] == "error"
+    assert statuses[PICKLE] == "unsupported" and statuses[BROKEN] == "error" and statuses[HOSTILE] == "invalid"
+    assert not any("..escape" in path for _, path, *_ in hub.traffic.requests)  # nothing of it was requested
     assert "truncated" in next(m.reason for m in report.models if m.id == BROKEN)
     assert not any(path.endswith("pytorch_model.bin") for _, path, *_ in hub.traffic.requests)  # never fetched
 

@@ -40,3 +40,11 @@ def hub_rows(catalog: Catalog) -> list[dict]:
     cursor = catalog.con.execute("SELECT * EXCLUDE (card_data) FROM hub_models ORDER BY id")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+def mark_full(catalog: Catalog, model_id: str, endpoint: str, path: str | None, downloaded: int) -> None:
+    """A model indexed from a full download: its rows keep the hub as source (and no path once the weights are
+    deleted); the hub row says `full` and counts the download."""
+    catalog.con.execute("UPDATE models SET source = ?, path = ? WHERE id = ?", [endpoint, path, model_id])
+    catalog.con.execute("UPDATE hub_models SET status = 'full', bytes_fetched = coalesce(bytes_fetched, 0) + ? "
+                        "WHERE id = ?", [downloaded, model_id])

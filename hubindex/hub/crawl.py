@@ -17,10 +17,11 @@ from pydantic import BaseModel
 from rich.progress import Progress
 
 from hubindex.catalog import Catalog
-from hubindex.catalog.hub_rows import hub_row, is_current, record_hub
+from hubindex.catalog.hub_rows import is_current, mark_full
 from hubindex.hub.full_fetch import FullFetchOptions, drop_weights, fetch_full
 from hubindex.hub.source import CrawlQuery, HubSource
 from hubindex.hub.stages import CrawledModel, fingerprint_stage, finish_stage, list_stage, record_stage
+from hubindex.ids import model_path
 
 
 class CrawlReport(BaseModel):
@@ -97,11 +98,6 @@ def _index_fetched(db: Path, endpoint: str, options: FullFetchOptions, fetched: 
         drop_weights(options.cache, fetched)
     with Catalog(db) as catalog:
         for model_id in fetched:
-            catalog.con.execute("UPDATE models SET source = ?, path = CASE WHEN ? THEN path END WHERE id = ?",
-                                [endpoint, options.keep, model_id])
-            row = hub_row(catalog, model_id)
-            if row is not None:
-                row["status"] = "full"
-                row["bytes_fetched"] = (row["bytes_fetched"] or 0) + sizes.get(model_id, 0)
-                record_hub(catalog, row)
+            path = str(model_path(options.cache, model_id)) if options.keep else None
+            mark_full(catalog, model_id, endpoint, path, sizes.get(model_id, 0))
     return report.lineage_families, report.spaces

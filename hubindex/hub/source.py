@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
-from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_download, hf_hub_url, snapshot_download
+from huggingface_hub import HfApi, constants, get_hf_file_metadata, hf_hub_url, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_backoff
@@ -156,15 +156,6 @@ class HubSource:
         if len(data) != end - start:
             raise HubAccessError("error", f"{file.name}: asked for {end - start} bytes at {start}, got {len(data)}")
         return data
-
-    def download(self, repo_id: str, filename: str, revision: str, cache_dir: Path) -> Path:
-        """One small file (config, card, index, adapter) into the huggingface_hub cache under `cache_dir`."""
-        try:
-            return Path(hf_hub_download(validate_model_id(repo_id), validate_repo_filename(filename),
-                                        revision=revision, cache_dir=cache_dir, endpoint=self.endpoint,
-                                        token=self.token))
-        except Exception as exc:
-            raise access_error(exc, f"{repo_id}/{filename}") from None
 
     def snapshot(self, repo_id: str, revision: str, local_dir: Path, patterns: list[str]) -> Path:
         """The files matching `patterns` into `local_dir`; interrupted downloads resume from their .incomplete."""

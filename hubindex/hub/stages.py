@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from hubindex.catalog import Catalog
 from hubindex.catalog.hub_rows import record_hub
 from hubindex.catalog.spaces import rebuild
-from hubindex.errors import CheckpointError, HubindexError, UnsupportedFormatError
+from hubindex.errors import HubindexError, UnsupportedFormatError
 from hubindex.hub.partial import PartialResult, partial_signature
 from hubindex.hub.source import CrawlQuery, HubAccessError, HubSource
 from hubindex.ids import validate_model_id
@@ -103,6 +103,10 @@ def fingerprint_stage(source: HubSource, listed: Listed) -> Fetched:
     outcome = CrawledModel(id=listed.id, sha=listed.sha, status="partial")
     try:
         validate_model_id(listed.id)
+    except HubindexError as exc:  # a hostile or malformed id never becomes a path or a catalog row
+        outcome.status, outcome.reason = "invalid", str(exc)
+        return Fetched(outcome=outcome)
+    try:
         if not listed.sha:
             raise HubAccessError("error", f"{listed.id}: the listing gave no commit sha")
         if not listed.siblings:  # a listing without file lists: ask for this commit's
@@ -115,8 +119,8 @@ def fingerprint_stage(source: HubSource, listed: Listed) -> Fetched:
     except UnsupportedFormatError as exc:
         outcome.status, outcome.reason = "unsupported", str(exc)
         return Fetched(outcome=outcome)
-    except (CheckpointError, HubindexError) as exc:
-        outcome.status, outcome.reason = ("invalid" if "invalid model id" in str(exc) else "error"), str(exc)
+    except HubindexError as exc:  # corrupt or lying files, hostile file names, configs that contradict weights
+        outcome.status, outcome.reason = "error", str(exc)
         return Fetched(outcome=outcome)
     outcome.kind = result.files.kind
     outcome.bytes_total, outcome.bytes_fetched = result.weight_bytes, result.traffic.bytes
