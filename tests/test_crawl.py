@@ -146,6 +146,11 @@ def test_crawl_is_incremental_and_filters(tiny_zoo, odd_repos, tmp_path):
                                       f"base_model:{parent}" in hub.info(hub.repos[m.id], ["tags"])["tags"]
                                       for m in by_base.models)
         assert len(crawl(tmp_path / "s.duckdb", CrawlQuery(search="pickle"), source).models) == 1
+        seconds = {m: hub.repos[m].last_modified.replace(microsecond=0) for m in mine}  # the Hub's resolution
+        newest = max(seconds.values())
+        recent = crawl(tmp_path / "since.duckdb", CrawlQuery(author=author, since=newest), source)
+        assert {m.id for m in recent.models} == {m for m in mine if seconds[m] >= newest}
+        assert 0 < len(recent.models) < len(mine)
 
 
 def test_crawl_cli_json_schema_and_offline(tiny_zoo, odd_repos, tmp_path):
