@@ -26,12 +26,15 @@ class HubindexGroup(click.Group):
 @click.version_option(__version__, prog_name="hubindex")
 def cli() -> None:
     """hubindex: index a model hub, fingerprint checkpoints, recover lineage, find merge candidates."""
+    # Remembered before the default below, so `crawl` can tell a user's HF_HUB_OFFLINE from ours.
+    click.get_current_context().meta["hubindex.user_offline"] = os.environ.get("HF_HUB_OFFLINE")
     # Never reach a hub for models or tokenizers unless a command asks for it explicitly.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def _register() -> None:
+    from hubindex.cli.crawl_cmd import crawl
     from hubindex.cli.eval_cmd import evaluate
     from hubindex.cli.index_cmd import index, reindex
     from hubindex.cli.lineage_cmd import lineage, parents
@@ -41,8 +44,8 @@ def _register() -> None:
     from hubindex.cli.worker_cmd import jobs, worker
     from hubindex.cli.zoo_cmd import zoo
 
-    for command in (index, reindex, similar, show, search, merge_candidates, lineage, parents, evaluate, train, zoo,
-                    serve, worker, jobs):
+    for command in (index, reindex, crawl, similar, show, search, merge_candidates, lineage, parents, evaluate, train,
+                    zoo, serve, worker, jobs):
         cli.add_command(command)
 
 

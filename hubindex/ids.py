@@ -34,3 +34,19 @@ def id_for_folder(folder: Path) -> str:
     resolved = Path(folder).resolve()
     parts = [p for p in (resolved.parent.name, resolved.name) if p]
     return validate_model_id("/".join(parts))
+
+
+_FILE_PART = re.compile(r"[^\x00-\x1f\x7f/\\]+")
+
+
+def validate_repo_filename(filename: str) -> str:
+    """Return a repo file path (`a.json`, `sub/b.safetensors`) if it stays inside the repo, else raise.
+
+    Hub file names come from listings a hostile repo controls; they become paths in a download folder.
+    """
+    parts = filename.split("/") if isinstance(filename, str) else []
+    ok = bool(parts) and len(filename) <= 1000 and all(
+        _FILE_PART.fullmatch(p) and p not in (".", "..") for p in parts)
+    if not ok:
+        raise HubindexError(f"invalid repo file name {filename!r}: expected a relative path inside the repo")
+    return filename

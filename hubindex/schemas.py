@@ -16,6 +16,7 @@ from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
 from hubindex.embed.task import ExamplesQuery
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.evaluate.merging import MergeEval
+from hubindex.hub.crawl import CrawlReport
 from hubindex.indexer.pipeline import IndexReport
 from hubindex.indexer.progress import JobsAnswer, RunProgress
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
@@ -71,6 +72,7 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "atlas_forest": AtlasForest,
     "atlas_map": AtlasMap,
     "examples_query": ExamplesQuery,
+    "crawl_report": CrawlReport,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

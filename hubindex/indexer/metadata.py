@@ -48,7 +48,12 @@ def declared_metadata(folder: ModelFolder) -> dict:
         card, body = read_card(folder.path)
     except CheckpointError:
         card, body = {}, ""  # a broken card is missing evidence, not a broken model
-    config = folder.config or {}
+    return metadata_columns(card, folder.config or {}, folder.kind, body)
+
+
+def metadata_columns(card: dict, config: dict, kind: str, body: str = "") -> dict:
+    """The declared columns from a card (front matter and text) and a (model or adapter) config, wherever they
+    were read."""
     row: dict = {
         "declared_base": _as_list(card.get("base_model")),
         "declared_relation": card.get("base_model_relation") if isinstance(card.get("base_model_relation"), str)
@@ -60,7 +65,7 @@ def declared_metadata(folder: ModelFolder) -> dict:
         "model_type": None,
         "card_text": body[:CARD_TEXT_CHARS] or None,
     }
-    if folder.kind == "adapter":
+    if kind == "adapter":
         base = config.get("base_model_name_or_path")
         row["adapter_base"] = base if isinstance(base, str) and base else None
         row["model_type"] = "peft-" + str(config.get("peft_type", "lora")).lower()

@@ -1,0 +1,119 @@
+"""A safetensors file on the Hub, read by HTTP Range requests: its header, then only the sampled windows.
+
+The header is one range read of the first 100 kB (a second one when it is longer), validated by the same parser as a
+local file (`parse_header`). The signature's sampled coordinates are fixed per (tensor name, shape) and come in
+contiguous 16-element windows (`fingerprint/sampling.py`), so their byte ranges are known from the header alone.
+Windows closer than COALESCE_GAP bytes are fetched by one request (a request costs more than a few kB of payload);
+requests run in parallel through huggingface_hub's shared session.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hubindex.checkpoint.dtypes import itemsize, torch_dtype
+from hubindex.checkpoint.safetensors_file import MAX_HEADER_BYTES, TensorInfo, parse_header
+from hubindex.errors import CheckpointError
+from hubindex.fingerprint.sampling import tensor_sample
+from hubindex.hub.source import HEADER_PROBE, HubSource, RemoteFile
+
+COALESCE_GAP = 4096  # bytes
+PARALLEL = 8  # range requests in flight per file
+
+
+@dataclass
+class Traffic:
+    """Bytes and requests one model's crawl cost (thread-safe: ranges are fetched in parallel)."""
+
+    bytes: int = 0
+    requests: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, nbytes: int, requests: int = 1) -> None:
+        with self._lock:
+            self.bytes += nbytes
+            self.requests += requests
+
+
+def window_ranges(info: TensorInfo) -> list[tuple[int, int]]:
+    """Absolute byte ranges [start, end) of a tensor's sampled windows."""
+    size = itemsize(info.dtype)
+    plan = tensor_sample(info.name, info.shape)
+    return [(info.start + s * size, info.start + e * size) for s, e in plan.windows()]
+
+
+def coalesce(ranges: Iterable[tuple[int, int]], gap: int = COALESCE_GAP) -> list[tuple[int, int]]:
+    """Sorted ranges merged where they touch or lie within `gap` bytes of each other."""
+    merged: list[list[int]] = []
+    for start, end in sorted(ranges):
+        if merged and start - merged[-1][1] <= gap:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged]
+
+
+def planned_bytes(tensors: Iterable[TensorInfo], gap: int = COALESCE_GAP) -> tuple[int, int]:
+    """(bytes, requests) a partial fingerprint of these tensors fetches, header excluded."""
+    ranges = coalesce((r for info in tensors for r in window_ranges(info)), gap)
+    return sum(e - s for s, e in ranges), len(ranges)
+
+
+class RemoteSafetensors:
+    """Validated header of a remote file; `samples()` range-reads the sampled windows of chosen tensors."""
+
+    def __init__(self, source: HubSource, file: RemoteFile, traffic: Traffic, label: str) -> None:
+        self.source, self.file, self.traffic, self.label = source, file, traffic, label
+        prefix = self._read(0, min(HEADER_PROBE, file.size))
+        if len(prefix) < 8:
+            raise CheckpointError(f"{label}: truncated safetensors file ({file.size} bytes)")
+        (header_len,) = struct.unpack("<Q", prefix[:8])
+        if header_len > MAX_HEADER_BYTES:
+            raise CheckpointError(f"{label}: header length {header_len} exceeds {MAX_HEADER_BYTES} bytes")
+        if 8 + header_len > len(prefix):
+            prefix += self._read(len(prefix), min(8 + header_len, file.size))
+        self.data_start, self.metadata, self.tensors = parse_header(prefix, file.size, label)
+        self.prefix = prefix  # small files arrive whole with the header: their windows need no further request
+
+    def _read(self, start: int, end: int) -> bytes:
+        data = self.source.read_range(self.file, start, end)
+        self.traffic.add(len(data))
+        return data
+
+    def _cached_or_read(self, span: tuple[int, int]) -> bytes:
+        start, end = span
+        have = len(self.prefix)
+        if start >= have:
+            return self._read(start, end)
+        return self.prefix[start:end] + (self._read(have, end) if end > have else b"")
+
+    def samples(self, tensors: list[TensorInfo]) -> dict[str, np.ndarray]:
+        """Raw sampled values (fp32) of each tensor, equal to what a full read samples at the same coordinates."""
+        wanted = {info.name: window_ranges(info) for info in tensors}
+        ranges = coalesce(r for rs in wanted.values() for r in rs)
+        with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="ranges") as pool:
+            chunks = list(pool.map(self._cached_or_read, ranges))
+        starts = [s for s, _ in ranges]
+        out: dict[str, np.ndarray] = {}
+        for info in tensors:
+            raw = bytearray()
+            for start, end in wanted[info.name]:
+                i = bisect.bisect_right(starts, start) - 1
+                offset = start - starts[i]
+                raw += chunks[i][offset : offset + end - start]
+            if not raw:
+                out[info.name] = np.zeros(0, dtype=np.float32)
+                continue
+            values = torch.frombuffer(raw, dtype=torch.uint8).view(torch_dtype(info.dtype))
+            out[info.name] = values.float().numpy()
+        return out

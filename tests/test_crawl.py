@@ -1,0 +1,219 @@
+"""Hub crawler through huggingface_hub's real client against a local Hub-API server serving the tiny zoo."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hubindex.catalog import Catalog
+from hubindex.catalog.hub_rows import hub_row, hub_rows
+from hubindex.errors import HubindexError
+from hubindex.evaluate.lineage import evaluate_lineage
+from hubindex.hub.crawl import crawl
+from hubindex.hub.full_fetch import FullFetchOptions
+from hubindex.hub.repo_files import repo_files
+from hubindex.hub.source import CrawlQuery, HubSource, go_online
+from hubindex.ids import validate_repo_filename
+from hubindex.schemas import SCHEMA_DIR
+from tests.hub_server import Fault, HubServer
+
+GATED, PICKLE, VANISHED, BROKEN = "vault/locked-model", "legacy/pickle-only", "ghost/deleted-model", "oops/truncated"
+HOSTILE = "evil/..escape"  # listed by the hub, never a path: validate_model_id refuses it
+
+
+@pytest.fixture(autouse=True)
+def online(monkeypatch):
+    """conftest keeps tests offline; these talk to 127.0.0.1 only, through huggingface_hub's client."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    go_online()
+    yield
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = True
+
+
+@pytest.fixture(scope="module")
+def odd_repos(tmp_path_factory, tiny_zoo) -> dict[str, Path]:
+    """A pickle-only repo, a truncated safetensors repo and a copy of a zoo model to serve as gated/vanished."""
+    root = tmp_path_factory.mktemp("odd-repos")
+    pickle = root / "pickle"
+    pickle.mkdir()
+    (pickle / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (pickle / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+    some = next(p for p in sorted(tiny_zoo.glob("*/*")) if (p / "model.safetensors").exists())
+    broken = root / "broken"
+    shutil.copytree(some, broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[: len(data) // 2])
+    return {PICKLE: pickle, BROKEN: broken, GATED: some, VANISHED: some, HOSTILE: some}
+
+
+def serve(zoo: Path, odd: dict[str, Path], faults: list[Fault] | None = None, page_size: int = 7,
+          lean_listing: bool = False) -> HubServer:
+    hub = HubServer(zoo, page_size=page_size, vanished={VANISHED}, faults=faults, lean_listing=lean_listing)
+    for model_id, folder in odd.items():
+        hub.add(model_id, folder, gated=model_id == GATED)
+    return hub
+
+
+def zoo_ids(zoo: Path) -> set[str]:
+    return set(json.loads((zoo / "truth.json").read_text()))
+
+
+def test_crawl_survives_faults_and_matches_full_signatures(tiny_zoo, tiny_catalog, odd_repos, tmp_path):
+    faults = [
+        Fault("GET", r"^/api/models$", 429, retry_after=1),  # first listing page: rate limited
+        Fault("GET", r"^/api/models$", 503),  # then a server error
+        Fault("HEAD", r"/resolve/", 502),  # a file's metadata
+        Fault("GET", r"/resolve/.*\.safetensors$", 503),  # a range read
+        Fault("GET", r"/resolve/.*\.safetensors$", "drop", after_bytes=10),  # connection dropped inside a body
+    ]
+    db = tmp_path / "crawl.duckdb"
+    with serve(tiny_zoo, odd_repos, faults) as hub:
+        report = crawl(db, CrawlQuery(), HubSource(endpoint=hub.endpoint))
+    assert all(f.fired == f.times for f in faults), faults
+    listing = [(status, when) for method, path, status, when in hub.traffic.requests if path == "/api/models"]
+    assert listing[0][0] == 429 and listing[1][1] - listing[0][1] >= 1.0  # waited as Retry-After said
+    expected = zoo_ids(tiny_zoo)
+    statuses = {m.id: m.status for m in report.models}
+    assert len(report.models) == len(statuses) == len(expected) + 5  # every repo once, none twice
+    assert {m for m, s in statuses.items() if s == "partial"} == expected
+    assert statuses[GATED] == "gated" and statuses[VANISHED] == "missing"
+    assert statuses[PICKLE] == "unsupported" and statuses[BROKEN] == "error" and statuses[HOSTILE] == "invalid"
+    assert not any("..escape" in path for _, path, *_ in hub.traffic.requests)  # nothing of it was requested
+    assert "truncated" in next(m.reason for m in report.models if m.id == BROKEN)
+    assert not any(path.endswith("pytorch_model.bin") for _, path, *_ in hub.traffic.requests)  # never fetched
+
+    with Catalog(db, read_only=True) as crawled, Catalog(tiny_catalog, read_only=True) as full:
+        assert {r["id"] for r in crawled.models()} == expected | {GATED, VANISHED, PICKLE, BROKEN}
+        assert {r["id"]: r["status"] for r in crawled.models() if r["id"] not in expected} == {
+            GATED: "gated", VANISHED: "missing", PICKLE: "unsupported", BROKEN: "error"}
+        for model_id in sorted(expected):
+            ours, theirs = crawled.signature(model_id), full.signature(model_id)
+            assert ours["layout"] == theirs["layout"], model_id
+            # The same coordinates, read by range requests instead of from disk: identical values.
+            np.testing.assert_array_equal(ours["samples"], theirs["samples"], err_msg=model_id)
+            row = crawled.model(model_id)
+            assert row["revision"] == hub_row(crawled, model_id)["sha"] == hub.repos[model_id].sha
+            assert row["source"] == hub.endpoint and row["path"] is None
+            stats = {t["name"]: t for t in full.tensor_stats(model_id)}
+            for t in crawled.tensor_stats(model_id):  # estimated norms: within sampling error of exact ones
+                if t["numel"] > 4096 and stats[t["name"]]["l2"] > 0:
+                    assert abs(t["l2"] / stats[t["name"]]["l2"] - 1) < 0.35, (model_id, t["name"])
+        meta = crawled.signature(sorted(m for m in expected if crawled.model(m)["kind"] == "model")[0])["meta"]
+        assert meta["fingerprint"] == "partial" and "l2" in meta["stats_estimated"]
+        hub_meta = hub_row(crawled, sorted(expected)[0])
+        assert hub_meta["card_data"] and hub_meta["created_at"] and hub_meta["siblings"]
+        assert all(r["bytes_fetched"] > 0 for r in hub_rows(crawled) if r["status"] == "partial")
+
+        truth = str(tiny_zoo / "truth.json")
+        partial_acc = evaluate_lineage(crawled, truth).hubindex.parent_accuracy
+        full_acc = evaluate_lineage(full, truth).hubindex.parent_accuracy
+    print(f"parent accuracy: partial {partial_acc:.3f}, full {full_acc:.3f}")
+    assert partial_acc >= full_acc - 0.02
+
+
+def test_crawl_is_incremental_and_filters(tiny_zoo, odd_repos, tmp_path):
+    db = tmp_path / "inc.duckdb"
+    with serve(tiny_zoo, odd_repos) as hub:
+        source = HubSource(endpoint=hub.endpoint)
+        author = sorted(zoo_ids(tiny_zoo))[0].split("/")[0]
+        first = crawl(db, CrawlQuery(author=author), source)
+        mine = {m for m in zoo_ids(tiny_zoo) if m.startswith(author + "/")}
+        assert {m.id for m in first.models} == mine and first.fingerprinted == len(mine)
+        served = sum(hub.traffic.body_bytes.values())
+        again = crawl(db, CrawlQuery(author=author), source)
+        assert again.unchanged == len(mine) and again.fingerprinted == 0 and again.bytes_fetched == 0
+        assert sum(hub.traffic.body_bytes.values()) - served < 20_000  # listing pages only, no file bytes
+        changed = sorted(mine)[0]
+        hub.repos[changed].sha = "f" * 40  # a new commit
+        third = crawl(db, CrawlQuery(author=author), source)
+        assert [m.id for m in third.models if m.status != "unchanged"] == [changed]
+        with Catalog(db, read_only=True) as catalog:
+            assert catalog.model(changed)["revision"] == "f" * 40
+        child = next(m for m, e in json.loads((tiny_zoo / "truth.json").read_text()).items() if e["parents"])
+        parent = json.loads((tiny_zoo / "truth.json").read_text())[child]["parents"][0]
+        by_base = crawl(tmp_path / "base.duckdb", CrawlQuery(base_model=parent, limit=3), source)
+        assert by_base.models and all(parent in hub.info(hub.repos[m.id], ["tags"])["tags"][-1] or
+                                      f"base_model:{parent}" in hub.info(hub.repos[m.id], ["tags"])["tags"]
+                                      for m in by_base.models)
+        assert len(crawl(tmp_path / "s.duckdb", CrawlQuery(search="pickle"), source).models) == 1
+        seconds = {m: hub.repos[m].last_modified.replace(microsecond=0) for m in mine}  # the Hub's resolution
+        newest = max(seconds.values())
+        recent = crawl(tmp_path / "since.duckdb", CrawlQuery(author=author, since=newest), source)
+        assert {m.id for m in recent.models} == {m for m in mine if seconds[m] >= newest}
+        assert 0 < len(recent.models) < len(mine)
+
+
+def test_crawl_cli_json_schema_and_offline(tiny_zoo, odd_repos, tmp_path):
+    from hubindex.cli.main import cli
+
+    schema = json.loads((SCHEMA_DIR / "crawl_report.schema.json").read_text())
+    with serve(tiny_zoo, {PICKLE: odd_repos[PICKLE]}, lean_listing=True) as hub:  # files from model_info
+        env = {"HF_HUB_OFFLINE": None, "HF_ENDPOINT": hub.endpoint}
+        result = CliRunner().invoke(cli, ["crawl", "--db", str(tmp_path / "c.duckdb"), "--search", "legal",
+                                          "--limit", "4", "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.output)
+        jsonschema.validate(answer, schema)
+        assert answer["endpoint"] == hub.endpoint and 0 < answer["listed"] <= 4
+        assert all("legal" in m["id"] for m in answer["models"])
+        assert answer["fingerprinted"] == answer["listed"] and not answer["problems"]
+        assert any(path.startswith("/api/models/") and "/revision/" in path for _, path, *_ in hub.traffic.requests)
+        refused = CliRunner().invoke(cli, ["crawl", "--db", str(tmp_path / "d.duckdb")],
+                                     env={**env, "HF_HUB_OFFLINE": "1"})
+        assert refused.exit_code == 2 and "HF_HUB_OFFLINE" in refused.output
+
+
+def test_full_fetch_resumes_respects_budget_and_deletes(tiny_zoo, tmp_path):
+    truth = json.loads((tiny_zoo / "truth.json").read_text())
+    base = next(m for m, e in truth.items() if not e["parents"] and e["arch"] == "llama")
+    child = next(m for m, e in truth.items() if e["parents"] == [base] and e["relation"] == "finetune")
+    big = next(m for m, e in truth.items() if not e["parents"] and m != base)
+    # A whole-file download (not a range read) is cut after 4 kB: huggingface_hub resumes it with a Range request.
+    only = HubServer(None, faults=[Fault("GET", r"/resolve/.*\.safetensors$", "drop", after_bytes=4096,
+                                         ranged=False)])
+    for model_id in (base, child, big):
+        only.add(model_id, tiny_zoo / model_id)
+    # Budget: every file of the two Llama models fits, the third model's weights do not.
+    budget = sum(p.stat().st_size for m in (base, child) for p in (tiny_zoo / m).iterdir() if p.is_file()) + 1000
+    cache = tmp_path / "cache"
+    with only as hub:
+        options = FullFetchOptions(cache=cache, max_disk=budget, keep=False)
+        report = crawl(tmp_path / "full.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint), options)
+    assert only.faults[0].fired == 1, report  # one download was cut and resumed
+    assert set(report.full_fetched) == {base, child} and report.over_budget == [big], report
+    assert not any(cache.glob("*/*/*.safetensors"))  # weights deleted after fingerprinting
+    with Catalog(tmp_path / "full.duckdb", read_only=True) as catalog:
+        assert catalog.embedding(child, "hubindex") is not None  # Delta Activations from the full fetch
+        assert catalog.model(child)["path"] is None and catalog.model(child)["source"] == hub.endpoint
+        assert hub_row(catalog, child)["status"] == "full" and hub_row(catalog, big)["status"] == "partial"
+        assert catalog.signature(big)["meta"]["fingerprint"] == "partial"
+
+
+def test_hostile_names_are_refused():
+    for name in ("../../etc/passwd", "/abs.json", "a/../../b", "sub\\x.bin", "ok/\x00.json", ""):
+        with pytest.raises(HubindexError):
+            validate_repo_filename(name)
+    assert validate_repo_filename("sub/model.safetensors") == "sub/model.safetensors"
+    with pytest.raises(HubindexError):
+        repo_files("org/x", ["config.json", "../model.safetensors"])
+    with pytest.raises(HubindexError):
+        HubSource(endpoint="http://127.0.0.1:9").resolve("org/..", "config.json", "main")
+
+
+def test_offline_env_stops_the_source(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubindexError, match="HF_HUB_OFFLINE"):
+        HubSource(endpoint="http://127.0.0.1:9")
+    assert os.environ["HF_HUB_OFFLINE"] == "0"
