@@ -18,14 +18,13 @@ from pydantic import BaseModel
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.hub_rows import record_hub
-from hubindex.catalog.spaces import rebuild
+from hubindex.embed.methods import DEFAULT_METHOD
 from hubindex.errors import HubindexError, UnsupportedFormatError
 from hubindex.hub.partial import PartialResult, partial_signature
 from hubindex.hub.source import CrawlQuery, HubAccessError, HubSource
 from hubindex.ids import validate_model_id
-from hubindex.indexer import families
 from hubindex.indexer.metadata import dominant_dtype, metadata_columns
-from hubindex.lineage.engine import update_lineage
+from hubindex.indexer.run import finish, plan_bases
 
 PARTIAL_NOTE = "partial fingerprint from range reads: Delta Activations need the weights (crawl --full)"
 
@@ -157,8 +156,7 @@ def record_stage(catalog: Catalog, endpoint: str, listed: Listed, fetched: Fetch
 
 
 def finish_stage(catalog: Catalog) -> tuple[int, int]:
-    """Families and bases from the weights (no probes: crawled models have no local weights), lineage of the
-    families that changed, FAISS spaces. Returns (families recomputed, spaces)."""
-    for model_id, choice in families.assign(catalog).items():
-        catalog.set_base(model_id, choice.family, choice.base, choice.source)
-    return len(update_lineage(catalog)), len(rebuild(catalog))
+    """After a batch of records: families and bases from the weights (no probes: partial fingerprints have no
+    activations), lineage of the families that changed, FAISS spaces. Returns (families recomputed, spaces)."""
+    plan_bases(catalog, DEFAULT_METHOD, probe=False)
+    return finish(catalog)

@@ -141,8 +141,7 @@ class Run(BaseModel):
                 self.phase = f"embed:{int(self.phase[6:]) + 1}"
                 jobs = self._plan_embed(catalog, self.methods[int(self.phase[6:])])
             else:
-                self.report.lineage_families = len(update_lineage(catalog))
-                self.report.spaces = len(rebuild(catalog))
+                self.report.lineage_families, self.report.spaces = finish(catalog)
                 self.phase, self.finished_at = "finished", _now()
             self.work_seconds += time.perf_counter() - started
             if jobs:
@@ -150,20 +149,7 @@ class Run(BaseModel):
         return []
 
     def _plan_bases(self, catalog: Catalog) -> list[Job]:
-        method = self.methods[0]
-        jobs: list[Job] = []
-        for model_id, choice in families.assign(catalog).items():
-            row = catalog.require(model_id)
-            if choice.candidates and row["base_source"] in CHECKED and row["base"] in choice.candidates:
-                continue  # decided on an earlier run for this revision
-            if choice.candidates and self.embed:  # several possible bases: the one it models text best on
-                candidates = {c: catalog.require(c)["path"] for c in choice.candidates}
-                jobs.append(BasesJob(model_id=model_id, revision=row["revision"], folder=row["path"],
-                                     kind=row["kind"], method=method, candidates=candidates, family=choice.family,
-                                     base=choice.base, source=choice.source))
-                continue
-            catalog.set_base(model_id, choice.family, choice.base, choice.source)
-        return self._planned("bases", jobs)
+        return self._planned("bases", plan_bases(catalog, self.methods[0], probe=self.embed))
 
     def _plan_embed(self, catalog: Catalog, method_name: str) -> list[Job]:
         method = get_method(method_name)
@@ -237,3 +223,26 @@ class Run(BaseModel):
             return
         catalog.set_status(job.model_id, "weights_only", f"Delta Activations: {result.error}")
         self.report.failed.append(Failure(model=job.model_id, status="weights_only", error=result.error))
+
+
+def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
+    """Set every model's family and base that the weights decide; return probe-loss jobs for models with several
+    candidate bases (`probe`), else take the weights' choice. Bases decided by probes earlier are kept."""
+    jobs: list[BasesJob] = []
+    for model_id, choice in families.assign(catalog).items():
+        row = catalog.require(model_id)
+        if choice.candidates and row["base_source"] in CHECKED and row["base"] in choice.candidates:
+            continue  # decided on an earlier run for this revision
+        if choice.candidates and probe:  # several possible bases: the one it models text best on
+            candidates = {c: catalog.require(c)["path"] for c in choice.candidates}
+            jobs.append(BasesJob(model_id=model_id, revision=row["revision"], folder=row["path"],
+                                 kind=row["kind"], method=method, candidates=candidates, family=choice.family,
+                                 base=choice.base, source=choice.source))
+            continue
+        catalog.set_base(model_id, choice.family, choice.base, choice.source)
+    return jobs
+
+
+def finish(catalog: Catalog) -> tuple[int, int]:
+    """A run's last step: lineage of the families that changed, then the FAISS spaces. (families, spaces)"""
+    return len(update_lineage(catalog)), len(rebuild(catalog))
