@@ -109,3 +109,13 @@ def test_a_fan_parent_hidden_behind_its_children_and_merge_sources_beyond_the_sh
     assert all(found[m].relation == "finetune" for m in children)
     merge_right = np.mean([found[m].relation == "merge" and sorted(found[m].parents) == truth[m] for m in merges])
     assert merge_right >= 0.8, merge_right
+
+
+def test_a_family_smaller_than_every_shortlist_is_inferred():
+    """Fewer members than the shortlist, the pursuit's seeds or the merge candidates: nothing indexes past them."""
+    from hubindex.lineage.engine import infer_family
+
+    family, truth = _planted_family(seed=5, fans=2, fan_size=3, merges=2)
+    found = {e.model: e for e in infer_family(family)}
+    assert set(found) == set(family.ids)
+    assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.8

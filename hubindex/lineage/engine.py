@@ -1,17 +1,20 @@
 """Infer every model's parents, relation and confidence, one family at a time.
 
-Every decision looks only at a model's shortlist: its nearest family members by weight distance (neighbours.py,
-FAISS), so a family of n models costs O(n * k), never all pairs. Order of decisions, each using the weights first
-and declared metadata as checked evidence:
+Every decision looks at a model's shortlist: its nearest family members by weight distance (neighbours.py, FAISS),
+widened by what earlier decisions know, so a family of n models costs O(n * k), never all pairs. Models are decided
+in creation order; each decision uses the weights first and declared metadata as checked evidence:
 1. re-saves: models within COPY_MAX of another are copies (dtype conversions) or quantized re-saves of it; the
    original is the one in higher precision (else created first). Later steps use originals only.
 2. adapters: their base as resolved at indexing (declared and shape-checked, the only fitting root, or probe loss).
-3. merges (merges.py): sources, weights and method from task vectors.
-4. finetunes: the candidates C lies beyond (betweenness, evidence.cos_at), created earlier, plus the root. The
-   nearest wins unless the step from it does not look like one optimizer run (evidence.increment_tail): a sibling
-   of the same domain looks like a parent by distance and angle, but the difference of two runs has no displacement
-   cap. A card naming another plausible parent (allowed, and at most DECLARED_SLACK times farther) wins; a card
-   naming an implausible one is reported as a conflict and overruled.
+3. merges (merges.py): sources, weights and method from task vectors, first among the nearest earlier models.
+4. finetunes: the shortlist plus the inferred parents and grandparents of its members (a fan's parent hides behind
+   its children), those C lies beyond (betweenness), created earlier, plus the root. The nearest wins unless the
+   step from it does not look like one optimizer run (evidence.increment_tail): a sibling of the same domain looks
+   like a parent by distance and angle, but the difference of two runs has no displacement cap. A card naming
+   another plausible parent (allowed, and at most DECLARED_SLACK times farther) wins; a card naming an implausible
+   one is reported as a conflict and overruled.
+5. a model whose step from its chosen parent still is no single run may be a merge of sources outside the
+   shortlist: matching pursuit over the whole family (_pursued_sources) proposes them, step 3's checks decide.
 """
 
 from __future__ import annotations
@@ -206,7 +209,8 @@ def _pursued_sources(ctx: _Context, index: int, original: np.ndarray) -> np.ndar
     left, left_projected = target, reduced[index]
     for _ in range(MAX_SOURCES):
         alignment = np.where(possible, unit @ left_projected.astype(np.float32), -np.inf)
-        seeds = np.argpartition(-alignment, PURSUIT_SEEDS)[:PURSUIT_SEEDS]
+        count = min(PURSUIT_SEEDS, len(alignment))
+        seeds = np.argpartition(-alignment, count - 1)[:count]
         seeds = seeds[np.isfinite(alignment[seeds])]
         pool = np.unique(np.concatenate([seeds, ctx.neighbours.index[seeds, :PURSUIT_NEIGHBOURS].ravel()]))
         pool = pool[possible[pool]]
