@@ -47,3 +47,75 @@ def test_nearest_members_equal_brute_force_beyond_the_projection_size():
     recall = np.mean([len(set(found.index[i]) & set(truth[i])) / 10 for i in range(len(points))])
     assert recall >= 0.95, recall
     assert np.allclose(found.distance, np.take_along_axis(exact, found.index, axis=1))
+
+
+def _planted_family(seed: int, fans: int, fan_size: int, merges: int, dim: int = 1024):
+    """root -> `fans` finetunes -> `fan_size` same-domain children each (Adam-like capped steps, run-specific
+    noise and cap), then `merges` task-arithmetic merges of two children of different fans. Returns the Family
+    and the planted parents."""
+    from datetime import UTC, datetime, timedelta
+
+    from hubindex.lineage.family import Family
+
+    rng = np.random.default_rng(seed)
+
+    def step(direction: np.ndarray) -> np.ndarray:
+        cap = 0.05 * rng.uniform(0.5, 2.0)
+        return cap * np.tanh((direction + 0.8 * rng.standard_normal(dim)) / 1.2)
+
+    weights, parents = [rng.standard_normal(dim)], [[]]
+    heads = []
+    for _ in range(fans):
+        weights.append(weights[0] + step(rng.standard_normal(dim)))
+        parents.append([0])
+        heads.append(len(weights) - 1)
+    fan_of = {}
+    for fan, head in enumerate(heads):
+        direction = rng.standard_normal(dim)
+        for _ in range(fan_size):
+            weights.append(weights[head] + step(direction))
+            parents.append([head])
+            fan_of[len(weights) - 1] = fan
+    children = list(fan_of)
+    for _ in range(merges):
+        a = children[int(rng.integers(len(children)))]
+        b = next(c for c in rng.permutation(children) if fan_of[int(c)] != fan_of[a])
+        weights.append(weights[0] + 0.6 * (weights[a] - weights[0]) + 0.8 * (weights[int(b)] - weights[0]))
+        parents.append(sorted([a, int(b)]))
+    ids = [f"t/m{i:04d}" for i in range(len(weights))]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = {m: {"id": m, "created_at": start + timedelta(hours=i), "dtype": "F32", "declared_base": None,
+                "adapter_base": None, "base_source": None, "kind": "model", "base": None, "family": ids[0]}
+            for i, m in enumerate(ids)}
+    scaled = np.stack(weights)
+    family = Family(root=ids[0], ids=ids, raw=scaled.astype(np.float32), scaled=scaled, rows=rows, adapters=[],
+                    kurtosis=np.zeros(len(ids)))
+    return family, {ids[i]: [ids[p] for p in ps] for i, ps in enumerate(parents) if ps}
+
+
+def test_a_fan_parent_hidden_behind_its_children_and_merge_sources_beyond_the_shortlist_are_found():
+    """Fans larger than the shortlist: each child's nearest models are its siblings, and the parent falls out of
+    the shortlist; merges of two fans' children lie far from both sources."""
+    from hubindex.lineage.engine import infer_family
+    from hubindex.lineage.neighbours import SHORTLIST
+
+    fan_size = SHORTLIST + 20
+    family, truth = _planted_family(seed=3, fans=4, fan_size=fan_size, merges=12)
+    found = {e.model: e for e in infer_family(family)}
+    children = [m for m, p in truth.items() if p != [family.root] and len(p) == 1]
+    merges = [m for m, p in truth.items() if len(p) == 2]
+    fan_right = np.mean([found[m].parents == truth[m] for m in children])
+    assert fan_right >= 0.9, fan_right
+    assert all(found[m].relation == "finetune" for m in children)
+    merge_right = np.mean([found[m].relation == "merge" and sorted(found[m].parents) == truth[m] for m in merges])
+    assert merge_right >= 0.8, merge_right
+
+
+def test_a_family_smaller_than_every_shortlist_is_inferred():
+    """Fewer members than the shortlist, the pursuit's seeds or the merge candidates: nothing indexes past them."""
+    from hubindex.lineage.engine import infer_family
+
+    family, truth = _planted_family(seed=5, fans=2, fan_size=3, merges=2)
+    found = {e.model: e for e in infer_family(family)}
+    assert set(found) == set(family.ids)
+    assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.8

@@ -1,17 +1,20 @@
 """Infer every model's parents, relation and confidence, one family at a time.
 
-Every decision looks only at a model's shortlist: its nearest family members by weight distance (neighbours.py,
-FAISS), so a family of n models costs O(n * k), never all pairs. Order of decisions, each using the weights first
-and declared metadata as checked evidence:
+Every decision looks at a model's shortlist: its nearest family members by weight distance (neighbours.py, FAISS),
+widened by what earlier decisions know, so a family of n models costs O(n * k), never all pairs. Models are decided
+in creation order; each decision uses the weights first and declared metadata as checked evidence:
 1. re-saves: models within COPY_MAX of another are copies (dtype conversions) or quantized re-saves of it; the
    original is the one in higher precision (else created first). Later steps use originals only.
 2. adapters: their base as resolved at indexing (declared and shape-checked, the only fitting root, or probe loss).
-3. merges (merges.py): sources, weights and method from task vectors.
-4. finetunes: the candidates C lies beyond (betweenness, evidence.cos_at), created earlier, plus the root. The
-   nearest wins unless the step from it does not look like one optimizer run (evidence.increment_tail): a sibling
-   of the same domain looks like a parent by distance and angle, but the difference of two runs has no displacement
-   cap. A card naming another plausible parent (allowed, and at most DECLARED_SLACK times farther) wins; a card
-   naming an implausible one is reported as a conflict and overruled.
+3. merges (merges.py): sources, weights and method from task vectors, first among the nearest earlier models.
+4. finetunes: the shortlist plus the inferred parents and grandparents of its members (a fan's parent hides behind
+   its children), those C lies beyond (betweenness), created earlier, plus the root. The nearest wins unless the
+   step from it does not look like one optimizer run (evidence.increment_tail): a sibling of the same domain looks
+   like a parent by distance and angle, but the difference of two runs has no displacement cap. A card naming
+   another plausible parent (allowed, and at most DECLARED_SLACK times farther) wins; a card naming an implausible
+   one is reported as a conflict and overruled.
+5. a model whose step from its chosen parent still is no single run may be a merge of sources outside the
+   shortlist: matching pursuit over the whole family (_pursued_sources) proposes them, step 3's checks decide.
 """
 
 from __future__ import annotations
@@ -25,18 +28,24 @@ import numpy as np
 
 from hubindex.catalog import Catalog
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
-from hubindex.lineage.evidence import COPY_MAX, increment_tail, resave_kind
+from hubindex.lineage.evidence import COPY_MAX, increment_tail, increment_tails, resave_kind
 from hubindex.lineage.family import Family, families, load_family
-from hubindex.lineage.merges import detect_merge
+from hubindex.lineage.merges import MAX_SOURCES, MergeFit, detect_merge
 from hubindex.lineage.neighbours import Neighbours, nearest_members
 
-BETWEEN = 0.0  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
+BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
-# A farther candidate replaces the nearest when the step from the nearest has a tail this much longer than the
-# nearest's own step (one run's tail, measured on the same samples) and longer than the step from the candidate.
-TAIL_SLACK = 1.1
-TAIL_CANDIDATES = 8  # allowed candidates, nearest first, whose step tail is examined
+# A farther candidate replaces the nearest when the step from the nearest has a tail longer than the step from
+# the candidate and further above 1 than TAIL_EXCESS times the nearest's own step's (one run's tail, measured on
+# the same samples), plus TAIL_FLOOR. Excess over 1, not a ratio: how clean one run's cap looks depends on the run
+# length and the samples, and a sibling's difference has about twice the excess or more (see evidence.py).
+TAIL_EXCESS = 2.0
+TAIL_FLOOR = 0.01
+TAIL_CANDIDATES = 8  # allowed candidates, nearest first, whose step tail is examined (with their parents)
 PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}
+NEAREST_SOURCES = 12  # merge sources tried first: the nearest earlier models
+PURSUIT_SEEDS = 16  # per pursuit round: best aligned models in the projection...
+PURSUIT_NEIGHBOURS = 8  # ...and this many nearest neighbours of each
 
 
 def _declared(row: dict) -> list[str]:
@@ -51,30 +60,49 @@ class _Context:
         self.root = fam.index(fam.root)
         self.neighbours = neighbours or nearest_members(fam.scaled)
         self.norms = np.linalg.norm(fam.scaled, axis=1)
+        self.root_distance = np.linalg.norm(fam.scaled - fam.scaled[self.root], axis=1)
         self.times = np.array([c.timestamp() if (c := fam.created(m)) is not None else np.nan for m in fam.ids])
         self.entries: dict[str, LineageEntry] = {}
+        self.parent = np.full(len(fam.ids), -1)  # inferred parent of each finetune decided so far
+        self.tails: dict[int, float] = {self.root: 1.0}  # step tail of each decided model from its parent
+        self._flags = np.zeros(len(fam.ids), dtype=bool)
+
+    def marked(self, members: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """np.isin(query, members) for member indices, through a reused flag array (no sort)."""
+        self._flags[members] = True
+        found = self._flags[query]
+        self._flags[members] = False
+        return found
 
     def before(self, candidates: np.ndarray, member: int) -> np.ndarray:
         """Was each candidate created before `member`? Unknown times do not forbid."""
         tc, tm = self.times[candidates], self.times[member]
         return np.isnan(tc) | np.isnan(tm) | (tc < tm)
 
+    def reduced_tasks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Task vectors (model - root) in the projection, float64, and as float32 unit rows for alignment."""
+        if not hasattr(self, "_reduced_tasks"):
+            tasks = self.neighbours.reduced.astype(np.float64) - self.neighbours.reduced[self.root]
+            length = np.linalg.norm(tasks, axis=1, keepdims=True)
+            self._reduced_tasks = tasks, (tasks / np.maximum(length, 1e-30)).astype(np.float32)
+        return self._reduced_tasks
+
     def own_tail(self, member: int) -> float:
         """Tail of the step that made `member` (from its inferred parent when it is a finetune, else the root)."""
-        if member == self.root:
-            return 1.0
-        entry = self.entries.get(self.fam.ids[member])
-        parent = self.fam.index(entry.parents[0]) if entry and entry.relation == "finetune" else self.root
-        return increment_tail(self.fam.raw[member], self.fam.raw[parent])
+        if member not in self.tails:
+            self.tails[member] = increment_tail(self.fam.raw[member], self.fam.raw[self.root])
+        return self.tails[member]
 
 
 def _resaves(ctx: _Context) -> dict[int, tuple[int, str, float]]:
     """child index -> (original index, 'copy' | 'quantized', relative distance)."""
     fam = ctx.fam
     out: dict[int, tuple[int, str, float]] = {}
-    pairs = {(min(i, int(j)), max(i, int(j))): float(d)
-             for i in range(len(fam.ids)) for j, d in zip(*ctx.neighbours.of(i), strict=True)
-             if d < COPY_MAX * max(ctx.norms[i], ctx.norms[j], 1e-30)}
+    near, distance = ctx.neighbours.index, ctx.neighbours.distance
+    rows = np.broadcast_to(np.arange(len(near))[:, None], near.shape)
+    close = distance < COPY_MAX * np.maximum(np.maximum(ctx.norms[rows], ctx.norms[near]), 1e-30)
+    pairs = {(min(int(i), int(j)), max(int(i), int(j))): float(d)
+             for i, j, d in zip(rows[close], near[close], distance[close], strict=True)}
     for (i, j), d in sorted(pairs.items()):
         rel = d / max(ctx.norms[i], ctx.norms[j], 1e-30)
         a, b = fam.ids[i], fam.ids[j]
@@ -108,25 +136,36 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     original[list(resaved)] = False
     merged: dict[str, set[str]] = {}
     order = np.lexsort((np.arange(len(fam.ids)), np.nan_to_num(ctx.times, nan=-np.inf)))
+    root_raw = fam.raw[root].astype(np.float64)
     # Chronological, so a merge is known before a later merge of the same sources is examined, and a parent's own
     # step is known before its children are.
     for index in (int(i) for i in order if original[i] and i != root):
         model_id = fam.ids[index]
-        shortlist = ctx.neighbours.of(index)[0]
-        earlier = shortlist[original[shortlist] & (shortlist != root) & ctx.before(shortlist, index)]
-        members = np.concatenate([[index], earlier])
-        merge = detect_merge([fam.ids[c] for c in earlier], fam.scaled[members] - fam.scaled[root],
-                             fam.raw[members].astype(np.float64) - fam.raw[root].astype(np.float64), merged)
-        if merge is not None:
-            merged[model_id] = set(merge.sources)
-            confidence = float(np.clip(1 - merge.residual, 0.5, 0.99)) if merge.method not in ("ties", "dare_ties") \
-                else float(min(0.99, 0.7 + min(merge.evidence["mode_shares"])))
-            entries[model_id] = LineageEntry(
-                model=model_id, parents=merge.sources, relation="merge", confidence=confidence, family=fam.root,
-                evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
-                          **merge.evidence, **_card_check(fam.rows[model_id], merge.sources)})
-            continue
-        entries[model_id] = _finetune(ctx, index, shortlist[original[shortlist]])
+        shortlist, shortlist_distance = ctx.neighbours.of(index)
+        sources = _possible_sources(ctx, index, shortlist, original)
+        merge = _merge(ctx, index, sources, root_raw, merged)
+        if merge is None:
+            keep = original[shortlist]
+            entries[model_id] = _finetune(ctx, index, shortlist[keep], shortlist_distance[keep])
+            if not _unlike_one_run(ctx, index):
+                continue
+            # Not one optimizer run from any shortlisted model: look for merge sources beyond the shortlist.
+            wide = _pursued_sources(ctx, index, original)
+            if not len(wide):
+                continue
+            merge = _merge(ctx, index, np.concatenate([sources, wide[~ctx.marked(sources, wide)]]), root_raw,
+                           merged)
+            if merge is None:
+                continue
+            ctx.parent[index] = -1
+            ctx.tails.pop(index, None)
+        merged[model_id] = set(merge.sources)
+        confidence = float(np.clip(1 - merge.residual, 0.5, 0.99)) if merge.method not in ("ties", "dare_ties") \
+            else float(min(0.99, 0.7 + min(merge.evidence["mode_shares"])))
+        entries[model_id] = LineageEntry(
+            model=model_id, parents=merge.sources, relation="merge", confidence=confidence, family=fam.root,
+            evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
+                      **merge.evidence, **_card_check(fam.rows[model_id], merge.sources)})
     for adapter in fam.adapters:
         row = fam.rows[adapter]
         base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
@@ -136,6 +175,67 @@ def infer_family(fam: Family) -> list[LineageEntry]:
                                         confidence=confidence, family=fam.root,
                                         evidence={"base_source": row["base_source"], **_card_check(row, [base])})
     return list(entries.values())
+
+
+def _merge(ctx: _Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
+           merged: dict[str, set[str]]) -> MergeFit | None:
+    fam, root = ctx.fam, ctx.root
+    members = np.concatenate([[index], sources])
+    return detect_merge([fam.ids[c] for c in sources], fam.scaled[members] - fam.scaled[root],
+                        fam.raw[members].astype(np.float64) - root_raw, merged)
+
+
+def _unlike_one_run(ctx: _Context, index: int) -> bool:
+    """Is the step from the chosen parent still no single optimizer run (a tail TAIL_EXCESS times the parent's
+    own)? Then the model may be a merge of sources outside its shortlist."""
+    parent = int(ctx.parent[index])
+    return ctx.tails[index] - 1 > TAIL_EXCESS * (ctx.own_tail(parent) - 1) + TAIL_FLOOR
+
+
+def _pursued_sources(ctx: _Context, index: int, original: np.ndarray) -> np.ndarray:
+    """Merge sources by non-negative matching pursuit: each round adds the earlier model whose task vector is best
+    aligned with what the sources chosen so far leave unexplained. Raw alignment ranks a second source hundreds
+    deep behind the first one's relatives; the residual's does not. Each round shortlists PURSUIT_SEEDS models in
+    the projection (cheap, over the whole family), adds their nearest neighbours (siblings look alike in the
+    projection), and picks by the exact sample vectors, where the merge carries its source's own step."""
+    fam, root = ctx.fam, ctx.root
+    reduced, unit = ctx.reduced_tasks()
+    possible = original & ctx.before(np.arange(len(fam.ids)), index)
+    possible[[root, index]] = False
+    if possible.sum() < 2:
+        return np.zeros(0, dtype=np.int64)
+    target = fam.scaled[index] - fam.scaled[root]
+    chosen: list[int] = []
+    left, left_projected = target, reduced[index]
+    for _ in range(MAX_SOURCES):
+        alignment = np.where(possible, unit @ left_projected.astype(np.float32), -np.inf)
+        count = min(PURSUIT_SEEDS, len(alignment))
+        seeds = np.argpartition(-alignment, count - 1)[:count]
+        seeds = seeds[np.isfinite(alignment[seeds])]
+        pool = np.unique(np.concatenate([seeds, ctx.neighbours.index[seeds, :PURSUIT_NEIGHBOURS].ravel()]))
+        pool = pool[possible[pool]]
+        pool = pool[~ctx.marked(np.array(chosen, dtype=np.int64), pool)]
+        if not len(pool):
+            break
+        tasks = fam.scaled[pool] - fam.scaled[root]
+        exact = tasks @ left / np.maximum(np.linalg.norm(tasks, axis=1), 1e-30)
+        best = int(np.argmax(exact))
+        if exact[best] <= 0:
+            break
+        chosen.append(int(pool[best]))
+        sources = fam.scaled[chosen] - fam.scaled[root]
+        weights = np.linalg.lstsq(sources.T, target, rcond=None)[0]
+        left = target - weights @ sources
+        left_projected = reduced[index] - weights @ reduced[chosen]
+        if np.linalg.norm(left) < 0.01 * np.linalg.norm(target):
+            break
+    return np.array(chosen, dtype=np.int64)
+
+
+def _possible_sources(ctx: _Context, index: int, shortlist: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Earlier original models (not the root) among the nearest: the merge sources tried first."""
+    near = shortlist[original[shortlist] & (shortlist != ctx.root) & ctx.before(shortlist, index)]
+    return near[:NEAREST_SOURCES]
 
 
 @dataclass
@@ -149,15 +249,32 @@ class _Ranked:
     allowed: np.ndarray
 
 
-def _rank(ctx: _Context, index: int, candidates: np.ndarray) -> _Ranked:
-    fam, root = ctx.fam, ctx.root
-    candidates = np.unique(np.append(candidates[candidates != index], root))
-    model = fam.scaled[index]
-    distance = np.linalg.norm(fam.scaled[candidates] - model, axis=1)
-    back = fam.scaled[root] - fam.scaled[candidates]
-    forward = model - fam.scaled[candidates]
-    denominator = np.linalg.norm(back, axis=1) * distance
-    cosine = np.where(denominator > 0, np.einsum("ij,ij->i", back, forward) / np.maximum(denominator, 1e-300), -1.0)
+def _with_lineage(ctx: _Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
+    """The shortlist plus the inferred parents and grandparents of its earlier members: in a fan, siblings crowd
+    the shortlist and can push the common parent out of it, but a sibling decided earlier names that parent."""
+    above = ctx.parent[candidates[ctx.before(candidates, index)]]
+    above = np.concatenate([above, ctx.parent[above[above >= 0]]])
+    above = np.unique(above[above >= 0])
+    extra = above[~ctx.marked(np.append(candidates, index), above)]
+    if not len(extra):
+        return candidates, distance
+    extra_distance = np.linalg.norm(ctx.fam.scaled[extra] - ctx.fam.scaled[index], axis=1)
+    return np.concatenate([candidates, extra]), np.concatenate([distance, extra_distance])
+
+
+def _rank(ctx: _Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> _Ranked:
+    """`candidates` with their distances to model `index`, the root added; the angle at each candidate comes from
+    the three distances (law of cosines), so ranking reads no weights."""
+    root = ctx.root
+    keep = candidates != index
+    candidates, distance = candidates[keep], distance[keep]
+    if not np.any(candidates == root):
+        candidates, distance = np.append(candidates, root), np.append(distance, ctx.root_distance[index])
+    back = ctx.root_distance[candidates]
+    denominator = 2 * back * distance
+    cosine = np.where(denominator > 0, (back**2 + distance**2 - ctx.root_distance[index] ** 2)
+                      / np.maximum(denominator, 1e-300), -1.0)
     cosine[candidates == root] = -1.0
     before = ctx.before(candidates, index)
     # The root is always possible: a finetune "older" than its family root only shows unreliable times.
@@ -166,30 +283,31 @@ def _rank(ctx: _Context, index: int, candidates: np.ndarray) -> _Ranked:
     return _Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order])
 
 
-def _finetune(ctx: _Context, index: int, shortlist: np.ndarray) -> LineageEntry:
+def _finetune(ctx: _Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> LineageEntry:
     fam = ctx.fam
     model_id = fam.ids[index]
-    ranked = _rank(ctx, index, shortlist)
-    allowed = [int(i) for i in np.flatnonzero(ranked.allowed)]  # positions in `ranked`
-    best = allowed[0]
-    tail = {}
-
-    def step_tail(position: int) -> float:
-        if position not in tail:
-            tail[position] = increment_tail(fam.raw[index], fam.raw[ranked.members[position]])
-        return tail[position]
-
+    ranked = _rank(ctx, index, *_with_lineage(ctx, index, candidates, distance))
+    allowed = np.flatnonzero(ranked.allowed)  # positions in `ranked`
+    # The nearest allowed candidates and the inferred parents and grandparents of those: a fan's parent can sit
+    # behind dozens of its children, whose steps from one another are no single run.
+    above = ctx.parent[ranked.members[allowed[:TAIL_CANDIDATES]]]
+    above = np.concatenate([above, ctx.parent[above[above >= 0]]])
+    examined = np.union1d(allowed[:TAIL_CANDIDATES], allowed[ctx.marked(above[above >= 0], ranked.members[allowed])])
+    tail = dict(zip(examined.tolist(), increment_tails(fam.raw[index], fam.raw[ranked.members[examined]]).tolist(),
+                    strict=True))
+    best = int(allowed[0])
     own = ctx.own_tail(int(ranked.members[best]))
-    for position in allowed[1:TAIL_CANDIDATES]:
-        if step_tail(best) > max(step_tail(position), TAIL_SLACK * own):
+    for position in examined[1:].tolist():
+        if tail[best] > tail[position] and tail[best] - 1 > TAIL_EXCESS * (own - 1) + TAIL_FLOOR:
             best, own = position, ctx.own_tail(int(ranked.members[position]))
     declared = _declared(fam.rows[model_id])
     if declared and declared[0] != fam.ids[ranked.members[best]]:
-        match = next((p for p in allowed if fam.ids[ranked.members[p]] == declared[0]), None)
+        match = next((int(p) for p in allowed if fam.ids[ranked.members[p]] == declared[0]), None)
         if match is not None and ranked.distance[match] <= DECLARED_SLACK * ranked.distance[best]:
             best = match
-    second = next((p for p in allowed if p != best), None)
-    step_tail(best)
+    second = next((int(p) for p in allowed if p != best), None)
+    if best not in tail:
+        tail[best] = increment_tail(fam.raw[index], fam.raw[ranked.members[best]])
     others = [t for p, t in tail.items() if p != best]
     distance_margin = 1.0 if second is None or ranked.distance[second] <= 0 else \
         max(0.0, 1 - ranked.distance[best] / ranked.distance[second])
@@ -197,20 +315,22 @@ def _finetune(ctx: _Context, index: int, shortlist: np.ndarray) -> LineageEntry:
     # High when every other candidate is farther and its step less like one optimizer run; near 0.5 when another
     # is about as near or its step about as clean.
     confidence = 0.95 if second is None else float(np.clip(0.6 + 0.5 * distance_margin + 2 * tail_margin, 0.3, 0.98))
-    parent = fam.ids[ranked.members[best]]
+    parent = int(ranked.members[best])
+    ctx.parent[index], ctx.tails[index] = parent, tail[best]
     evidence = {"cos_at_parent": round(float(ranked.cosine[best]), 4), "created_before": bool(ranked.before[best]),
                 "distance": round(float(ranked.distance[best]), 6), "step_tail": round(tail[best], 4),
                 "runner_up": fam.ids[ranked.members[second]] if second is not None else None}
     if second is not None and second in tail:
         evidence["runner_up_step_tail"] = round(tail[second], 4)
-    return LineageEntry(model=model_id, parents=[parent], relation="finetune", family=fam.root,
-                        confidence=confidence, evidence={**evidence, **_card_check(fam.rows[model_id], [parent])})
+    return LineageEntry(model=model_id, parents=[fam.ids[parent]], relation="finetune", family=fam.root,
+                        confidence=confidence, evidence={**evidence, **_card_check(fam.rows[model_id],
+                                                                                   [fam.ids[parent]])})
 
 
-def rank_parents(ctx: _Context, index: int, candidates: np.ndarray) -> list[ParentCandidate]:
+def rank_parents(ctx: _Context, index: int, candidates: tuple[np.ndarray, np.ndarray]) -> list[ParentCandidate]:
     """Possible parents of model `index` among `candidates` (plus the root), allowed ones first, nearest first."""
     fam = ctx.fam
-    ranked = _rank(ctx, index, candidates)
+    ranked = _rank(ctx, index, *_with_lineage(ctx, index, *candidates))
     declared = set(_declared(fam.rows[fam.ids[index]]))
     nearest = float(ranked.distance[0]) if len(ranked.members) else 1.0
     return [ParentCandidate(
@@ -225,7 +345,7 @@ def parent_candidates(fam: Family, model_id: str) -> list[ParentCandidate]:
     """`hubindex parents`: every shortlisted candidate of one model, ranked as the engine ranks them."""
     ctx = _Context(fam)
     index = fam.index(model_id)
-    return rank_parents(ctx, index, ctx.neighbours.of(index)[0])
+    return rank_parents(ctx, index, ctx.neighbours.of(index))
 
 
 def _card_check(row: dict, chosen: list[str]) -> dict:
@@ -256,7 +376,8 @@ def update_lineage(catalog: Catalog, force: bool = False) -> dict[str, int]:
             continue
         started = time.perf_counter()
         # Adapters whose base is unknown form a "family" without its root among the indexed models.
-        rooted = family in {m["id"] for m in members}
+        # An adapter whose base is unknown is a "family" of its own, with no full model to infer from.
+        rooted = any(m["id"] == family and m["kind"] == "model" for m in members)
         entries = infer_family(load_family(catalog, family, members)) if rooted else []
         known = {e.model for e in entries}
         entries += [LineageEntry(model=m["id"], parents=[], relation="root", confidence=0.3, family=m["family"],

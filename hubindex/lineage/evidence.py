@@ -60,12 +60,19 @@ def ratio_modes(task: np.ndarray, source_tasks: np.ndarray, decimals: int = 4) -
     return shares, values
 
 
+def increment_tails(child: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    """increment_tail of `child` from each row of `parents`, in one partition of the [rows, d] displacements."""
+    delta = np.abs(child - np.atleast_2d(parents))  # float32 samples: plenty for a ratio of two order statistics
+    d = delta.shape[1]
+    if d < 100:
+        return np.ones(len(delta))
+    q = int(0.99 * d)
+    top = np.partition(delta, [q, d - 1], axis=1)
+    p99, peak = top[:, q], top[:, -1]
+    return np.where(p99 > 0, peak / np.where(p99 > 0, p99, 1.0), 1.0)
+
+
 def increment_tail(child: np.ndarray, parent: np.ndarray) -> float:
     """max / 99th percentile of |child - parent| over the raw samples: ~1.1-1.3 for one optimizer run, higher for
     the difference of two runs."""
-    delta = np.abs(child.astype(np.float64) - parent.astype(np.float64))
-    if delta.size < 100:
-        return 1.0
-    top = np.partition(delta, [int(0.99 * delta.size), delta.size - 1])
-    p99, peak = top[int(0.99 * delta.size)], top[-1]
-    return float(peak / p99) if p99 > 0 else 1.0
+    return float(increment_tails(child, parent[None])[0])

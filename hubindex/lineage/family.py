@@ -5,7 +5,7 @@ All full models of a family share a tensor layout, so their samples line up coor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -23,9 +23,13 @@ class Family:
     rows: dict[str, dict]  # catalog rows of members and adapters
     adapters: list[str]
     kurtosis: np.ndarray  # [n] mean kurtosis of 2-D tensors (MoTHer's direction signal)
+    _positions: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._positions = {m: i for i, m in enumerate(self.ids)}
 
     def index(self, model_id: str) -> int:
-        return self.ids.index(model_id)
+        return self._positions[model_id]
 
     def created(self, model_id: str) -> datetime | None:
         return self.rows[model_id]["created_at"]
@@ -50,4 +54,6 @@ def families(catalog: Catalog) -> list[Family]:
     for row in catalog.models(ok_only=True):
         if row["family"]:
             groups.setdefault(row["family"], []).append(row)
-    return [load_family(catalog, root, members) for root, members in sorted(groups.items())]
+    # An adapter with no base found is a group of its own without a full model: nothing to infer from its weights.
+    return [load_family(catalog, root, members) for root, members in sorted(groups.items())
+            if any(m["kind"] == "model" for m in members)]

@@ -24,10 +24,14 @@ from hubindex.lineage.evidence import ratio_modes
 SPARSE_SHARE = 0.05  # ratio-mode share that marks a sparse-merge source...
 SPARSE_RELATIVE = 0.4  # ...and at least this fraction of the strongest source's share
 DENSE_RESIDUAL = 0.12  # relative residual under which a combination explains the model
+EXACT_RESIDUAL = 0.01  # ...and under which it is exact (linear, task arithmetic; SLERP's curve leaves ~0.05)
 DENSE_GAIN = 0.1  # the combination must beat the best single source by this much
 MERGE_GAIN = 0.05  # ...and an earlier merge as the single source by this much
 MAX_SOURCES = 4
-SHORTLIST = 12  # candidate sources tried: the nearest earlier models
+# Share of coordinates a sparse merge leaves exactly at the root's value (every source trimmed or dropped there):
+# TIES at density 0.5 over 3 sources ~12 %, DARE at 0.7 over 2 ~9 %. A finetune moves almost every coordinate, so
+# below this share the ratio-mode test (a sort per candidate) is skipped.
+SPARSE_UNMOVED = 0.002
 
 
 @dataclass
@@ -64,18 +68,40 @@ def fit_many(gram: np.ndarray, chosen: list[int], extra: list[int], target: int,
     return weights, residual
 
 
+def free_residual(gram: np.ndarray) -> float:
+    """Relative residual of row 0 on all other rows, weights of any sign: no subset of them, and no non-negative
+    combination, explains row 0 better."""
+    g, b = gram[1:, 1:], gram[1:, 0]
+    ridge = 1e-12 * np.trace(g) * np.eye(len(g))
+    try:
+        weights = np.linalg.solve(g + ridge, b)
+    except np.linalg.LinAlgError:
+        return 0.0
+    return float(np.sqrt(max(gram[0, 0] - weights @ b, 0.0) / max(gram[0, 0], 1e-30)))
+
+
 def detect_merge(ids: list[str], tasks: np.ndarray, raw_tasks: np.ndarray,
                  known_merges: dict[str, set[str]] | None = None) -> MergeFit | None:
-    """Is the model whose task vector is row 0 a merge of the candidates in rows 1.. (`ids`, nearest first)?
+    """Is the model whose task vector is row 0 a merge of the candidates in rows 1.. (`ids`)?
     `tasks`: scaled task vectors (model - family root); `raw_tasks`: unscaled ones, same rows. `known_merges`:
     earlier merges and their sources: a merge of the same sources copies their values too, so it shows the same
     ratio mode without being a source."""
     known_merges = known_merges or {}
-    ids, tasks, raw_tasks = ids[:SHORTLIST], tasks[: SHORTLIST + 1], raw_tasks[: SHORTLIST + 1]
     gram = tasks @ tasks.T
     candidates = list(range(1, len(ids) + 1))
     if len(candidates) < 2 or gram[0, 0] <= 0:
         return None
+    sparse = _sparse(ids, gram, raw_tasks, candidates, known_merges) \
+        if float(np.mean(raw_tasks[0] == 0)) >= SPARSE_UNMOVED else None
+    if sparse is not None:
+        return sparse
+    if free_residual(gram) > DENSE_RESIDUAL:  # a finetune's own step lies outside every earlier model's span
+        return None
+    return _dense(ids, gram, candidates, known_merges)
+
+
+def _sparse(ids: list[str], gram: np.ndarray, raw_tasks: np.ndarray, candidates: list[int],
+            known_merges: dict[str, set[str]]) -> MergeFit | None:
     shares, values = ratio_modes(raw_tasks[0], raw_tasks[1:])
     modes = {c: (float(shares[c - 1]), float(values[c - 1])) for c in candidates}
     strongest = max(share for share, _ in modes.values())
@@ -94,6 +120,11 @@ def detect_merge(ids: list[str], tasks: np.ndarray, raw_tasks: np.ndarray,
             evidence["density"] = round(1 / value, 3)
         return MergeFit([ids[c - 1] for c in sparse], [round(float(w), 4) for w in weights], method,
                         residual if np.isfinite(residual) else 1.0, evidence)
+    return None
+
+
+def _dense(ids: list[str], gram: np.ndarray, candidates: list[int],
+           known_merges: dict[str, set[str]]) -> MergeFit | None:
     # Dense: the best pair (all pairs, so a close single model such as an earlier merge of the same domains cannot
     # lead a greedy search astray), grown greedily. The baseline to beat is the best single plausible source;
     # an earlier merge as the single source (this could be its finetune) is only beaten by a smaller margin.
@@ -107,19 +138,23 @@ def detect_merge(ids: list[str], tasks: np.ndarray, raw_tasks: np.ndarray,
         return None
     chosen = list(pairs[int(np.argmin(paired))])
     residuals = [float(np.min(paired))]
-    while len(chosen) < MAX_SOURCES and residuals[-1] >= 0.01 and len(chosen) < len(candidates):
+    while len(chosen) < MAX_SOURCES and residuals[-1] >= EXACT_RESIDUAL and len(chosen) < len(candidates):
         remaining = [c for c in candidates if c not in chosen]
         _, tried = fit_many(gram, chosen, remaining, 0)
         if not np.isfinite(tried).any():
             break
         chosen.append(remaining[int(np.argmin(tried))])
         residuals.append(float(np.min(tried)))
-    k = next((i for i, r in enumerate(residuals) if r <= DENSE_RESIDUAL), None)
+    # The fewest sources that explain the model; an exact fit with more wins over a loose one with fewer (a small
+    # third source leaves a pair's residual under DENSE_RESIDUAL, which is loose for SLERP's sake).
+    k = next((i for i, r in enumerate(residuals) if r < EXACT_RESIDUAL), None)
+    if k is None:
+        k = next((i for i, r in enumerate(residuals) if r <= DENSE_RESIDUAL), None)
     if k is None or baseline - residuals[k] < DENSE_GAIN or merge_baseline - residuals[k] < MERGE_GAIN:
         return None
     sources = chosen[: k + 2]  # residuals[0] is the pair's
     weights, residual = fit(gram, sources, 0)
-    if residual < 0.01:
+    if residual < EXACT_RESIDUAL:
         method = "linear" if abs(float(weights.sum()) - 1) < 0.02 else "task_arithmetic"
     else:
         method = "slerp" if len(sources) == 2 else "linear"
