@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from hubindex.api.errors import ServiceError
 
 from hubindex.catalog import Catalog
-from hubindex.ids import validate_model_id
+from hubindex.ids import MODEL_ID_PATTERN, validate_model_id
 
 
 def get_catalog(request: Request) -> Iterator[Catalog]:
@@ -25,7 +25,8 @@ def get_catalog(request: Request) -> Iterator[Catalog]:
 
 
 def model_id(model_id: Annotated[str, Path(description="hub id, `org/name` (the slash is part of the path)",
-                                           max_length=200)]) -> str:
+                                           max_length=200, json_schema_extra={"pattern": MODEL_ID_PATTERN})]) -> str:
+    """The documented pattern is checked here (400 with our error body), by the same code as everywhere else."""
     return validate_model_id(model_id)
 
 

@@ -10,7 +10,8 @@ from hubindex.service import ErrorBody
 
 ERRORS = {400: {"model": ErrorBody, "description": "bad input (invalid id, bad parameter, nothing to compare)"},
           404: {"model": ErrorBody, "description": "model or job not in the catalog"}}
-WRITE_ERRORS = {400: ERRORS[400], 401: {"model": ErrorBody, "description": "missing or wrong bearer token"},
+WRITE_ERRORS = {404: {"model": ErrorBody, "description": "a path under the index roots that is not a folder"},
+                401: {"model": ErrorBody, "description": "missing or wrong bearer token"},
                 403: {"model": ErrorBody, "description": "writes disabled, or a path outside the index roots"},
                 503: {"model": ErrorBody, "description": "the job queue cannot be reached"}}
 

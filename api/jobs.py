@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from hubindex.api.errors import ServiceError
 
-from hubindex.errors import HubindexError, NotFoundError
+from hubindex.errors import NotFoundError
 from hubindex.indexer.pipeline import IndexReport, index_paths
 from hubindex.service import JobRequest, JobStatus
 
@@ -41,13 +41,11 @@ def check_paths(request: JobRequest, roots: list[Path]) -> list[Path]:
     resolved_roots = [r.resolve() for r in roots]
     paths = []
     for raw in request.paths:
-        if "\x00" in raw or not raw.strip():
-            raise HubindexError(f"invalid path {raw!r}")
         path = Path(raw).resolve()
         if not any(path == r or path.is_relative_to(r) for r in resolved_roots):
             raise ServiceError(403, "forbidden", f"{raw!r} is outside the server's index roots")
         if not path.is_dir():
-            raise HubindexError(f"{raw!r} is not a folder on the server")
+            raise NotFoundError(f"{raw!r} is not a folder under the server's index roots")
         paths.append(path)
     return paths
 

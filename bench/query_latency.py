@@ -3,7 +3,7 @@ measured in the same run on the same vectors and queries.
 
 Vectors imitate a Delta Activations space: `--clusters` domain directions plus per-model noise, unit length, inner
 product (cosine). The FAISS index is the one `hubindex.catalog.spaces.build_index` builds (exact flat below
-HNSW_FROM vectors, HNSW with M=32, efSearch=128 beyond). Each query is one model's vector with a small
+HNSW_FROM vectors, HNSW with M=32, efSearch=EF_SEARCH beyond). Each query is one model's vector with a small
 perturbation, searched one at a time (as `GET /models/{id}/similar` does).
 
 Printed: build seconds; p50/p99 latency of FAISS and of numpy (`vectors @ q` + argpartition); recall@k of FAISS
@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="FAISS OpenMP threads (default: FAISS's)")
+    parser.add_argument("--ef", default=None, help="HNSW efSearch values to compare on the same index, e.g. "
+                        "128,256 (default: the one hubindex builds with)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.threads:
@@ -60,35 +62,45 @@ def main() -> None:
     index = build_index(vectors, "ip")
     build_s = time.perf_counter() - started
 
-    faiss_times, numpy_times, recalls = [], [], []
+    numpy_times, exact = [], []
     for q in queries:
         t0 = time.perf_counter()
-        _, rows = index.search(q[None, :], args.k)
-        t1 = time.perf_counter()
         scores = vectors @ q
         top = np.argpartition(-scores, args.k)[: args.k]
-        exact = top[np.argsort(-scores[top])]
-        t2 = time.perf_counter()
-        faiss_times.append(t1 - t0)
-        numpy_times.append(t2 - t1)
-        recalls.append(len(set(rows[0].tolist()) & set(exact.tolist())) / args.k)
+        exact.append(set(top[np.argsort(-scores[top])].tolist()))
+        numpy_times.append(time.perf_counter() - t0)
+    hnsw = hasattr(index, "hnsw")
+    efs = [int(e) for e in args.ef.split(",")] if args.ef and hnsw else [index.hnsw.efSearch if hnsw else None]
+    runs = []
+    for ef in efs:
+        if ef is not None:
+            index.hnsw.efSearch = ef
+        faiss_times, recalls = [], []
+        for q, truth in zip(queries, exact, strict=True):
+            t0 = time.perf_counter()
+            _, rows = index.search(q[None, :], args.k)
+            faiss_times.append(time.perf_counter() - t0)
+            recalls.append(len(set(rows[0].tolist()) & truth) / args.k)
+        run = {"ef_search": ef, **percentiles(faiss_times), "recall_at_k": round(float(np.mean(recalls)), 4)}
+        run["speed_ratio_p50"] = round(float(np.percentile(numpy_times, 50)) * 1000 / run["p50_ms"], 1)
+        run["speed_ratio_p99"] = round(float(np.percentile(numpy_times, 99)) * 1000 / run["p99_ms"], 1)
+        runs.append(run)
     result = {
         "n": args.n, "dim": args.dim, "queries": args.queries, "k": args.k,
         "index": type(index).__name__ + ("" if args.n >= HNSW_FROM else " (exact below HNSW_FROM)"),
-        "build_s": round(build_s, 2), "faiss": percentiles(faiss_times), "numpy": percentiles(numpy_times),
-        "recall_at_k": round(float(np.mean(recalls)), 4),
+        "build_s": round(build_s, 2), "numpy": percentiles(numpy_times), "faiss": runs,
     }
-    result["speed_ratio_p50"] = round(result["numpy"]["p50_ms"] / result["faiss"]["p50_ms"], 1)
-    result["speed_ratio_p99"] = round(result["numpy"]["p99_ms"] / result["faiss"]["p99_ms"], 1)
     if args.json:
         print(json.dumps(result, indent=2))
         return
     print(f"{args.n} vectors, dim {args.dim}, {args.queries} single queries, k={args.k}; index {result['index']} "
           f"built in {result['build_s']} s")
-    for name in ("faiss", "numpy"):
-        print(f"  {name:5s}  p50 {result[name]['p50_ms']:8.3f} ms   p99 {result[name]['p99_ms']:8.3f} ms")
-    print(f"  recall@{args.k} {result['recall_at_k']:.4f} (target >= 0.95); numpy/faiss speed ratio "
-          f"p50 {result['speed_ratio_p50']}x, p99 {result['speed_ratio_p99']}x")
+    print(f"  numpy exact      p50 {result['numpy']['p50_ms']:8.3f} ms   p99 {result['numpy']['p99_ms']:8.3f} ms")
+    for run in runs:
+        label = f"faiss ef={run['ef_search']}" if run["ef_search"] else "faiss"
+        print(f"  {label:15s}  p50 {run['p50_ms']:8.3f} ms   p99 {run['p99_ms']:8.3f} ms   recall@{args.k} "
+              f"{run['recall_at_k']:.4f} (target >= 0.95)   numpy/faiss p50 {run['speed_ratio_p50']}x, "
+              f"p99 {run['speed_ratio_p99']}x")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from pathlib import Path
 from hubindex.errors import HubindexError
 
 _PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
+# The same rule as one regular expression (JSON Schema / ECMA flavour), for API documentation and clients.
+MODEL_ID_PATTERN = rf"^(?!.*\.\.)(?:{_PART.pattern}/)?{_PART.pattern}$"
 
 
 def validate_model_id(model_id: str) -> str:

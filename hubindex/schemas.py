@@ -13,6 +13,7 @@ from pydantic import BaseModel, RootModel
 
 from hubindex.atlas.answers import AtlasForest, AtlasMap
 from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
+from hubindex.embed.task import ExamplesQuery
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.evaluate.merging import MergeEval
 from hubindex.indexer.pipeline import IndexReport
@@ -64,6 +65,7 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "job_status": JobStatus,
     "merge_candidates": MergeCandidates,
     "merge_eval": MergeEval,
+    "examples_query": ExamplesQuery,
     "atlas_forest": AtlasForest,
     "atlas_map": AtlasMap,
 }

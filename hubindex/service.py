@@ -5,11 +5,11 @@ Plain data shared by the API, the CLI client and the workers (no HTTP, no queue 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from hubindex.catalog.answers import UtcDatetime
 from hubindex.indexer.pipeline import IndexReport
 
 
@@ -33,7 +33,8 @@ class JobRequest(BaseModel):
     """`POST /jobs`: index local folders (under the server's index roots) into the server's catalog."""
 
     kind: Literal["index"] = "index"
-    paths: list[str] = Field(min_length=1, max_length=64, description="hub-like roots or model folders")
+    paths: list[Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[^\x00]+$")]] = Field(
+        min_length=1, max_length=64, description="hub-like roots or model folders, under the server's index roots")
     methods: list[Literal["hubindex", "paper"]] = Field(default=["hubindex"], min_length=1, max_length=2)
     embed: bool = True
     prune: bool = False
@@ -46,8 +47,8 @@ class JobStatus(BaseModel):
     state: Literal["queued", "running", "succeeded", "failed"]
     backend: Literal["thread", "celery"]
     request: JobRequest
-    submitted_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    submitted_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
     result: IndexReport | None = None
     error: str | None = None

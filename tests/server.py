@@ -51,8 +51,8 @@ def start_server(db: Path, token: str = "test-token", index_roots: tuple[Path, .
     command = [str(Path(sys.executable).parent / "hubindex"), "serve", "--db", str(db), "--port", str(port)]
     for root in index_roots:
         command += ["--index-root", str(root)]
-    environment = {**os.environ, "HUBINDEX_API_TOKEN": token, **(env or {})}
-    environment.pop("HUBINDEX_BROKER_URL", None) if "HUBINDEX_BROKER_URL" not in (env or {}) else None
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("HUBINDEX_")}  # no stray broker or roots
+    environment.update({"HUBINDEX_API_TOKEN": token, **(env or {})})
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -101,7 +101,7 @@ def test_search_over_ids_tags_and_cards(http, truth):
     assert ids_first and all("lora" in " ".join(h["model"]["tags"]) + h["model"]["id"] + (h["snippet"] or "").lower()
                              for h in ids_first)
     assert http.get("/search", params={"q": "zzzz-no-such-word"}).json() == []
-    assert http.get("/search", params={"q": "!!!"}).status_code == 400
+    assert http.get("/search", params={"q": "!!!"}).json() == []
 
 
 def test_jobs_need_the_token_and_run_in_the_server(http, api_server, tiny_zoo, tmp_path, truth):
@@ -157,3 +157,20 @@ def test_cli_as_a_client_prints_the_same_json(api_server, tiny_catalog, truth):
     result = CliRunner().invoke(cli, ["similar", model, "--api", "http://127.0.0.1:9"])
     assert result.exit_code == 2 and "cannot reach" in result.output
     assert CliRunner().invoke(cli, ["similar", model]).exit_code == 2  # neither --db nor --api
+
+
+def test_search_by_examples_finds_models_tuned_for_the_task(http, truth):
+    from hubindex import corpus
+
+    root = sorted(m for m, t in truth.items() if t["relation"] == "root")[0]
+    docs = corpus.generate("code", 6, 4242)  # a seed no zoo model trained on
+    examples = [{"input": d[: len(d) // 2], "output": d[len(d) // 2:]} for d in docs]
+    response = http.post("/search/examples", json={"base": root, "examples": examples, "k": 3}, timeout=300)
+    hits = valid(response.json(), "similar")
+    assert len(hits) == 3 and truth[hits[0]["model"]]["domain"] == "code", hits
+    assert all(truth[h["model"]]["family"] == truth[root]["family"] for h in hits)
+    assert http.post("/search/examples", json={"base": root, "examples": examples[:1]}).status_code == 422
+    not_root = pick(truth, "finetune")
+    response = http.post("/search/examples", json={"base": not_root, "examples": examples})
+    assert response.status_code == 400 and "family root" in response.json()["detail"]
+    assert http.post("/search/examples", json={"base": "../x", "examples": examples}).status_code == 400

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+# The catalog stores naive UTC times; answers carry the zone so they are RFC 3339 date-times ("...Z").
+UtcDatetime = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=UTC))]
 
 
 class SimilarHit(BaseModel):
@@ -66,7 +69,7 @@ class ModelView(BaseModel):
     files: list[FileEntry]
     declared: Declared
     tags: list[str]
-    created_at: datetime | None
+    created_at: UtcDatetime | None
     family: str | None
     base: str | None
     base_source: str | None
@@ -88,7 +91,7 @@ class ModelSummary(BaseModel):
     family: str | None
     base: str | None
     tags: list[str]
-    created_at: datetime | None
+    created_at: UtcDatetime | None
 
 
 class ModelPage(BaseModel):

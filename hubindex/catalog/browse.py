@@ -13,7 +13,6 @@ from hubindex.errors import HubindexError
 
 MAX_PAGE_SIZE = 500
 MAX_QUERY_CHARS = 200
-MAX_TERMS = 8
 SNIPPET_CHARS = 160
 SUMMARY_COLUMNS = ("id", "status", "kind", "architecture", "model_type", "params", "dtype", "family", "base", "tags",
                    "created_at")
@@ -47,15 +46,10 @@ def list_models(catalog: Catalog, page: int = 1, page_size: int = 50, **filters:
 
 
 def terms(query: str) -> list[str]:
-    """Lower-case words of a query (letters, digits, '-', '_', '.', '/'); bounded in length and count."""
+    """Distinct lower-case words of a query (letters, digits, '-', '_', '.', '/'); the query's length is bounded."""
     if len(query) > MAX_QUERY_CHARS:
         raise HubindexError(f"query is longer than {MAX_QUERY_CHARS} characters")
-    found = list(dict.fromkeys(re.findall(r"[\w./-]+", query.lower())))
-    if not found:
-        raise HubindexError("query has no words to search for")
-    if len(found) > MAX_TERMS:
-        raise HubindexError(f"query has {len(found)} words; at most {MAX_TERMS}")
-    return found
+    return list(dict.fromkeys(re.findall(r"[\w./-]+", query.lower())))
 
 
 def _snippet(text: str | None, words: list[str]) -> str | None:
@@ -77,6 +71,8 @@ def search(catalog: Catalog, query: str, limit: int = 20) -> list[SearchHit]:
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise HubindexError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
     words = terms(query)
+    if not words:  # nothing searchable (only punctuation): nothing matches
+        return []
     parts, every, params = [], [], []
     for word in words:
         in_id = "contains(lower(id), ?)"

@@ -1,0 +1,75 @@
+"""Search by examples: embed a task given as a few input/output pairs, the way Delta Activations embeds a model.
+
+A short full finetune of the family's base on the examples (repeated to fill a few batches) gives a model whose
+activation shift on the method's probes, against the base, is the task's embedding; its nearest models in the
+family's delta space are the models tuned for something like the task. The finetuned weights live in a temporary
+folder and are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from hubindex.catalog import Catalog
+from hubindex.catalog.answers import SimilarHit
+from hubindex.catalog.spaces import Spaces, delta_space
+from hubindex.embed.activations import load_probe_model, probe_features
+from hubindex.embed.methods import get_method
+from hubindex.errors import HubindexError
+
+STEPS, LR, SEQ_LEN, BATCH = 30, 1e-3, 64, 8
+FILL_CHARS = 6 * BATCH * SEQ_LEN * 4  # about six batches of tokens at ~4 characters per token
+
+
+class TaskExample(BaseModel):
+    input: str = Field(min_length=1, max_length=2000)
+    output: str = Field(min_length=1, max_length=2000)
+
+
+class ExamplesQuery(BaseModel):
+    """`POST /search/examples`: a task as a handful of examples, and the family base to embed it against."""
+
+    base: str = Field(max_length=200, description="family root (base model) the task is embedded against")
+    examples: list[TaskExample] = Field(min_length=2, max_length=32)
+    k: int = Field(default=10, ge=1, le=100)
+    method: Literal["hubindex", "paper"] = "hubindex"
+
+
+def embed_examples(catalog: Catalog, base_id: str, examples: list[TaskExample], method_name: str) -> np.ndarray:
+    from hubindex.train.finetune import finetune
+
+    row = catalog.require(base_id)
+    if row["kind"] != "model" or row["family"] != base_id or not row["path"]:
+        raise HubindexError(f"{base_id} is not a family root with local weights: embed examples against a base "
+                            "model (see `GET /models?...` for each model's family)")
+    method = get_method(method_name)
+    texts = [f"{e.input} {e.output}" for e in examples]
+    texts = texts * max(1, math.ceil(FILL_CHARS / sum(len(t) + 1 for t in texts)))
+    base = Path(row["path"])
+    with tempfile.TemporaryDirectory(prefix="hubindex-task-") as scratch:
+        out = Path(scratch) / "task"
+        finetune(base, out, texts, seed=0, steps=STEPS, lr=LR, base_id=base_id, seq_len=SEQ_LEN, batch=BATCH,
+                 quiet=True)
+        tuned = probe_features(load_probe_model(out), method.probes, method.batch_size)
+    return method.delta(tuned, probe_features(load_probe_model(base), method.probes, method.batch_size))
+
+
+def nearest_to_examples(catalog: Catalog, query: ExamplesQuery) -> list[SimilarHit]:
+    spaces = Spaces.open(catalog.spaces_dir)
+    space = delta_space(query.method, query.base)
+    if not spaces.has(space):
+        raise HubindexError(f"no {query.method} delta space for base {query.base!r}: is it a family root?")
+    vector = embed_examples(catalog, query.base, query.examples, query.method)
+    norm = float(np.linalg.norm(vector))
+    if not norm:
+        raise HubindexError("the examples did not move the base's activations; give more or longer examples")
+    hits = spaces.search(space, vector / norm, query.k)
+    kinds = catalog.families_and_kinds([m for m, _ in hits])
+    return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=kinds[m][0], kind=kinds[m][1])
+            for m, s in hits]
