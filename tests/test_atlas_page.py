@@ -153,6 +153,13 @@ def test_search_finds_a_model_by_text_and_by_id(page, tiny_zoo, shots):
     listed = page.eval_on_selector_all("#models .vrow", "rs => rs.map(r => r.dataset.model)")
     assert model in listed
     page.screenshot(path=str(shots / "search.png"))
+    # Hostile text is only ever text: no markup is created, no script runs, the server search answers 0 hits.
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.fill("#search", '<img src=x onerror="alert(1)"> %2F../../etc')
+    page.press("#search", "Enter")
+    page.wait_for_function("() => document.querySelector('#search-status').textContent.startsWith('0 in')")
+    assert dialogs == [] and page.locator("img").count() == 0
 
 
 def test_keyboard_reaches_tree_list_and_map(page, atlas_server, shots):
@@ -212,7 +219,8 @@ def test_keyboard_reaches_tree_list_and_map(page, atlas_server, shots):
 
 
 def test_atlas_endpoints_refuse_bad_input(atlas_server):
-    for family, code in [("../../etc/passwd", 400), ("nobody/none", 404), ("a" * 300, 422)]:
+    for family, code in [("../../etc/passwd", 404), ("nobody/none", 404), ("x'; DROP TABLE models; --", 404),
+                         ("a" * 300, 422)]:
         status, body = api(atlas_server, "/atlas/map", family=family)
         assert status == code, (family, body)
     assert api(atlas_server, "/atlas/map", family="x/y", method="evil")[0] == 422

@@ -434,7 +434,7 @@ async function onSearchSubmit(event) {
   let found = localMatches(q), where = "ids and tags";
   if (hasPath("/search")) {
     try {
-      const answer = await getJSON(`search?q=${encodeURIComponent(q)}`);
+      const answer = await getJSON(`search?q=${encodeURIComponent(q.slice(0, 200))}&limit=100`);
       const hits = Array.isArray(answer) ? answer : (answer.items || answer.hits || []);
       const ids = hits.map((h) => (typeof h.model === "string" ? h.model : h.model?.id || h.id)).filter((id) => id);
       if (ids.length) { found = [...new Set([...ids, ...found])]; where = "ids, tags and card text"; }
