@@ -81,3 +81,19 @@ def test_projection_helpers_on_small_and_degenerate_input():
     assert labels[0] == 0  # numbered by first appearance
     assert specific_tags({"a": ["hub", "legal"], "b": ["hub", "code"], "c": ["hub"]}) == {"a": "legal", "b": "code",
                                                                                          "c": None}
+
+
+def test_parents_and_merge_candidates_of_a_model_without_signature_say_so(tmp_path):
+    """Rows with lineage but no weight signature (the synthetic catalog has none): a clear not-found, not a crash."""
+    from hubindex.catalog import Catalog
+    from hubindex.errors import NotFoundError
+    from hubindex.lineage.queries import parents
+    from hubindex.merging.candidates import rank
+    from tests.synthetic_catalog import write_catalog
+
+    db = write_catalog(tmp_path / "synthetic.duckdb", 60)
+    with Catalog(db, read_only=True) as catalog:
+        child = next(e["model_id"] for e in catalog.lineage() if e["relation"] == "finetune")
+        for query in (parents, rank):
+            with pytest.raises(NotFoundError, match="no weight signature"):
+                query(catalog, child)
