@@ -15,6 +15,7 @@ in creation order; each decision uses the weights first and declared metadata as
    one is reported as a conflict and overruled.
 5. a model whose step from its chosen parent still is no single run may be a merge of sources outside the
    shortlist: matching pursuit over the whole family (_pursued_sources) proposes them, step 3's checks decide.
+Finally every finetune with local weights gets low-rank delta evidence (low_rank.py): a merged LoRA shows there.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hubindex.catalog import Catalog
+from hubindex.checkpoint import ModelFolder
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.evidence import COPY_MAX, increment_tail, increment_tails, resave_kind
 from hubindex.lineage.family import Family, families, load_family
+from hubindex.lineage.low_rank import low_rank_evidence
 from hubindex.lineage.merges import MAX_SOURCES, MergeFit, detect_merge
 from hubindex.lineage.neighbours import Neighbours, nearest_members
 
@@ -174,7 +177,19 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
                                         confidence=confidence, family=fam.root,
                                         evidence={"base_source": row["base_source"], **_card_check(row, [base])})
+    _check_low_rank(fam, entries)
     return list(entries.values())
+
+
+def _check_low_rank(fam: Family, entries: dict[str, LineageEntry]) -> None:
+    """Add low-rank delta evidence to every finetune whose weights and parent's are local (low_rank.py): a full
+    checkpoint that is its parent plus a merged LoRA. Reads a few whole matrices per finetune, so it runs here,
+    once the family's decisions are final, and only when its lineage is recomputed."""
+    folders: dict[str, ModelFolder] = {}
+    for entry in entries.values():
+        if entry.relation == "finetune" and entry.parents:
+            entry.evidence.update(low_rank_evidence(fam.rows[entry.model].get("path"),
+                                                    fam.rows[entry.parents[0]].get("path"), folders))
 
 
 def _merge(ctx: _Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
