@@ -116,3 +116,28 @@ def test_a_file_broken_after_indexing_costs_only_its_own_check(tiny_zoo, tmp_pat
     assert "truncated" in found[child].evidence["low_rank_delta"]["not_checked"]
     assert "lora_merged" not in found[child].evidence
     assert found[sibling].parents == [parent] and found[sibling].evidence["lora_merged"] is False
+
+
+@pytest.mark.slow
+def test_a_low_rank_delta_from_the_root_overrules_a_wrong_sibling_parent(tiny_zoo, tmp_path):
+    """A merged LoRA put on a sibling finetune (what the engine does when a same-domain sibling looks nearer by
+    distance and step tail, seen on stripped zoos) is moved back to the root, where its delta is low rank."""
+    from hubindex.lineage.engine import _check_low_rank, infer_family
+    from hubindex.lineage.family import families
+
+    truth, child, parent = _lora_pair(tiny_zoo)
+    sibling = next(m for m in sorted(truth) if truth[m]["method"] == "full" and truth[m]["parents"] == [parent])
+    hub = tmp_path / "hub"
+    for model_id in (parent, child, sibling):
+        shutil.copytree(tiny_zoo / model_id, hub / model_id)
+    db = tmp_path / "c.duckdb"
+    index_paths(db, [hub], ["hubindex"], embed=False, quiet=True)
+    with Catalog(db, read_only=True) as catalog:
+        family = families(catalog)[0]
+    found = {e.model: e for e in infer_family(family)}
+    assert found[child].parents == [parent] and "parent_by_rank" not in found[child].evidence
+    wrong = found[child].model_copy(update={"parents": [sibling], "evidence": {"runner_up": None}})
+    _check_low_rank(family, {child: wrong})
+    assert wrong.parents == [parent] and wrong.evidence["lora_merged"] is True
+    assert wrong.evidence["parent_by_rank"]["replaced"] == sibling
+    assert wrong.evidence["parent_by_rank"]["its_rank"] > wrong.evidence["low_rank_delta"]["bound"]

@@ -6,8 +6,8 @@ precision/recall/F1, relation accuracy per type, merge-source exactness, family 
 - mother: MoTHer-style: edge weights are weight distances, an edge may only go from higher to lower mean kurtosis,
   and a minimum spanning arborescence (Chu-Liu/Edmonds) per family picks one parent each;
 - card: what cards and adapter configs declare (only when any model declares something).
-LoRA-merged recognition: precision/recall of the `lora_merged` evidence against truth's `method` over the models
-whose low-rank delta was checked (finetunes with local weights).
+LoRA-merged recognition: precision/recall of the `lora_merged` evidence against truth's `method` (recall over every
+lora_merged model in the catalog, precision over the finetunes whose low-rank delta was checked).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class LineageScore(BaseModel):
 class LoraMergedScore(BaseModel):
     checked: int = Field(description="models whose low-rank delta was checked (finetunes with local weights)")
     flagged: int = Field(description="of those, recognised as a merged LoRA")
-    truth: int = Field(description="of those, lora_merged in truth")
+    truth: int = Field(description="lora_merged models of truth in the catalog (checked or not)")
     precision: float | None
     recall: float | None
 
@@ -87,11 +87,13 @@ def score(name: str, predicted: dict[str, list[str]], relations: dict[str, str] 
 
 
 def lora_merged_score(found: dict[str, LineageEntry], truth: dict) -> LoraMergedScore | None:
+    """Recall counts every lora_merged model of truth in the catalog, also those the engine did not call a
+    finetune (never checked)."""
     checked = [m for m, e in found.items() if "lora_merged" in e.evidence]
     if not checked:
         return None
     flagged = {m for m in checked if found[m].evidence["lora_merged"]}
-    true = {m for m in checked if truth[m].get("method") == "lora_merged"}
+    true = {m for m in found if truth[m].get("method") == "lora_merged"}
     hit = len(flagged & true)
     return LoraMergedScore(checked=len(checked), flagged=len(flagged), truth=len(true),
                            precision=hit / len(flagged) if flagged else None,
