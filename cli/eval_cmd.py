@@ -60,6 +60,11 @@ def evaluate(db: Path, truth_path: Path, merges: bool, queries: int, per_side: i
     console.print(table)
     console.print("relation accuracy by type: " + ", ".join(f"{k} {v:.2f}"
                                                              for k, v in lineage.hubindex.relation_by_type.items()))
+    if (lora := lineage.lora_merged) is not None:
+        def share(value: float | None) -> str:
+            return "-" if value is None else f"{value:.3f}"
+        console.print(f"LoRA-merged recognition ({lora.checked} finetunes checked, {lora.flagged} flagged, "
+                      f"{lora.truth} in truth): precision {share(lora.precision)}, recall {share(lora.recall)}")
 
 
 def _evaluate_merges(db: Path, truth_path: Path, queries: int, per_side: int, as_json: bool) -> None:

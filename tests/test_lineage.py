@@ -64,6 +64,8 @@ def test_stripped_multi_family_zoo_lineage_without_any_metadata(multi_family_zoo
     baselines = {b["name"]: b for b in lineage["baselines"]}
     assert set(baselines) == {"nearest", "mother"}  # stripped: no card baseline
     assert lineage["hubindex"]["parent_accuracy"] > baselines["nearest"]["parent_accuracy"] + 0.2
+    # Every lora_merged finetune is recognised by its low-rank delta, and no other finetune is.
+    assert lineage["lora_merged"]["precision"] == 1.0 and lineage["lora_merged"]["recall"] == 1.0
 
 
 def test_tree_and_parents_follow_their_schemas(tiny_zoo, tiny_catalog):

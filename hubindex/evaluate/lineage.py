@@ -6,6 +6,8 @@ precision/recall/F1, relation accuracy per type, merge-source exactness, family 
 - mother: MoTHer-style: edge weights are weight distances, an edge may only go from higher to lower mean kurtosis,
   and a minimum spanning arborescence (Chu-Liu/Edmonds) per family picks one parent each;
 - card: what cards and adapter configs declare (only when any model declares something).
+LoRA-merged recognition: precision/recall of the `lora_merged` evidence against truth's `method` (recall over every
+lora_merged model in the catalog, precision over the finetunes whose low-rank delta was checked).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from math import comb
 
 import networkx as nx
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.samples import pairwise_distances
+from hubindex.lineage.answers import LineageEntry
 from hubindex.lineage.family import families
 from hubindex.lineage.queries import entries
 from hubindex.zoo.truth import load_truth
@@ -35,11 +38,20 @@ class LineageScore(BaseModel):
     merge_exact: float | None
 
 
+class LoraMergedScore(BaseModel):
+    checked: int = Field(description="models whose low-rank delta was checked (finetunes with local weights)")
+    flagged: int = Field(description="of those, recognised as a merged LoRA")
+    truth: int = Field(description="lora_merged models of truth in the catalog (checked or not)")
+    precision: float | None
+    recall: float | None
+
+
 class LineageEval(BaseModel):
     models: int
     family_ari: float
     hubindex: LineageScore
     baselines: list[LineageScore]
+    lora_merged: LoraMergedScore | None = None
 
 
 def adjusted_rand(a: list[str], b: list[str]) -> float:
@@ -72,6 +84,20 @@ def score(name: str, predicted: dict[str, list[str]], relations: dict[str, str] 
         relation_by_type={k: float(np.mean(v)) for k, v in sorted(by_type.items())},
         merge_exact=float(np.mean([sorted(predicted[m]) == sorted(truth[m]["parents"]) for m in merges]))
         if merges else None)
+
+
+def lora_merged_score(found: dict[str, LineageEntry], truth: dict) -> LoraMergedScore | None:
+    """Recall counts every lora_merged model of truth in the catalog, also those the engine did not call a
+    finetune (never checked)."""
+    checked = [m for m, e in found.items() if "lora_merged" in e.evidence]
+    if not checked:
+        return None
+    flagged = {m for m in checked if found[m].evidence["lora_merged"]}
+    true = {m for m in found if truth[m].get("method") == "lora_merged"}
+    hit = len(flagged & true)
+    return LoraMergedScore(checked=len(checked), flagged=len(flagged), truth=len(true),
+                           precision=hit / len(flagged) if flagged else None,
+                           recall=hit / len(true) if true else None)
 
 
 def _baselines(catalog: Catalog) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
@@ -119,4 +145,5 @@ def evaluate_lineage(catalog: Catalog, truth_path: str) -> LineageEval:
     baselines = [score("nearest", nearest, None, truth), score("mother", mother, None, truth)]
     if any(card.values()):
         baselines.append(score("card", card, None, truth))
-    return LineageEval(models=len(ids), family_ari=ari, hubindex=ours, baselines=baselines)
+    return LineageEval(models=len(ids), family_ari=ari, hubindex=ours, baselines=baselines,
+                       lora_merged=lora_merged_score(found, truth))

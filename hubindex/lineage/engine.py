@@ -15,6 +15,8 @@ in creation order; each decision uses the weights first and declared metadata as
    one is reported as a conflict and overruled.
 5. a model whose step from its chosen parent still is no single run may be a merge of sources outside the
    shortlist: matching pursuit over the whole family (_pursued_sources) proposes them, step 3's checks decide.
+Finally every finetune with local weights gets low-rank delta evidence (low_rank.py): a merged LoRA shows there,
+and a delta low rank from the root or the runner-up but not from the chosen parent moves the model there.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hubindex.catalog import Catalog
+from hubindex.checkpoint import ModelFolder
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.evidence import COPY_MAX, increment_tail, increment_tails, resave_kind
 from hubindex.lineage.family import Family, families, load_family
+from hubindex.lineage.low_rank import low_rank_evidence
 from hubindex.lineage.merges import MAX_SOURCES, MergeFit, detect_merge
 from hubindex.lineage.neighbours import Neighbours, nearest_members
 
@@ -174,7 +178,49 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
                                         confidence=confidence, family=fam.root,
                                         evidence={"base_source": row["base_source"], **_card_check(row, [base])})
+    _check_low_rank(fam, entries)
     return list(entries.values())
+
+
+def _check_low_rank(fam: Family, entries: dict[str, LineageEntry]) -> None:
+    """Add low-rank delta evidence to every finetune whose weights and parent's are local (low_rank.py): a full
+    checkpoint that is its parent plus a merged LoRA. Reads a few whole matrices per finetune, so it runs here,
+    once the family's decisions are final, and only when its lineage is recomputed. A delta that is full rank from
+    the chosen parent but low rank from the family root or the runner-up re-parents the model there: two
+    independent runs never differ by a low-rank update (a same-domain sibling can look nearer than the base by
+    distance and step tail, not by rank)."""
+    folders: dict[str, ModelFolder] = {}
+    for entry in entries.values():
+        if entry.relation != "finetune" or not entry.parents:
+            continue
+        path = fam.rows[entry.model].get("path")
+        found = low_rank_evidence(path, fam.rows[entry.parents[0]].get("path"), folders)
+        # Other candidates, only for deltas that are not low rank: the root, then the runner-up (both allowed).
+        others = [m for m in dict.fromkeys([fam.root, entry.evidence.get("runner_up")]) if m in fam.rows
+                  and m != entry.parents[0] and entry.model not in _ancestors(entries, m)] \
+            if found.get("lora_merged") is False else []
+        for other in others:
+            from_other = low_rank_evidence(path, fam.rows[other].get("path"), folders)
+            if from_other.get("lora_merged"):
+                found = {**from_other, "parent_by_rank": {"replaced": entry.parents[0],
+                                                          "its_rank": found["low_rank_delta"]["rank"]}}
+                entry.parents = [other]
+                entry.evidence.pop("conflict", None)
+                entry.evidence.update(_card_check(fam.rows[entry.model], entry.parents))
+                break
+        entry.evidence.update(found)
+
+
+def _ancestors(entries: dict[str, LineageEntry], model_id: str) -> set[str]:
+    """Every model above `model_id` as decided so far (re-parenting must not close a cycle when times are unknown)."""
+    seen: set[str] = set()
+    stack = list(entries[model_id].parents) if model_id in entries else []
+    while stack:
+        above = stack.pop()
+        if above not in seen:
+            seen.add(above)
+            stack.extend(entries[above].parents if above in entries else [])
+    return seen
 
 
 def _merge(ctx: _Context, index: int, sources: np.ndarray, root_raw: np.ndarray,

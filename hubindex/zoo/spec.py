@@ -22,6 +22,7 @@ FAMILIES_BY_SIZE = {"tiny": 2, "small": 3, "medium": 3}
 BASE_ORG = "hubindex-labs"
 ORGS = ("acme-ai", "northwind", "opencraft", "tinyml", "quill-labs", "deltaworks", "sparrow", "bluefin")
 DEFAULT_DOMAIN_COUNT = 6
+LORA_MERGED_RANK = 8  # every lora_merged finetune: its delta from the parent has at most this rank
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _family(rng: random.Random, name: _Namer, family: str, arch: str, fseed: int
     for d in rng.sample(domains, 3):
         out.append(ModelSpec(name(f"{family}-{d}-lora-merged"), family, arch, "finetune", "lora_merged",
                              [base.id], d, {"seed": rng.randrange(1 << 30), "lr": 5e-3,
-                                            "steps": rng.randint(*steps), "rank": 8}))
+                                            "steps": rng.randint(*steps), "rank": LORA_MERGED_RANK}))
     # Chains: two second-generation finetunes (same domain, new data), the second continued once more.
     previous: ModelSpec | None = None
     for generation, d in zip((2, 2, 3), rng.sample(domains, 3), strict=True):
