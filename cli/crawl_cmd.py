@@ -48,10 +48,15 @@ def parse_since(value: str) -> datetime:
 @click.option("--keep", is_flag=True, help="Keep --full downloads after fingerprinting (default: delete them).")
 @click.option("--method", "methods", multiple=True, default=("hubindex",), show_default=True,
               help="Delta Activations recipe(s) for --full.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON (schemas/crawl_report).")
+@click.option("--queue", "queued", is_flag=True,
+              help="Hand the crawl to the catalog owner and Celery workers (HUBINDEX_BROKER_URL) instead.")
+@click.option("--wait", is_flag=True, help="With --queue: wait for the crawl to finish and print its progress.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run report as JSON (schemas/crawl_report; with --queue: schemas/run_progress).")
 def crawl(db: Path, endpoint: str | None, author: str | None, base_model: str | None, search: str | None,
           pipeline_tag: str | None, library: str | None, limit: int | None, since: str | None, full: bool,
-          cache: Path | None, max_disk: str | None, keep: bool, methods: tuple[str, ...], as_json: bool) -> None:
+          cache: Path | None, max_disk: str | None, keep: bool, methods: tuple[str, ...], queued: bool, wait: bool,
+          as_json: bool) -> None:
     """Crawl a hub: metadata first, weight signatures from HTTP range reads (about 1 % of the bytes).
 
     Honours HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE (set by you, it stops the crawl; hubindex's own offline
@@ -68,6 +73,11 @@ def crawl(db: Path, endpoint: str | None, author: str | None, base_model: str | 
     go_online()  # hubindex's own offline default is for the other commands
     query = CrawlQuery(author=author, search=search, base_model=base_model, pipeline_tag=pipeline_tag,
                        library=library, limit=limit, since=parse_since(since) if since else None)
+    if queued:
+        if full:
+            raise HubindexError("--full does not run on the queue yet: crawl --queue, then crawl --full in-process")
+        _queue(db, HubSource(endpoint=endpoint).endpoint, query, wait, as_json)
+        return
     options = None
     if full:
         chosen = split_list(methods) or ["hubindex"]
@@ -90,3 +100,28 @@ def crawl(db: Path, endpoint: str | None, author: str | None, base_model: str | 
         for problem in report.problems:
             table.add_row(problem.id, problem.status, problem.reason or "")
         console.print(table)
+
+
+def _queue(db: Path, endpoint: str, query, wait: bool, as_json: bool) -> None:
+    """Publish the crawl for the catalog owner, which lists the hub and hands one job per changed repo to `cpu`."""
+    from dataclasses import asdict
+
+    from hubindex.workers.ingest import submit_crawl, wait_for
+
+    from hubindex.errors import HubindexError
+    from hubindex.indexer.jobs import CrawlRequest
+    from hubindex.indexer.progress import progress_of
+
+    run = submit_crawl(db, CrawlRequest(endpoint=endpoint, **asdict(query)))
+    if wait:
+        run = wait_for(run.id)
+        if run.phase == "failed":
+            raise HubindexError(f"crawl {run.id} failed: {run.error}")
+    if as_json:
+        click.echo(progress_of(run, set()).model_dump_json(indent=2))
+    elif not wait:
+        console.print(f"queued crawl {run.id} of {endpoint} for {db}; follow it with `hubindex jobs --watch`")
+    else:
+        report = run.report
+        console.print(f"[bold]{report.seen}[/] listed at {endpoint}: {report.indexed} fingerprinted, "
+                      f"{report.unchanged} unchanged, {len(report.failed)} problems; {report.seconds:.1f} s")

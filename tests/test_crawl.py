@@ -217,3 +217,102 @@ def test_offline_env_stops_the_source(monkeypatch):
     with pytest.raises(HubindexError, match="HF_HUB_OFFLINE"):
         HubSource(endpoint="http://127.0.0.1:9")
     assert os.environ["HF_HUB_OFFLINE"] == "0"
+
+
+def _crawled_view(db: Path) -> dict:
+    """Rows a crawl writes, without the wall-clock columns (when each row was written)."""
+    def plain(row: dict) -> dict:
+        return {k: v for k, v in row.items() if not k.endswith("_at") or k == "created_at"}
+
+    with Catalog(db, read_only=True) as cat:
+        return {"models": {r["id"]: plain(r) for r in cat.models()},
+                "hub": {r["id"]: plain(r) for r in hub_rows(cat)},
+                "duplicates": cat.con.execute("SELECT count(*) - count(DISTINCT id) FROM models").fetchone()[0]
+                + cat.con.execute("SELECT count(*) - count(DISTINCT id) FROM hub_models").fetchone()[0],
+                "signatures": {r["id"]: cat.signature(r["id"]) for r in cat.models()}}
+
+
+@pytest.mark.slow
+def test_queued_crawl_on_workers_equals_in_process_crawl(tiny_zoo, odd_repos, broker, tmp_path):
+    """`crawl --queue`: the owner lists, a cpu worker range-reads, the owner records; the same rows as in-process.
+    HF_ENDPOINT is set for the CLI only: the workers learn the hub from the request."""
+    import subprocess
+
+    from tests.brokers import HUBINDEX, start_worker, stop, worker_env
+
+    schema = json.loads((SCHEMA_DIR / "run_progress.schema.json").read_text())
+    db, log = tmp_path / "queued.duckdb", tmp_path / "workers.log"
+    with serve(tiny_zoo, odd_repos) as hub:
+        crawl(tmp_path / "in-process.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint))
+        owner = start_worker(broker, "--queues", "ingest", "--db", str(db), log=log)
+        helper = start_worker(broker, "--queues", "cpu", log=log)
+
+        def queued_crawl() -> dict:
+            out = subprocess.run([HUBINDEX, "crawl", "--db", str(db), "--queue", "--wait", "--json"],
+                                 env=worker_env(broker, HF_ENDPOINT=hub.endpoint), capture_output=True, text=True,
+                                 timeout=300)
+            assert out.returncode == 0, out.stderr + log.read_text()[-3000:]
+            answer = json.loads(out.stdout)
+            jsonschema.validate(answer, schema)
+            return answer
+
+        try:
+            first = queued_crawl()
+            seen = len(hub.traffic.requests)
+            second = queued_crawl()
+            refused = subprocess.run([HUBINDEX, "crawl", "--db", str(db), "--queue", "--full"],
+                                     env=worker_env(broker, HF_ENDPOINT=hub.endpoint), capture_output=True, text=True)
+        finally:
+            stop(helper)
+            stop(owner)
+    assert owner.returncode == 0, log.read_text()[-3000:]
+    expected = zoo_ids(tiny_zoo)
+    retried = {GATED, VANISHED, BROKEN, HOSTILE}  # not final: the in-process crawl retries them too
+    assert first["phase"] == second["phase"] == "finished" and first["paths"] == [hub.endpoint]
+    assert first["report"]["seen"] == len(expected) + 5 and first["report"]["indexed"] == len(expected)
+    assert {f["model"]: f["status"] for f in first["report"]["failed"]} == {
+        GATED: "gated", VANISHED: "missing", PICKLE: "unsupported", BROKEN: "error", HOSTILE: "invalid"}
+    assert [(s["stage"], s["done"], s["failed"]) for s in first["stages"]] == [("crawl", len(expected), 5)]
+    # Second crawl: every final commit is skipped by the owner; only the repos that failed are tried again.
+    assert second["report"]["unchanged"] == len(expected) + 1 and second["report"]["indexed"] == 0
+    assert second["stages"][0]["failed"] == len(retried)
+    again = {path for _, path, *_ in hub.traffic.requests[seen:] if "/resolve/" in path}
+    assert again and all(path.split("/resolve/")[0].lstrip("/") in retried for path in again)
+    assert refused.returncode != 0 and "--full" in refused.stderr
+
+    got, want = _crawled_view(db), _crawled_view(tmp_path / "in-process.duckdb")
+    assert got["duplicates"] == 0
+    assert got["models"] == want["models"] and got["hub"] == want["hub"]
+    assert set(got["signatures"]) == set(want["signatures"])
+    for model_id, sig in want["signatures"].items():
+        mine = got["signatures"][model_id]
+        assert (sig is None) == (mine is None), model_id
+        if sig is not None:
+            assert mine["meta"] == sig["meta"], model_id
+            np.testing.assert_array_equal(mine["samples"], sig["samples"], err_msg=model_id)
+            np.testing.assert_array_equal(mine["sketch"], sig["sketch"], err_msg=model_id)
+
+
+def test_queued_crawl_run_records_each_commit_once(tiny_zoo, odd_repos, tmp_path):
+    """The owner's side without a broker: redelivered and stale-sha results change nothing."""
+    from hubindex.indexer.jobs import CrawlRequest
+    from hubindex.indexer.run import Run
+    from hubindex.indexer.stages import execute
+
+    author = sorted(zoo_ids(tiny_zoo))[0].split("/")[0]
+    mine = {m for m in zoo_ids(tiny_zoo) if m.startswith(author + "/")}
+    with serve(tiny_zoo, odd_repos) as hub, Catalog(tmp_path / "run.duckdb") as catalog:
+        run = Run.new_crawl("r1", catalog.path, CrawlRequest(endpoint=hub.endpoint, author=author))
+        jobs = run.start(catalog)
+        assert run.phase == "crawl" and {j.model_id for j in jobs} == mine
+        results = [execute(job) for job in jobs]
+        assert all(run.record(catalog, result) for result in results)
+        assert not any(run.record(catalog, result) for result in results)  # a redelivery
+        stale = results[0].model_copy(update={"job": {**results[0].job, "sha": "0" * 40}})
+        assert not run.record(catalog, stale)  # a commit this run did not plan
+        assert run.advance(catalog) == [] and run.phase == "finished"
+        rows = {r["id"]: r for r in catalog.models()}
+        assert set(rows) == mine and all(rows[m]["revision"] == hub.repos[m].sha for m in mine)
+        assert run.report.indexed == len(mine) and run.stages["crawl"].done == len(mine)
+        again = Run.new_crawl("r2", catalog.path, CrawlRequest(endpoint=hub.endpoint, author=author))
+        assert again.start(catalog) == [] and again.report.unchanged == len(mine)

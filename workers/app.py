@@ -18,7 +18,7 @@ BROKER_ENV = "HUBINDEX_BROKER_URL"
 VISIBILITY_ENV = "HUBINDEX_VISIBILITY_TIMEOUT"
 CPU, GPU, INGEST = "cpu", "gpu", "ingest"
 INGEST_QUEUE = Queue(INGEST, Exchange(INGEST, type="direct"), routing_key=INGEST)
-ROUTES = {"hubindex.fingerprint": CPU, "hubindex.bases": GPU, "hubindex.embed": GPU}
+ROUTES = {"hubindex.fingerprint": CPU, "hubindex.crawl": CPU, "hubindex.bases": GPU, "hubindex.embed": GPU}
 
 
 def broker_url() -> str | None:

@@ -26,7 +26,7 @@ from redis.exceptions import LockError
 
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
-from hubindex.indexer.jobs import BasesJob, EmbedJob, FingerprintJob, Job, Result
+from hubindex.indexer.jobs import BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
 from hubindex.indexer.run import Failure, Run
 
 BATCH = 64  # results recorded between two saves of the run state
@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 def submit(db: Path, paths: list[Path], methods: list[str], embed: bool = True, prune: bool = False) -> Run:
     """Queue an indexing run for the owner of `db` (`hubindex index PATH --queue`)."""
     run = Run.new(uuid.uuid4().hex, Path(db).resolve(), [Path(p).resolve() for p in paths], methods, embed, prune)
+    save_run(client(), run)
+    publish({"type": "plan", "run": run.id})
+    return run
+
+
+def submit_crawl(db: Path, request: CrawlRequest) -> Run:
+    """Queue a hub crawl for the owner of `db` (`hubindex crawl --queue`); the owner lists the hub."""
+    run = Run.new_crawl(uuid.uuid4().hex, Path(db).resolve(), request)
     save_run(client(), run)
     publish({"type": "plan", "run": run.id})
     return run
@@ -55,7 +63,7 @@ def wait_for(run_id: str, timeout: float | None = None, poll: float = 0.5) -> Ru
 
 
 def _stage(job: Job) -> str:
-    return {FingerprintJob: "fingerprint", BasesJob: "bases", EmbedJob: "embed"}[type(job)]
+    return {FingerprintJob: "fingerprint", BasesJob: "bases", EmbedJob: "embed", CrawlJob: "crawl"}[type(job)]
 
 
 def enqueue(run_id: str, jobs: list[Job]) -> None:

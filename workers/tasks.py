@@ -74,4 +74,10 @@ def embed(self: Task, run_id: str, job: dict) -> None:
     _run(self, "embed", run_id, job)
 
 
-TASKS = {"fingerprint": fingerprint, "bases": bases, "embed": embed}
+@app.task(name="hubindex.crawl", bind=True, max_retries=MAX_RETRIES)
+def crawl(self: Task, run_id: str, job: dict) -> None:
+    """Partial fingerprint of one hub repo commit from range reads."""
+    _run(self, "crawl", run_id, job)
+
+
+TASKS = {"fingerprint": fingerprint, "bases": bases, "embed": embed, "crawl": crawl}

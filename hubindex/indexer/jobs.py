@@ -17,8 +17,8 @@ from pydantic import BaseModel
 from hubindex.fingerprint import WeightSignature
 from hubindex.fingerprint.stats import TensorStats
 
-Stage = Literal["fingerprint", "bases", "embed"]
-STAGES: tuple[Stage, ...] = ("fingerprint", "bases", "embed")
+Stage = Literal["fingerprint", "bases", "embed", "crawl"]
+STAGES: tuple[Stage, ...] = ("fingerprint", "bases", "embed", "crawl")
 
 
 class Packed(BaseModel):
@@ -83,8 +83,35 @@ class EmbedJob(BaseModel):
         return f"embed:{self.method}:{self.model_id}"
 
 
-Job = FingerprintJob | BasesJob | EmbedJob
-JOB_TYPES: dict[str, type[BaseModel]] = {"fingerprint": FingerprintJob, "bases": BasesJob, "embed": EmbedJob}
+class CrawlRequest(BaseModel):
+    """A queued hub crawl: the hub (so workers on other machines use the same one) and the listing's filters."""
+
+    endpoint: str
+    author: str | None = None
+    search: str | None = None
+    base_model: str | None = None
+    pipeline_tag: str | None = None
+    library: str | None = None
+    limit: int | None = None
+    since: datetime | None = None
+
+
+class CrawlJob(BaseModel):
+    """Partial fingerprint of one listed repo commit by range reads (`hub.stages.fingerprint_stage`)."""
+
+    model_id: str
+    sha: str | None
+    endpoint: str
+    listed: dict  # hub.stages.Listed, as JSON
+
+    @property
+    def key(self) -> str:
+        return f"crawl:{self.model_id}@{self.sha}"
+
+
+Job = FingerprintJob | BasesJob | EmbedJob | CrawlJob
+JOB_TYPES: dict[str, type[BaseModel]] = {"fingerprint": FingerprintJob, "bases": BasesJob, "embed": EmbedJob,
+                                         "crawl": CrawlJob}
 
 
 class ModelRow(BaseModel):
@@ -145,6 +172,7 @@ class Result(BaseModel):
     fingerprint: Fingerprinted | None = None
     losses: dict[str, float] | None = None
     vector: Packed | None = None
+    crawled: dict | None = None  # hub.stages.FetchedPayload, as JSON
     status: str | None = None  # on failure: unsupported | error | weights_only
     error: str | None = None
 

@@ -23,7 +23,7 @@ from hubindex.embed.methods import get_method
 from hubindex.indexer import families
 from hubindex.indexer.discover import discover
 from hubindex.indexer.embedding import stale
-from hubindex.indexer.jobs import BasesJob, EmbedJob, FingerprintJob, Job, Result
+from hubindex.indexer.jobs import BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
 from hubindex.indexer.metadata import file_stamp
 from hubindex.lineage.engine import update_lineage
 
@@ -70,7 +70,8 @@ class Run(BaseModel):
     methods: list[str]
     embed: bool = True
     prune: bool = False
-    phase: str = "queued"  # queued | fingerprint | bases | embed:<i> | finished | failed
+    crawl: CrawlRequest | None = None  # a hub crawl (`crawl --queue`) instead of folders to index
+    phase: str = "queued"  # queued | fingerprint | bases | embed:<i> | crawl | finished | failed
     pending: set[str] = Field(default_factory=set)  # keys of jobs planned and not yet recorded
     sources: dict[str, list[str]] = Field(default_factory=dict)  # ids found per root (for --prune)
     stages: dict[str, StageCount] = Field(default_factory=dict)
@@ -98,8 +99,19 @@ class Run(BaseModel):
         return jobs
 
     # ---- phases
+    @classmethod
+    def new_crawl(cls, run_id: str, db: Path, request: CrawlRequest) -> Run:
+        return cls.new(run_id, db, [], [], embed=False).model_copy(update={"crawl": request,
+                                                                            "paths": [request.endpoint]})
+
     def start(self, catalog: Catalog) -> list[Job]:
-        """Discover folders and plan a fingerprint job for each one whose files changed."""
+        """Discover folders and plan a fingerprint job for each one whose files changed (for a crawl: list the hub
+        and plan a crawl job for each repo whose commit changed)."""
+        if self.crawl is not None:
+            from hubindex.hub import crawl_jobs
+
+            self.phase = "crawl"
+            return self._planned("crawl", crawl_jobs.plan(self, catalog, self.crawl))
         self.phase = "fingerprint"
         jobs: dict[str, FingerprintJob] = {}
         for path in self.paths:
@@ -128,7 +140,12 @@ class Run(BaseModel):
         while not self.pending and not self.finished:
             started = time.perf_counter()
             jobs: list[Job] = []
-            if self.phase == "fingerprint":
+            if self.phase == "crawl":  # the in-process crawl's finish_stage: bases from weights, no probes
+                from hubindex.hub.stages import finish_stage
+
+                self.report.lineage_families, self.report.spaces = finish_stage(catalog)
+                self.phase, self.finished_at = "finished", _now()
+            elif self.phase == "fingerprint":
                 if self.prune:
                     for source, keep in self.sources.items():
                         self.report.pruned += catalog.prune(source, set(keep))
@@ -175,7 +192,11 @@ class Run(BaseModel):
         counts = self.stages.setdefault(stage, StageCount())
         counts.done += result.ok
         counts.failed += not result.ok
-        if isinstance(job, FingerprintJob):
+        if isinstance(job, CrawlJob):
+            from hubindex.hub import crawl_jobs
+
+            crawl_jobs.record(self, catalog, job, result)
+        elif isinstance(job, FingerprintJob):
             self._record_fingerprint(catalog, job, result)
         elif isinstance(job, BasesJob):
             self._record_base(catalog, job, result)

@@ -18,6 +18,7 @@ from hubindex.ids import validate_model_id
 from hubindex.indexer.embedding import delta_activation, probe_loss, probe_model
 from hubindex.indexer.jobs import (
     BasesJob,
+    CrawlJob,
     EmbedJob,
     Fingerprinted,
     FingerprintJob,
@@ -66,6 +67,10 @@ def embedding(job: EmbedJob) -> Packed:
 
 def execute(job: Job) -> Result:
     """Run a job; a permanent error becomes a failed Result, a transient one propagates (the caller retries)."""
+    if isinstance(job, CrawlJob):
+        from hubindex.hub import crawl_jobs
+
+        return crawl_jobs.execute(job)
     try:
         if isinstance(job, FingerprintJob):
             return Result(stage="fingerprint", job=job.model_dump(), ok=True, fingerprint=fingerprint(job))
@@ -78,6 +83,10 @@ def execute(job: Job) -> Result:
 
 def failure(job: Job, exc: BaseException) -> Result:
     """A job that will not succeed: how its model's row records it."""
+    if isinstance(job, CrawlJob):
+        from hubindex.hub import crawl_jobs
+
+        return crawl_jobs.failure(job, exc)
     if isinstance(job, FingerprintJob):
         status = "unsupported" if isinstance(exc, UnsupportedFormatError) else "error"
         return Result(stage="fingerprint", job=job.model_dump(), ok=False, status=status, error=str(exc))
