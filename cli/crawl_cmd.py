@@ -104,15 +104,13 @@ def crawl(db: Path, endpoint: str | None, author: str | None, base_model: str | 
 
 def _queue(db: Path, endpoint: str, query, wait: bool, as_json: bool) -> None:
     """Publish the crawl for the catalog owner, which lists the hub and hands one job per changed repo to `cpu`."""
-    from dataclasses import asdict
-
     from hubindex.workers.ingest import submit_crawl, wait_for
 
     from hubindex.errors import HubindexError
     from hubindex.indexer.jobs import CrawlRequest
     from hubindex.indexer.progress import progress_of
 
-    run = submit_crawl(db, CrawlRequest(endpoint=endpoint, **asdict(query)))
+    run = submit_crawl(db, CrawlRequest(endpoint=endpoint, query=query))
     if wait:
         run = wait_for(run.id)
         if run.phase == "failed":

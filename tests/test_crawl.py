@@ -295,6 +295,7 @@ def test_queued_crawl_on_workers_equals_in_process_crawl(tiny_zoo, odd_repos, br
 
 def test_queued_crawl_run_records_each_commit_once(tiny_zoo, odd_repos, tmp_path):
     """The owner's side without a broker: redelivered and stale-sha results change nothing."""
+    from hubindex.hub.source import CrawlQuery
     from hubindex.indexer.jobs import CrawlRequest
     from hubindex.indexer.run import Run
     from hubindex.indexer.stages import execute
@@ -302,7 +303,7 @@ def test_queued_crawl_run_records_each_commit_once(tiny_zoo, odd_repos, tmp_path
     author = sorted(zoo_ids(tiny_zoo))[0].split("/")[0]
     mine = {m for m in zoo_ids(tiny_zoo) if m.startswith(author + "/")}
     with serve(tiny_zoo, odd_repos) as hub, Catalog(tmp_path / "run.duckdb") as catalog:
-        run = Run.new_crawl("r1", catalog.path, CrawlRequest(endpoint=hub.endpoint, author=author))
+        run = Run.new_crawl("r1", catalog.path, CrawlRequest(endpoint=hub.endpoint, query=CrawlQuery(author=author)))
         jobs = run.start(catalog)
         assert run.phase == "crawl" and {j.model_id for j in jobs} == mine
         results = [execute(job) for job in jobs]
@@ -314,5 +315,5 @@ def test_queued_crawl_run_records_each_commit_once(tiny_zoo, odd_repos, tmp_path
         rows = {r["id"]: r for r in catalog.models()}
         assert set(rows) == mine and all(rows[m]["revision"] == hub.repos[m].sha for m in mine)
         assert run.report.indexed == len(mine) and run.stages["crawl"].done == len(mine)
-        again = Run.new_crawl("r2", catalog.path, CrawlRequest(endpoint=hub.endpoint, author=author))
+        again = Run.new_crawl("r2", catalog.path, CrawlRequest(endpoint=hub.endpoint, query=CrawlQuery(author=author)))
         assert again.start(catalog) == [] and again.report.unchanged == len(mine)

@@ -17,7 +17,7 @@ from hubindex.catalog.hub_rows import is_current
 from hubindex.hub.partial import PartialResult
 from hubindex.hub.remote_safetensors import Traffic
 from hubindex.hub.repo_files import RepoFiles
-from hubindex.hub.source import CrawlQuery, HubSource, go_online
+from hubindex.hub.source import HubSource, go_online
 from hubindex.hub.stages import CrawledModel, Fetched, Listed, fingerprint_stage, list_stage, record_stage
 from hubindex.indexer.jobs import CrawlJob, CrawlRequest, Result, SignaturePayload
 
@@ -61,7 +61,7 @@ def _source(endpoint: str) -> HubSource:
 def plan(run: Run, catalog: Catalog, request: CrawlRequest) -> list[CrawlJob]:
     """List the hub; one job per repo whose listed commit was not crawled to a final outcome."""
     source = _source(request.endpoint)
-    query = CrawlQuery(**request.model_dump(exclude={"endpoint"}))
+    query = request.query
     jobs: dict[str, CrawlJob] = {}
     for listed in list_stage(source, query):
         run.report.seen += 1

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from hubindex.fingerprint import WeightSignature
 from hubindex.fingerprint.stats import TensorStats
+from hubindex.hub.source import CrawlQuery
 
 Stage = Literal["fingerprint", "bases", "embed", "crawl"]
 STAGES: tuple[Stage, ...] = ("fingerprint", "bases", "embed", "crawl")
@@ -87,13 +88,7 @@ class CrawlRequest(BaseModel):
     """A queued hub crawl: the hub (so workers on other machines use the same one) and the listing's filters."""
 
     endpoint: str
-    author: str | None = None
-    search: str | None = None
-    base_model: str | None = None
-    pipeline_tag: str | None = None
-    library: str | None = None
-    limit: int | None = None
-    since: datetime | None = None
+    query: CrawlQuery = CrawlQuery()
 
 
 class CrawlJob(BaseModel):
