@@ -60,6 +60,19 @@ def _lora_pair(tiny_zoo):
     return truth, child, truth[child]["parents"][0]
 
 
+def _indexed_trio(tiny_zoo, tmp_path):
+    """A merged LoRA, its parent and a full-finetune sibling copied into a hub of their own and indexed (no
+    embeddings): (child, parent, sibling, hub, db)."""
+    truth, child, parent = _lora_pair(tiny_zoo)
+    sibling = next(m for m in sorted(truth) if truth[m]["method"] == "full" and truth[m]["parents"] == [parent])
+    hub = tmp_path / "hub"
+    for model_id in (parent, child, sibling):
+        shutil.copytree(tiny_zoo / model_id, hub / model_id)
+    db = tmp_path / "c.duckdb"
+    index_paths(db, [hub], ["hubindex"], embed=False, quiet=True)
+    return child, parent, sibling, hub, db
+
+
 def _poison(folder, name: str, value: float) -> None:
     """Overwrite tensor `name` of a copied F32 checkpoint in place with `value` everywhere."""
     opened = ModelFolder.open(folder)
@@ -100,13 +113,7 @@ def test_bad_or_missing_weights_are_recorded_as_not_checked(tiny_zoo, tmp_path):
 def test_a_file_broken_after_indexing_costs_only_its_own_check(tiny_zoo, tmp_path):
     """Lineage is recomputed from the catalog's samples; the low-rank check reads the files, and a broken one is
     recorded on its model while the family's answers and its siblings' checks stand."""
-    truth, child, parent = _lora_pair(tiny_zoo)
-    sibling = next(m for m in sorted(truth) if truth[m]["method"] == "full" and truth[m]["parents"] == [parent])
-    hub = tmp_path / "hub"
-    for model_id in (parent, child, sibling):
-        shutil.copytree(tiny_zoo / model_id, hub / model_id)
-    db = tmp_path / "c.duckdb"
-    index_paths(db, [hub], ["hubindex"], embed=False, quiet=True)
+    child, parent, sibling, hub, db = _indexed_trio(tiny_zoo, tmp_path)
     weights = next((hub / child).glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[:-100])
     with Catalog(db) as catalog:
@@ -125,13 +132,7 @@ def test_a_low_rank_delta_from_the_root_overrules_a_wrong_sibling_parent(tiny_zo
     from hubindex.lineage.engine import _check_low_rank, infer_family
     from hubindex.lineage.family import families
 
-    truth, child, parent = _lora_pair(tiny_zoo)
-    sibling = next(m for m in sorted(truth) if truth[m]["method"] == "full" and truth[m]["parents"] == [parent])
-    hub = tmp_path / "hub"
-    for model_id in (parent, child, sibling):
-        shutil.copytree(tiny_zoo / model_id, hub / model_id)
-    db = tmp_path / "c.duckdb"
-    index_paths(db, [hub], ["hubindex"], embed=False, quiet=True)
+    child, parent, sibling, _hub, db = _indexed_trio(tiny_zoo, tmp_path)
     with Catalog(db, read_only=True) as catalog:
         family = families(catalog)[0]
     found = {e.model: e for e in infer_family(family)}
