@@ -15,7 +15,7 @@ DB_OPTION = click.option("--db", type=click.Path(path_type=Path, dir_okay=False)
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, file_okay=False))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
 @DB_OPTION
 @click.option("--method", "methods", multiple=True, default=("hubindex",), show_default=True,
               help="Delta Activations recipe(s): hubindex (default) and/or paper; comma-separated or repeated.")
@@ -27,9 +27,19 @@ DB_OPTION = click.option("--db", type=click.Path(path_type=Path, dir_okay=False)
 @click.option("--wait", is_flag=True, help="With --queue: wait for the run to finish and print its report.")
 def index(paths: tuple[Path, ...], db: Path, methods: tuple[str, ...], no_embed: bool, prune: bool,
           as_json: bool, queued: bool, wait: bool) -> None:
-    """Index model folders: PATH is a hub-like root (PATH/org/name/) or a single model folder."""
+    """Index model folders: PATH is a Hugging Face cache, a hub-like root (PATH/org/name/) or one model folder.
+
+    With no PATH, the Hugging Face cache ($HF_HUB_CACHE, else ~/.cache/huggingface/hub)."""
     from hubindex.embed.methods import get_method
+    from hubindex.errors import HubindexError
+    from hubindex.indexer.discover import hf_cache_dir
     from hubindex.indexer.pipeline import index_paths
+
+    if not paths:
+        cache = hf_cache_dir()
+        if not cache.is_dir():
+            raise HubindexError(f"no Hugging Face cache at {cache} (set HF_HUB_CACHE, or give a PATH to index)")
+        paths = (cache,)
 
     chosen = split_list(methods) or ["hubindex"]
     for name in chosen:

@@ -1,29 +1,68 @@
-"""The `hubindex` command. Each subcommand parses options, calls the library, and prints rich text or JSON."""
+"""The `hubindex` command. Each subcommand parses options, calls the library, and prints a table or JSON.
+
+Failures of any kind end as one `error: <root cause>` line and exit status 2 (`--verbose`: with the traceback);
+third-party warnings stay off stderr unless `--verbose`. `--verbose` is accepted anywhere on the command line.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import traceback
+import warnings
 
 import click
 
 from hubindex import __version__
-from hubindex.errors import HubindexError
+
+VERBOSE = "--verbose"
+# Libraries whose warnings and log records (deprecations, "some weights were not initialised"...) are noise to a
+# user of hubindex; `--verbose` lets them through.
+QUIET_LOGGERS = ("transformers", "huggingface_hub", "torch", "peft", "accelerate", "datasets", "urllib3", "httpx")
+
+
+def _quiet_third_parties() -> None:
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")  # worker processes a command starts (zoo build --jobs)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class HubindexGroup(click.Group):
-    """Turns library errors into one clear line and exit status 2, instead of a traceback."""
+    """Turns every failure into one clear line and exit status 2, instead of a traceback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        cut = args.index("--") if "--" in args else len(args)
+        ctx.meta["hubindex.verbose"] = VERBOSE in args[:cut] or os.environ.get("HUBINDEX_VERBOSE") == "1"
+        args = [a for a in args[:cut] if a != VERBOSE] + args[cut:]
+        if not ctx.meta["hubindex.verbose"]:
+            _quiet_third_parties()
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except HubindexError as exc:
-            click.echo(f"error: {exc}", err=True)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # click's own: usage errors already exit 2 with their message
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            from hubindex.cli.failure import explain
+
+            if ctx.meta.get("hubindex.verbose"):
+                traceback.print_exc()
+            click.echo(f"error: {explain(exc)}", err=True)
             sys.exit(2)
 
 
-@click.group(cls=HubindexGroup)
+@click.group(cls=HubindexGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hubindex")
+@click.option("--verbose", is_flag=True, expose_value=False,
+              help="Tracebacks with errors, and third-party warnings (accepted anywhere on the line).")
 def cli() -> None:
     """hubindex: index a model hub, fingerprint checkpoints, recover lineage, find merge candidates."""
     # Remembered before the default below, so `crawl` can tell a user's HF_HUB_OFFLINE from ours.
