@@ -44,6 +44,7 @@ class FingerprintJob(BaseModel):
     source: str
     folder: str
     stamp: str  # file sizes and mtimes when planned: the result is for exactly these files
+    revision: str | None = None  # a hub commit (HF cache snapshot) recorded as the revision, else the weights' hash
 
     @property
     def key(self) -> str:

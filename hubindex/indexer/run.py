@@ -132,7 +132,8 @@ class Run(BaseModel):
                     self.report.unchanged += 1
                     continue
                 jobs.setdefault(item.model_id, FingerprintJob(model_id=item.model_id, source=item.source,
-                                                              folder=str(item.folder), stamp=stamp))
+                                                              folder=str(item.folder), stamp=stamp,
+                                                              revision=item.revision))
         return self._planned("fingerprint", list(jobs.values()))
 
     def advance(self, catalog: Catalog) -> list[Job]:
