@@ -9,10 +9,8 @@ from pathlib import Path
 import click
 from hubindex.cli.index_cmd import DB_OPTION
 from hubindex.cli.options import split_list
-from rich.console import Console
-from rich.table import Table
+from hubindex.cli.output import Table, console
 
-console = Console()
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$", re.IGNORECASE)
 
 

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import click
 from hubindex.cli.index_cmd import DB_OPTION
-from rich.console import Console
-from rich.table import Table
-
-console = Console()
+from hubindex.cli.output import Table, console
 
 
 @click.command("eval")

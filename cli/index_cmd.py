@@ -6,10 +6,8 @@ from pathlib import Path
 
 import click
 from hubindex.cli.options import split_list
-from rich.console import Console
-from rich.table import Table
+from hubindex.cli.output import Table, console, progress_bars
 
-console = Console()
 DB_OPTION = click.option("--db", type=click.Path(path_type=Path, dir_okay=False), required=True,
                          help="DuckDB catalog file (FAISS indexes live beside it in FILE.faiss/).")
 
@@ -49,7 +47,8 @@ def index(paths: tuple[Path, ...], db: Path, methods: tuple[str, ...], no_embed:
         if report is None:
             return
     else:
-        report = index_paths(db, list(paths), chosen, embed=not no_embed, prune=prune, quiet=as_json)
+        with progress_bars(enabled=not as_json) as progress:
+            report = index_paths(db, list(paths), chosen, embed=not no_embed, prune=prune, progress=progress)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
         return

@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import click
+from hubindex.cli.output import Table, console
 from hubindex.cli.remote import db_or_api, fetch, model_path, need_db
-from rich.console import Console
-from rich.table import Column, Table
+from rich.table import Column
 from rich.tree import Tree
 
-console = Console()
 STYLE = {"root": "bold", "finetune": "green", "adapter": "cyan", "merge": "magenta", "copy": "yellow",
          "quantized": "blue"}
 

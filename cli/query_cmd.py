@@ -7,11 +7,9 @@ from pathlib import Path
 
 import click
 from hubindex.cli.index_cmd import DB_OPTION
+from hubindex.cli.output import Table, console
 from hubindex.cli.remote import db_or_api, fetch, model_path, need_db
-from rich.console import Console
-from rich.table import Column, Table
-
-console = Console()
+from rich.table import Column
 
 
 @click.command()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 from hubindex.cli.options import float_list, split_list
-from rich.console import Console
+from hubindex.cli.output import err_console
 
 from hubindex.errors import MergeError
 from hubindex.ids import id_for_folder
 
-console = Console(stderr=True)
+console = err_console
 
 
 @click.group()

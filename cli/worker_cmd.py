@@ -9,11 +9,9 @@ from pathlib import Path
 
 import click
 from hubindex.cli.options import split_list
-from rich.console import Console, Group
+from hubindex.cli.output import Table, console, make_console
+from rich.console import Group
 from rich.live import Live
-from rich.table import Table
-
-console = Console()
 
 
 def _default_queues() -> str:
@@ -108,7 +106,7 @@ def jobs(as_json: bool, watch: bool, limit: int) -> None:
     if not watch:
         console.print(_table(snapshot(r, limit)))
         return
-    with Live(_table(snapshot(r, limit)), console=console, refresh_per_second=2) as live:
+    with Live(_table(snapshot(r, limit)), console=make_console(), refresh_per_second=2) as live:
         while True:
             answer = snapshot(r, limit)
             live.update(_table(answer))

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 from hubindex.cli.options import split_list
+from hubindex.cli.output import Table, console
 from rich.console import Console
-from rich.table import Column, Table
+from rich.table import Column
 from rich.tree import Tree
 
-console = Console()
 RELATION_STYLE = {"root": "bold", "finetune": "green", "adapter": "cyan", "merge": "magenta", "copy": "yellow",
                   "quantized": "blue"}
 

@@ -12,40 +12,43 @@ import uuid
 from contextlib import nullcontext
 from pathlib import Path
 
-from rich.progress import Progress
-
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
 from hubindex.indexer.jobs import Job
+from hubindex.indexer.progress import ProgressCallback
 from hubindex.indexer.run import Failure, IndexReport, Run
 from hubindex.indexer.stages import TRANSIENT, execute, failure
 
 __all__ = ["Failure", "IndexReport", "index_paths", "run_locally"]
 
 
-def run_locally(catalog: Catalog, run: Run, progress: Progress | None = None) -> Run:
-    """Drive a run to the end in this process; transient errors are recorded at once (nothing retries here)."""
+def run_locally(catalog: Catalog, run: Run, progress: ProgressCallback | None = None) -> Run:
+    """Drive a run to the end in this process; transient errors are recorded at once (nothing retries here).
+    `progress(stage, done, total)` hears of every finished job."""
     jobs: list[Job] = run.start(catalog)
     while True:
         if not jobs:
             jobs = run.advance(catalog)
             if not jobs:
                 return run
-        bar = progress.add_task(run.phase, total=len(jobs)) if progress else None
-        for job in jobs:
+        stage = run.phase
+        if progress:
+            progress(stage, 0, len(jobs))
+        for done, job in enumerate(jobs, 1):
             try:
                 result = execute(job)
             except TRANSIENT as exc:
                 result = failure(job, exc)
             run.record(catalog, result)
             if progress:
-                progress.advance(bar)
+                progress(stage, done, len(jobs))
         jobs = []
 
 
 def index_paths(db: Path | Catalog, paths: list[Path], methods: list[str], embed: bool = True, prune: bool = False,
-                quiet: bool = False) -> IndexReport:
-    """Index into the catalog file `db`, or into an open Catalog (a server's, which owns the file; left open)."""
+                quiet: bool = False, progress: ProgressCallback | None = None) -> IndexReport:
+    """Index into the catalog file `db`, or into an open Catalog (a server's, which owns the file; left open).
+    `progress` hears of every finished job (not when `quiet`)."""
     started = time.perf_counter()
     for path in paths:
         if not Path(path).is_dir():
@@ -53,7 +56,7 @@ def index_paths(db: Path | Catalog, paths: list[Path], methods: list[str], embed
     db_path = db.path if isinstance(db, Catalog) else Path(db)
     run = Run.new(uuid.uuid4().hex, db_path, list(paths), methods, embed=embed, prune=prune)
     opened = nullcontext(db) if isinstance(db, Catalog) else Catalog(db)
-    with opened as catalog, Progress(disable=quiet, transient=True) as progress:
-        run_locally(catalog, run, progress)
+    with opened as catalog:
+        run_locally(catalog, run, None if quiet else progress)
     run.report.seconds = round(time.perf_counter() - started, 3)
     return run.report
