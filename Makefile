@@ -1,18 +1,24 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
+# `make demo` needs no root, no browser and no Redis: a venv, the tiny zoo, an in-process index and a local hub.
+# `make test` also installs Debian's redis-server and chromium (apt) for the worker and atlas page tests.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= .hubindex
-DEMO_SIZE  ?= small
+DEMO_SIZE  ?= tiny
+DEMO_JOBS  ?= 2
 DEMO_ZOO   := $(DATA)/zoo-$(DEMO_SIZE)-seed0
 DEMO_DB    := $(DATA)/demo.duckdb
+DEMO_HUB_DB := $(DATA)/demo-hub.duckdb
 DEMO_MODEL ?= acme-ai/lm-legal-ft1
+DEMO_ROOT  ?= hubindex-labs/lm-base
 DEMO_HOST  ?= 127.0.0.1
 DEMO_PORT  ?= 8000
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo demo-index test lint setup clean schemas redis
 
+# Everything `make test` needs: the venv plus Debian's redis-server and chromium.
 setup: $(VENV)/.installed redis $(CHROMIUM)
 
 # Debian's redis-server: the Celery broker the worker tests start on a free loopback port.
@@ -36,27 +42,30 @@ demo: demo-index
 	@echo "atlas: http://$(DEMO_HOST):$(DEMO_PORT)/  (hubindex serve; Ctrl-C stops it)"
 	$(BIN)/hubindex serve --db $(DEMO_DB) --host $(DEMO_HOST) --port $(DEMO_PORT)
 
-# Everything before serving: build, index (in-process), score against the zoo's truth, query.
-demo-index: setup
-	$(BIN)/hubindex zoo build $(DEMO_ZOO) --size $(DEMO_SIZE) --seed 0
-	$(BIN)/hubindex zoo show $(DEMO_ZOO)
-	$(BIN)/hubindex index $(DEMO_ZOO) --db $(DEMO_DB) --method hubindex,paper
+# Everything before serving: build the tiny zoo, index it in-process, score it against the zoo's truth, query it,
+# then crawl the same zoo served by the local test hub (range reads over HTTP, as from a real hub).
+demo-index: $(VENV)/.installed
+	$(BIN)/hubindex zoo build $(DEMO_ZOO) --size $(DEMO_SIZE) --seed 0 --jobs $(DEMO_JOBS)
+	$(BIN)/hubindex index $(DEMO_ZOO) --db $(DEMO_DB)
 	$(BIN)/hubindex eval --db $(DEMO_DB) --truth $(DEMO_ZOO)/truth.json
+	$(BIN)/hubindex lineage $(DEMO_ROOT) --db $(DEMO_DB)
+	$(BIN)/hubindex parents $(DEMO_MODEL) --db $(DEMO_DB) -k 3
 	$(BIN)/hubindex similar $(DEMO_MODEL) --db $(DEMO_DB) -k 5
 	$(BIN)/hubindex similar $(DEMO_MODEL) --db $(DEMO_DB) -k 5 --by weights
-	$(BIN)/hubindex parents $(DEMO_MODEL) --db $(DEMO_DB) -k 3
-	$(BIN)/hubindex lineage $(DEMO_MODEL) --db $(DEMO_DB)
 	$(BIN)/hubindex merge-candidates $(DEMO_MODEL) --db $(DEMO_DB) -k 3
 	$(BIN)/hubindex search legal --db $(DEMO_DB) --limit 5
+	rm -rf $(DEMO_HUB_DB) $(DEMO_HUB_DB).faiss
+	$(BIN)/python scripts/demo_hub.py $(DEMO_ZOO) $(DEMO_HUB_DB)
+	$(BIN)/hubindex parents $(DEMO_MODEL) --db $(DEMO_HUB_DB) -k 1
 
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-lint: setup
+lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-schemas: setup
+schemas: $(VENV)/.installed
 	$(BIN)/python -m hubindex.schemas
 
 clean:
