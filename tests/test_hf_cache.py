@@ -68,7 +68,8 @@ def test_index_with_no_path_reads_the_hf_cache(hf_cache, trio, tmp_path):
             sha = (repo / "refs" / "main").read_text().strip()
             row = catalog.model(model_id)
             # The cache's own layout: files in the snapshot are symlinks into the repo's blobs/.
-            assert (repo / "snapshots" / sha / "config.json").is_symlink()
+            files = [p for p in (repo / "snapshots" / sha).iterdir()]
+            assert files and all(p.is_symlink() for p in files), files
             assert row["revision"] == sha and row["path"] == str(repo / "snapshots" / sha), row
             assert row["status"] == "indexed", row
         assert catalog.model(trio["config_only"]) is None
@@ -97,18 +98,16 @@ def test_a_symlink_leaving_the_cache_is_refused(hf_cache, trio, tmp_path):
     outside = tmp_path / "outside.safetensors"
     source = cache / f"models--{trio['base'].replace('/', '--')}"
     sha = (source / "refs" / "main").read_text().strip()
-    shutil.copyfile((source / "snapshots" / sha / "model.safetensors").resolve(), outside)
-    for name, target in (("evil--outside", outside), ("evil--neighbour", (source / "snapshots" / sha /
-                                                                          "model.safetensors").resolve())):
+    weights = sorted((source / "snapshots" / sha).glob("*.safetensors"))[0]  # a symlink into the base's blobs/
+    shutil.copyfile(weights.resolve(), outside)
+    for name, target in (("evil--outside", outside), ("evil--neighbour", weights.resolve())):
+        shutil.copytree(source, cache / f"models--{name}", symlinks=True)  # its own blobs/, refs/ and snapshot
         snapshot = cache / f"models--{name}" / "snapshots" / sha
-        shutil.copytree(source / "snapshots" / sha, snapshot, symlinks=True)
-        (cache / f"models--{name}" / "refs").mkdir()
-        (cache / f"models--{name}" / "refs" / "main").write_text(sha)
-        (snapshot / "model.safetensors").unlink()
-        (snapshot / "model.safetensors").symlink_to(target)
+        (snapshot / weights.name).unlink()
+        (snapshot / weights.name).symlink_to(target)
     report = _index(cache, tmp_path / "evil.duckdb", str(cache), "--no-embed")
     refused = [s for s in report["skipped"] if "symlink leaves the cache" in s]
-    assert len(refused) == 2 and all("model.safetensors" in s for s in refused), report
+    assert len(refused) == 2 and all(weights.name in s for s in refused), report
     with Catalog(tmp_path / "evil.duckdb", read_only=True) as catalog:
         assert catalog.model("evil/outside") is None and catalog.model("evil/neighbour") is None
         assert catalog.model(trio["base"])["status"] == "indexed"
