@@ -23,7 +23,7 @@ from hubindex.errors import CheckpointError, UnsupportedFormatError
 MAX_HEADER_BYTES = 32 << 20  # safetensors allows 100 MB; real headers are well under 1 MB per 1,000 tensors
 MAX_TENSORS = 100_000  # per file; the largest real shards hold a few thousand
 MAX_RANK = 16
-MAX_DIM = 1 << 40  # no real dimension comes near; larger ones overflow torch's index arithmetic
+MAX_DIM = (1 << 31) - 1  # the catalog stores dimensions as INT32; no real dimension comes near
 # Dtypes of the safetensors format that hubindex does not index (FP8, FP6, FP4, unsigned wide ints, complex): a
 # model holding them is recorded as unsupported, not as broken.
 FORMAT_ONLY_CODES = frozenset({"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3", "F6_E3M2", "F4", "U16", "U32", "U64",
@@ -116,7 +116,7 @@ def _tensor_info(name: str, entry: object, data_start: int, file_size: int | Non
         and all(_is_int(d) and 0 <= d <= MAX_DIM for d in shape)
     if not valid_shape:
         raise CheckpointError(f"{source}: tensor {short(name)} has an invalid shape (dimensions must be "
-                              f"integers from 0 to 2**40, at most {MAX_RANK} of them)")
+                              f"integers from 0 to 2**31 - 1, at most {MAX_RANK} of them)")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) and o >= 0 for o in offsets)):
         raise CheckpointError(f"{source}: tensor {short(name)} has invalid data_offsets")
     begin, end = offsets
