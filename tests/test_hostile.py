@@ -485,3 +485,66 @@ def test_hostile_folder_is_recorded_and_costs_the_run_nothing(case, good_hub, tm
     assert len(error) <= 1100
     assert not sources.marker.exists(), "something in a hostile folder was executed"
     assert _listing(bad_root) + _listing(good) == before, "the index run wrote into a model folder"
+
+
+# ---------------------------------------------------------------- the same files from a hub, for the crawler
+
+# Cases the test hub server can serve as it is (regular files; it would block on a FIFO and expand a YAML bomb in
+# its own listing), with what the crawler must record: the same header parser and JSON bounds as a local folder.
+CRAWL_CASES = {
+    "header-deep-object": ("error", "nested deeper"),
+    "header-deep-list": ("error", "nested deeper"),
+    "header-1m-entries": ("error", "header length"),
+    "header-200k-entries": ("error", "more than 100000 tensors"),
+    "header-huge-int": ("error", "not valid JSON"),
+    "dtype-f8-e4m3": ("unsupported", "F8_E4M3"),
+    "shape-bool": ("error", "invalid shape"),
+    "shape-zero-and-huge": ("error", "invalid shape"),
+    "weights-are-passwd": ("error", "not a safetensors file"),
+    "config-deep": ("error", "nested deeper"),
+    "config-huge-int": ("error", "not valid JSON"),
+    "index-deep": ("error", "nested deeper"),
+}
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """conftest keeps tests offline; the crawl talks to 127.0.0.1 only, through huggingface_hub's client."""
+    from hubindex.hub.source import go_online
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    go_online()
+    yield
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = True
+
+
+def test_crawler_records_hostile_repos_and_crawls_the_good_ones(good_hub, tmp_path, online):
+    from hubindex.hub.crawl import crawl
+    from hubindex.hub.source import CrawlQuery, HubSource
+    from tests.hub_server import HubServer
+
+    _, good, (root_id, tune), sources = good_hub
+    root = tmp_path / "hub"
+    for model_id in (root_id, tune):
+        _copy(good / model_id, root / model_id)
+    by_name = {c.name: c for c in CASES}
+    for name in CRAWL_CASES:
+        by_name[name].build(root / "bad" / name, sources)
+    meter = _peak_meter()
+    meter["reset_peak"]()
+    started = time.monotonic()
+    with HubServer(root, page_size=50) as hub, _watchdog(SECONDS * 2):
+        report = crawl(tmp_path / "crawl.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint))
+    seconds, growth_mib = time.monotonic() - started, meter["peak_growth_kib"]() / 1024
+    print(f"crawl of {len(CRAWL_CASES)} hostile repos and 2 good ones: {seconds:.2f} s, peak growth "
+          f"{growth_mib:.0f} MiB")
+    outcomes = {m.id: m for m in report.models}
+    assert outcomes[root_id].status == outcomes[tune].status == "partial"
+    for name, (status, words) in CRAWL_CASES.items():
+        outcome = outcomes[f"bad/{name}"]
+        assert outcome.status == status and words in outcome.reason, (name, outcome)
+        assert "root:" not in outcome.reason and PASSWD_LEAK not in outcome.reason
+    assert seconds < SECONDS * 2 and growth_mib < PEAK_GROWTH_MIB
