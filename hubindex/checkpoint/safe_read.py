@@ -315,4 +315,6 @@ def _no_content(exc: Exception) -> str:
         return f"{exc.problem or 'syntax error'} at line {exc.problem_mark.line + 1}"
     if isinstance(exc, UnicodeDecodeError):
         return f"not UTF-8 at byte {exc.start}"
+    if "integer string conversion" in str(exc):
+        return "an integer of more than 4300 digits"
     return type(exc).__name__
