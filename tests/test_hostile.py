@@ -551,3 +551,24 @@ def test_crawler_records_hostile_repos_and_crawls_the_good_ones(good_hub, tmp_pa
         assert outcome.status == status and words in outcome.reason, (name, outcome)
         assert "root:" not in outcome.reason and PASSWD_LEAK not in outcome.reason
     assert seconds < SECONDS * 2 and growth_mib < PEAK_GROWTH_MIB
+
+
+def test_stage_execution_returns_a_failure_instead_of_raising(tmp_path):
+    """What a queue worker runs (`stages.execute`, the same code as in-process): a hostile folder is a failed
+    Result carrying the reason, never an exception that would kill or redeliver the task."""
+    from hubindex.indexer.jobs import FingerprintJob
+    from hubindex.indexer.stages import execute
+
+    folders = {}
+    for name, build in (("fifo", lambda f: _fifo(f / "config.json")),
+                        ("deep", lambda f: (f / "config.json").write_text(_nested(100_000, "object"))),
+                        ("f8", lambda f: _mutate_header(f, _retype("F8_E4M3")))):
+        folder = write_checkpoint(tmp_path / name, random_tensors(1, {"model.embed_tokens.weight": (16, 8)}))
+        build(folder)
+        folders[name] = folder
+    with _watchdog(SECONDS):
+        results = {name: execute(FingerprintJob(model_id=f"bad/{name}", source=str(tmp_path), folder=str(folder),
+                                                stamp="[]")) for name, folder in folders.items()}
+    assert {n: (r.ok, r.status) for n, r in results.items()} == {
+        "fifo": (False, "error"), "deep": (False, "error"), "f8": (False, "unsupported")}
+    assert "FIFO" in results["fifo"].error and "nested deeper" in results["deep"].error
