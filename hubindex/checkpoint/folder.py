@@ -6,6 +6,7 @@ opened, since unpickling runs arbitrary code.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 
 
 TOKENIZER_JSON = ("tokenizer_config.json", "special_tokens_map.json")  # small enough to check at fingerprint time
+_QUANT_METHOD = re.compile(r"[A-Za-z0-9_.-]{1,32}")  # gptq, awq, bitsandbytes, compressed-tensors, fp8, ...
 
 
 def read_json(path: Path) -> dict:
@@ -94,7 +96,7 @@ class ModelFolder:
         if found is None:
             return None
         method = found.get("quant_method") if isinstance(found, dict) else None
-        return method if isinstance(method, str) and method.isidentifier() and len(method) <= 32 else "unknown"
+        return method if isinstance(method, str) and _QUANT_METHOD.fullmatch(method) else "unknown"
 
     def tokenizer_problem(self) -> str | None:
         """Why Delta Activations cannot load this folder's tokenizer, as far as reading its small files tells."""
