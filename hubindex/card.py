@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from hubindex.checkpoint.safe_read import parse_yaml, read_capped
 from hubindex.errors import CheckpointError
 
 RELATIONS = ("adapter", "merge", "quantized", "finetune")  # the values the Hub accepts for base_model_relation
@@ -16,16 +17,13 @@ def read_card(folder: Path) -> tuple[dict, str]:
     path = Path(folder) / "README.md"
     if not path.exists():
         return {}, ""
-    text = path.read_text(errors="replace")
+    text = read_capped(path, Path(folder)).decode(errors="replace")  # a regular file inside the folder, capped
     if not text.startswith("---"):
         return {}, text
     end = text.find("\n---", 3)
     if end < 0:
         raise CheckpointError(f"{path}: front matter opened with '---' but never closed")
-    try:
-        meta = yaml.safe_load(text[3:end]) or {}
-    except yaml.YAMLError as exc:
-        raise CheckpointError(f"{path}: front matter is not valid YAML ({exc})") from None
+    meta = parse_yaml(text[3:end], f"{path}: front matter") or {}
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: front matter is not a mapping")
     return meta, text[end + 4 :].lstrip("\n")

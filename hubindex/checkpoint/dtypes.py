@@ -19,6 +19,10 @@ TORCH_DTYPES: dict[str, torch.dtype] = {
     "BOOL": torch.bool,
 }
 CODES: dict[torch.dtype, str] = {v: k for k, v in TORCH_DTYPES.items()}
+ITEMSIZE: dict[str, int] = {code: dtype.itemsize for code, dtype in TORCH_DTYPES.items()}
+# Codes read from checkpoints. FP8 stays writable (a merge may produce it) but is not indexed: torch has no CPU
+# reductions for it, so a checkpoint holding it is recorded as unsupported.
+SUPPORTED_CODES = frozenset(TORCH_DTYPES) - {"F8_E4M3", "F8_E5M2"}
 FLOAT_CODES = frozenset({"F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"})
 # Names users type (config.json torch_dtype, --dtype) mapped to codes, and back.
 NAMED: dict[str, str] = {"float32": "F32", "float16": "F16", "bfloat16": "BF16", "float64": "F64"}
@@ -26,7 +30,7 @@ CONFIG_NAMES: dict[str, str] = {code: name for name, code in NAMED.items()}
 
 
 def itemsize(code: str) -> int:
-    return torch.empty((), dtype=torch_dtype(code)).element_size()
+    return torch_dtype(code).itemsize
 
 
 def torch_dtype(code: str) -> torch.dtype:

@@ -6,13 +6,15 @@ opened, since unpickling runs arbitrary code.
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import torch
 
+from hubindex.checkpoint.safe_read import check_folder
+from hubindex.checkpoint.safe_read import read_json as _read_json
 from hubindex.checkpoint.safetensors_file import SafetensorsFile, TensorInfo
 from hubindex.checkpoint.writer import INDEX_FILE, SINGLE_FILE
 from hubindex.errors import CheckpointError, UnsupportedFormatError
@@ -24,17 +26,13 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
                    "vocab.json", "merges.txt", "chat_template.jinja")
 
 
+TOKENIZER_JSON = ("tokenizer_config.json", "special_tokens_map.json")  # small enough to check at fingerprint time
+_QUANT_METHOD = re.compile(r"[A-Za-z0-9_.-]{1,32}")  # gptq, awq, bitsandbytes, compressed-tensors, fp8, ...
+
+
 def read_json(path: Path) -> dict:
-    """Read a JSON object file with an error that names the file."""
-    try:
-        value = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path.parent}: missing {path.name}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(value, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return value
+    """Read a JSON object file of a model folder (regular file, within its cap and depth) naming the file."""
+    return _read_json(Path(path), Path(path).parent)
 
 
 @dataclass
@@ -53,6 +51,7 @@ class ModelFolder:
         path = Path(path)
         if not path.is_dir():
             raise CheckpointError(f"{path}: not a model folder (no such directory)")
+        check_folder(path)  # no FIFO, device, socket, link out of the folder or oversized file, before any read
         if (path / ADAPTER_CONFIG).exists():
             kind: Literal["model", "adapter"] = "adapter"
             config = read_json(path / ADAPTER_CONFIG)
@@ -61,7 +60,7 @@ class ModelFolder:
             kind = "model"
             config = read_json(path / "config.json") if require_config or (path / "config.json").exists() else None
             names = _weight_file_names(path)
-        files = [SafetensorsFile(path / name) for name in names]
+        files = [SafetensorsFile(path / name, path) for name in names]
         owner: dict[str, SafetensorsFile] = {}
         for file in files:
             for name in file.tensors:
@@ -89,6 +88,27 @@ class ModelFolder:
 
     def tokenizer_files(self) -> list[Path]:
         return self.tokenizer_files_in(self.path)
+
+    @property
+    def quantization(self) -> str | None:
+        """The quant_method of a `quantization_config` in config.json ("unknown" when it names none), else None."""
+        found = (self.config or {}).get("quantization_config") if self.kind == "model" else None
+        if found is None:
+            return None
+        method = found.get("quant_method") if isinstance(found, dict) else None
+        return method if isinstance(method, str) and _QUANT_METHOD.fullmatch(method) else "unknown"
+
+    def tokenizer_problem(self) -> str | None:
+        """Why Delta Activations cannot load this folder's tokenizer, as far as reading its small files tells."""
+        if not self.tokenizer_files():
+            return "no tokenizer files: Delta Activations need one"
+        for name in TOKENIZER_JSON:
+            if (self.path / name).exists():
+                try:
+                    read_json(self.path / name)
+                except CheckpointError as exc:
+                    return f"tokenizer does not load: {exc}"
+        return None
 
     @staticmethod
     def tokenizer_files_in(path: Path) -> list[Path]:

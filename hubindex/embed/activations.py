@@ -47,11 +47,14 @@ def _tokenizer(*folders: Path) -> PreTrainedTokenizerBase:
 
 def load_probe_model(folder: Path, base: Path | None = None) -> ProbeModel:
     """A full model, or an adapter applied in memory on `base` with peft (nothing merged to disk). fp32, eval."""
-    checked = ModelFolder.open(folder)
+    checked = ModelFolder.open(folder)  # also refuses FIFOs, devices and links out of the folder before loading
+    if checked.quantization:
+        raise CheckpointError(f"{folder}: quantized checkpoint ({checked.quantization}): not loaded for probes")
     try:
         if checked.kind == "adapter":
             if base is None:
                 raise CheckpointError(f"{folder}: adapter without a known base model")
+            ModelFolder.open(base)
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(_load_full(base), folder, is_trainable=False)

@@ -9,7 +9,6 @@ Adapters are small (a LoRA file is ~0.1-1 % of its base) and are fetched whole, 
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from hubindex.checkpoint import ModelFolder
 from hubindex.checkpoint.dtypes import FLOAT_CODES
+from hubindex.checkpoint.safe_read import parse_json
 from hubindex.errors import CheckpointError
 from hubindex.fingerprint.consistency import check_config
 from hubindex.fingerprint.estimated import ESTIMATED_FIELDS, estimated_stats
@@ -50,10 +50,7 @@ def read_small(source: HubSource, model_id: str, filename: str, sha: str, traffi
 
 
 def read_json(source: HubSource, model_id: str, filename: str, sha: str, traffic: Traffic) -> dict:
-    try:
-        value = json.loads(read_small(source, model_id, filename, sha, traffic))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{model_id}/{filename}: not valid JSON ({exc})") from None
+    value = parse_json(read_small(source, model_id, filename, sha, traffic), f"{model_id}/{filename}")  # depth-bound
     if not isinstance(value, dict):
         raise CheckpointError(f"{model_id}/{filename}: expected a JSON object")
     return value

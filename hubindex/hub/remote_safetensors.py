@@ -79,7 +79,8 @@ class RemoteSafetensors:
             raise CheckpointError(f"{label}: truncated safetensors file ({file.size} bytes)")
         (header_len,) = struct.unpack("<Q", prefix[:8])
         if header_len > MAX_HEADER_BYTES:
-            raise CheckpointError(f"{label}: header length {header_len} exceeds {MAX_HEADER_BYTES} bytes")
+            raise CheckpointError(f"{label}: not a safetensors file (its header length field exceeds the "
+                                  f"{MAX_HEADER_BYTES >> 20} MiB limit)")  # the field's value is the file's bytes
         if 8 + header_len > len(prefix):
             prefix += self._read(len(prefix), min(8 + header_len, file.size))
         self.data_start, self.metadata, self.tensors = parse_header(prefix, file.size, label)

@@ -10,6 +10,7 @@ from pathlib import Path
 from hubindex.card import read_card
 from hubindex.checkpoint import ModelFolder
 from hubindex.checkpoint.folder import ADAPTER_CONFIG
+from hubindex.checkpoint.safe_read import RefusedFile
 from hubindex.errors import CheckpointError
 
 CARD_TEXT_CHARS = 20_000  # enough for search; a hostile multi-megabyte README is not stored whole
@@ -46,6 +47,8 @@ def declared_metadata(folder: ModelFolder) -> dict:
     """Catalog columns read from config.json, README.md front matter and adapter_config.json."""
     try:
         card, body = read_card(folder.path)
+    except RefusedFile:
+        raise  # a FIFO, a link out of the folder, an alias bomb: hostile, so the model is recorded as bad
     except CheckpointError:
         card, body = {}, ""  # a broken card is missing evidence, not a broken model
     return metadata_columns(card, folder.config or {}, folder.kind, body)

@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 from pydantic import BaseModel, Field
 
 from hubindex.catalog import Catalog
@@ -27,6 +28,10 @@ from hubindex.indexer.jobs import BasesJob, CrawlJob, CrawlRequest, EmbedJob, Fi
 from hubindex.indexer.metadata import file_stamp
 from hubindex.lineage.engine import update_lineage
 
+# Errors inserting one model's rows (a value out of a column's range): recorded as that model's failure. Disk and
+# connection errors are not among them: they stop the run.
+UNRECORDABLE = (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.ConstraintException, ValueError,
+                TypeError)
 CHECKED = ("probe-loss", "declared-checked")  # base sources decided by probe loss, kept per revision
 OK = ("indexed", "weights_only")
 
@@ -213,9 +218,14 @@ class Run(BaseModel):
             found = result.fingerprint
             if not (previous and previous["file_stamp"] == job.stamp and previous["status"] == found.row.status
                     and previous["revision"] == found.signature.revision):
-                catalog.record_model(found.row.model_dump(), found.signature.signature())
-            self.report.indexed += 1
-            return
+                try:
+                    catalog.record_model(found.row.model_dump(), found.signature.signature())
+                except UNRECORDABLE as exc:  # a value the catalog's columns cannot hold: this model's problem
+                    result = result.model_copy(update={"ok": False, "status": "error",
+                                                       "error": f"cannot be recorded in the catalog ({exc})"[:1000]})
+            if result.ok:
+                self.report.indexed += 1
+                return
         if not (previous and previous["file_stamp"] == job.stamp and previous["status"] in OK):
             catalog.record_failure(job.model_id, job.source, job.folder, result.status, result.error)
         self.report.failed.append(Failure(model=job.model_id, status=result.status, error=result.error))

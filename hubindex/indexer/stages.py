@@ -2,7 +2,8 @@
 
 Nothing here opens the catalog: a job names folders and revisions, the result carries what the owner records.
 Permanent problems (bad checkpoints, unsupported formats, hostile ids) come back as a failed Result; transient ones
-(OSError and other connection trouble) are raised, so a queue worker can retry them with backoff.
+(OSError and other connection trouble) are raised, so a queue worker can retry them with backoff. Any other exception
+(a library choking on one model's files) is that model's failure too: one bad folder never stops a run.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from hubindex.indexer.jobs import (
 from hubindex.indexer.metadata import declared_metadata, dominant_dtype
 
 TRANSIENT = (OSError, ConnectionError, TimeoutError)
+MAX_ERROR_CHARS = 1000
 
 
 def fingerprint(job: FingerprintJob) -> Fingerprinted:
@@ -44,8 +46,12 @@ def fingerprint(job: FingerprintJob) -> Fingerprinted:
     if row["created_at"] is None:
         row["created_at"] = datetime.fromtimestamp(min(f.path.stat().st_mtime for f in folder.files), UTC).replace(
             tzinfo=None)
-    if folder.kind == "model" and not folder.tokenizer_files():
-        row["status"], row["error"] = "weights_only", "no tokenizer files: Delta Activations need one"
+    if folder.kind == "model" and folder.quantization:
+        row["status"], row["error"] = "weights_only", (
+            f"quantized checkpoint (quantization_config, quant_method {folder.quantization}): weights "
+            "fingerprinted as stored; Delta Activations are not run on quantized models")
+    elif folder.kind == "model" and (problem := folder.tokenizer_problem()):
+        row["status"], row["error"] = "weights_only", problem
     return Fingerprinted(row=ModelRow(**row), signature=SignaturePayload.of(signature))
 
 
@@ -56,7 +62,9 @@ def base_losses(job: BasesJob) -> dict[str, float]:
     for candidate, folder in job.candidates.items():
         try:
             losses[candidate] = probe_loss(probe_model(job.model_id, job.folder, job.kind, (candidate, folder)), probes)
-        except HubindexError:
+        except TRANSIENT:
+            raise
+        except Exception:  # a candidate that does not load (for whatever reason) is not the base
             continue
     return losses
 
@@ -81,6 +89,14 @@ def execute(job: Job) -> Result:
         return Result(stage="embed", job=job.model_dump(), ok=True, vector=embedding(job))
     except HubindexError as exc:
         return failure(job, exc)
+    except TRANSIENT:
+        raise  # the caller retries (a queue worker) or records it (in-process)
+    except Exception as exc:  # a library choking on one model's files (transformers, peft, torch) is that model's
+        return failure(job, _unforeseen(exc))
+
+
+def _unforeseen(exc: BaseException) -> HubindexError:
+    return HubindexError(f"unexpected {type(exc).__name__} while reading this model: {exc}")
 
 
 def failure(job: Job, exc: BaseException) -> Result:
@@ -91,7 +107,13 @@ def failure(job: Job, exc: BaseException) -> Result:
         return crawl_jobs.failure(job, exc)
     if isinstance(job, FingerprintJob):
         status = "unsupported" if isinstance(exc, UnsupportedFormatError) else "error"
-        return Result(stage="fingerprint", job=job.model_dump(), ok=False, status=status, error=str(exc))
+        return Result(stage="fingerprint", job=job.model_dump(), ok=False, status=status, error=_message(exc))
     if isinstance(job, BasesJob):
-        return Result(stage="bases", job=job.model_dump(), ok=False, status="error", error=str(exc))
-    return Result(stage="embed", job=job.model_dump(), ok=False, status="weights_only", error=str(exc))
+        return Result(stage="bases", job=job.model_dump(), ok=False, status="error", error=_message(exc))
+    return Result(stage="embed", job=job.model_dump(), ok=False, status="weights_only", error=_message(exc))
+
+
+def _message(exc: BaseException) -> str:
+    """The recorded reason, bounded: a library's message may carry a large piece of what it was reading."""
+    text = str(exc)
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " [...]"
