@@ -18,6 +18,7 @@ from hubindex.lineage import queries as lineage
 from hubindex.lineage.answers import LineageTree, ParentCandidate
 from hubindex.merging import candidates
 from hubindex.merging.answers import MergeCandidates
+from hubindex.status import ModelKind, ModelStatus
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
 MAX_K = 100
@@ -28,8 +29,8 @@ Method = Literal["hubindex", "paper"]
 @router.get("", response_model=ModelPage, summary="List models (filters, pagination)")
 def list_models(catalog: CatalogDep,
                 family: Annotated[str | None, Query(max_length=200)] = None,
-                kind: Literal["model", "adapter"] | None = None,
-                status: Literal["indexed", "weights_only", "error", "unsupported"] | None = None,
+                kind: ModelKind | None = None,
+                status: ModelStatus | None = None,
                 architecture: Annotated[str | None, Query(max_length=200)] = None,
                 tag: Annotated[str | None, Query(max_length=200)] = None,
                 page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
