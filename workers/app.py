@@ -22,7 +22,8 @@ CPU, GPU, INGEST = "cpu", "gpu", "ingest"
 INGEST_QUEUE = Queue(INGEST, Exchange(INGEST, type="direct"), routing_key=INGEST)
 # What a broker that went away raises (redis-py's own errors, kombu's wrapper of them, the socket's).
 BROKER_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError, ConnectionError)
-ROUTES = {"hubindex.fingerprint": CPU, "hubindex.crawl": CPU, "hubindex.bases": GPU, "hubindex.embed": GPU}
+ROUTES = {"hubindex.fingerprint": CPU, "hubindex.crawl": CPU, "hubindex.bases": GPU, "hubindex.embed": GPU,
+          "hubindex.examples": GPU}
 
 
 def broker_url() -> str | None:

@@ -9,6 +9,7 @@ published, so the owner records it on the model's row and nothing retries foreve
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from celery import Task
 from hubindex.workers.app import BROKER_ERRORS, INGEST, INGEST_QUEUE, ROUTES, app
@@ -98,3 +99,14 @@ def crawl(self: Task, run_id: str, job: dict) -> None:
 
 
 TASKS = {"fingerprint": fingerprint, "bases": bases, "embed": embed, "crawl": crawl}
+
+
+@app.task(name="hubindex.examples", ignore_result=False, acks_late=False)
+def examples(base_folder: str, base_id: str, examples: list[dict], method: str) -> dict:
+    """Search by examples, queued by the API server: the task's Delta Activations against the base (a short
+    finetune, the reason it runs on a gpu worker rather than in the web process). Returns the packed vector."""
+    from hubindex.embed.task import TaskExample, embed_examples_at
+    from hubindex.indexer.jobs import Packed
+
+    vector = embed_examples_at(Path(base_folder), base_id, [TaskExample.model_validate(e) for e in examples], method)
+    return Packed.of(vector).model_dump(mode="json")

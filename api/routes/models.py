@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from hubindex.api import redact
 from hubindex.api.deps import CatalogDep, ModelId
 from hubindex.api.errors import ERRORS
 
@@ -63,6 +64,9 @@ def merge_candidates(model_id: ModelId, catalog: CatalogDep, k: Annotated[int, Q
     return candidates.rank(catalog, model_id, k, method)
 
 
-@router.get("/{model_id:path}", response_model=ModelView, summary="Everything the catalog holds about a model")
-def show(model_id: ModelId, catalog: CatalogDep) -> ModelView:
-    return queries.show(catalog, model_id)
+@router.get("/{model_id:path}", response_model=ModelView, summary="Everything the catalog holds about a model "
+            "(no server paths, unless the server runs with --debug)")
+def show(model_id: ModelId, catalog: CatalogDep, request: Request) -> ModelView:
+    view = queries.show(catalog, model_id)
+    settings = request.app.state.settings
+    return view if settings.debug else redact.model_view(view, settings.public_roots)
