@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
+from hubindex.catalog.terms import text_terms
 from hubindex.errors import HubindexError, NotFoundError
 from hubindex.fingerprint import WeightSignature
 from hubindex.status import ok_sql
@@ -184,6 +185,9 @@ class Catalog:
                              [row["id"], signature.revision, signature.kind, signature.layout,
                               signature.sample_vector().tolist(), signature.sketch.tolist(),
                               json.dumps(signature.meta)])
+            terms = sorted(text_terms(row.get("card_text")))
+            if terms:
+                self.con.execute("INSERT INTO card_terms SELECT ?, unnest(?)", [row["id"], terms])
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
@@ -242,6 +246,7 @@ class Catalog:
         return gone
 
     def _delete(self, model_id: str, keep_model_row: bool, keep_embeddings: bool) -> None:
+        self.con.execute("DELETE FROM card_terms WHERE model_id = ?", [model_id])
         self.con.execute("DELETE FROM tensor_stats WHERE model_id = ?", [model_id])
         self.con.execute("DELETE FROM signatures WHERE model_id = ?", [model_id])
         if not keep_embeddings:
