@@ -19,9 +19,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from hubindex.api import errors
+from hubindex.api.guard import DEFAULT_MAX_BODY, Guard
 from hubindex.api.jobs import make_jobs
+from hubindex.api.limits import RateLimit
 from hubindex.api.metrics import Metrics, MetricsMiddleware
-from hubindex.api.routes import atlas, jobs, lineage, models, search, service
+from hubindex.api.routes import atlas, docs, jobs, lineage, models, search, service
 
 from hubindex import __version__
 from hubindex.catalog import Catalog
@@ -38,6 +40,19 @@ class Settings:
     broker_url: str | None = None  # HUBINDEX_BROKER_URL: enqueue jobs on Celery workers instead of a thread
     index_roots: list[Path] = field(default_factory=list)  # POST /jobs may only index paths under these
     cors_origins: list[str] = field(default_factory=list)  # CORS is off unless origins are named
+    max_body: int = DEFAULT_MAX_BODY  # HUBINDEX_MAX_BODY_BYTES: larger request bodies get 413 before parsing
+    debug: bool = False  # HUBINDEX_DEBUG / --debug: answers show server paths (never on a public server)
+    public_examples: bool = False  # HUBINDEX_PUBLIC_EXAMPLES / --public-examples: examples search without the token
+    examples_per_minute: int = 6  # HUBINDEX_EXAMPLES_PER_MINUTE: per caller (token or address)
+
+    @property
+    def public_roots(self) -> list[Path]:
+        """Folders whose paths answers show relative (index roots, the catalog's folder)."""
+        return [r.resolve() for r in self.index_roots] + [self.db.resolve().parent]
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes", "on")
 
 
 def settings_from_env(db: Path, **overrides) -> Settings:
@@ -45,7 +60,10 @@ def settings_from_env(db: Path, **overrides) -> Settings:
     roots = [Path(p) for p in env.get("HUBINDEX_INDEX_ROOTS", "").split(os.pathsep) if p]
     origins = [o for o in env.get("HUBINDEX_CORS_ORIGINS", "").split(",") if o]
     base = Settings(db=Path(db), token=env.get("HUBINDEX_API_TOKEN") or None,
-                    broker_url=env.get("HUBINDEX_BROKER_URL") or None, index_roots=roots, cors_origins=origins)
+                    broker_url=env.get("HUBINDEX_BROKER_URL") or None, index_roots=roots, cors_origins=origins,
+                    max_body=int(env.get("HUBINDEX_MAX_BODY_BYTES") or DEFAULT_MAX_BODY),
+                    debug=_flag(env.get("HUBINDEX_DEBUG")), public_examples=_flag(env.get("HUBINDEX_PUBLIC_EXAMPLES")),
+                    examples_per_minute=int(env.get("HUBINDEX_EXAMPLES_PER_MINUTE") or 6))
     for key, value in overrides.items():
         if value is not None:
             setattr(base, key, value)
@@ -82,15 +100,20 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
             app.state.jobs.shutdown()
             catalog.close()
 
-    app = FastAPI(title="hubindex", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="hubindex", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Query a model hub's index: similar models, lineage, merge candidates, search.")
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.examples_limit = RateLimit(settings.examples_per_minute)
     errors.install(app)
-    for module in (models, lineage, search, jobs, service, atlas):
+    for module in (models, lineage, search, jobs, service, atlas, docs):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"])
+    # The guard wraps the whole stack, Starlette's error middleware included, so even a 500 carries nosniff and
+    # no body over the cap reaches a parser.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: Guard(build(), settings.max_body)
     return app

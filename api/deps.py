@@ -30,11 +30,11 @@ def model_id(model_id: Annotated[str, Path(description="hub id, `org/name` (the 
     return validate_model_id(model_id)
 
 
-_bearer = HTTPBearer(auto_error=False, description="HUBINDEX_API_TOKEN")
+bearer = HTTPBearer(auto_error=False, description="HUBINDEX_API_TOKEN")
 
 
 def require_token(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     """Writes need `Authorization: Bearer $HUBINDEX_API_TOKEN`; with no token configured, writes are off."""
     token = request.app.state.settings.token
     if not token:

@@ -16,13 +16,17 @@ from hubindex.cli.index_cmd import DB_OPTION
               exists=True), help="POST /jobs may index folders under this root (repeatable; none: jobs off).")
 @click.option("--cors-origin", "cors_origins", multiple=True, help="Allow browser calls from this origin "
               "(repeatable; default: CORS off).")
+@click.option("--public-examples", is_flag=True, default=None, help="Let anyone POST /search/examples (each call "
+              "finetunes a model; default: the bearer token is needed).")
+@click.option("--debug", is_flag=True, default=None, help="Answers show server paths (local use only).")
 @click.option("--log-level", default="warning", show_default=True)
 def serve(db: Path, host: str, port: int, index_roots: tuple[Path, ...], cors_origins: tuple[str, ...],
-          log_level: str) -> None:
+          public_examples: bool | None, debug: bool | None, log_level: str) -> None:
     """Serve the catalog over HTTP. Writes (POST /jobs) need HUBINDEX_API_TOKEN; HUBINDEX_BROKER_URL sends jobs to
     the Celery workers. The server opens the catalog read-write: stop it before `hubindex index --db` on the file."""
     import uvicorn
     from hubindex.api.app import create_app, settings_from_env
 
-    settings = settings_from_env(db, index_roots=list(index_roots) or None, cors_origins=list(cors_origins) or None)
+    settings = settings_from_env(db, index_roots=list(index_roots) or None, cors_origins=list(cors_origins) or None,
+                                 public_examples=public_examples or None, debug=debug or None)
     uvicorn.run(create_app(db, settings), host=host, port=port, log_level=log_level)

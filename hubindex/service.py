@@ -26,7 +26,8 @@ class ErrorBody(BaseModel):
     """Every error the service answers itself (FastAPI's own 422 keeps its documented shape)."""
 
     detail: str
-    error: Literal["bad_request", "not_found", "unauthorized", "forbidden", "unavailable"]
+    error: Literal["bad_request", "not_found", "unauthorized", "forbidden", "unavailable", "too_large",
+                   "rate_limited"]
 
 
 class JobRequest(BaseModel):

@@ -46,7 +46,7 @@ def copy_catalog(db: Path, into: Path) -> Path:
 
 
 def start_server(db: Path, token: str = "test-token", index_roots: tuple[Path, ...] = (),
-                 env: dict | None = None, timeout: float = 60) -> Server:
+                 env: dict | None = None, timeout: float = 180) -> Server:
     port = free_port()
     command = [str(Path(sys.executable).parent / "hubindex"), "serve", "--db", str(db), "--port", str(port)]
     for root in index_roots:

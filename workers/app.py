@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 
+import redis
 from celery import Celery
 from kombu import Exchange, Queue
+from kombu.exceptions import OperationalError
 
 from hubindex.errors import HubindexError
 
@@ -18,7 +20,10 @@ BROKER_ENV = "HUBINDEX_BROKER_URL"
 VISIBILITY_ENV = "HUBINDEX_VISIBILITY_TIMEOUT"
 CPU, GPU, INGEST = "cpu", "gpu", "ingest"
 INGEST_QUEUE = Queue(INGEST, Exchange(INGEST, type="direct"), routing_key=INGEST)
-ROUTES = {"hubindex.fingerprint": CPU, "hubindex.crawl": CPU, "hubindex.bases": GPU, "hubindex.embed": GPU}
+# What a broker that went away raises (redis-py's own errors, kombu's wrapper of them, the socket's).
+BROKER_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError, ConnectionError)
+ROUTES = {"hubindex.fingerprint": CPU, "hubindex.crawl": CPU, "hubindex.bases": GPU, "hubindex.embed": GPU,
+          "hubindex.examples": GPU}
 
 
 def broker_url() -> str | None:
@@ -51,6 +56,8 @@ def configure(celery: Celery) -> None:
                                   "unacked_restore_interval": max(1, min(10, timeout // 2)),
                                   "unacked_restore_throttle": 1},
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        # Items that are not messages, foreign serializers and unknown tasks become dead letters, never fatal.
+        broker_transport="hubindex.workers.transport:Transport", worker_consumer="hubindex.workers.consumer:Consumer",
     )
 
 

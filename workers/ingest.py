@@ -6,31 +6,41 @@ it). That process, the owner (`hubindex serve` when it runs, else `hubindex work
 `ingest` at a time. Workers never open the catalog: they publish results here. Messages are acknowledged only after
 their results are recorded and the run's state is saved, so an owner killed mid-batch loses nothing: the messages
 come back after the visibility timeout and recording them again is a no-op.
+
+Nothing that arrives on `ingest` can stop the owner: a message that is not JSON, uses another serializer or has
+another shape is a dead letter (recorded for `hubindex jobs`, acknowledged). A broker that goes away is waited for;
+once it is back the owner resumes, writing back the runs it lost (see `Ledger`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
 import uuid
 from contextlib import suppress
 from pathlib import Path
+from typing import Literal
 
 import redis
-from hubindex.workers.app import INGEST_QUEUE, app
+from hubindex.workers.app import BROKER_ERRORS, INGEST, INGEST_QUEUE, app
+from hubindex.workers.dead_letters import record
 from hubindex.workers.state import client, load_run, owner_lock, run_ids, running_key, save_run
 from hubindex.workers.tasks import TASKS, publish
+from pydantic import BaseModel, Field, ValidationError
 from redis.exceptions import LockError
 
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
-from hubindex.indexer.jobs import BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
+from hubindex.indexer.jobs import JOB_TYPES, BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
 from hubindex.indexer.run import Failure, Run
 
 BATCH = 64  # results recorded between two saves of the run state
 POLL = 0.5  # seconds an idle owner waits for a message before checking its stop flag
+RECONNECT_MAX = 5.0  # seconds between two tries to reach a broker that went away
+GRACE_ENV, LOST_ENV = "HUBINDEX_BROKER_GRACE", "HUBINDEX_LOST_AFTER"
 log = logging.getLogger(__name__)
 
 
@@ -50,13 +60,35 @@ def submit_crawl(db: Path, request: CrawlRequest) -> Run:
     return run
 
 
-def wait_for(run_id: str, timeout: float | None = None, poll: float = 0.5) -> Run:
-    """Poll the run's record until the owner finishes it (`hubindex index --queue --wait`)."""
+def wait_for(run_id: str, timeout: float | None = None, poll: float = 0.5,
+             broker_grace: float | None = None, lost_after: float | None = None) -> Run:
+    """Poll the run's record until the owner finishes it (`hubindex index --queue --wait`).
+
+    Rides out broker restarts: an unreachable broker is retried for `broker_grace` seconds
+    (HUBINDEX_BROKER_GRACE, default 300). A record that stays missing for `lost_after` seconds (HUBINDEX_LOST_AFTER,
+    default 60; the owner writes back the runs it holds when the broker comes back empty) is a lost run: an error
+    says so instead of waiting forever."""
+    broker_grace = float(os.environ.get(GRACE_ENV, 300)) if broker_grace is None else broker_grace
+    lost_after = float(os.environ.get(LOST_ENV, 60)) if lost_after is None else lost_after
     r, deadline = client(), None if timeout is None else time.monotonic() + timeout
+    unreachable_since = missing_since = None
+    run = None
     while True:
-        run = load_run(r, run_id)
-        if run is not None and run.finished:
-            return run
+        try:
+            run = load_run(r, run_id)
+            unreachable_since = None
+        except BROKER_ERRORS as exc:
+            unreachable_since = unreachable_since or time.monotonic()
+            if time.monotonic() - unreachable_since > broker_grace:
+                raise HubindexError(f"the broker has been unreachable for {broker_grace:.0f} s ({exc}); run {run_id} "
+                                    "may still finish: follow it with `hubindex jobs`") from None
+        else:
+            if run is not None and run.finished:
+                return run
+            missing_since = (missing_since or time.monotonic()) if run is None else None
+            if missing_since is not None and time.monotonic() - missing_since > lost_after:
+                raise HubindexError(f"run {run_id} was lost: the broker holds no record of it (restarted without "
+                                    "persistence, or flushed) and no catalog owner restored it; queue it again")
         if deadline is not None and time.monotonic() > deadline:
             raise HubindexError(f"run {run_id} did not finish in {timeout:.0f} s (phase: {run.phase if run else '?'})")
         time.sleep(poll)
@@ -66,59 +98,135 @@ def _stage(job: Job) -> str:
     return {FingerprintJob: "fingerprint", BasesJob: "bases", EmbedJob: "embed", CrawlJob: "crawl"}[type(job)]
 
 
-def enqueue(run_id: str, jobs: list[Job]) -> None:
+class Ledger:
+    """What this owner wrote to the broker: each run as last saved, and every job it enqueued. When the broker
+    comes back without them (a restart without persistence, a flush), the owner writes the runs back and enqueues
+    their pending jobs again; a duplicate result is recorded once, so redoing a job costs time, never correctness."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, Run] = {}
+        self.jobs: dict[str, dict[str, tuple[str, dict]]] = {}
+
+    def saved(self, run: Run) -> None:
+        self.runs[run.id] = run.model_copy(deep=True)
+        if run.finished:
+            self.runs.pop(run.id)
+            self.jobs.pop(run.id, None)
+
+    def enqueued(self, run_id: str, stage: str, job: dict) -> None:
+        self.jobs.setdefault(run_id, {})[_key(stage, job)] = (stage, job)
+
+    def restore(self, r: redis.Redis) -> None:
+        """Write back the runs the broker lost and enqueue their pending jobs (or their plan) again."""
+        for run_id, run in list(self.runs.items()):
+            if load_run(r, run_id) is not None:
+                continue
+            log.warning("run %s: the broker lost its record; restoring it (%d jobs pending)", run_id,
+                        len(run.pending))
+            save_run(r, run)
+            if run.phase == "queued":
+                publish({"type": "plan", "run": run.id})
+            planned = self.jobs.get(run_id, {})
+            for key in run.pending:
+                if key in planned:
+                    stage, job = planned[key]
+                    TASKS[stage].apply_async(args=[run_id, job])
+
+
+def _key(stage: str, job: dict) -> str:
+    return JOB_TYPES[stage].model_validate(job).key
+
+
+class IngestMessage(BaseModel):
+    """What the owner accepts on `ingest`: a plan request from `submit`, or a worker's result."""
+
+    type: Literal["plan", "result"]
+    run: str = Field(max_length=64)
+    result: dict | None = None
+
+
+def _stage(job: Job) -> str:
+    return {FingerprintJob: "fingerprint", BasesJob: "bases", EmbedJob: "embed", CrawlJob: "crawl"}[type(job)]
+
+
+def enqueue(run_id: str, jobs: list[Job], ledger: Ledger | None = None) -> None:
     for job in jobs:
-        TASKS[_stage(job)].apply_async(args=[run_id, job.model_dump(mode="json")])
+        stage, payload = _stage(job), job.model_dump(mode="json")
+        if ledger is not None:
+            ledger.enqueued(run_id, stage, payload)
+        TASKS[stage].apply_async(args=[run_id, payload])
 
 
 def _renew(lock: redis.lock.Lock, done: threading.Event, lost: threading.Event) -> None:
     while not done.wait(lock.timeout / 3):
         try:
             lock.reacquire()
-        except LockError:
+        except (LockError, *BROKER_ERRORS):
             lost.set()
             return
 
 
 def run_owner(catalog: Catalog, stop: threading.Event) -> None:
     """Consume `ingest` for `catalog` until `stop` is set. Call it in a thread of the process that opened the catalog;
-    it works on its own cursor. While another process holds the owner lock, it waits."""
-    r = client()
-    lock = owner_lock(r, catalog.path)
+    it works on its own cursor. While another process holds the owner lock, it waits; while the broker is out of
+    reach, it retries (backing off to RECONNECT_MAX seconds) and then resumes its runs."""
     own = catalog.cursor_view()
+    ledger = Ledger()
+    backoff = 0.5
     try:
         while not stop.is_set():
-            if not lock.acquire(blocking=False):
-                stop.wait(min(1.0, lock.timeout / 3))
-                continue
-            log.info("catalog owner of %s: %s", catalog.path, socket.gethostname())
-            done, lost = threading.Event(), threading.Event()
-            beat = threading.Thread(target=_renew, args=(lock, done, lost), daemon=True, name="owner-lock")
-            beat.start()
             try:
-                _consume(own, r, stop, lost)
-            finally:
-                done.set()
-                beat.join()
-                with suppress(LockError):
-                    lock.release()
+                r = client()
+                lock = owner_lock(r, catalog.path)
+                if not lock.acquire(blocking=False):
+                    stop.wait(min(1.0, lock.timeout / 3))
+                    continue
+                backoff = 0.5
+                _own(own, r, lock, ledger, stop)
+            except BROKER_ERRORS as exc:
+                log.warning("catalog owner: broker out of reach (%s); retrying in %.1f s", exc, backoff)
+                stop.wait(backoff)
+                backoff = min(RECONNECT_MAX, backoff * 2)
     finally:
         own.close()
 
 
-def _consume(catalog: Catalog, r: redis.Redis, stop: threading.Event, lost: threading.Event) -> None:
+def _own(catalog: Catalog, r: redis.Redis, lock: redis.lock.Lock, ledger: Ledger, stop: threading.Event) -> None:
+    log.info("catalog owner of %s: %s", catalog.path.name, socket.gethostname())
+    done, lost = threading.Event(), threading.Event()
+    beat = threading.Thread(target=_renew, args=(lock, done, lost), daemon=True, name="owner-lock")
+    beat.start()
+    try:
+        ledger.restore(r)
+        _consume(catalog, r, ledger, stop, lost)
+    finally:
+        done.set()
+        beat.join()
+        with suppress(LockError, *BROKER_ERRORS):
+            lock.release()
+
+
+def _dead_letter(message, exc: Exception) -> None:
+    """A message kombu could not decode (a foreign serializer such as pickle, a broken body): recorded, acked."""
+    record(INGEST, f"undecodable ({getattr(message, 'content_type', '?')}): {type(exc).__name__}: {exc}",
+           getattr(message, "body", message))
+    with suppress(Exception):
+        message.ack()
+
+
+def _consume(catalog: Catalog, r: redis.Redis, ledger: Ledger, stop: threading.Event, lost: threading.Event) -> None:
     inbox: list = []
     with app.connection_for_read() as conn, conn.Consumer(
             [INGEST_QUEUE], callbacks=[lambda body, message: inbox.append((body, message))], accept=["json"],
-            prefetch_count=BATCH):
+            on_decode_error=_dead_letter, prefetch_count=BATCH):
         for run_id in run_ids(r):  # an owner restarted mid-run: phases whose jobs are all recorded move on
             run = load_run(r, run_id)
             if run is not None and not run.finished and run.phase != "queued":
-                _advance(catalog, r, run)
+                _advance(catalog, r, run, ledger)
         while not stop.is_set() and not lost.is_set():
             _drain(conn, inbox)
             if inbox:
-                _handle(catalog, r, inbox)
+                _handle(catalog, r, inbox, ledger)
                 inbox.clear()
 
 
@@ -134,21 +242,26 @@ def _drain(conn, inbox: list) -> None:
             return
 
 
-def _handle(catalog: Catalog, r: redis.Redis, inbox: list) -> None:
+def _handle(catalog: Catalog, r: redis.Redis, inbox: list, ledger: Ledger) -> None:
     runs: dict[str, Run] = {}
     for body, _ in inbox:
-        run_id = str(body.get("run"))
-        run = runs.get(run_id) or load_run(r, run_id)
+        try:
+            parsed = IngestMessage.model_validate(body)
+        except ValidationError as exc:  # a list, a string, another program's message: never ours to record
+            record(INGEST, f"not an ingest message: {exc.error_count()} problem(s): "
+                   f"{exc.errors()[0]['msg']}", body)
+            continue
+        run = runs.get(parsed.run) or load_run(r, parsed.run)
         if run is None or run.finished:
             continue  # a late duplicate for a finished run, or an unknown run: nothing to record
-        runs[run_id] = run
-        if body.get("type") == "plan":
+        runs[parsed.run] = run
+        if parsed.type == "plan":
             if run.phase == "queued":
-                _start(catalog, run)
-        elif body.get("type") == "result":
-            _record(catalog, r, run, body.get("result"))
+                _start(catalog, run, ledger)
+        else:
+            _record(catalog, r, run, parsed.result)
     for run in runs.values():
-        _advance(catalog, r, run)
+        _advance(catalog, r, run, ledger)
     for _, message in inbox:
         message.ack()
 
@@ -158,22 +271,24 @@ def _fail(run: Run, error: str) -> None:
     log.error("run %s failed: %s", run.id, error)
 
 
-def _start(catalog: Catalog, run: Run) -> None:
+def _start(catalog: Catalog, run: Run, ledger: Ledger) -> None:
     if Path(run.db).resolve() != catalog.path.resolve():
         _fail(run, f"queued for {run.db}, but this owner holds {catalog.path} (one catalog per broker)")
         return
     try:
-        enqueue(run.id, run.start(catalog))
+        jobs = run.start(catalog)
     except Exception as exc:  # a missing root, a database error: the run says why instead of hanging
         _fail(run, f"{type(exc).__name__}: {exc}")
+        return
+    enqueue(run.id, jobs, ledger)  # a broker error here is the owner's to ride out, not the run's failure
 
 
 def _record(catalog: Catalog, r: redis.Redis, run: Run, payload: object) -> None:
     try:
         result = Result.model_validate(payload)
         key = result.job_obj().key
-    except ValueError as exc:
-        log.error("run %s: dropping a malformed result: %s", run.id, exc)
+    except (ValueError, KeyError) as exc:
+        record(INGEST, f"run {run.id}: malformed result: {exc}", payload)
         return
     try:
         run.record(catalog, result)
@@ -185,13 +300,16 @@ def _record(catalog: Catalog, r: redis.Redis, run: Run, payload: object) -> None
     r.hdel(running_key(run.id), key)
 
 
-def _advance(catalog: Catalog, r: redis.Redis, run: Run) -> None:
+def _advance(catalog: Catalog, r: redis.Redis, run: Run, ledger: Ledger) -> None:
     if not run.finished:
         try:
-            enqueue(run.id, run.advance(catalog))
+            jobs = run.advance(catalog)
         except Exception as exc:
             _fail(run, f"{type(exc).__name__}: {exc}")
+        else:
+            enqueue(run.id, jobs, ledger)
     if run.finished:
         run.report.seconds = round(((run.finished_at or run.created_at) - run.created_at).total_seconds(), 3)
         r.delete(running_key(run.id))
     save_run(r, run)
+    ledger.saved(run)

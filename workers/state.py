@@ -56,6 +56,10 @@ def run_ids(r: redis.Redis, newest_first: bool = True) -> list[str]:
 
 
 def jobs(r: redis.Redis, limit: int = 20) -> JobsAnswer:
+    from hubindex.workers.dead_letters import recent  # it records through this module's client
+
     runs = [run for run in (load_run(r, i) for i in run_ids(r)[:limit]) if run is not None]
     progress = [progress_of(run, set(r.hkeys(running_key(run.id)))) for run in runs]
-    return JobsAnswer(runs=progress, queues={q: int(r.llen(q)) for q in (CPU, GPU, INGEST)})
+    letters, total = recent(r, limit)
+    return JobsAnswer(runs=progress, queues={q: int(r.llen(q)) for q in (CPU, GPU, INGEST)}, dead_letters=letters,
+                      dead_letter_total=total)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from hubindex.api import redact
 from hubindex.api.deps import CatalogDep, ModelId
 from hubindex.api.errors import ERRORS
 
@@ -18,6 +19,7 @@ from hubindex.lineage import queries as lineage
 from hubindex.lineage.answers import LineageTree, ParentCandidate
 from hubindex.merging import candidates
 from hubindex.merging.answers import MergeCandidates
+from hubindex.status import ModelKind, ModelStatus
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
 MAX_K = 100
@@ -28,8 +30,8 @@ Method = Literal["hubindex", "paper"]
 @router.get("", response_model=ModelPage, summary="List models (filters, pagination)")
 def list_models(catalog: CatalogDep,
                 family: Annotated[str | None, Query(max_length=200)] = None,
-                kind: Literal["model", "adapter"] | None = None,
-                status: Literal["indexed", "weights_only", "error", "unsupported"] | None = None,
+                kind: ModelKind | None = None,
+                status: ModelStatus | None = None,
                 architecture: Annotated[str | None, Query(max_length=200)] = None,
                 tag: Annotated[str | None, Query(max_length=200)] = None,
                 page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -62,6 +64,9 @@ def merge_candidates(model_id: ModelId, catalog: CatalogDep, k: Annotated[int, Q
     return candidates.rank(catalog, model_id, k, method)
 
 
-@router.get("/{model_id:path}", response_model=ModelView, summary="Everything the catalog holds about a model")
-def show(model_id: ModelId, catalog: CatalogDep) -> ModelView:
-    return queries.show(catalog, model_id)
+@router.get("/{model_id:path}", response_model=ModelView, summary="Everything the catalog holds about a model "
+            "(no server paths, unless the server runs with --debug)")
+def show(model_id: ModelId, catalog: CatalogDep, request: Request) -> ModelView:
+    view = queries.show(catalog, model_id)
+    settings = request.app.state.settings
+    return view if settings.debug else redact.model_view(view, settings.public_roots)

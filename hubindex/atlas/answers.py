@@ -6,13 +6,14 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from hubindex.lineage.answers import Relation
+from hubindex.status import ModelKind, ModelStatus
 
 
 class ForestNode(BaseModel):
     model: str
     family: str | None
-    kind: str | None
-    status: str
+    kind: ModelKind | None
+    status: ModelStatus
     relation: Relation | None = Field(description="null when the model has no lineage (not indexed, or failed)")
     parents: list[str]
     confidence: float | None
@@ -40,7 +41,7 @@ class MapPoint(BaseModel):
     y: float
     cluster: int = Field(description="k-means cluster of the unit deltas, 0..clusters-1")
     tag: str | None = Field(description="the model's most specific declared tag within the family, if any")
-    kind: str | None
+    kind: ModelKind | None
 
 
 class AtlasMap(BaseModel):

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from hubindex.status import ModelKind, ModelStatus
+
 # The catalog stores naive UTC times; answers carry the zone so they are RFC 3339 date-times ("...Z").
 UtcDatetime = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=UTC))]
 
@@ -17,7 +19,7 @@ class SimilarHit(BaseModel):
     by: Literal["delta", "weights"]
     distance: float = Field(description="delta: cosine distance; weights: estimated L2 distance of all weights")
     family: str | None
-    kind: str | None
+    kind: ModelKind | None
 
 
 class FileEntry(BaseModel):
@@ -56,11 +58,11 @@ class ModelView(BaseModel):
 
     id: str
     revision: str | None
-    status: Literal["indexed", "weights_only", "error", "unsupported"]
+    status: ModelStatus
     error: str | None
     source: str
     path: str | None
-    kind: Literal["model", "adapter"] | None
+    kind: ModelKind | None
     architecture: str | None
     model_type: str | None
     layout: str | None
@@ -82,8 +84,8 @@ class ModelSummary(BaseModel):
     """One row of a model listing or search: what a table of models shows."""
 
     id: str
-    status: Literal["indexed", "weights_only", "error", "unsupported"]
-    kind: Literal["model", "adapter"] | None
+    status: ModelStatus
+    kind: ModelKind | None
     architecture: str | None
     model_type: str | None
     params: int | None

@@ -5,10 +5,9 @@ Both run in SQL (one query per page), so they cost the same on 60 models and on 
 
 from __future__ import annotations
 
-import re
-
 from hubindex.catalog.answers import ModelPage, ModelSummary, SearchHit
 from hubindex.catalog.store import Catalog
+from hubindex.catalog.terms import TERM, text_terms
 from hubindex.errors import HubindexError
 
 MAX_PAGE_SIZE = 500
@@ -49,7 +48,7 @@ def terms(query: str) -> list[str]:
     """Distinct lower-case words of a query (letters, digits, '-', '_', '.', '/'); the query's length is bounded."""
     if len(query) > MAX_QUERY_CHARS:
         raise HubindexError(f"query is longer than {MAX_QUERY_CHARS} characters")
-    return list(dict.fromkeys(re.findall(r"[\w./-]+", query.lower())))
+    return list(dict.fromkeys(TERM.findall(query.lower())))
 
 
 def _snippet(text: str | None, words: list[str]) -> str | None:
@@ -64,9 +63,10 @@ def _snippet(text: str | None, words: list[str]) -> str | None:
 
 
 def search(catalog: Catalog, query: str, limit: int = 20) -> list[SearchHit]:
-    """Models in which every query term occurs in the id, a tag or the card text; best first.
+    """Models in which every query term occurs in the id or a tag, or is a word of the card text; best first.
 
-    Score per term: 3 if in the id, 2 if in a tag, 1 if in the card text (summed over fields); ties by id.
+    Score per term: 3 if in the id, 2 if in a tag, 1 if in the card text (summed over fields); ties by id. Card
+    words come from the catalog's term table (an equality lookup per term), not a scan of every card.
     """
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise HubindexError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
@@ -77,7 +77,7 @@ def search(catalog: Catalog, query: str, limit: int = 20) -> list[SearchHit]:
     for word in words:
         in_id = "contains(lower(id), ?)"
         in_tags = "contains(lower(array_to_string(coalesce(tags, []), ' ')), ?)"
-        in_card = "contains(lower(coalesce(card_text, '')), ?)"
+        in_card = "(id IN (SELECT model_id FROM card_terms WHERE term = ?))"  # a word of the card (terms.py)
         parts.append(f"(3 * {in_id}::INT + 2 * {in_tags}::INT + {in_card}::INT)")
         every.append(f"({in_id} OR {in_tags} OR {in_card})")
         params.append([word] * 3)
@@ -87,10 +87,10 @@ def search(catalog: Catalog, query: str, limit: int = 20) -> list[SearchHit]:
     rows = catalog._rows(sql, [*score_params, *score_params, limit])
     hits = []
     for row in rows:
-        matched = [field for field, text in (("id", row["id"].lower()),
-                                             ("tags", " ".join(row["tags"] or []).lower()),
-                                             ("card", (row["card_text"] or "").lower()))
-                   if any(w in text for w in words)]
+        card = text_terms(row["card_text"])
+        matched = [field for field, hit in (("id", any(w in row["id"].lower() for w in words)),
+                                            ("tags", any(w in " ".join(row["tags"] or []).lower() for w in words)),
+                                            ("card", any(w in card for w in words))) if hit]
         hits.append(SearchHit(model=_summary(row), score=float(row["score"]), matched=matched,
                               snippet=_snippet(row["card_text"], words)))
     return hits

@@ -6,11 +6,12 @@ import numpy as np
 
 from hubindex.catalog.answers import Declared, EmbeddingEntry, FileEntry, ModelView, SimilarHit, TensorEntry
 from hubindex.catalog.spaces import NULL_DELTA, Spaces, delta_space, implied_sketch, weight_space
-from hubindex.catalog.store import OK_STATUSES, Catalog
+from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import METHODS, get_method
 from hubindex.errors import HubindexError
 from hubindex.fingerprint.sampling import tensor_sample
 from hubindex.fingerprint.signature import split_samples
+from hubindex.status import OK_STATUSES
 
 SHORTLIST = 4  # FAISS returns SHORTLIST * k (at least 32) candidates, re-ranked by exact sampled distance
 MAX_K = 1000

@@ -2,8 +2,13 @@
 
 Spaces: `weights/<layout>` (CountSketch of sampled weights, L2) and `delta/<method>/<family root>` (unit Delta
 Activations, inner product = cosine). Deltas against different bases are not comparable, so they never share an
-index. Files live beside the database in `<db>.faiss/`, with a manifest naming each file and its id order.
-Exact flat indexes up to HNSW_FROM vectors, HNSW beyond.
+index. Files live beside the database in `<db>.faiss/`, with a manifest naming each file, its id order and its
+vector count. Exact flat indexes up to HNSW_FROM vectors, HNSW beyond.
+
+A rebuild never touches a file the current manifest names: it writes every index under a new name, then replaces
+the manifest in one rename (the moment the new spaces are served), then deletes the files no manifest names. A
+rebuild killed at any step leaves either the old spaces or the new ones, never a mix. Readers still check each
+index against its manifest entry and refuse a mismatch (a file edited or copied by hand).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import uuid
 from pathlib import Path
 from typing import ClassVar
 
@@ -22,6 +29,8 @@ from hubindex.embed.methods import METHODS
 from hubindex.errors import HubindexError
 
 MANIFEST = "spaces.json"
+KILL_AT_ENV = "HUBINDEX_TEST_KILL_REBUILD_AT"  # tests: SIGKILL this process at the named step of `rebuild`
+STEPS = ("indexes-written", "manifest-written", "manifest-replaced", "stale-deleted")
 HNSW_FROM = 50_000
 EF_SEARCH = 256  # bench/query_latency.py: recall@10 0.94 at 128, 0.97 at 256 (100k clustered unit vectors)
 NULL_DELTA = 0.02  # a delta under 2 % of its family's median norm has no direction (a copy of the base)
@@ -35,8 +44,21 @@ def delta_space(method: str, family: str) -> str:
     return f"delta/{method}/{family}"
 
 
-def _file_for(space: str) -> str:
-    return hashlib.sha1(space.encode()).hexdigest()[:20] + ".faiss"
+def _file_for(space: str, generation: str) -> str:
+    """A name no earlier rebuild used: the space's hash and this rebuild's generation."""
+    return f"{hashlib.sha1(space.encode()).hexdigest()[:20]}-{generation}.faiss"
+
+
+def _reached(step: str) -> None:
+    """Fault injection for the crash tests: die here, as a power cut or an OOM kill would."""
+    if os.environ.get(KILL_AT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _write_durably(path: Path, write) -> None:
+    write(str(path))
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def build_index(vectors: np.ndarray, metric: str) -> faiss.Index:
@@ -106,17 +128,27 @@ def rebuild(catalog: Catalog, weights: bool = True) -> dict[str, int]:
     for method in METHODS:
         for family, members in delta_vectors(catalog, method).items():
             spaces[delta_space(method, family)] = ("ip", list(members), np.stack(list(members.values())))
+    generation = uuid.uuid4().hex[:12]
     manifest = {}
     for space, (metric, ids, vectors) in sorted(spaces.items()):
-        name = _file_for(space)
-        faiss.write_index(build_index(vectors, metric), str(out_dir / (name + ".tmp")))
-        os.replace(out_dir / (name + ".tmp"), out_dir / name)
-        manifest[space] = {"file": name, "metric": metric, "ids": ids}
+        name = _file_for(space, generation)
+        index = build_index(vectors, metric)
+        _write_durably(out_dir / name, lambda path, index=index: faiss.write_index(index, path))
+        manifest[space] = {"file": name, "metric": metric, "ids": ids, "vectors": int(index.ntotal)}
+    _reached("indexes-written")
+    tmp = out_dir / f"{MANIFEST}.{generation}.tmp"
+    _write_durably(tmp, lambda path: Path(path).write_text(json.dumps(manifest)))
+    _reached("manifest-written")
+    os.replace(tmp, out_dir / MANIFEST)  # the one step that switches readers to the new spaces
+    directory = os.open(out_dir, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    _reached("manifest-replaced")
     for stale in set(os.listdir(out_dir)) - {m["file"] for m in manifest.values()} - {MANIFEST}:
-        (out_dir / stale).unlink()
-    tmp = out_dir / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest))
-    os.replace(tmp, out_dir / MANIFEST)
+        (out_dir / stale).unlink(missing_ok=True)  # old generations and temp files of killed rebuilds
+    _reached("stale-deleted")
     return {space: len(entry["ids"]) for space, entry in manifest.items()}
 
 
@@ -129,7 +161,7 @@ class Spaces:
         self.directory = Path(directory)
         path = self.directory / MANIFEST
         if not path.exists():
-            raise HubindexError(f"{self.directory}: no FAISS indexes; run `hubindex reindex`")
+            raise HubindexError(f"{self.directory.name}: no FAISS indexes; run `hubindex reindex`")
         self.manifest: dict = json.loads(path.read_text())
         self._loaded: dict[str, faiss.Index] = {}
         self._members: dict[str, frozenset[str]] = {}
@@ -142,7 +174,7 @@ class Spaces:
         try:
             stamp = (directory / MANIFEST).stat().st_mtime_ns
         except FileNotFoundError:
-            raise HubindexError(f"{directory}: no FAISS indexes; run `hubindex reindex`") from None
+            raise HubindexError(f"{directory.name}: no FAISS indexes; run `hubindex reindex`") from None
         cached = cls._cache.get(directory)
         if cached is None or cached[0] != stamp:
             cached = (stamp, cls(directory))
@@ -157,10 +189,25 @@ class Spaces:
             self._members[space] = frozenset(self.manifest[space]["ids"]) if space in self.manifest else frozenset()
         return model_id in self._members[space]
 
+    def _index(self, space: str) -> faiss.Index:
+        if space in self._loaded:
+            return self._loaded[space]
+        entry = self.manifest[space]
+        broken = f"FAISS space {space!r} in {self.directory.name}"
+        try:
+            index = faiss.read_index(str(self.directory / entry["file"]))
+        except RuntimeError:  # missing or unreadable file
+            raise HubindexError(f"{broken}: its index file {entry['file']} cannot be read; rebuild the spaces with "
+                                "`hubindex reindex`") from None
+        expected = entry.get("vectors")
+        if index.ntotal != len(entry["ids"]) or (expected is not None and index.ntotal != expected):
+            raise HubindexError(f"{broken} does not match its manifest ({len(entry['ids'])} ids, {index.ntotal} "
+                                "vectors): refusing to answer from it; rebuild the spaces with `hubindex reindex`")
+        self._loaded[space] = index
+        return index
+
     def search(self, space: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         entry = self.manifest[space]
-        if space not in self._loaded:
-            self._loaded[space] = faiss.read_index(str(self.directory / entry["file"]))
-        index = self._loaded[space]
+        index = self._index(space)
         scores, rows = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, index.ntotal))
         return [(entry["ids"][r], float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]

@@ -15,10 +15,11 @@ import duckdb
 import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
+from hubindex.catalog.terms import text_terms
 from hubindex.errors import HubindexError, NotFoundError
 from hubindex.fingerprint import WeightSignature
+from hubindex.status import ok_sql
 
-OK_STATUSES = ("indexed", "weights_only")
 MODEL_COLUMNS = ("id", "revision", "source", "path", "kind", "status", "error", "architecture", "model_type", "layout",
                  "params", "dtype", "files", "file_stamp", "declared_base", "declared_relation", "adapter_base", "tags",
                  "created_at", "family", "base", "base_source", "indexed_at", "card_text")
@@ -89,7 +90,7 @@ class Catalog:
         return row
 
     def models(self, ok_only: bool = False) -> list[dict]:
-        where = f"WHERE status IN {OK_STATUSES}" if ok_only else ""
+        where = f"WHERE status IN {ok_sql()}" if ok_only else ""
         return self._rows(f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")
 
     def families_and_kinds(self, model_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
@@ -132,7 +133,7 @@ class Catalog:
         rows = self._rows(
             f"SELECT e.{'*' if vectors else '* EXCLUDE (vector)'}, m.family FROM embeddings e "
             "JOIN models m ON m.id = e.model_id "
-            f"WHERE e.method = ? AND m.status IN {OK_STATUSES} AND e.revision = m.revision "
+            f"WHERE e.method = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
             f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id", [method, *([family] if family else [])])
         for row in rows if vectors else ():
             row["vector"] = np.asarray(row["vector"], dtype=np.float32)
@@ -184,6 +185,9 @@ class Catalog:
                              [row["id"], signature.revision, signature.kind, signature.layout,
                               signature.sample_vector().tolist(), signature.sketch.tolist(),
                               json.dumps(signature.meta)])
+            terms = sorted(text_terms(row.get("card_text")))
+            if terms:
+                self.con.execute("INSERT INTO card_terms SELECT ?, unnest(?)", [row["id"], terms])
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
@@ -231,7 +235,7 @@ class Catalog:
         """Forget lineage of families that no longer exist and of models no longer indexed."""
         self.con.execute("DELETE FROM lineage_families WHERE family NOT IN (SELECT unnest(?))", [sorted(families)])
         self.con.execute("DELETE FROM lineage WHERE family NOT IN (SELECT unnest(?)) OR model_id NOT IN "
-                         f"(SELECT id FROM models WHERE status IN {OK_STATUSES})", [sorted(families)])
+                         f"(SELECT id FROM models WHERE status IN {ok_sql()})", [sorted(families)])
 
     def prune(self, source: str, keep: set[str]) -> list[str]:
         """Delete models read from `source` that are no longer there."""
@@ -242,6 +246,7 @@ class Catalog:
         return gone
 
     def _delete(self, model_id: str, keep_model_row: bool, keep_embeddings: bool) -> None:
+        self.con.execute("DELETE FROM card_terms WHERE model_id = ?", [model_id])
         self.con.execute("DELETE FROM tensor_stats WHERE model_id = ?", [model_id])
         self.con.execute("DELETE FROM signatures WHERE model_id = ?", [model_id])
         if not keep_embeddings:

@@ -41,17 +41,26 @@ class ExamplesQuery(BaseModel):
     method: Literal["hubindex", "paper"] = "hubindex"
 
 
-def embed_examples(catalog: Catalog, base_id: str, examples: list[TaskExample], method_name: str) -> np.ndarray:
-    from hubindex.train.finetune import finetune
-
+def base_folder(catalog: Catalog, base_id: str) -> Path:
+    """The local weights of a family root, the only kind of model a task is embedded against."""
     row = catalog.require(base_id)
     if row["kind"] != "model" or row["family"] != base_id or not row["path"]:
         raise HubindexError(f"{base_id} is not a family root with local weights: embed examples against a base "
                             "model (see `GET /models?...` for each model's family)")
+    return Path(row["path"])
+
+
+def embed_examples(catalog: Catalog, base_id: str, examples: list[TaskExample], method_name: str) -> np.ndarray:
+    return embed_examples_at(base_folder(catalog, base_id), base_id, examples, method_name)
+
+
+def embed_examples_at(base: Path, base_id: str, examples: list[TaskExample], method_name: str) -> np.ndarray:
+    """The task's Delta Activations against the base at `base` (what a gpu worker runs for a queued search)."""
+    from hubindex.train.finetune import finetune
+
     method = get_method(method_name)
     texts = [f"{e.input} {e.output}" for e in examples]
     texts = texts * max(1, math.ceil(FILL_CHARS / sum(len(t) + 1 for t in texts)))
-    base = Path(row["path"])
     with tempfile.TemporaryDirectory(prefix="hubindex-task-") as scratch:
         out = Path(scratch) / "task"
         finetune(base, out, texts, seed=0, steps=STEPS, lr=LR, base_id=base_id, seq_len=SEQ_LEN, batch=BATCH,
@@ -60,12 +69,13 @@ def embed_examples(catalog: Catalog, base_id: str, examples: list[TaskExample], 
     return method.delta(tuned, probe_features(load_probe_model(base), method.probes, method.batch_size))
 
 
-def nearest_to_examples(catalog: Catalog, query: ExamplesQuery) -> list[SimilarHit]:
+def nearest_to_examples(catalog: Catalog, query: ExamplesQuery, embed=embed_examples) -> list[SimilarHit]:
+    """`embed(catalog, base, examples, method)` gives the task's vector: here, or on a worker (api/)."""
     spaces = Spaces.open(catalog.spaces_dir)
     space = delta_space(query.method, query.base)
     if not spaces.has(space):
         raise HubindexError(f"no {query.method} delta space for base {query.base!r}: is it a family root?")
-    vector = embed_examples(catalog, query.base, query.examples, query.method)
+    vector = embed(catalog, query.base, query.examples, query.method)
     norm = float(np.linalg.norm(vector))
     if not norm:
         raise HubindexError("the examples did not move the base's activations; give more or longer examples")

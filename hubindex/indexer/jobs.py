@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from hubindex.fingerprint import WeightSignature
 from hubindex.fingerprint.stats import TensorStats
 from hubindex.hub.source import CrawlQuery
+from hubindex.status import ModelStatus
 
 Stage = Literal["fingerprint", "bases", "embed", "crawl"]
 STAGES: tuple[Stage, ...] = ("fingerprint", "bases", "embed", "crawl")
@@ -125,8 +126,9 @@ class ModelRow(BaseModel):
     adapter_base: str | None
     architecture: str | None
     model_type: str | None
-    status: str
+    status: ModelStatus
     error: str | None
+    card_text: str | None = None  # the README's text (front matter removed), for search
 
 
 class SignaturePayload(BaseModel):

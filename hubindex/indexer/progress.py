@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hubindex.indexer.run import IndexReport, Run
 
@@ -31,11 +31,25 @@ class RunProgress(BaseModel):
     error: str | None
 
 
+class DeadLetter(BaseModel):
+    """A message a worker or the catalog owner could not use (undecodable, foreign, malformed): acknowledged,
+    kept here, never retried."""
+
+    at: datetime
+    queue: str
+    receiver: str = Field(description="host:pid of the process that received it")
+    reason: str
+    sample: str = Field(description="the start of what arrived (at most 200 characters)")
+
+
 class JobsAnswer(BaseModel):
-    """`hubindex jobs --json`: every known run, newest first, and the messages waiting on each queue."""
+    """`hubindex jobs --json`: every known run, newest first, the messages waiting on each queue, and the newest
+    dead letters."""
 
     runs: list[RunProgress]
     queues: dict[str, int]
+    dead_letters: list[DeadLetter] = Field(default_factory=list, description="newest first")
+    dead_letter_total: int = Field(default=0, description="dead letters ever recorded on this broker")
 
 
 def stage_of(key: str) -> str:

@@ -27,18 +27,18 @@ from hubindex.indexer.embedding import stale
 from hubindex.indexer.jobs import BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
 from hubindex.indexer.metadata import file_stamp
 from hubindex.lineage.engine import update_lineage
+from hubindex.status import OK_STATUSES, ModelStatus
 
 # Errors inserting one model's rows (a value out of a column's range): recorded as that model's failure. Disk and
 # connection errors are not among them: they stop the run.
 UNRECORDABLE = (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.ConstraintException, ValueError,
                 TypeError)
 CHECKED = ("probe-loss", "declared-checked")  # base sources decided by probe loss, kept per revision
-OK = ("indexed", "weights_only")
 
 
 class Failure(BaseModel):
     model: str
-    status: str
+    status: ModelStatus
     error: str
 
 
@@ -133,7 +133,7 @@ class Run(BaseModel):
                     self.report.failed.append(Failure(model=item.model_id, status="error", error=str(exc)))
                     continue
                 previous = catalog.model(item.model_id)
-                if previous and previous["file_stamp"] == stamp and previous["status"] in OK:
+                if previous and previous["file_stamp"] == stamp and previous["status"] in OK_STATUSES:
                     self.report.unchanged += 1
                     continue
                 jobs.setdefault(item.model_id, FingerprintJob(model_id=item.model_id, source=item.source,
@@ -226,7 +226,7 @@ class Run(BaseModel):
             if result.ok:
                 self.report.indexed += 1
                 return
-        if not (previous and previous["file_stamp"] == job.stamp and previous["status"] in OK):
+        if not (previous and previous["file_stamp"] == job.stamp and previous["status"] in OK_STATUSES):
             catalog.record_failure(job.model_id, job.source, job.folder, result.status, result.error)
         self.report.failed.append(Failure(model=job.model_id, status=result.status, error=result.error))
 
