@@ -40,6 +40,16 @@ def online(monkeypatch):
     constants.HF_HUB_OFFLINE = True
 
 
+@pytest.fixture(scope="session")
+def tiny_zoo(zoo_factory) -> Path:
+    """The session's tiny zoo; HUBINDEX_TINY_ZOO may name one built before by `hubindex zoo build DIR --seed 7
+    --size tiny` (the same models), to spare a 2-core machine a rebuild on every run."""
+    from tests.conftest import TEST_SEED
+
+    prebuilt = os.environ.get("HUBINDEX_TINY_ZOO")
+    return Path(prebuilt) if prebuilt else zoo_factory(TEST_SEED)
+
+
 @pytest.fixture(scope="module")
 def odd_repos(tmp_path_factory, tiny_zoo) -> dict[str, Path]:
     """A pickle-only repo, a truncated safetensors repo and a copy of a zoo model to serve as gated/vanished."""
@@ -187,8 +197,13 @@ def test_full_fetch_resumes_respects_budget_and_deletes(tiny_zoo, tmp_path):
     budget = sum(p.stat().st_size for m in (base, child) for p in (tiny_zoo / m).iterdir() if p.is_file()) + 1000
     cache = tmp_path / "cache"
     with only as hub:
+        # A partial crawl first: --full afterwards still fetches what lacks Delta Activations (issue item 4).
+        first = crawl(tmp_path / "full.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint))
+        assert first.fingerprinted == 3 and not first.full_fetched
         options = FullFetchOptions(cache=cache, max_disk=budget, keep=False)
         report = crawl(tmp_path / "full.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint), options)
+        # Nothing re-fingerprinted: what to fetch whole came from the catalog's state, not from this run's work.
+        assert sorted(m.status for m in report.models) == ["full", "full", "unchanged"]
     assert only.faults[0].fired == 1, report  # one download was cut and resumed
     assert set(report.full_fetched) == {base, child} and report.over_budget == [big], report
     assert not any(cache.glob("*/*/*.safetensors"))  # weights deleted after fingerprinting
