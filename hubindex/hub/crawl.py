@@ -35,7 +35,14 @@ from hubindex.catalog.hub_rows import (
 )
 from hubindex.hub.full_fetch import FullFetchOptions, drop_weights, fetch_full
 from hubindex.hub.source import CrawlQuery, HubSource, TransientHubError
-from hubindex.hub.stages import CrawledModel, Listed, fingerprint_stage, finish_stage, listed_from_info, record_stage
+from hubindex.hub.stages import (
+    CrawledModel,
+    fingerprint_stage,
+    finish_stage,
+    listed_fields,
+    listed_from_item,
+    record_stage,
+)
 from hubindex.ids import model_path
 
 
@@ -69,7 +76,7 @@ def query_key(query: CrawlQuery, mode: str) -> str:
 
 
 def listed_pages(catalog: Catalog, source: HubSource, query: CrawlQuery, mode: str,
-                 record: Callable[[list[Listed]], None], atomic: bool) -> Iterator[list[Listed]]:
+                 record: Callable[[list[dict]], None], atomic: bool) -> Iterator[int]:
     """The listing page by page, resuming from the cursor an interrupted run left. With `atomic`, `record(page)`
     runs inside the transaction that stores the next cursor, so a kill loses and repeats nothing; without (record
     opens transactions of its own), the cursor is stored after the page: a kill repeats at most that page, whose
@@ -77,8 +84,7 @@ def listed_pages(catalog: Catalog, source: HubSource, query: CrawlQuery, mode: s
     key = query_key(query, mode)
     saved = load_cursor(catalog, source.endpoint, key)
     url, count = saved if saved else (None, 0)
-    for infos, nxt in source.list_pages(query, resume=url):
-        page = [listed_from_info(i) for i in infos]
+    for page, nxt in source.list_pages(query, resume=url):
         if query.limit is not None:
             page = page[: max(0, query.limit - count)]
             nxt = nxt if count + len(page) < query.limit else None
@@ -94,14 +100,16 @@ def listed_pages(catalog: Catalog, source: HubSource, query: CrawlQuery, mode: s
         except BaseException:
             catalog.con.execute("ROLLBACK")
             raise
-        yield page
+        yield len(page)
         if nxt is None:
             return
     save_cursor(catalog, source.endpoint, key, None, count)
 
 
 def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions | None = None,
-          quiet: bool = True, metadata_only: bool = False) -> CrawlReport:
+          quiet: bool = True, metadata_only: bool = False,
+          on_page: Callable[[int], None] | None = None) -> CrawlReport:
+    """One crawl of the listing `query`; `on_page(repos listed so far)` after each recorded page."""
     started = time.perf_counter()
     models: list[CrawledModel] = []
     listed_count = transient = 0
@@ -109,8 +117,9 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
         resumed = load_cursor(catalog, source.endpoint, query_key(query, "metadata" if metadata_only else "crawl"))
         task = progress.add_task("crawl", total=query.limit)
 
-        def fingerprint_page(page: list[Listed]) -> None:
+        def fingerprint_page(items: list[dict]) -> None:
             nonlocal transient
+            page = [listed_from_item(i) for i in items]
             known = current_commits(catalog, source.endpoint, [p.id for p in page])
             for listed in page:
                 sha, status = known.get(listed.id, (None, None))
@@ -127,15 +136,19 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
                 record_stage(catalog, source.endpoint, listed, fetched)
                 models.append(fetched.outcome)
 
-        def record_metadata(page: list[Listed]) -> None:
-            record_listed(catalog, [{**p.model_dump(exclude={"card"}), "card_data": p.card,
-                                     "endpoint": source.endpoint} for p in page])
+        def record_metadata(items: list[dict]) -> None:
+            rows = [listed_fields(i) for i in items]
+            for row in rows:
+                row["card_data"], row["endpoint"] = row.pop("card"), source.endpoint
+            record_listed(catalog, rows)
 
         record = record_metadata if metadata_only else fingerprint_page
-        for page in listed_pages(catalog, source, query, "metadata" if metadata_only else "crawl", record,
+        for size in listed_pages(catalog, source, query, "metadata" if metadata_only else "crawl", record,
                                  atomic=metadata_only):
-            listed_count += len(page)
-            progress.advance(task, len(page))
+            listed_count += size
+            progress.advance(task, size)
+            if on_page is not None:
+                on_page(listed_count)
         families = spaces = 0
         if full is None and not metadata_only:
             families, spaces = finish_stage(catalog)

@@ -25,7 +25,6 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_backoff, parse_datetime
 
 from hubindex.errors import HubindexError
@@ -161,23 +160,25 @@ class HubSource:
                         "limit": min(query.limit, 1000) if query.limit else None, "expand": EXPAND}
         return {k: v for k, v in params.items() if v is not None}
 
-    def list_pages(self, query: CrawlQuery, resume: str | None = None) -> Iterator[tuple[list[ModelInfo], str | None]]:
-        """Pages of the listing with the URL of the next page (the Hub's cursor, from `Link: <...>; rel="next"`):
-        a crawl that stores it can resume there. Newest change first when `since` is set (stops at older ones)."""
+    def list_pages(self, query: CrawlQuery, resume: str | None = None) -> Iterator[tuple[list[dict], str | None]]:
+        """Pages of the listing (the Hub's JSON, the fields huggingface_hub's ModelInfo reads) with the URL of the
+        next page (the Hub's cursor, from `Link: <...>; rel="next"`, as huggingface_hub's paginate follows it): a
+        crawl that stores it can resume there. Newest change first when `since` is set (stops at older ones)."""
         url, params = (resume, None) if resume else (f"{self.endpoint}/api/models", self.listing_params(query))
         while url:
             response = self._get(url, f"listing models at {self.endpoint}", params)
             nxt = response.links.get("next", {}).get("url")
-            infos = [ModelInfo(**item) for item in response.json()]
+            infos = [item for item in response.json() if isinstance(item, dict) and isinstance(item.get("id"), str)]
             if query.since:
-                fresh = [i for i in infos if not i.last_modified or i.last_modified.replace(tzinfo=None) >= query.since]
+                since = query.since.isoformat()  # the Hub's UTC timestamps compare as text
+                fresh = [i for i in infos if not i.get("lastModified") or i["lastModified"][:19] >= since[:19]]
                 if len(fresh) < len(infos):
                     yield fresh, None  # sorted by lastModified: everything after this is older
                     return
             yield infos, nxt
             url, params = nxt, None
 
-    def list_models(self, query: CrawlQuery) -> Iterator[ModelInfo]:
+    def list_models(self, query: CrawlQuery) -> Iterator[dict]:
         """Models matching the query, at most `limit`."""
         seen = 0
         for infos, _ in self.list_pages(query):
@@ -187,13 +188,16 @@ class HubSource:
                 seen += 1
                 yield info
 
-    def model_info(self, repo_id: str, revision: str | None = None) -> ModelInfo:
-        """One repo's metadata pinned at a revision (sha), with the same expand fields as the listing (HfApi's
-        model_info does not retry: the same request goes through http_backoff)."""
+    def model_info(self, repo_id: str, revision: str | None = None) -> dict:
+        """One repo's metadata pinned at a revision (sha), with the same expand fields as the listing, as the Hub's
+        JSON (HfApi's model_info does not retry: the same request goes through http_backoff)."""
         path = f"{self.endpoint}/api/models/{validate_model_id(repo_id)}"
         if revision:
             path += f"/revision/{revision}"
-        return ModelInfo(**self._get(path, repo_id, {"expand": EXPAND}).json())
+        info = self._get(path, repo_id, {"expand": EXPAND}).json()
+        if not isinstance(info, dict) or not isinstance(info.get("id"), str):
+            raise HubAccessError("error", f"{repo_id}: the hub answered model_info with no repo id")
+        return info
 
     def first_commit_date(self, repo_id: str, revision: str) -> datetime | None:
         """When the repo's first commit was made: its real creation time (the Hub floors createdAt at

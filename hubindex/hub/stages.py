@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from huggingface_hub.hf_api import ModelInfo
 from pydantic import BaseModel
 
 from hubindex.catalog import Catalog
@@ -95,20 +94,42 @@ def created_from_hub(value: datetime | None) -> tuple[datetime | None, str | Non
     return created, "hub_floor" if created <= CREATED_FLOOR else "hub"
 
 
-def listed_from_info(info: ModelInfo) -> Listed:
-    card = info.card_data.to_dict() if hasattr(info.card_data, "to_dict") else dict(info.card_data or {})
-    bases, relation = _base_models(info.base_models)
-    created, source = created_from_hub(info.created_at)
-    return Listed(id=info.id, sha=info.sha, author=info.author, created_at=created, created_source=source,
-                  last_modified=_naive(info.last_modified), gated=gated_value(info.gated),
-                  private=info.private, downloads=info.downloads, likes=info.likes, pipeline_tag=info.pipeline_tag,
-                  library_name=info.library_name, tags=list(info.tags or []), base_models=bases,
-                  base_relation=relation, card=card, siblings=[s.rfilename for s in info.siblings or []])
+def _hub_time(value: object) -> datetime | None:
+    """A Hub timestamp ("2024-01-02T03:04:05.000Z") as a naive UTC datetime (fromisoformat: C-fast for listings
+    of a million repos; huggingface_hub's parse_datetime goes through strptime)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def listed_fields(item: dict) -> dict:
+    """One repo of a listing page (or a model_info answer) as Listed's fields, from the Hub's JSON (the field names
+    huggingface_hub's ModelInfo reads: cardData, baseModels, createdAt, lastModified, siblings[].rfilename).
+    Plain values: a metadata-only crawl writes them without building a model object per repo."""
+    card = item.get("cardData") if isinstance(item.get("cardData"), dict) else {}
+    bases, relation = _base_models(item.get("baseModels"))
+    created, source = created_from_hub(_hub_time(item.get("createdAt")))
+    siblings = item.get("siblings") or []
+    return {"id": item["id"], "sha": item.get("sha"), "author": item.get("author"), "created_at": created,
+            "created_source": source, "last_modified": _hub_time(item.get("lastModified")),
+            "gated": gated_value(item.get("gated")), "private": item.get("private"),
+            "downloads": item.get("downloads"), "likes": item.get("likes"), "pipeline_tag": item.get("pipeline_tag"),
+            "library_name": item.get("library_name"), "tags": [t for t in item.get("tags") or [] if isinstance(t, str)],
+            "base_models": bases, "base_relation": relation, "card": card,
+            "siblings": [s["rfilename"] for s in siblings if isinstance(s, dict) and isinstance(s.get("rfilename"),
+                                                                                            str)]}
+
+
+def listed_from_item(item: dict) -> Listed:
+    return Listed(**listed_fields(item))
 
 
 def list_stage(source: HubSource, query: CrawlQuery) -> Iterator[Listed]:
-    for info in source.list_models(query):
-        yield listed_from_info(info)
+    for item in source.list_models(query):
+        yield listed_from_item(item)
 
 
 def _card_time(card: dict) -> datetime | None:
@@ -167,8 +188,7 @@ def fingerprint_stage(source: HubSource, listed: Listed) -> Fetched:
         if not listed.sha:
             raise HubAccessError("error", f"{listed.id}: the listing gave no commit sha")
         if not listed.siblings:  # a listing without file lists: ask for this commit's
-            info = source.model_info(listed.id, listed.sha)
-            listed.siblings = [s.rfilename for s in info.siblings or []]
+            listed.siblings = listed_from_item(source.model_info(listed.id, listed.sha)).siblings
         result = partial_signature(source, listed.id, listed.sha, listed.siblings)
     except TransientHubError:
         raise
