@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import jsonschema
@@ -161,6 +162,26 @@ def test_crawl_is_incremental_and_filters(tiny_zoo, odd_repos, tmp_path):
         recent = crawl(tmp_path / "since.duckdb", CrawlQuery(author=author, since=newest), source)
         assert {m.id for m in recent.models} == {m for m in mine if seconds[m] >= newest}
         assert 0 < len(recent.models) < len(mine)
+
+
+def test_floored_creation_times_come_from_first_commits(tiny_zoo, tmp_path):
+    """Issue item 2: a zoo uploaded before 2022-03-02 reports the Hub's createdAt floor for every repo; the crawl
+    records each repo's first-commit date (source `first_commit`), so upload order survives for lineage."""
+    from datetime import timedelta
+
+    author = sorted(zoo_ids(tiny_zoo))[0].split("/")[0]
+    hub = HubServer(tiny_zoo, time_shift=-timedelta(days=3 * 365))
+    mine = sorted(m for m in hub.repos if m.startswith(author + "/"))
+    assert all(hub.repos[m].created_at < datetime(2022, 3, 2) for m in mine)
+    with hub:
+        crawl(tmp_path / "old.duckdb", CrawlQuery(author=author), HubSource(endpoint=hub.endpoint))
+    with Catalog(tmp_path / "old.duckdb", read_only=True) as catalog:
+        for model_id in mine:
+            row = hub_row(catalog, model_id)
+            assert row["created_source"] == "first_commit", model_id
+            assert row["created_at"] == hub.repos[model_id].created_at.replace(microsecond=0)
+            assert catalog.model(model_id)["created_at"] == row["created_at"]
+    assert len({hub.repos[m].created_at for m in mine}) == len(mine)  # distinct times: an order to keep
 
 
 def test_crawl_cli_json_schema_and_offline(tiny_zoo, odd_repos, tmp_path):

@@ -237,3 +237,16 @@ def test_metadata_only_reads_no_weights(small_hub, tmp_path):
             assert catalog.model("org/open") is None  # no weights row
         full = crawl(tmp_path / "m.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint))
         assert {m.status for m in full.models} == {"partial", "gated"}  # `listed` is not final: fingerprinted now
+
+
+def test_range_plan_trades_bytes_for_requests_within_budget():
+    """Gaps are closed smallest first while the bytes stay within the budget: fewest requests for those bytes."""
+    from hubindex.hub.remote_safetensors import within_budget
+
+    windows = [(0, 32), (5000, 5032), (5100, 5132), (90_000, 90_032), (200_000, 200_032), (200_500, 200_532)]
+    assert within_budget(windows, 0) == [(0, 32), (5000, 5132), (90_000, 90_032), (200_000, 200_532)]  # < 4 kB gaps
+    plan = within_budget(windows, 6_000)
+    assert plan == [(0, 5132), (90_000, 90_032), (200_000, 200_532)] and sum(e - s for s, e in plan) <= 6_000
+    assert within_budget(windows, 10**9) == [(0, 200_532)]
+    for start, end in windows:  # every window inside one request
+        assert sum(s <= start and end <= e for s, e in plan) == 1
