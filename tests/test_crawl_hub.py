@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx2
+import jsonschema
 import numpy as np
 import pytest
 from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
@@ -237,6 +238,22 @@ def test_metadata_only_reads_no_weights(small_hub, tmp_path):
             assert catalog.model("org/open") is None  # no weights row
         full = crawl(tmp_path / "m.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint))
         assert {m.status for m in full.models} == {"partial", "gated"}  # `listed` is not final: fingerprinted now
+
+        from click.testing import CliRunner
+        from hubindex.cli.main import cli
+
+        from hubindex.schemas import SCHEMA_DIR
+
+        env = {"HF_HUB_OFFLINE": None, "HF_ENDPOINT": hub.endpoint}
+        result = CliRunner().invoke(cli, ["crawl", "--db", str(tmp_path / "cli.duckdb"), "--metadata-only", "--json"],
+                                    env=env)
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.output)
+        jsonschema.validate(answer, json.loads((SCHEMA_DIR / "crawl_report.schema.json").read_text()))
+        assert answer["metadata_only"] and answer["listed"] == 4
+        refused = CliRunner().invoke(cli, ["crawl", "--db", str(tmp_path / "x.duckdb"), "--metadata-only", "--full"],
+                                     env=env)
+        assert refused.exit_code == 2 and "--metadata-only" in refused.output
 
 
 def test_range_plan_trades_bytes_for_requests_within_budget():
