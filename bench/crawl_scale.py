@@ -83,7 +83,9 @@ def run_child(db: Path, endpoint: str, count: int, kill_at: int | None, samples:
             os.kill(proc.pid, signal.SIGKILL)
             result.update(killed=True, killed_at=repos, seconds=seconds)
             break
-    proc.wait()
+    _, _, usage = os.wait4(proc.pid, 0)  # the child's own CPU time: a rate that does not depend on other load
+    proc.returncode = 0
+    result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
     return result
 
 
@@ -125,8 +127,11 @@ def main() -> None:
         hub.wait(10)
     after_10k = [s["rss_mib"] for s in samples if s["repos"] >= 10_000]
     crawl_s = sum(r.get("seconds", 0) for r in runs)  # inside crawl(): without the child's imports
+    cpu_s = sum(r["cpu_s"] for r in runs)  # imports included (~10 s per child)
     summary = {"count": args.count, "page_size": args.page_size, "runs": runs, "wall_s": round(wall, 1),
                "crawl_s": round(crawl_s, 1), "repos_per_s": round(args.count / crawl_s) if crawl_s else None,
+               "crawler_cpu_s": round(cpu_s, 1),
+               "repos_per_crawler_cpu_s": round(args.count / cpu_s) if cpu_s else None,
                "load_average": os.getloadavg(), "rss_mib_at_10k": after_10k[0] if after_10k else None,
                "rss_mib_max_after_10k": max(after_10k) if after_10k else None, "catalog": verdict}
     print(json.dumps(summary, indent=2))
