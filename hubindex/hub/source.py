@@ -1,8 +1,11 @@
-"""The Hub as a source of models, through `huggingface_hub` only: its HfApi, its shared HTTP session and its
-retry/backoff (`http_backoff` retries 408/429/5xx and connection errors, waiting `Retry-After` when the Hub sends
-it). There is no second HTTP client here.
+"""The Hub as a source of models, through `huggingface_hub` only: its shared HTTP session and its retry/backoff
+(`http_backoff` retries 408/429/5xx, timeouts and dropped connections, waiting `Retry-After` / `RateLimit` when the
+Hub sends them), `hf_raise_for_status` and its exception classes for the Hub's X-Error-Code, `get_hf_file_metadata`
+for files (LFS files: a 302 to a signed CDN URL, which gets no Authorization header), `snapshot_download` for whole
+checkpoints. There is no second HTTP client here. Every request has connect and read timeouts.
 
-Configuration is huggingface_hub's: HF_ENDPOINT (or `endpoint=`), HF_TOKEN, HF_HUB_DOWNLOAD_TIMEOUT, HF_HOME.
+Configuration is huggingface_hub's: HF_ENDPOINT (or `endpoint=`), HF_TOKEN, HF_HUB_ETAG_TIMEOUT,
+HF_HUB_DOWNLOAD_TIMEOUT, HF_HOME.
 """
 
 from __future__ import annotations
