@@ -39,9 +39,10 @@ REAL_LAYOUTS = {
     "Llama-3.2-1B": (2048, 16, 8192, 128256, 512, True),
     "Qwen2.5-7B": (3584, 28, 18944, 152064, 512, False),
     "Llama-2-7B": (4096, 32, 11008, 32000, 4096, False),
-    "Llama-3.1-8B": (4096, 32, 14336, 128256, 1024, False),
-    "Llama-3.1-70B": (8192, 80, 28672, 128256, 1024, False),
+    "Llama-3-8B": (4096, 32, 14336, 128256, 1024, False),
+    "Llama-3-70B": (8192, 80, 28672, 128256, 1024, False),
 }
+REQUEST_TARGET = 64  # HTTP requests per partial fingerprint, headers included (issue 16)
 SHARD_BYTES = 5 << 30  # the Hub's usual shard size
 
 
@@ -59,10 +60,8 @@ def llama_tensors(hidden: int, layers: int, inter: int, vocab: int, kv: int, tie
     return shapes
 
 
-def planned_fraction(shapes: list[tuple]) -> tuple[int, int, int, int]:
-    """(model bytes, fetched bytes, requests, shards) for a bf16 checkpoint in 5 GB shards."""
-    from hubindex.hub.remote_safetensors import planned_bytes
-
+def shard_layout(shapes: list[tuple]) -> list[list[TensorInfo]]:
+    """bf16 tensors packed into 5 GB shards, in order, as the Hub's checkpoints are."""
     shards: list[list[TensorInfo]] = [[]]
     offset = 0
     for name, shape in shapes:
@@ -72,13 +71,41 @@ def planned_fraction(shapes: list[tuple]) -> tuple[int, int, int, int]:
             offset = 0
         shards[-1].append(TensorInfo(name, "BF16", shape, offset, offset + nbytes))
         offset += nbytes
+    return shards
+
+
+def fixed_requests(shards: int) -> int:
+    """Requests besides the sampled data: config.json HEAD + GET, the shard index HEAD + GET when sharded, and per
+    shard a HEAD (the 302 to the CDN carries size and ETag) and one header range read (a 7B header is ~30 kB)."""
+    return 2 + (2 if shards > 1 else 0) + 2 * shards
+
+
+def planned_fraction(shapes: list[tuple], budgeted: bool = True) -> tuple[int, int, int, int]:
+    """(model bytes, fetched bytes, HTTP requests, shards) of a partial fingerprint of a bf16 checkpoint in 5 GB
+    shards, by the crawler's read planner: gaps under 4 kB closed, then (budgeted) the smallest gaps while the
+    shard's bytes stay within BYTE_BUDGET."""
+    from hubindex.hub.remote_safetensors import file_budget, planned_bytes
+
+    shards = shard_layout(shapes)
     total = sum(t.nbytes for s in shards for t in s)
-    fetched, requests = 0, 0
+    fetched, requests = 2_000, fixed_requests(len(shards))  # config.json and index: ~1 kB each
     for shard in shards:
-        data, n = planned_bytes(shard)
-        fetched += data + HEADER_PROBE + 1_000  # header probe, HEAD/config share
-        requests += n + 2
-    return total, fetched, requests + 2, len(shards)
+        size = max(t.end for t in shard)
+        budget = file_budget(size, HEADER_PROBE) if budgeted else 0
+        data, n = planned_bytes(shard, budget=budget)
+        fetched += data + HEADER_PROBE
+        requests += n
+    return total, fetched, requests, len(shards)
+
+
+def redesign(shapes: list[tuple], blocks: int = 40, block_bytes: int = 64 << 10,
+             shards_read: int = 4) -> tuple[int, int]:
+    """(HTTP requests, bytes) of the proposed coordinates (in the notes; not implemented: fingerprint/sampling.py is
+    shared with lineage): one contiguous block of `block_bytes` in each of `blocks` tensors chosen by name across
+    depth, all within at most `shards_read` shards (the layout of the others comes from config.json and the index's
+    names, checked against the headers read), one range request per block, plus the fixed requests."""
+    read = min(len(shard_layout(shapes)), shards_read)
+    return fixed_requests(read) + blocks, 2_000 + read * HEADER_PROBE + blocks * block_bytes
 
 
 def measured(zoo: Path) -> None:
@@ -89,6 +116,7 @@ def measured(zoo: Path) -> None:
     from hubindex.hub.crawl import crawl
     from hubindex.hub.full_fetch import PATTERNS, stamp_times
     from hubindex.hub.source import CrawlQuery, HubSource
+    from hubindex.hub.stages import list_stage
     from hubindex.indexer.pipeline import index_paths
     from tests.hub_server import HubServer
 
@@ -102,7 +130,7 @@ def measured(zoo: Path) -> None:
 
         started = time.perf_counter()
         source = HubSource(endpoint=hub.endpoint)
-        for listed in source.list_models(CrawlQuery()):
+        for listed in list_stage(source, CrawlQuery()):
             folder = tmp_path / "full" / listed.id
             snapshot_download(listed.id, revision=listed.sha, local_dir=folder, endpoint=hub.endpoint,
                               allow_patterns=PATTERNS, max_workers=2)
@@ -178,25 +206,34 @@ def measured_big(hidden: int, layers: int, inter: int, vocab: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", type=Path, help="a built zoo (default: build/reuse .hubindex/zoo-tiny-seed7)")
+    parser.add_argument("--no-zoo", action="store_true", help="skip the zoo crawl (real layouts and one big model)")
     args = parser.parse_args()
     zoo = args.zoo
-    if zoo is None:
+    if zoo is None and not args.no_zoo:
         from hubindex.zoo.build import ZooOptions, build_zoo
 
         zoo = Path(".hubindex/zoo-tiny-seed7")
         build_zoo(zoo, ZooOptions(seed=7, size="tiny"), jobs=2)  # resumes: a finished zoo returns at once
-    print("fraction of bytes a partial fingerprint fetches, by model size (read planner on real layouts, bf16):")
-    print(f"{'model':>14} {'params':>7} {'size':>9} {'shards':>6} {'fetched':>9} {'fraction':>9} {'requests':>8}")
+    print("HTTP requests and bytes of a partial fingerprint, by model size (read planner on real layouts, bf16,")
+    print(f"5 GB shards; requests include HEADs, config, index and shard headers; target <= {REQUEST_TARGET} requests "
+          "and <= 0.05 % of bytes):")
+    print(f"{'model':>13} {'params':>7} {'size':>8} {'shards':>6} | {'4 kB gaps':>21} | {'0.05 % budget':>21} | "
+          f"{'redesign (notes)':>21}")
+    print(f"{'':>13} {'':>7} {'':>8} {'':>6} | {'requests':>9} {'bytes %':>11} | {'requests':>9} {'bytes %':>11} | "
+          f"{'requests':>9} {'bytes %':>11}")
     for name, dims in REAL_LAYOUTS.items():
         shapes = llama_tensors(*dims)
-        total, fetched, requests, shards = planned_fraction(shapes)
-        params = total / 2
-        print(f"{name:>14} {params / 1e9:>6.2f}B {total / 2**30:>7.2f}GB {shards:>6} {fetched / 2**20:>7.2f}MB "
-              f"{fetched / total:>9.4%} {requests:>8,}")
+        total, before, before_n, shards = planned_fraction(shapes, budgeted=False)
+        _, after, after_n, _ = planned_fraction(shapes, budgeted=True)
+        new_n, new_bytes = redesign(shapes)
+        print(f"{name:>13} {total / 2 / 1e9:>6.2f}B {total / 2**30:>6.1f}GB {shards:>6} | {before_n:>9,} "
+              f"{before / total:>11.4%} | {after_n:>9,} {after / total:>11.4%} | {new_n:>9,} "
+              f"{new_bytes / total:>11.4%}")
     print()
     measured_big(1024, 8, 2816, 32000)
-    print()
-    measured(zoo)
+    if zoo is not None:
+        print()
+        measured(zoo)
 
 
 if __name__ == "__main__":

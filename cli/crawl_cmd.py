@@ -38,7 +38,10 @@ def parse_since(value: str) -> datetime:
 @click.option("--library", help="Only models of this library, e.g. transformers or peft.")
 @click.option("--limit", type=click.IntRange(min=1), help="List at most N models.")
 @click.option("--since", help="Only models modified at or after this date (ISO 8601).")
-@click.option("--full", is_flag=True, help="Also download whole checkpoints for Delta Activations.")
+@click.option("--full", is_flag=True, help="Also download whole checkpoints for Delta Activations (every listed "
+                                         "repo that has only a partial signature, whichever crawl made it).")
+@click.option("--metadata-only", is_flag=True, help="Only list and record metadata and card data (no weight read): "
+                                                  "a page of up to 1,000 repos per request; resumes after a kill.")
 @click.option("--cache", type=click.Path(path_type=Path, file_okay=False),
               help="Where --full downloads go (default: FILE.hub-cache/ beside the catalog).")
 @click.option("--max-disk", help="Disk budget of --full downloads, e.g. 20G; models beyond it keep partial "
@@ -53,12 +56,13 @@ def parse_since(value: str) -> datetime:
               help="Print the run report as JSON (schemas/crawl_report; with --queue: schemas/run_progress).")
 def crawl(db: Path, endpoint: str | None, author: str | None, base_model: str | None, search: str | None,
           pipeline_tag: str | None, library: str | None, limit: int | None, since: str | None, full: bool,
-          cache: Path | None, max_disk: str | None, keep: bool, methods: tuple[str, ...], queued: bool, wait: bool,
-          as_json: bool) -> None:
+          metadata_only: bool, cache: Path | None, max_disk: str | None, keep: bool, methods: tuple[str, ...],
+          queued: bool, wait: bool, as_json: bool) -> None:
     """Crawl a hub: metadata first, weight signatures from HTTP range reads (about 1 % of the bytes).
 
-    Honours HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE (set by you, it stops the crawl; hubindex's own offline
-    default for other commands does not apply here)."""
+    Honours HF_ENDPOINT, HF_TOKEN, HF_HUB_DOWNLOAD_TIMEOUT / HF_HUB_ETAG_TIMEOUT (read and connect timeouts of every
+    request) and HF_HUB_OFFLINE (set by you, it stops the crawl; hubindex's own offline default for other commands
+    does not apply here)."""
     from hubindex.embed.methods import get_method
     from hubindex.errors import HubindexError
     from hubindex.hub.crawl import crawl as run_crawl
@@ -71,6 +75,8 @@ def crawl(db: Path, endpoint: str | None, author: str | None, base_model: str | 
     go_online()  # hubindex's own offline default is for the other commands
     query = CrawlQuery(author=author, search=search, base_model=base_model, pipeline_tag=pipeline_tag,
                        library=library, limit=limit, since=parse_since(since) if since else None)
+    if metadata_only and (full or queued):
+        raise HubindexError("--metadata-only reads no weights: it cannot be combined with --full or --queue")
     if queued:
         if full:
             raise HubindexError("--full does not run on the queue yet: crawl --queue, then crawl --full in-process")
@@ -83,9 +89,14 @@ def crawl(db: Path, endpoint: str | None, author: str | None, base_model: str | 
             get_method(name)
         options = FullFetchOptions(cache=cache or db.with_name(db.name + ".hub-cache"),
                                    max_disk=parse_size(max_disk) if max_disk else None, keep=keep, methods=chosen)
-    report = run_crawl(db, query, HubSource(endpoint=endpoint), options, quiet=as_json)
+    report = run_crawl(db, query, HubSource(endpoint=endpoint), options, quiet=as_json, metadata_only=metadata_only)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
+        return
+    if report.metadata_only:
+        resumed = f" (resumed after {report.resumed_from:,} recorded earlier)" if report.resumed_from else ""
+        console.print(f"[bold]{report.listed:,}[/] listed at {report.endpoint}: metadata and card data recorded"
+                      f"{resumed}; {report.seconds:.1f} s")
         return
     fraction = f"{report.fetched_fraction:.2%}" if report.fetched_fraction is not None else "-"
     console.print(f"[bold]{report.listed}[/] listed at {report.endpoint}: {report.fingerprinted} fingerprinted, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import jsonschema
@@ -38,6 +39,16 @@ def online(monkeypatch):
     from huggingface_hub import constants
 
     constants.HF_HUB_OFFLINE = True
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(zoo_factory) -> Path:
+    """The session's tiny zoo; HUBINDEX_TINY_ZOO may name one built before by `hubindex zoo build DIR --seed 7
+    --size tiny` (the same models), to spare a 2-core machine a rebuild on every run."""
+    from tests.conftest import TEST_SEED
+
+    prebuilt = os.environ.get("HUBINDEX_TINY_ZOO")
+    return Path(prebuilt) if prebuilt else zoo_factory(TEST_SEED)
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +164,26 @@ def test_crawl_is_incremental_and_filters(tiny_zoo, odd_repos, tmp_path):
         assert 0 < len(recent.models) < len(mine)
 
 
+def test_floored_creation_times_come_from_first_commits(tiny_zoo, tmp_path):
+    """Issue item 2: a zoo uploaded before 2022-03-02 reports the Hub's createdAt floor for every repo; the crawl
+    records each repo's first-commit date (source `first_commit`), so upload order survives for lineage."""
+    from datetime import timedelta
+
+    author = sorted(zoo_ids(tiny_zoo))[0].split("/")[0]
+    hub = HubServer(tiny_zoo, time_shift=-timedelta(days=3 * 365))
+    mine = sorted(m for m in hub.repos if m.startswith(author + "/"))
+    assert all(hub.repos[m].created_at < datetime(2022, 3, 2) for m in mine)
+    with hub:
+        crawl(tmp_path / "old.duckdb", CrawlQuery(author=author), HubSource(endpoint=hub.endpoint))
+    with Catalog(tmp_path / "old.duckdb", read_only=True) as catalog:
+        for model_id in mine:
+            row = hub_row(catalog, model_id)
+            assert row["created_source"] == "first_commit", model_id
+            assert row["created_at"] == hub.repos[model_id].created_at.replace(microsecond=0)
+            assert catalog.model(model_id)["created_at"] == row["created_at"]
+    assert len({hub.repos[m].created_at for m in mine}) == len(mine)  # distinct times: an order to keep
+
+
 def test_crawl_cli_json_schema_and_offline(tiny_zoo, odd_repos, tmp_path):
     from hubindex.cli.main import cli
 
@@ -187,8 +218,13 @@ def test_full_fetch_resumes_respects_budget_and_deletes(tiny_zoo, tmp_path):
     budget = sum(p.stat().st_size for m in (base, child) for p in (tiny_zoo / m).iterdir() if p.is_file()) + 1000
     cache = tmp_path / "cache"
     with only as hub:
+        # A partial crawl first: --full afterwards still fetches what lacks Delta Activations (issue item 4).
+        first = crawl(tmp_path / "full.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint))
+        assert first.fingerprinted == 3 and not first.full_fetched
         options = FullFetchOptions(cache=cache, max_disk=budget, keep=False)
         report = crawl(tmp_path / "full.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint), options)
+        # Nothing re-fingerprinted: what to fetch whole came from the catalog's state, not from this run's work.
+        assert sorted(m.status for m in report.models) == ["full", "full", "unchanged"]
     assert only.faults[0].fired == 1, report  # one download was cut and resumed
     assert set(report.full_fetched) == {base, child} and report.over_budget == [big], report
     assert not any(cache.glob("*/*/*.safetensors"))  # weights deleted after fingerprinting

@@ -5,11 +5,19 @@ dates, downloads and likes. A repo whose sha was crawled to a final outcome befo
 signature (`partial.py`); gated, missing, pickle-only and broken repos are recorded with the reason. With `full`,
 whole checkpoints are fetched afterwards for Delta Activations (`full_fetch.py`). Stage functions live in
 `stages.py` so a queue worker can run them one repo at a time.
+
+The listing is read page by page; each page's rows and the cursor of the next page are committed together, so a
+crawl killed at any point resumes where it stopped (nothing lost, nothing recorded twice). `metadata_only` records
+the listing's metadata and card data (hub_models, status `listed`) without reading any weight: a page of a thousand
+repos is one request and one upsert.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
@@ -17,10 +25,24 @@ from pydantic import BaseModel
 from rich.progress import Progress
 
 from hubindex.catalog import Catalog
-from hubindex.catalog.hub_rows import is_current, mark_full
+from hubindex.catalog.hub_rows import (
+    DONE,
+    current_commits,
+    load_cursor,
+    mark_full,
+    record_listed,
+    save_cursor,
+)
 from hubindex.hub.full_fetch import FullFetchOptions, drop_weights, fetch_full
-from hubindex.hub.source import CrawlQuery, HubSource
-from hubindex.hub.stages import CrawledModel, fingerprint_stage, finish_stage, list_stage, record_stage
+from hubindex.hub.source import CrawlQuery, HubSource, TransientHubError
+from hubindex.hub.stages import (
+    CrawledModel,
+    fingerprint_stage,
+    finish_stage,
+    listed_fields,
+    listed_from_item,
+    record_stage,
+)
 from hubindex.ids import model_path
 
 
@@ -35,7 +57,7 @@ class CrawlReport(BaseModel):
     full_fetched: list[str]
     over_budget: list[str]  # wanted a full fetch, did not fit --max-disk: partial signature kept
     problems: list[CrawledModel]  # unsupported, gated, missing, error, invalid
-    models: list[CrawledModel]
+    models: list[CrawledModel]  # every repo listed (empty with metadata_only: a listing may hold millions)
     bytes_fetched: int  # range reads and small files, partial fingerprints only
     bytes_full: int  # whole checkpoints downloaded for Delta Activations
     bytes_total: int  # size of the weight files of the models fingerprinted
@@ -43,31 +65,96 @@ class CrawlReport(BaseModel):
     lineage_families: int
     spaces: int
     seconds: float
+    metadata_only: bool = False  # listing metadata and cards recorded, no weight read
+    resumed_from: int = 0  # repos an interrupted earlier run of the same listing had recorded already
+    transient: int = 0  # repos that failed transiently (timeouts, 5xx after retries): not recorded, retried next crawl
+
+
+def query_key(query: CrawlQuery, mode: str) -> str:
+    """A listing's identity for its resumable cursor."""
+    return json.dumps({**asdict(query), "mode": mode}, sort_keys=True, default=str)
+
+
+def listed_pages(catalog: Catalog, source: HubSource, query: CrawlQuery, mode: str,
+                 record: Callable[[list[dict]], None], atomic: bool) -> Iterator[int]:
+    """The listing page by page, resuming from the cursor an interrupted run left. With `atomic`, `record(page)`
+    runs inside the transaction that stores the next cursor, so a kill loses and repeats nothing; without (record
+    opens transactions of its own), the cursor is stored after the page: a kill repeats at most that page, whose
+    rows are upserts by id."""
+    key = query_key(query, mode)
+    saved = load_cursor(catalog, source.endpoint, key)
+    url, count = saved if saved else (None, 0)
+    for page, nxt in source.list_pages(query, resume=url):
+        if query.limit is not None:
+            page = page[: max(0, query.limit - count)]
+            nxt = nxt if count + len(page) < query.limit else None
+        if not atomic:
+            record(page)
+        catalog.con.execute("BEGIN TRANSACTION")
+        try:
+            if atomic:
+                record(page)
+            count += len(page)
+            save_cursor(catalog, source.endpoint, key, nxt, count)
+            catalog.con.execute("COMMIT")
+        except BaseException:
+            catalog.con.execute("ROLLBACK")
+            raise
+        yield len(page)
+        if nxt is None:
+            return
+    save_cursor(catalog, source.endpoint, key, None, count)
 
 
 def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions | None = None,
-          quiet: bool = True) -> CrawlReport:
+          quiet: bool = True, metadata_only: bool = False,
+          on_page: Callable[[int], None] | None = None) -> CrawlReport:
+    """One crawl of the listing `query`; `on_page(repos listed so far)` after each recorded page."""
     started = time.perf_counter()
     models: list[CrawledModel] = []
-    created: dict[str, datetime | None] = {}
+    listed_count = transient = 0
     with Catalog(db) as catalog, Progress(disable=quiet, transient=True) as progress:
+        resumed = load_cursor(catalog, source.endpoint, query_key(query, "metadata" if metadata_only else "crawl"))
         task = progress.add_task("crawl", total=query.limit)
-        for listed in list_stage(source, query):
-            progress.advance(task)
-            if is_current(catalog, listed.id, listed.sha, source.endpoint):
-                models.append(CrawledModel(id=listed.id, sha=listed.sha, status="unchanged"))
-                continue
-            fetched = fingerprint_stage(source, listed)
-            record_stage(catalog, source.endpoint, listed, fetched)
-            models.append(fetched.outcome)
-            created[listed.id] = listed.created_at
+
+        def fingerprint_page(items: list[dict]) -> None:
+            nonlocal transient
+            page = [listed_from_item(i) for i in items]
+            known = current_commits(catalog, source.endpoint, [p.id for p in page])
+            for listed in page:
+                sha, status = known.get(listed.id, (None, None))
+                if listed.sha and sha == listed.sha and status in DONE:
+                    models.append(CrawledModel(id=listed.id, sha=listed.sha, status="unchanged"))
+                    continue
+                try:
+                    fetched = fingerprint_stage(source, listed)
+                except TransientHubError as exc:  # not recorded: the next crawl tries this commit again
+                    transient += 1
+                    models.append(CrawledModel(id=listed.id, sha=listed.sha, status="error",
+                                               reason=f"transient, retried on the next crawl: {exc}"))
+                    continue
+                record_stage(catalog, source.endpoint, listed, fetched)
+                models.append(fetched.outcome)
+
+        def record_metadata(items: list[dict]) -> None:
+            rows = [listed_fields(i) for i in items]
+            for row in rows:
+                row["card_data"], row["endpoint"] = row.pop("card"), source.endpoint
+            record_listed(catalog, rows)
+
+        record = record_metadata if metadata_only else fingerprint_page
+        for size in listed_pages(catalog, source, query, "metadata" if metadata_only else "crawl", record,
+                                 atomic=metadata_only):
+            listed_count += size
+            progress.advance(task, size)
+            if on_page is not None:
+                on_page(listed_count)
         families = spaces = 0
-        if full is None:
+        if full is None and not metadata_only:
             families, spaces = finish_stage(catalog)
+        wanted = _lacking_full(catalog, source.endpoint, [m.id for m in models]) if full is not None else []
     full_fetched, over_budget, bytes_full = [], [], 0
     if full is not None:
-        wanted = sorted(((m.id, m.sha, m.bytes_total, created.get(m.id)) for m in models if m.status == "partial"),
-                        key=lambda w: (str(w[3] or ""), w[0]))  # bases before children
         fetched = fetch_full(source, wanted, full)
         full_fetched, over_budget, bytes_full = fetched.fetched, fetched.over_budget, sum(fetched.bytes.values())
         families, spaces = _index_fetched(db, source.endpoint, full, fetched.fetched, fetched.bytes)
@@ -80,12 +167,23 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
     fetched_bytes = sum(m.bytes_fetched for m in done)
     total = sum(m.bytes_total for m in done)
     return CrawlReport(
-        db=str(db), endpoint=source.endpoint, listed=len(models), fingerprinted=len(done),
+        db=str(db), endpoint=source.endpoint, listed=listed_count, fingerprinted=len(done),
         unchanged=sum(m.status == "unchanged" for m in models), full_fetched=full_fetched, over_budget=over_budget,
         problems=[m for m in models if m.status not in ("partial", "full", "unchanged")], models=models,
         bytes_fetched=fetched_bytes, bytes_full=bytes_full, bytes_total=total,
         fetched_fraction=round(fetched_bytes / total, 6) if total else None, lineage_families=families,
-        spaces=spaces, seconds=round(time.perf_counter() - started, 3))
+        spaces=spaces, seconds=round(time.perf_counter() - started, 3), metadata_only=metadata_only,
+        resumed_from=resumed[1] if resumed else 0, transient=transient)
+
+
+def _lacking_full(catalog: Catalog, endpoint: str, ids: list[str]) -> list[tuple[str, str, int, datetime | None]]:
+    """Listed repos whose current commit has only a partial signature, whichever crawl made it: what --full
+    downloads, oldest first (bases before children)."""
+    rows = catalog.con.execute(
+        "SELECT id, sha, coalesce(bytes_total, 0), created_at FROM hub_models "
+        "WHERE endpoint = ? AND status = 'partial' AND id IN (SELECT unnest(?)) ORDER BY created_at NULLS LAST, id",
+        [endpoint, ids]).fetchall()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def _index_fetched(db: Path, endpoint: str, options: FullFetchOptions, fetched: list[str],

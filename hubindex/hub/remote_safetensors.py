@@ -3,8 +3,11 @@
 The header is one range read of the first 100 kB (a second one when it is longer), validated by the same parser as a
 local file (`parse_header`). The signature's sampled coordinates are fixed per (tensor name, shape) and come in
 contiguous 16-element windows (`fingerprint/sampling.py`), so their byte ranges are known from the header alone.
-Windows closer than COALESCE_GAP bytes are fetched by one request (a request costs more than a few kB of payload);
-requests run in parallel through huggingface_hub's shared session.
+Windows closer than COALESCE_GAP bytes are always fetched by one request (a request costs more than a few kB of
+payload); beyond that, the gaps between requests are closed smallest first while the file's fetched bytes stay within
+BYTE_BUDGET of its size (at hub scale the request count, not the bytes, is the cost and what rate limits count).
+Every request is a single range (object stores behind CDNs do not serve multi-range requests); they run in parallel
+through huggingface_hub's shared session.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from hubindex.fingerprint.sampling import tensor_sample
 from hubindex.hub.source import HEADER_PROBE, HubSource, RemoteFile
 
 COALESCE_GAP = 4096  # bytes
+BYTE_BUDGET = 0.0005  # fraction of a file's bytes its partial fingerprint may fetch (issue 16: <= 0.05 %)
 PARALLEL = 8  # range requests in flight per file
 
 
@@ -63,9 +67,34 @@ def coalesce(ranges: Iterable[tuple[int, int]], gap: int = COALESCE_GAP) -> list
     return [(s, e) for s, e in merged]
 
 
-def planned_bytes(tensors: Iterable[TensorInfo], gap: int = COALESCE_GAP) -> tuple[int, int]:
-    """(bytes, requests) a partial fingerprint of these tensors fetches, header excluded."""
-    ranges = coalesce((r for info in tensors for r in window_ranges(info)), gap)
+def within_budget(ranges: Iterable[tuple[int, int]], budget: int, gap: int = COALESCE_GAP) -> list[tuple[int, int]]:
+    """The fewest single ranges that cover `ranges` and total at most `budget` bytes (or just the coalesced ranges
+    when those alone exceed it): closing the smallest gaps first is optimal for a byte budget."""
+    merged = coalesce(ranges, gap)
+    total = sum(e - s for s, e in merged)
+    closed: set[int] = set()
+    for size, i in sorted((merged[i + 1][0] - merged[i][1], i) for i in range(len(merged) - 1)):
+        if total + size > budget:
+            break
+        total += size
+        closed.add(i)
+    out: list[list[int]] = []
+    for i, (start, end) in enumerate(merged):
+        if i and i - 1 in closed:
+            out[-1][1] = end
+        else:
+            out.append([start, end])
+    return [(s, e) for s, e in out]
+
+
+def file_budget(file_size: int, header_bytes: int) -> int:
+    return max(0, int(BYTE_BUDGET * file_size) - header_bytes)
+
+
+def planned_bytes(tensors: Iterable[TensorInfo], gap: int = COALESCE_GAP, budget: int = 0) -> tuple[int, int]:
+    """(bytes, requests) a partial fingerprint of these tensors fetches, header excluded; `budget`: bytes the
+    ranges may grow to so that fewer requests are made (0: only gaps under `gap` are closed)."""
+    ranges = within_budget((r for info in tensors for r in window_ranges(info)), budget, gap)
     return sum(e - s for s, e in ranges), len(ranges)
 
 
@@ -101,7 +130,7 @@ class RemoteSafetensors:
     def samples(self, tensors: list[TensorInfo]) -> dict[str, np.ndarray]:
         """Raw sampled values (fp32) of each tensor, equal to what a full read samples at the same coordinates."""
         wanted = {info.name: window_ranges(info) for info in tensors}
-        ranges = coalesce(r for rs in wanted.values() for r in rs)
+        ranges = within_budget((r for rs in wanted.values() for r in rs), file_budget(self.file.size, len(self.prefix)))
         with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="ranges") as pool:
             chunks = list(pool.map(self._cached_or_read, ranges))
         starts = [s for s, _ in ranges]

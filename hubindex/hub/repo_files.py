@@ -1,7 +1,9 @@
 """Which files of a hub repo hold its weights, decided from the file list alone (before anything is fetched).
 
-Only safetensors are ever read: a repo whose weights exist only as pickle files (`.bin`, `.pt`, ...) is unsupported
-and none of its files is requested. File names are validated first: a listing is data a repo owner controls.
+Only safetensors are ever read: a repo whose weights exist only as pickle files (`.bin`, `.pt`, ...) or GGUF, a model
+without config.json and a repo with no weight file at all are unsupported, decided without requesting any of its
+files (the outcome holds until the repo's commit changes). File names are validated first: a listing is data a repo
+owner controls.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ def repo_files(model_id: str, siblings: list[str]) -> RepoFiles:
         if ADAPTER_WEIGHTS not in names:
             _no_safetensors(model_id, names, ADAPTER_WEIGHTS)
         return RepoFiles("adapter", [ADAPTER_WEIGHTS], None, ADAPTER_CONFIG)
+    if INDEX_FILE not in names and SINGLE_FILE not in names:
+        _no_safetensors(model_id, names, SINGLE_FILE)
+    if "config.json" not in names:
+        raise UnsupportedFormatError(f"{model_id}: no config.json beside the safetensors weights; hubindex needs a "
+                                     "transformers config to read a model")
     if INDEX_FILE in names:
         return RepoFiles("model", [], INDEX_FILE, "config.json")
-    if SINGLE_FILE in names:
-        return RepoFiles("model", [SINGLE_FILE], None, "config.json")
-    _no_safetensors(model_id, names, SINGLE_FILE)
-    raise AssertionError  # unreachable
+    return RepoFiles("model", [SINGLE_FILE], None, "config.json")
 
 
 def _no_safetensors(model_id: str, names: set[str], wanted: str) -> None:
@@ -42,7 +46,11 @@ def _no_safetensors(model_id: str, names: set[str], wanted: str) -> None:
     if pickles:
         raise UnsupportedFormatError(f"{model_id}: weights only in pickle format ({', '.join(pickles)}); "
                                      "hubindex reads safetensors only and never unpickles")
-    raise CheckpointError(f"{model_id}: no weights ({wanted} is not in the repo)")
+    gguf = sorted(n for n in names if n.endswith(".gguf"))
+    if gguf:
+        raise UnsupportedFormatError(f"{model_id}: weights only in GGUF ({', '.join(gguf[:3])}"
+                                     f"{', ...' if len(gguf) > 3 else ''}); hubindex reads safetensors only")
+    raise UnsupportedFormatError(f"{model_id}: no weight files ({wanted} is not in the repo)")
 
 
 def shard_names(model_id: str, index: dict, siblings: list[str]) -> list[str]:

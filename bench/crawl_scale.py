@@ -1,0 +1,141 @@
+"""Metadata crawl at hub scale: repos/s into the catalog and RSS over time, and resume after SIGKILL.
+
+    .venv/bin/python bench/crawl_scale.py [--count 1000000] [--kill-at N] [--page-size 1000]
+
+The hub is tests/hub_server.py in its own process with `--synthetic COUNT` (listing pages generated on demand, so a
+million repos cost it no memory). The crawl runs in a child process (`hubindex.hub.crawl.crawl(...,
+metadata_only=True)`, the code behind `hubindex crawl --metadata-only`), which reports after each recorded page;
+this process samples the child's RSS from /proc. With --kill-at N the child is SIGKILLed once N repos are recorded
+and a second child resumes from the stored listing cursor; at the end the catalog is checked: every repo exactly once.
+
+Prints one line per ~10 % (repos, repos/s overall and recent, RSS MiB), then a JSON summary. Targets (issue 16):
+>= 1,000 repos/s on 2 cores, RSS flat after the first 10k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def child(db: str, endpoint: str) -> None:
+    """The crawl itself: prints `count seconds` after each page."""
+    os.environ["HF_HUB_OFFLINE"] = "0"
+    from hubindex.hub.crawl import crawl
+    from hubindex.hub.source import CrawlQuery, HubSource, go_online
+
+    go_online()
+    started = time.perf_counter()
+
+    def on_page(count: int) -> None:
+        print(f"{count} {time.perf_counter() - started:.3f}", flush=True)
+
+    report = crawl(Path(db), CrawlQuery(), HubSource(endpoint=endpoint), metadata_only=True, on_page=on_page)
+    print(f"done {report.listed} {report.resumed_from} {report.seconds}", flush=True)
+
+
+def start_hub(count: int, page_size: int) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "tests.hub_server", "--synthetic", str(count), "--page-size",
+                             str(page_size)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def run_child(db: Path, endpoint: str, count: int, kill_at: int | None, samples: list[dict]) -> dict:
+    """Run one crawl child to completion (or SIGKILL it at `kill_at`); append (repos, seconds, rss) samples."""
+    proc = subprocess.Popen([sys.executable, __file__, "--child", str(db), endpoint], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    step = max(1, count // 10)
+    next_print, last = step, (0, 0.0)
+    result: dict = {"killed": False}
+    for line in proc.stdout:
+        parts = line.split()
+        if parts[0] == "done":
+            result.update(listed=int(parts[1]), resumed_from=int(parts[2]), seconds=float(parts[3]))
+            continue
+        repos, seconds = int(parts[0]), float(parts[1])
+        sample = {"repos": repos, "seconds": seconds, "rss_mib": round(rss_mib(proc.pid), 1)}
+        samples.append(sample)
+        if repos >= next_print:
+            recent = (repos - last[0]) / max(1e-9, seconds - last[1])
+            print(f"{repos:>9,} repos  {repos / max(seconds, 1e-9):>8,.0f}/s overall  {recent:>8,.0f}/s recent  "
+                  f"RSS {sample['rss_mib']:.0f} MiB", flush=True)
+            next_print, last = next_print + step, (repos, seconds)
+        if kill_at is not None and repos >= kill_at:
+            os.kill(proc.pid, signal.SIGKILL)
+            result.update(killed=True, killed_at=repos, seconds=seconds)
+            break
+    _, _, usage = os.wait4(proc.pid, 0)  # the child's own CPU time: a rate that does not depend on other load
+    proc.returncode = 0
+    result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
+    return result
+
+
+def check(db: Path, count: int) -> dict:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    rows, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM hub_models").fetchone()
+    cursors = con.execute("SELECT count(*) FROM hub_crawl_cursors").fetchone()[0]
+    con.close()
+    return {"rows": rows, "distinct": distinct, "expected": count, "cursors_left": cursors,
+            "ok": rows == distinct == count and cursors == 0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--kill-at", type=int)
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--child", nargs=2, metavar=("DB", "ENDPOINT"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    hub, endpoint = start_hub(args.count, args.page_size)
+    samples: list[dict] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="crawl-scale-") as tmp:
+            db = args.db or Path(tmp) / "scale.duckdb"
+            started = time.perf_counter()
+            runs = [run_child(db, endpoint, args.count, args.kill_at, samples)]
+            if runs[0]["killed"]:
+                runs.append(run_child(db, endpoint, args.count, None, samples))
+            wall = time.perf_counter() - started
+            verdict = check(db, args.count)
+    finally:
+        hub.terminate()
+        hub.wait(10)
+    after_10k = [s["rss_mib"] for s in samples if s["repos"] >= 10_000]
+    crawl_s = sum(r.get("seconds", 0) for r in runs)  # inside crawl(): without the child's imports
+    cpu_s = sum(r["cpu_s"] for r in runs)  # imports included (~10 s per child)
+    summary = {"count": args.count, "page_size": args.page_size, "runs": runs, "wall_s": round(wall, 1),
+               "crawl_s": round(crawl_s, 1), "repos_per_s": round(args.count / crawl_s) if crawl_s else None,
+               "crawler_cpu_s": round(cpu_s, 1),
+               "repos_per_crawler_cpu_s": round(args.count / cpu_s) if cpu_s else None,
+               "load_average": os.getloadavg(), "rss_mib_at_10k": after_10k[0] if after_10k else None,
+               "rss_mib_max_after_10k": max(after_10k) if after_10k else None, "catalog": verdict}
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
