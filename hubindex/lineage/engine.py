@@ -31,7 +31,16 @@ import numpy as np
 from hubindex.catalog import Catalog
 from hubindex.checkpoint import ModelFolder
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
-from hubindex.lineage.evidence import COPY_MAX, increment_tail, increment_tails, resave_kind
+from hubindex.lineage.direction import weight_order
+from hubindex.lineage.evidence import (
+    COPY_MAX,
+    GRID_SHARE,
+    PRECISION,
+    grid_share,
+    increment_tail,
+    increment_tails,
+    resave_kind,
+)
 from hubindex.lineage.family import Family, families, load_family
 from hubindex.lineage.low_rank import low_rank_evidence
 from hubindex.lineage.merges import MAX_SOURCES, MergeFit, detect_merge
@@ -46,7 +55,6 @@ DECLARED_SLACK = 1.5
 TAIL_EXCESS = 2.0
 TAIL_FLOOR = 0.01
 TAIL_CANDIDATES = 8  # allowed candidates, nearest first, whose step tail is examined (with their parents)
-PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}
 NEAREST_SOURCES = 12  # merge sources tried first: the nearest earlier models
 PURSUIT_SEEDS = 16  # per pursuit round: best aligned models in the projection...
 PURSUIT_NEIGHBOURS = 8  # ...and this many nearest neighbours of each
@@ -66,6 +74,9 @@ class _Context:
         self.norms = np.linalg.norm(fam.scaled, axis=1)
         self.root_distance = np.linalg.norm(fam.scaled - fam.scaled[self.root], axis=1)
         self.times = np.array([c.timestamp() if (c := fam.created(m)) is not None else np.nan for m in fam.ids])
+        self.rank = weight_order(self.times, self.root_distance)
+        self.merged_into: dict[int, set[int]] = {}  # source index -> merges found to contain it
+        self.tied_merges: set[int] = set()  # merges found among models whose times tie (not merge sources)
         self.entries: dict[str, LineageEntry] = {}
         self.parent = np.full(len(fam.ids), -1)  # inferred parent of each finetune decided so far
         self.tails: dict[int, float] = {self.root: 1.0}  # step tail of each decided model from its parent
@@ -79,9 +90,15 @@ class _Context:
         return found
 
     def before(self, candidates: np.ndarray, member: int) -> np.ndarray:
-        """Was each candidate created before `member`? Unknown times do not forbid."""
+        """Did each candidate come before `member`? Created times where they differ, else distance from the root
+        (direction.weight_order): time is evidence, not an oracle."""
+        return self.rank[candidates] < self.rank[member]
+
+    def not_after(self, candidates: np.ndarray, member: int) -> np.ndarray:
+        """May each candidate be a merge source of `member`? Only a created time known to be later forbids: a
+        merge lies inside its sources' hull, nearer the root than they are, so distance gives no order there."""
         tc, tm = self.times[candidates], self.times[member]
-        return np.isnan(tc) | np.isnan(tm) | (tc < tm)
+        return np.isnan(tc) | np.isnan(tm) | (tc <= tm)
 
     def reduced_tasks(self) -> tuple[np.ndarray, np.ndarray]:
         """Task vectors (model - root) in the projection, float64, and as float32 unit rows for alignment."""
@@ -113,11 +130,15 @@ def _resaves(ctx: _Context) -> dict[int, tuple[int, str, float]]:
         pa, pb = PRECISION.get(fam.rows[a]["dtype"], 0), PRECISION.get(fam.rows[b]["dtype"], 0)
         if pa != pb:
             child, parent = (j, i) if pa > pb else (i, j)
+        elif (gi := grid_share(fam.raw[i]) >= GRID_SHARE) != (grid_share(fam.raw[j]) >= GRID_SHARE):
+            child, parent = (i, j) if gi else (j, i)  # the one on a quantization grid is the re-save
         else:
             child, parent = (j, i) if ctx.before(np.array([i]), j)[0] else (i, j)
         if fam.ids[child] == fam.root:
             child, parent = parent, child
         kind = resave_kind(fam.raw[child], fam.raw[parent])
+        if kind is None:  # moved off its parent without a grid: a short run, decided as a finetune
+            continue
         if child not in out or rel < out[child][2]:
             out[child] = (parent, kind, float(rel))
     return out
@@ -139,8 +160,9 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     original = np.ones(len(fam.ids), dtype=bool)
     original[list(resaved)] = False
     merged: dict[str, set[str]] = {}
-    order = np.lexsort((np.arange(len(fam.ids)), np.nan_to_num(ctx.times, nan=-np.inf)))
     root_raw = fam.raw[root].astype(np.float64)
+    _merges_after_sources(ctx, original, root_raw)
+    order = np.argsort(ctx.rank)
     # Chronological, so a merge is known before a later merge of the same sources is examined, and a parent's own
     # step is known before its children are.
     for index in (int(i) for i in order if original[i] and i != root):
@@ -164,6 +186,8 @@ def infer_family(fam: Family) -> list[LineageEntry]:
             ctx.parent[index] = -1
             ctx.tails.pop(index, None)
         merged[model_id] = set(merge.sources)
+        for source in merge.sources:
+            ctx.merged_into.setdefault(fam.index(source), set()).add(index)
         confidence = float(np.clip(1 - merge.residual, 0.5, 0.99)) if merge.method not in ("ties", "dare_ties") \
             else float(min(0.99, 0.7 + min(merge.evidence["mode_shares"])))
         entries[model_id] = LineageEntry(
@@ -180,6 +204,23 @@ def infer_family(fam: Family) -> list[LineageEntry]:
                                         evidence={"base_source": row["base_source"], **_card_check(row, [base])})
     _check_low_rank(fam, entries)
     return list(entries.values())
+
+
+def _merges_after_sources(ctx: _Context, original: np.ndarray, root_raw: np.ndarray) -> None:
+    """Where created times tie, distance from the root orders a merge before its sources (it lies inside their
+    hull). A first pass finds the merges among tied models; each is then ranked after its sources, and merges
+    found there are no merge sources of tied models (ctx.tied_merges)."""
+    tied = np.isnan(ctx.times).any() or len(np.unique(ctx.times)) < len(ctx.times)
+    if not tied:
+        return
+    key = ctx.rank.astype(np.float64)
+    for index in (int(i) for i in np.argsort(ctx.rank) if original[i] and i != ctx.root):
+        shortlist, _ = ctx.neighbours.of(index)
+        merge = _merge(ctx, index, _possible_sources(ctx, index, shortlist, original), root_raw, {})
+        if merge is not None:
+            ctx.tied_merges.add(index)
+            key[index] = max(key[ctx.fam.index(m)] for m in merge.sources) + 0.5
+    ctx.rank = weight_order(key, np.zeros(len(key)))
 
 
 def _check_low_rank(fam: Family, entries: dict[str, LineageEntry]) -> None:
@@ -246,7 +287,8 @@ def _pursued_sources(ctx: _Context, index: int, original: np.ndarray) -> np.ndar
     projection), and picks by the exact sample vectors, where the merge carries its source's own step."""
     fam, root = ctx.fam, ctx.root
     reduced, unit = ctx.reduced_tasks()
-    possible = original & ctx.before(np.arange(len(fam.ids)), index)
+    possible = original & ctx.not_after(np.arange(len(fam.ids)), index)
+    possible[list(ctx.tied_merges)] = False
     possible[[root, index]] = False
     if possible.sum() < 2:
         return np.zeros(0, dtype=np.int64)
@@ -280,7 +322,9 @@ def _pursued_sources(ctx: _Context, index: int, original: np.ndarray) -> np.ndar
 
 def _possible_sources(ctx: _Context, index: int, shortlist: np.ndarray, original: np.ndarray) -> np.ndarray:
     """Earlier original models (not the root) among the nearest: the merge sources tried first."""
-    near = shortlist[original[shortlist] & (shortlist != ctx.root) & ctx.before(shortlist, index)]
+    near = shortlist[original[shortlist] & (shortlist != ctx.root) & ctx.not_after(shortlist, index)]
+    if ctx.tied_merges:
+        near = near[~ctx.marked(np.fromiter(ctx.tied_merges, dtype=np.int64), near)]
     return near[:NEAREST_SOURCES]
 
 
@@ -325,6 +369,8 @@ def _rank(ctx: _Context, index: int, candidates: np.ndarray, distance: np.ndarra
     before = ctx.before(candidates, index)
     # The root is always possible: a finetune "older" than its family root only shows unreliable times.
     allowed = (candidates == root) | (before & (cosine <= BETWEEN))
+    if index in ctx.merged_into:  # a merge that contains this model is no parent of it
+        allowed &= ~ctx.marked(np.fromiter(ctx.merged_into[index], dtype=np.int64), candidates)
     order = np.lexsort((distance, ~allowed))
     return _Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order])
 
