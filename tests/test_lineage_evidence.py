@@ -119,3 +119,20 @@ def test_a_family_smaller_than_every_shortlist_is_inferred():
     found = {e.model: e for e in infer_family(family)}
     assert set(found) == set(family.ids)
     assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.8
+
+
+def test_quantized_only_on_a_grid_and_a_short_run_is_no_resave():
+    """A 5-step Adam touch-up moves weights about as far as an 8-bit re-save does, but lands on no grid."""
+    from hubindex.lineage.evidence import grid_share, resave_kind
+    from hubindex.train.convert import quantize_int8_rows
+
+    rng = np.random.default_rng(0)
+    weight = (0.05 * rng.normal(size=(64, 256))).astype(np.float32)
+    short = _adam_run(weight.ravel(), weight.ravel() + rng.normal(size=weight.size), seed=1, lr=1e-4, steps=5)
+    int8 = quantize_int8_rows(torch.tensor(weight)).to(torch.float16).float().numpy().ravel()
+    bf16 = torch.tensor(weight).to(torch.bfloat16).float().numpy().ravel()
+    assert np.linalg.norm(short - weight.ravel()) < 0.01 * np.linalg.norm(weight)  # both within the re-save radius
+    assert grid_share(int8) > 0.45 > max(grid_share(short), grid_share(bf16), grid_share(weight.ravel()))
+    assert resave_kind(int8, weight.ravel()) == "quantized"
+    assert resave_kind(bf16, weight.ravel()) == "copy"
+    assert resave_kind(short, weight.ravel()) is None
