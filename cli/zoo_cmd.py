@@ -61,7 +61,8 @@ def show(directory: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
         return
-    table = Table(title=f"zoo {summary.path} (size {summary.size}, seed {summary.seed})")
+    table = Table(title=f"zoo {summary.path} ({summary.profile}, size {summary.size}, seed {summary.seed}, "
+                        f"clock {summary.clock})")
     for column in ("family", "arch", "root", "models", "MB"):
         table.add_column(column)
     for fam in summary.families:
@@ -71,7 +72,8 @@ def show(directory: Path, as_json: bool) -> None:
     def add(tree: Tree, node: TreeNode) -> None:
         style = RELATION_STYLE.get(node.relation, "")
         extra = f" + {', '.join(node.parents[1:])}" if len(node.parents) > 1 else ""
-        label = f"[{style}]{node.model}[/] [dim]{node.relation}/{node.method} {node.domain or ''}{extra}[/]"
+        kind = f" ({node.kind})" if node.kind else ""
+        label = f"[{style}]{node.model}[/] [dim]{node.relation}/{node.method}{kind} {node.domain or ''}{extra}[/]"
         branch = tree.add(label)
         for child in node.children:
             add(branch, child)
@@ -82,6 +84,8 @@ def show(directory: Path, as_json: bool) -> None:
         console.print(tree)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.relations.items()))
     console.print(f"{summary.models} models ({counts}); {summary.bytes / 1e6:.2f} MB on disk")
+    if summary.kinds:
+        console.print("kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.kinds.items())))
 
 
 @zoo.command("plant-cards")
