@@ -40,12 +40,14 @@ from hubindex.lineage.evidence import (
     increment_tail,
     increment_tails,
     resave_kind,
+    round_bf16,
 )
 from hubindex.lineage.family import Family, families, load_family
 from hubindex.lineage.low_rank import low_rank_evidence
 from hubindex.lineage.merges import MAX_SOURCES, MergeFit, detect_merge
 from hubindex.lineage.neighbours import Neighbours, nearest_members
 
+ROUNDED = {"BF16": round_bf16, "F16": lambda x: x.astype(np.float16).astype(np.float64)}
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
 # A farther candidate replaces the nearest when the step from the nearest has a tail longer than the step from
@@ -268,8 +270,15 @@ def _merge(ctx: _Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
            merged: dict[str, set[str]]) -> MergeFit | None:
     fam, root = ctx.fam, ctx.root
     members = np.concatenate([[index], sources])
-    return detect_merge([fam.ids[c] for c in sources], fam.scaled[members] - fam.scaled[root],
-                        fam.raw[members].astype(np.float64) - root_raw, merged)
+    raw = fam.raw[members].astype(np.float64)
+    rounding = ROUNDED.get(fam.rows[fam.ids[index]]["dtype"])
+    if rounding is not None:
+        # A merge saved in low precision holds round(source) where one source alone survives (TIES) and
+        # round(root) where every source was trimmed: compare with the root and sources rounded alike.
+        raw[1:] = rounding(raw[1:])
+        root_raw = rounding(root_raw[None])[0]
+    return detect_merge([fam.ids[c] for c in sources], fam.scaled[members] - fam.scaled[root], raw - root_raw,
+                        merged)
 
 
 def _unlike_one_run(ctx: _Context, index: int) -> bool:

@@ -28,6 +28,13 @@ GRID_TOLERANCE = 0.1  # a gap within this of a whole multiple of the smallest ga
 GRID_SHARE = 0.45  # median on-grid share above which values are quantized (continuous ~0.27, int8 ~0.6, bf16 ~0.33)
 
 
+def round_bf16(values: np.ndarray) -> np.ndarray:
+    """float64 values rounded to bfloat16 (round to nearest even on the float32 bits), as float64."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16).astype(np.uint32)
+    return rounded.view(np.float32).astype(np.float64)
+
+
 def grid_share(values: np.ndarray) -> float:
     """How much `values` look like a quantization grid: in each run of GRID_WINDOW consecutive samples (mostly one
     window of one row, so one scale), the share of gaps between sorted values that are whole multiples (within
