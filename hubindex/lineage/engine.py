@@ -30,8 +30,9 @@ import numpy as np
 
 from hubindex.catalog import Catalog
 from hubindex.checkpoint import ModelFolder
+from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
-from hubindex.lineage.direction import weight_order
+from hubindex.lineage.direction import tied_earliest, weight_order
 from hubindex.lineage.evidence import (
     COPY_MAX,
     GRID_SHARE,
@@ -150,13 +151,15 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     ctx = _Context(fam)
     root = ctx.root
     entries = ctx.entries
-    entries[fam.root] = LineageEntry(model=fam.root, parents=[], relation="root", confidence=1.0, family=fam.root,
+    by_weights = len(tied_earliest(ctx.times)) > 1  # the clock did not name the root: the smallest norm did
+    entries[fam.root] = LineageEntry(model=fam.root, parents=[], relation="root", family=fam.root,
+                                     confidence=confidence.ROOT_BY_WEIGHTS if by_weights else confidence.ROOT_BY_TIME,
                                      evidence={"source": fam.rows[fam.root].get("base_source") or "family root"})
     resaved = _resaves(ctx)
     for child, (parent, kind, rel) in resaved.items():
         entries[fam.ids[child]] = LineageEntry(
             model=fam.ids[child], parents=[fam.ids[parent]], relation=kind, family=fam.root,
-            confidence=float(np.clip(1 - rel / COPY_MAX, 0.5, 1.0)),
+            confidence=confidence.resave(rel, COPY_MAX),
             evidence={"relative_distance": round(rel, 6), "dtype": fam.rows[fam.ids[child]]["dtype"],
                       "parent_dtype": fam.rows[fam.ids[parent]]["dtype"]})
     original = np.ones(len(fam.ids), dtype=bool)
@@ -190,19 +193,16 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         merged[model_id] = set(merge.sources)
         for source in merge.sources:
             ctx.merged_into.setdefault(fam.index(source), set()).add(index)
-        confidence = float(np.clip(1 - merge.residual, 0.5, 0.99)) if merge.method not in ("ties", "dare_ties") \
-            else float(min(0.99, 0.7 + min(merge.evidence["mode_shares"])))
         entries[model_id] = LineageEntry(
-            model=model_id, parents=merge.sources, relation="merge", confidence=confidence, family=fam.root,
+            model=model_id, parents=merge.sources, relation="merge", family=fam.root,
+            confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares")),
             evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
                       **merge.evidence, **_card_check(fam.rows[model_id], merge.sources)})
     for adapter in fam.adapters:
         row = fam.rows[adapter]
         base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
-        confidence = {"declared": 0.95, "declared-checked": 0.9, "weights": 0.9, "probe-loss": 0.7}.get(
-            row["base_source"] or "", 0.5)
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
-                                        confidence=confidence, family=fam.root,
+                                        confidence=confidence.adapter(row["base_source"]), family=fam.root,
                                         evidence={"base_source": row["base_source"], **_card_check(row, [base])})
     _check_low_rank(fam, entries)
     return list(entries.values())
@@ -413,10 +413,9 @@ def _finetune(ctx: _Context, index: int, candidates: np.ndarray, distance: np.nd
     distance_margin = 1.0 if second is None or ranked.distance[second] <= 0 else \
         max(0.0, 1 - ranked.distance[best] / ranked.distance[second])
     tail_margin = min(others) - tail[best] if others else 0.0
-    # High when every other candidate is farther and its step less like one optimizer run; near 0.5 when another
-    # is about as near or its step about as clean.
-    confidence = 0.95 if second is None else float(np.clip(0.6 + 0.5 * distance_margin + 2 * tail_margin, 0.3, 0.98))
     parent = int(ranked.members[best])
+    timed = bool(np.isfinite(ctx.times[[parent, index]]).all() and ctx.times[parent] < ctx.times[index])
+    sure = confidence.finetune(distance_margin, tail_margin, second is None, timed or parent == ctx.root)
     ctx.parent[index], ctx.tails[index] = parent, tail[best]
     evidence = {"cos_at_parent": round(float(ranked.cosine[best]), 4), "created_before": bool(ranked.before[best]),
                 "distance": round(float(ranked.distance[best]), 6), "step_tail": round(tail[best], 4),
@@ -424,7 +423,7 @@ def _finetune(ctx: _Context, index: int, candidates: np.ndarray, distance: np.nd
     if second is not None and second in tail:
         evidence["runner_up_step_tail"] = round(tail[second], 4)
     return LineageEntry(model=model_id, parents=[fam.ids[parent]], relation="finetune", family=fam.root,
-                        confidence=confidence, evidence={**evidence, **_card_check(fam.rows[model_id],
+                        confidence=sure, evidence={**evidence, **_card_check(fam.rows[model_id],
                                                                                    [fam.ids[parent]])})
 
 
@@ -481,7 +480,8 @@ def update_lineage(catalog: Catalog, force: bool = False) -> dict[str, int]:
         rooted = any(m["id"] == family and m["kind"] == "model" for m in members)
         entries = infer_family(load_family(catalog, family, members)) if rooted else []
         known = {e.model for e in entries}
-        entries += [LineageEntry(model=m["id"], parents=[], relation="root", confidence=0.3, family=m["family"],
+        entries += [LineageEntry(model=m["id"], parents=[], relation="root", confidence=confidence.NO_FAMILY,
+                                 family=m["family"],
                                  evidence={"note": "no family or base found among indexed models"})
                     for m in members if m["id"] not in known]
         catalog.replace_lineage(family, digest, [e.model_dump() for e in entries], time.perf_counter() - started)
@@ -498,6 +498,6 @@ def infer_all(catalog: Catalog) -> list[LineageEntry]:
     known = {e.model for e in entries}
     for row in catalog.models(ok_only=True):
         if row["id"] not in known:
-            entries.append(LineageEntry(model=row["id"], parents=[], relation="root", confidence=0.3,
+            entries.append(LineageEntry(model=row["id"], parents=[], relation="root", confidence=confidence.NO_FAMILY,
                                         family=row["family"], evidence={"note": "no family or base found"}))
     return sorted(entries, key=lambda e: e.model)
