@@ -4,8 +4,11 @@ Full models with the same tensor layout are linked when their estimated weight d
 norms: finetunes, merges and re-saves of one pretrained model stay within a few percent of it, while models
 pretrained from different initialisations sit about sqrt(2) apart. Each linked group is a family. Its root is the
 model the group's cards declare as the common ancestor when the weights agree (it is in the group), else the
-earliest-created member (Model Atlas: an earlier upload sits higher in the tree in 99.7 % of documented hub cases),
-preferring full precision among models created together. The lineage engine refines this with directed evidence
+earliest-created member (Model Atlas: an earlier upload sits higher in the tree in 99.7 % of documented hub cases);
+when several tie at the earliest time (the Hub's createdAt floor, a copied folder's one mtime) or a time is
+missing, the tied member with the smallest weight norm (lineage/direction.py), full precision among re-saves.
+Models of one architecture whose layouts differ only in some tensors' shapes (vocabulary-extended children) are
+compared on the tensors they share. The lineage engine refines this with directed evidence
 from the weights; a weight-only "centre of the fan" rule was measured and rejected: finetunes share a common drift
 (weight decay, the same data format), so merges of finetunes look more central than the base itself.
 

@@ -2,7 +2,8 @@
 
 Every decision looks at a model's shortlist: its nearest family members by weight distance (neighbours.py, FAISS),
 widened by what earlier decisions know, so a family of n models costs O(n * k), never all pairs. Models are decided
-in creation order; each decision uses the weights first and declared metadata as checked evidence:
+in creation order where created times differ, by distance from the root where they tie or are missing, merges
+after their sources (direction.py); each decision uses the weights first and declared metadata as checked evidence:
 1. re-saves: models within COPY_MAX of another are copies (dtype conversions) or quantized re-saves of it; the
    original is the one in higher precision (else created first). Later steps use originals only.
 2. adapters: their base as resolved at indexing (declared and shape-checked, the only fitting root, or probe loss).
