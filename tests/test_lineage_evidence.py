@@ -136,3 +136,22 @@ def test_quantized_only_on_a_grid_and_a_short_run_is_no_resave():
     assert resave_kind(int8, weight.ravel()) == "quantized"
     assert resave_kind(bf16, weight.ravel()) == "copy"
     assert resave_kind(short, weight.ravel()) is None
+
+
+def test_tied_created_times_give_the_tree_from_the_weights():
+    """Every created time equal (the Hub's createdAt floor): the planted tree, merges included, comes back from the
+    weights alone (order by distance from the root, merges after their sources). The root by weight norm is
+    tested on real checkpoints (test_lineage_clock): on these sketches a step's chance correlation with the
+    weights is as large as its own square, unlike on real checkpoints."""
+    from datetime import UTC, datetime
+
+    from hubindex.lineage.engine import infer_family
+
+    family, truth = _planted_family(seed=7, fans=3, fan_size=8, merges=4)
+    floor = datetime(2022, 3, 2, 23, 29, 4, tzinfo=UTC)
+    for row in family.rows.values():
+        row["created_at"] = floor
+    found = {e.model: e for e in infer_family(family)}
+    assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.9
+    merges = [m for m, p in truth.items() if len(p) == 2]
+    assert np.mean([found[m].relation == "merge" for m in merges]) >= 0.75
