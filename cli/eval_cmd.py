@@ -57,6 +57,16 @@ def evaluate(db: Path, truth_path: Path, merges: bool, queries: int, per_side: i
     console.print(table)
     console.print("relation accuracy by type: " + ", ".join(f"{k} {v:.2f}"
                                                              for k, v in lineage.hubindex.relation_by_type.items()))
+    if lineage.by_kind:
+        table = Table("kind", "models", "parent acc", "relation acc", title="hubindex by kind (truth.json)")
+        for kind, k in lineage.by_kind.items():
+            table.add_row(kind, str(k.models), f"{k.parent_accuracy:.3f}", f"{k.relation_accuracy:.3f}")
+        console.print(table)
+    if (cal := lineage.calibration) is not None:
+        auroc = "-" if cal.auroc is None else f"{cal.auroc:.3f}"
+        console.print(f"confidence calibration ({cal.right} right, {cal.wrong} wrong parent sets): AUROC {auroc}, "
+                      f"ECE {cal.ece:.3f} over {len(cal.bins)} equal-width bins "
+                      + " ".join(f"[{b.lower:.1f},{b.upper:.1f}):{b.models}" for b in cal.bins if b.models))
     if (lora := lineage.lora_merged) is not None:
         def share(value: float | None) -> str:
             return "-" if value is None else f"{value:.3f}"

@@ -25,20 +25,26 @@ def zoo() -> None:
 @zoo.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="small", show_default=True)
+@click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="small", show_default=True,
+              help="Model dimensions; with --profile realistic the scale instead (tiny: ~40 models, small: ~100).")
+@click.option("--profile", type=click.Choice(["reference", "realistic"]), default="reference", show_default=True,
+              help="reference: clean families (lineage tests); realistic: hub phenomena, each tagged with a kind.")
+@click.option("--clock", type=click.Choice(["real", "floor", "reset"]), default="real", show_default=True,
+              help="File times: real upload times; floor: the Hub's createdAt floor (2022-03-02T23:29:04Z) for "
+                   "older models; reset: one time for every file, as after a copy.")
 @click.option("--domains", multiple=True, help="Text domains to finetune on (default: the first six).")
 @click.option("--families", type=int, default=None, help="Number of model families (default: the size's).")
 @click.option("--strip-metadata", is_flag=True, help="Remove every declared lineage hint and telling name.")
 @click.option("--jobs", type=int, default=min(2, os.cpu_count() or 1), show_default=True,
               help="Models trained side by side (the result does not depend on it).")
 @click.option("--force", is_flag=True, help="Delete a different zoo already in DIRECTORY.")
-def build(directory: Path, seed: int, size: str, domains: tuple[str, ...], families: int | None,
-          strip_metadata: bool, jobs: int, force: bool) -> None:
+def build(directory: Path, seed: int, size: str, profile: str, clock: str, domains: tuple[str, ...],
+          families: int | None, strip_metadata: bool, jobs: int, force: bool) -> None:
     """Build a zoo into DIRECTORY (resumes an interrupted build; a finished one is left as is)."""
     from hubindex.zoo.build import ZooOptions, build_zoo
 
     options = ZooOptions(seed=seed, size=size, domains=split_list(domains) or None,
-                         strip_metadata=strip_metadata, families=families)
+                         strip_metadata=strip_metadata, families=families, profile=profile, clock=clock)
     summary = build_zoo(directory, options, jobs=jobs, force=force, console=Console(stderr=True))
     Console(stderr=True).print(f"zoo ready: {directory} ({summary['models']} models, {summary['built_models']} "
                                f"built in {summary['build_seconds']} s)")
@@ -55,7 +61,8 @@ def show(directory: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
         return
-    table = Table(title=f"zoo {summary.path} (size {summary.size}, seed {summary.seed})")
+    table = Table(title=f"zoo {summary.path} ({summary.profile}, size {summary.size}, seed {summary.seed}, "
+                        f"clock {summary.clock})")
     for column in ("family", "arch", "root", "models", "MB"):
         table.add_column(column)
     for fam in summary.families:
@@ -65,7 +72,8 @@ def show(directory: Path, as_json: bool) -> None:
     def add(tree: Tree, node: TreeNode) -> None:
         style = RELATION_STYLE.get(node.relation, "")
         extra = f" + {', '.join(node.parents[1:])}" if len(node.parents) > 1 else ""
-        label = f"[{style}]{node.model}[/] [dim]{node.relation}/{node.method} {node.domain or ''}{extra}[/]"
+        kind = f" ({node.kind})" if node.kind else ""
+        label = f"[{style}]{node.model}[/] [dim]{node.relation}/{node.method}{kind} {node.domain or ''}{extra}[/]"
         branch = tree.add(label)
         for child in node.children:
             add(branch, child)
@@ -76,6 +84,8 @@ def show(directory: Path, as_json: bool) -> None:
         console.print(tree)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.relations.items()))
     console.print(f"{summary.models} models ({counts}); {summary.bytes / 1e6:.2f} MB on disk")
+    if summary.kinds:
+        console.print("kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.kinds.items())))
 
 
 @zoo.command("plant-cards")

@@ -119,3 +119,39 @@ def test_a_family_smaller_than_every_shortlist_is_inferred():
     found = {e.model: e for e in infer_family(family)}
     assert set(found) == set(family.ids)
     assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.8
+
+
+def test_quantized_only_on_a_grid_and_a_short_run_is_no_resave():
+    """A 5-step Adam touch-up moves weights about as far as an 8-bit re-save does, but lands on no grid."""
+    from hubindex.lineage.evidence import grid_share, resave_kind
+    from hubindex.train.convert import quantize_int8_rows
+
+    rng = np.random.default_rng(0)
+    weight = (0.05 * rng.normal(size=(64, 256))).astype(np.float32)
+    short = _adam_run(weight.ravel(), weight.ravel() + rng.normal(size=weight.size), seed=1, lr=1e-4, steps=5)
+    int8 = quantize_int8_rows(torch.tensor(weight)).to(torch.float16).float().numpy().ravel()
+    bf16 = torch.tensor(weight).to(torch.bfloat16).float().numpy().ravel()
+    assert np.linalg.norm(short - weight.ravel()) < 0.01 * np.linalg.norm(weight)  # both within the re-save radius
+    assert grid_share(int8) > 0.45 > max(grid_share(short), grid_share(bf16), grid_share(weight.ravel()))
+    assert resave_kind(int8, weight.ravel()) == "quantized"
+    assert resave_kind(bf16, weight.ravel()) == "copy"
+    assert resave_kind(short, weight.ravel()) is None
+
+
+def test_tied_created_times_give_the_tree_from_the_weights():
+    """Every created time equal (the Hub's createdAt floor): the planted tree, merges included, comes back from the
+    weights alone (order by distance from the root, merges after their sources). The root by weight norm is
+    tested on real checkpoints (test_lineage_clock): on these sketches a step's chance correlation with the
+    weights is as large as its own square, unlike on real checkpoints."""
+    from datetime import UTC, datetime
+
+    from hubindex.lineage.engine import infer_family
+
+    family, truth = _planted_family(seed=7, fans=3, fan_size=8, merges=4)
+    floor = datetime(2022, 3, 2, 23, 29, 4, tzinfo=UTC)
+    for row in family.rows.values():
+        row["created_at"] = floor
+    found = {e.model: e for e in infer_family(family)}
+    assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.9
+    merges = [m for m, p in truth.items() if len(p) == 2]
+    assert np.mean([found[m].relation == "merge" for m in merges]) >= 0.75

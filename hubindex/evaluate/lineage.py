@@ -8,6 +8,11 @@ precision/recall/F1, relation accuracy per type, merge-source exactness, family 
 - card: what cards and adapter configs declare (only when any model declares something).
 LoRA-merged recognition: precision/recall of the `lora_merged` evidence against truth's `method` (recall over every
 lora_merged model in the catalog, precision over the finetunes whose low-rank delta was checked).
+Per kind (truth.json `kind`, hubindex.zoo.spec.KINDS): parent and relation accuracy of each phenomenon.
+Calibration of hubindex's confidence, a model being right when its parent set equals truth's: the AUROC of
+confidence at separating right from wrong answers (Mann-Whitney U / (right x wrong); ties count half), and the
+expected calibration error over CALIBRATION_BINS equal-width confidence bins ([0, 0.1), ..., [0.9, 1.0]):
+sum over bins of (share of models in the bin) x |accuracy - mean confidence|.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from math import comb
 import networkx as nx
 import numpy as np
 from pydantic import BaseModel, Field
+from scipy.stats import mannwhitneyu
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.samples import pairwise_distances
@@ -46,12 +52,41 @@ class LoraMergedScore(BaseModel):
     recall: float | None
 
 
+CALIBRATION_BINS = 10
+
+
+class KindScore(BaseModel):
+    models: int
+    parent_accuracy: float
+    relation_accuracy: float
+
+
+class CalibrationBin(BaseModel):
+    lower: float
+    upper: float
+    models: int
+    mean_confidence: float | None
+    accuracy: float | None
+
+
+class Calibration(BaseModel):
+    right: int = Field(description="models whose predicted parent set equals truth's")
+    wrong: int
+    auroc: float | None = Field(description="P(a right answer has higher confidence than a wrong one); None when "
+                                "every answer is right or every one wrong")
+    ece: float = Field(description="expected calibration error over equal-width confidence bins")
+    bins: list[CalibrationBin]
+
+
 class LineageEval(BaseModel):
     models: int
     family_ari: float
     hubindex: LineageScore
     baselines: list[LineageScore]
     lora_merged: LoraMergedScore | None = None
+    by_kind: dict[str, KindScore] = Field(default_factory=dict, description="hubindex per truth.json kind (empty "
+                                          "for zoos without kinds)")
+    calibration: Calibration | None = None
 
 
 def adjusted_rand(a: list[str], b: list[str]) -> float:
@@ -100,6 +135,36 @@ def lora_merged_score(found: dict[str, LineageEntry], truth: dict) -> LoraMerged
                            recall=hit / len(true) if true else None)
 
 
+def kind_scores(found: dict[str, LineageEntry], truth: dict) -> dict[str, KindScore]:
+    by_kind: dict[str, list[tuple[bool, bool]]] = {}
+    for m, entry in found.items():
+        if kind := truth[m].get("kind"):
+            right = sorted(entry.parents) == sorted(truth[m]["parents"])
+            by_kind.setdefault(kind, []).append((right, entry.relation == truth[m]["relation"]))
+    return {k: KindScore(models=len(v), parent_accuracy=float(np.mean([p for p, _ in v])),
+                         relation_accuracy=float(np.mean([r for _, r in v]))) for k, v in sorted(by_kind.items())}
+
+
+def calibration(confidence: list[float], right: list[bool], bins: int = CALIBRATION_BINS) -> Calibration:
+    conf, ok = np.asarray(confidence, dtype=float), np.asarray(right, dtype=bool)
+    n_right, n_wrong = int(ok.sum()), int((~ok).sum())
+    auroc = None
+    if n_right and n_wrong:
+        auroc = float(mannwhitneyu(conf[ok], conf[~ok]).statistic / (n_right * n_wrong))
+    index = np.minimum((conf * bins).astype(int), bins - 1)  # confidence 1.0 falls in the last bin
+    table, ece = [], 0.0
+    for b in range(bins):
+        members = index == b
+        count = int(members.sum())
+        mean_conf = float(conf[members].mean()) if count else None
+        accuracy = float(ok[members].mean()) if count else None
+        if count:
+            ece += count / len(conf) * abs(accuracy - mean_conf)
+        table.append(CalibrationBin(lower=b / bins, upper=(b + 1) / bins, models=count, mean_confidence=mean_conf,
+                                    accuracy=accuracy))
+    return Calibration(right=n_right, wrong=n_wrong, auroc=auroc, ece=ece, bins=table)
+
+
 def _baselines(catalog: Catalog) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
     nearest: dict[str, list[str]] = {}
     mother: dict[str, list[str]] = {}
@@ -145,5 +210,7 @@ def evaluate_lineage(catalog: Catalog, truth_path: str) -> LineageEval:
     baselines = [score("nearest", nearest, None, truth), score("mother", mother, None, truth)]
     if any(card.values()):
         baselines.append(score("card", card, None, truth))
+    right = [sorted(found[m].parents) == sorted(truth[m]["parents"]) for m in ids]
     return LineageEval(models=len(ids), family_ari=ari, hubindex=ours, baselines=baselines,
-                       lora_merged=lora_merged_score(found, truth))
+                       lora_merged=lora_merged_score(found, truth), by_kind=kind_scores(found, truth),
+                       calibration=calibration([found[m].confidence for m in ids], right) if ids else None)

@@ -2,7 +2,8 @@
 
 Every decision looks at a model's shortlist: its nearest family members by weight distance (neighbours.py, FAISS),
 widened by what earlier decisions know, so a family of n models costs O(n * k), never all pairs. Models are decided
-in creation order; each decision uses the weights first and declared metadata as checked evidence:
+in creation order where created times differ, by distance from the root where they tie or are missing, merges
+after their sources (direction.py); each decision uses the weights first and declared metadata as checked evidence:
 1. re-saves: models within COPY_MAX of another are copies (dtype conversions) or quantized re-saves of it; the
    original is the one in higher precision (else created first). Later steps use originals only.
 2. adapters: their base as resolved at indexing (declared and shape-checked, the only fitting root, or probe loss).
@@ -30,13 +31,25 @@ import numpy as np
 
 from hubindex.catalog import Catalog
 from hubindex.checkpoint import ModelFolder
+from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
-from hubindex.lineage.evidence import COPY_MAX, increment_tail, increment_tails, resave_kind
+from hubindex.lineage.direction import tied_earliest, weight_order
+from hubindex.lineage.evidence import (
+    COPY_MAX,
+    GRID_SHARE,
+    PRECISION,
+    grid_share,
+    increment_tail,
+    increment_tails,
+    resave_kind,
+    round_bf16,
+)
 from hubindex.lineage.family import Family, families, load_family
 from hubindex.lineage.low_rank import low_rank_evidence
 from hubindex.lineage.merges import MAX_SOURCES, MergeFit, detect_merge
 from hubindex.lineage.neighbours import Neighbours, nearest_members
 
+ROUNDED = {"BF16": round_bf16, "F16": lambda x: x.astype(np.float16).astype(np.float64)}
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
 # A farther candidate replaces the nearest when the step from the nearest has a tail longer than the step from
@@ -46,7 +59,6 @@ DECLARED_SLACK = 1.5
 TAIL_EXCESS = 2.0
 TAIL_FLOOR = 0.01
 TAIL_CANDIDATES = 8  # allowed candidates, nearest first, whose step tail is examined (with their parents)
-PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}
 NEAREST_SOURCES = 12  # merge sources tried first: the nearest earlier models
 PURSUIT_SEEDS = 16  # per pursuit round: best aligned models in the projection...
 PURSUIT_NEIGHBOURS = 8  # ...and this many nearest neighbours of each
@@ -66,6 +78,9 @@ class _Context:
         self.norms = np.linalg.norm(fam.scaled, axis=1)
         self.root_distance = np.linalg.norm(fam.scaled - fam.scaled[self.root], axis=1)
         self.times = np.array([c.timestamp() if (c := fam.created(m)) is not None else np.nan for m in fam.ids])
+        self.rank = weight_order(self.times, self.root_distance)
+        self.merged_into: dict[int, set[int]] = {}  # source index -> merges found to contain it
+        self.tied_merges: set[int] = set()  # merges found among models whose times tie (not merge sources)
         self.entries: dict[str, LineageEntry] = {}
         self.parent = np.full(len(fam.ids), -1)  # inferred parent of each finetune decided so far
         self.tails: dict[int, float] = {self.root: 1.0}  # step tail of each decided model from its parent
@@ -79,9 +94,15 @@ class _Context:
         return found
 
     def before(self, candidates: np.ndarray, member: int) -> np.ndarray:
-        """Was each candidate created before `member`? Unknown times do not forbid."""
+        """Did each candidate come before `member`? Created times where they differ, else distance from the root
+        (direction.weight_order): time is evidence, not an oracle."""
+        return self.rank[candidates] < self.rank[member]
+
+    def not_after(self, candidates: np.ndarray, member: int) -> np.ndarray:
+        """May each candidate be a merge source of `member`? Only a created time known to be later forbids: a
+        merge lies inside its sources' hull, nearer the root than they are, so distance gives no order there."""
         tc, tm = self.times[candidates], self.times[member]
-        return np.isnan(tc) | np.isnan(tm) | (tc < tm)
+        return np.isnan(tc) | np.isnan(tm) | (tc <= tm)
 
     def reduced_tasks(self) -> tuple[np.ndarray, np.ndarray]:
         """Task vectors (model - root) in the projection, float64, and as float32 unit rows for alignment."""
@@ -113,11 +134,15 @@ def _resaves(ctx: _Context) -> dict[int, tuple[int, str, float]]:
         pa, pb = PRECISION.get(fam.rows[a]["dtype"], 0), PRECISION.get(fam.rows[b]["dtype"], 0)
         if pa != pb:
             child, parent = (j, i) if pa > pb else (i, j)
+        elif (gi := grid_share(fam.raw[i]) >= GRID_SHARE) != (grid_share(fam.raw[j]) >= GRID_SHARE):
+            child, parent = (i, j) if gi else (j, i)  # the one on a quantization grid is the re-save
         else:
             child, parent = (j, i) if ctx.before(np.array([i]), j)[0] else (i, j)
         if fam.ids[child] == fam.root:
             child, parent = parent, child
         kind = resave_kind(fam.raw[child], fam.raw[parent])
+        if kind is None:  # moved off its parent without a grid: a short run, decided as a finetune
+            continue
         if child not in out or rel < out[child][2]:
             out[child] = (parent, kind, float(rel))
     return out
@@ -127,20 +152,23 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     ctx = _Context(fam)
     root = ctx.root
     entries = ctx.entries
-    entries[fam.root] = LineageEntry(model=fam.root, parents=[], relation="root", confidence=1.0, family=fam.root,
+    by_weights = len(tied_earliest(ctx.times)) > 1  # the clock did not name the root: the smallest norm did
+    entries[fam.root] = LineageEntry(model=fam.root, parents=[], relation="root", family=fam.root,
+                                     confidence=confidence.ROOT_BY_WEIGHTS if by_weights else confidence.ROOT_BY_TIME,
                                      evidence={"source": fam.rows[fam.root].get("base_source") or "family root"})
     resaved = _resaves(ctx)
     for child, (parent, kind, rel) in resaved.items():
         entries[fam.ids[child]] = LineageEntry(
             model=fam.ids[child], parents=[fam.ids[parent]], relation=kind, family=fam.root,
-            confidence=float(np.clip(1 - rel / COPY_MAX, 0.5, 1.0)),
+            confidence=confidence.resave(rel, COPY_MAX),
             evidence={"relative_distance": round(rel, 6), "dtype": fam.rows[fam.ids[child]]["dtype"],
                       "parent_dtype": fam.rows[fam.ids[parent]]["dtype"]})
     original = np.ones(len(fam.ids), dtype=bool)
     original[list(resaved)] = False
     merged: dict[str, set[str]] = {}
-    order = np.lexsort((np.arange(len(fam.ids)), np.nan_to_num(ctx.times, nan=-np.inf)))
     root_raw = fam.raw[root].astype(np.float64)
+    _merges_after_sources(ctx, original, root_raw)
+    order = np.argsort(ctx.rank)
     # Chronological, so a merge is known before a later merge of the same sources is examined, and a parent's own
     # step is known before its children are.
     for index in (int(i) for i in order if original[i] and i != root):
@@ -164,22 +192,38 @@ def infer_family(fam: Family) -> list[LineageEntry]:
             ctx.parent[index] = -1
             ctx.tails.pop(index, None)
         merged[model_id] = set(merge.sources)
-        confidence = float(np.clip(1 - merge.residual, 0.5, 0.99)) if merge.method not in ("ties", "dare_ties") \
-            else float(min(0.99, 0.7 + min(merge.evidence["mode_shares"])))
+        for source in merge.sources:
+            ctx.merged_into.setdefault(fam.index(source), set()).add(index)
         entries[model_id] = LineageEntry(
-            model=model_id, parents=merge.sources, relation="merge", confidence=confidence, family=fam.root,
+            model=model_id, parents=merge.sources, relation="merge", family=fam.root,
+            confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares")),
             evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
                       **merge.evidence, **_card_check(fam.rows[model_id], merge.sources)})
     for adapter in fam.adapters:
         row = fam.rows[adapter]
         base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
-        confidence = {"declared": 0.95, "declared-checked": 0.9, "weights": 0.9, "probe-loss": 0.7}.get(
-            row["base_source"] or "", 0.5)
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
-                                        confidence=confidence, family=fam.root,
+                                        confidence=confidence.adapter(row["base_source"]), family=fam.root,
                                         evidence={"base_source": row["base_source"], **_card_check(row, [base])})
     _check_low_rank(fam, entries)
     return list(entries.values())
+
+
+def _merges_after_sources(ctx: _Context, original: np.ndarray, root_raw: np.ndarray) -> None:
+    """Where created times tie, distance from the root orders a merge before its sources (it lies inside their
+    hull). A first pass finds the merges among tied models; each is then ranked after its sources, and merges
+    found there are no merge sources of tied models (ctx.tied_merges)."""
+    tied = np.isnan(ctx.times).any() or len(np.unique(ctx.times)) < len(ctx.times)
+    if not tied:
+        return
+    key = ctx.rank.astype(np.float64)
+    for index in (int(i) for i in np.argsort(ctx.rank) if original[i] and i != ctx.root):
+        shortlist, _ = ctx.neighbours.of(index)
+        merge = _merge(ctx, index, _possible_sources(ctx, index, shortlist, original), root_raw, {})
+        if merge is not None:
+            ctx.tied_merges.add(index)
+            key[index] = max(key[ctx.fam.index(m)] for m in merge.sources) + 0.5
+    ctx.rank = weight_order(key, np.zeros(len(key)))
 
 
 def _check_low_rank(fam: Family, entries: dict[str, LineageEntry]) -> None:
@@ -227,8 +271,15 @@ def _merge(ctx: _Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
            merged: dict[str, set[str]]) -> MergeFit | None:
     fam, root = ctx.fam, ctx.root
     members = np.concatenate([[index], sources])
-    return detect_merge([fam.ids[c] for c in sources], fam.scaled[members] - fam.scaled[root],
-                        fam.raw[members].astype(np.float64) - root_raw, merged)
+    raw = fam.raw[members].astype(np.float64)
+    rounding = ROUNDED.get(fam.rows[fam.ids[index]]["dtype"])
+    if rounding is not None:
+        # A merge saved in low precision holds round(source) where one source alone survives (TIES) and
+        # round(root) where every source was trimmed: compare with the root and sources rounded alike.
+        raw[1:] = rounding(raw[1:])
+        root_raw = rounding(root_raw[None])[0]
+    return detect_merge([fam.ids[c] for c in sources], fam.scaled[members] - fam.scaled[root], raw - root_raw,
+                        merged)
 
 
 def _unlike_one_run(ctx: _Context, index: int) -> bool:
@@ -246,7 +297,8 @@ def _pursued_sources(ctx: _Context, index: int, original: np.ndarray) -> np.ndar
     projection), and picks by the exact sample vectors, where the merge carries its source's own step."""
     fam, root = ctx.fam, ctx.root
     reduced, unit = ctx.reduced_tasks()
-    possible = original & ctx.before(np.arange(len(fam.ids)), index)
+    possible = original & ctx.not_after(np.arange(len(fam.ids)), index)
+    possible[list(ctx.tied_merges)] = False
     possible[[root, index]] = False
     if possible.sum() < 2:
         return np.zeros(0, dtype=np.int64)
@@ -280,7 +332,9 @@ def _pursued_sources(ctx: _Context, index: int, original: np.ndarray) -> np.ndar
 
 def _possible_sources(ctx: _Context, index: int, shortlist: np.ndarray, original: np.ndarray) -> np.ndarray:
     """Earlier original models (not the root) among the nearest: the merge sources tried first."""
-    near = shortlist[original[shortlist] & (shortlist != ctx.root) & ctx.before(shortlist, index)]
+    near = shortlist[original[shortlist] & (shortlist != ctx.root) & ctx.not_after(shortlist, index)]
+    if ctx.tied_merges:
+        near = near[~ctx.marked(np.fromiter(ctx.tied_merges, dtype=np.int64), near)]
     return near[:NEAREST_SOURCES]
 
 
@@ -325,6 +379,8 @@ def _rank(ctx: _Context, index: int, candidates: np.ndarray, distance: np.ndarra
     before = ctx.before(candidates, index)
     # The root is always possible: a finetune "older" than its family root only shows unreliable times.
     allowed = (candidates == root) | (before & (cosine <= BETWEEN))
+    if index in ctx.merged_into:  # a merge that contains this model is no parent of it
+        allowed &= ~ctx.marked(np.fromiter(ctx.merged_into[index], dtype=np.int64), candidates)
     order = np.lexsort((distance, ~allowed))
     return _Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order])
 
@@ -358,10 +414,9 @@ def _finetune(ctx: _Context, index: int, candidates: np.ndarray, distance: np.nd
     distance_margin = 1.0 if second is None or ranked.distance[second] <= 0 else \
         max(0.0, 1 - ranked.distance[best] / ranked.distance[second])
     tail_margin = min(others) - tail[best] if others else 0.0
-    # High when every other candidate is farther and its step less like one optimizer run; near 0.5 when another
-    # is about as near or its step about as clean.
-    confidence = 0.95 if second is None else float(np.clip(0.6 + 0.5 * distance_margin + 2 * tail_margin, 0.3, 0.98))
     parent = int(ranked.members[best])
+    timed = bool(np.isfinite(ctx.times[[parent, index]]).all() and ctx.times[parent] < ctx.times[index])
+    sure = confidence.finetune(distance_margin, tail_margin, second is None, timed or parent == ctx.root)
     ctx.parent[index], ctx.tails[index] = parent, tail[best]
     evidence = {"cos_at_parent": round(float(ranked.cosine[best]), 4), "created_before": bool(ranked.before[best]),
                 "distance": round(float(ranked.distance[best]), 6), "step_tail": round(tail[best], 4),
@@ -369,7 +424,7 @@ def _finetune(ctx: _Context, index: int, candidates: np.ndarray, distance: np.nd
     if second is not None and second in tail:
         evidence["runner_up_step_tail"] = round(tail[second], 4)
     return LineageEntry(model=model_id, parents=[fam.ids[parent]], relation="finetune", family=fam.root,
-                        confidence=confidence, evidence={**evidence, **_card_check(fam.rows[model_id],
+                        confidence=sure, evidence={**evidence, **_card_check(fam.rows[model_id],
                                                                                    [fam.ids[parent]])})
 
 
@@ -426,7 +481,8 @@ def update_lineage(catalog: Catalog, force: bool = False) -> dict[str, int]:
         rooted = any(m["id"] == family and m["kind"] == "model" for m in members)
         entries = infer_family(load_family(catalog, family, members)) if rooted else []
         known = {e.model for e in entries}
-        entries += [LineageEntry(model=m["id"], parents=[], relation="root", confidence=0.3, family=m["family"],
+        entries += [LineageEntry(model=m["id"], parents=[], relation="root", confidence=confidence.NO_FAMILY,
+                                 family=m["family"],
                                  evidence={"note": "no family or base found among indexed models"})
                     for m in members if m["id"] not in known]
         catalog.replace_lineage(family, digest, [e.model_dump() for e in entries], time.perf_counter() - started)
@@ -443,6 +499,6 @@ def infer_all(catalog: Catalog) -> list[LineageEntry]:
     known = {e.model for e in entries}
     for row in catalog.models(ok_only=True):
         if row["id"] not in known:
-            entries.append(LineageEntry(model=row["id"], parents=[], relation="root", confidence=0.3,
+            entries.append(LineageEntry(model=row["id"], parents=[], relation="root", confidence=confidence.NO_FAMILY,
                                         family=row["family"], evidence={"note": "no family or base found"}))
     return sorted(entries, key=lambda e: e.model)

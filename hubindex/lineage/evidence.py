@@ -21,14 +21,48 @@ import numpy as np
 
 COPY_MAX = 0.01  # relative weight distance under which two models hold the same weights (re-saved)
 ROUNDING = 2.0**-7  # bf16 rounds within 2^-8 relative; allow twice that
+PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}  # dtype rank: a re-save's original is the more precise
 QUANTIZED_SHARE = 0.05  # share of coordinates moved more than ROUNDING relative: a quantizer, not a cast
+GRID_WINDOW = 16  # consecutive samples tested for a common grid (the sampler reads windows of 16 elements)
+GRID_TOLERANCE = 0.1  # a gap within this of a whole multiple of the smallest gap is on the grid
+GRID_SHARE = 0.45  # median on-grid share above which values are quantized (continuous ~0.27, int8 ~0.6, bf16 ~0.33)
 
 
-def resave_kind(child: np.ndarray, parent: np.ndarray) -> str:
-    """'copy' for a dtype conversion (or identical weights), 'quantized' for a grid quantizer."""
+def round_bf16(values: np.ndarray) -> np.ndarray:
+    """float64 values rounded to bfloat16 (round to nearest even on the float32 bits), as float64."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16).astype(np.uint32)
+    return rounded.view(np.float32).astype(np.float64)
+
+
+def grid_share(values: np.ndarray) -> float:
+    """How much `values` look like a quantization grid: in each run of GRID_WINDOW consecutive samples (mostly one
+    window of one row, so one scale), the share of gaps between sorted values that are whole multiples (within
+    GRID_TOLERANCE) of the smallest gap; the median over runs. Continuous values: ~0.27 (the tolerance and the
+    smallest gap itself); int8 per-row round-to-nearest stored in fp16: ~0.6 (fp16 rounding blurs large levels)."""
+    n = len(values) // GRID_WINDOW * GRID_WINDOW
+    if not n:
+        return 0.0
+    gaps = np.diff(np.sort(values[:n].astype(np.float64).reshape(-1, GRID_WINDOW), axis=1), axis=1)
+    gaps = np.where(gaps > 0, gaps, np.nan)
+    usable = np.isfinite(gaps).sum(axis=1) >= 2
+    if not usable.any():
+        return 1.0  # (almost) constant windows: the coarsest grid there is
+    gaps = gaps[usable]
+    with np.errstate(invalid="ignore"):
+        ratio = gaps / np.nanmin(gaps, axis=1, keepdims=True)
+        whole = np.abs(ratio - np.round(ratio)) < GRID_TOLERANCE
+    return float(np.median(whole.sum(axis=1) / np.isfinite(ratio).sum(axis=1)))
+
+
+def resave_kind(child: np.ndarray, parent: np.ndarray) -> str | None:
+    """'copy' for a dtype conversion (or identical weights), 'quantized' for a grid quantizer, None when the
+    child moved off its parent without landing on a grid: a very short run (5-10 optimizer steps), not a re-save."""
     error = np.abs(child.astype(np.float64) - parent.astype(np.float64))
     moved = error > ROUNDING * np.abs(parent) + 1e-12
-    return "quantized" if float(np.mean(moved)) > QUANTIZED_SHARE else "copy"
+    if float(np.mean(moved)) <= QUANTIZED_SHARE:
+        return "copy"
+    return "quantized" if grid_share(child) >= GRID_SHARE else None
 
 
 def cos_at(scaled: np.ndarray, root: int, parent: int, child: int) -> float:

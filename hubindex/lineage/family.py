@@ -12,6 +12,9 @@ import numpy as np
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.samples import sample_vectors
+from hubindex.errors import NotFoundError
+from hubindex.fingerprint.sampling import tensor_sample
+from hubindex.fingerprint.signature import split_samples
 
 
 @dataclass
@@ -35,13 +38,40 @@ class Family:
         return self.rows[model_id]["created_at"]
 
 
+SHARED_MIN = 0.5  # share of a model's samples that models of two layouts must share to be compared
+
+
+def shared_samples(catalog: Catalog, ids: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """Raw and scaled samples of `ids` on the tensors (name and shape) all of them share, in one coordinate order.
+    A vocabulary-extended or resized child differs from its parent only in its embeddings' rows: every other
+    tensor lines up. None when the shared tensors hold less than SHARED_MIN of some model's samples (different
+    architectures or sizes are not compared)."""
+    signatures = [catalog.signature(i) for i in ids]
+    if any(sig is None for sig in signatures):
+        return None
+    segments = [split_samples(sig["samples"], sig["shapes"]) for sig in signatures]
+    first = signatures[0]["shapes"]
+    names = sorted(n for n in first if all(sig["shapes"].get(n) == first[n] for sig in signatures))
+    if any(sum(len(seg[n]) for n in names) < SHARED_MIN * len(sig["samples"])
+           for seg, sig in zip(segments, signatures, strict=True)):
+        return None
+    scales = np.concatenate([np.full(len(segments[0][n]), tensor_sample(n, first[n]).scale) for n in names]) \
+        if names else np.zeros(0)
+    raw = [np.concatenate([seg[n] for n in names]) if names else np.zeros(0, np.float32) for seg in segments]
+    return raw, [r.astype(np.float64) * scales for r in raw]
+
+
 def load_family(catalog: Catalog, root: str, members: list[dict]) -> Family:
     full = sorted((m for m in members if m["kind"] == "model"), key=lambda m: (m["id"] != root, m["id"]))
-    raw, scaled, kurt = [], [], []
+    kurt = []
+    if len({m["layout"] for m in full}) == 1:
+        raw, scaled = (list(x) for x in zip(*(sample_vectors(catalog, m["id"]) for m in full), strict=True))
+    else:  # vocabulary-extended or resized members: compare on the tensors every member shares
+        shared = shared_samples(catalog, [m["id"] for m in full])
+        if shared is None:
+            raise NotFoundError(f"family {root}: its members share too few tensors to compare")
+        raw, scaled = shared
     for row in full:
-        values, scaled_values = sample_vectors(catalog, row["id"])
-        raw.append(values)
-        scaled.append(scaled_values)
         stats = [t for t in catalog.tensor_stats(row["id"]) if len(t["shape"]) == 2]
         kurt.append(float(np.mean([t["kurtosis"] for t in stats])) if stats else 0.0)
     return Family(root=root, ids=[r["id"] for r in full], raw=np.stack(raw).astype(np.float32),

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hubindex.errors import HubindexError
 from hubindex.ids import model_path
 from hubindex.zoo.build import ZOO_FILE
+from hubindex.zoo.spec import KINDS
 from hubindex.zoo.truth import load_truth
 
 
@@ -18,6 +21,7 @@ class TreeNode(BaseModel):
     relation: str
     domain: str | None
     method: str
+    kind: str | None = None
     parents: list[str]
     bytes: int
     children: list[TreeNode]
@@ -36,12 +40,18 @@ class ZooSummary(BaseModel):
     path: str
     seed: int | None
     size: str | None
+    profile: str = "reference"
+    clock: str = "real"
     strip_metadata: bool | None
     models: int
     bytes: int
     relations: dict[str, int]
+    kinds: dict[str, int] = {}
     build_seconds: float | None
     families: list[FamilySummary]
+
+
+Kind = Literal[tuple(KINDS)]  # the closed vocabulary of hubindex.zoo.spec, as an enum in the schema
 
 
 class TruthEntry(BaseModel):
@@ -53,7 +63,12 @@ class TruthEntry(BaseModel):
     family: str
     arch: str
     method: str
-    created_at: str
+    created_at: str = Field(description="the real upload time (whatever clock the zoo's files show)")
+    kind: Kind | None = Field(default=None, description="which phenomenon the model is (hubindex.zoo.spec.KINDS); "
+                             "absent in zoos built before kinds existed")
+    training: dict | None = Field(default=None, description="optimizer, weight_decay, momentum, schedule, "
+                                  "warmup, clip, lr, steps (and LoRA rank/targets, added tokens, save dtype) of "
+                                  "trained models")
     merge: dict | None = None
 
 
@@ -76,7 +91,7 @@ def summarize(root: Path) -> ZooSummary:
     def node(model: str) -> TreeNode:
         e = truth[model]
         return TreeNode(model=model, relation=e["relation"], domain=e.get("domain"), method=e.get("method", ""),
-                        parents=e["parents"], bytes=sizes[model],
+                        kind=e.get("kind"), parents=e["parents"], bytes=sizes[model],
                         children=[node(c) for c in children.get(model, [])])
 
     families = []
@@ -90,5 +105,7 @@ def summarize(root: Path) -> ZooSummary:
     for entry in truth.values():
         relations[entry["relation"]] = relations.get(entry["relation"], 0) + 1
     return ZooSummary(path=str(root), seed=meta.get("seed"), size=meta.get("size"),
+                      profile=meta.get("profile", "reference"), clock=meta.get("clock", "real"),
                       strip_metadata=meta.get("strip_metadata"), models=len(truth), bytes=sum(sizes.values()),
-                      relations=relations, build_seconds=meta.get("build_seconds"), families=families)
+                      relations=relations, kinds=dict(Counter(e["kind"] for e in truth.values() if e.get("kind"))),
+                      build_seconds=meta.get("build_seconds"), families=families)

@@ -12,12 +12,25 @@ TRUTH_FILE = "truth.json"
 RELATIONS = ("root", "finetune", "adapter", "merge", "copy", "quantized")
 
 
+def training_of(spec: ModelSpec) -> dict | None:
+    """How a trained model was trained (optimizer, schedule, clipping, steps, lr): None for roots and re-saves."""
+    from dataclasses import asdict
+
+    from hubindex.train.loop import Recipe
+
+    p = spec.params
+    if "lr" not in p:
+        return None
+    extra = {k: p[k] for k in ("rank", "targets", "added_tokens", "pad_to", "save_dtype", "corpus") if k in p}
+    return {**asdict(Recipe.from_params(p)), "lr": p["lr"], "steps": p["steps"], **extra}
+
+
 def truth_from_plan(plan: list[ModelSpec]) -> dict[str, dict]:
     truth: dict[str, dict] = {}
     for spec in plan:
         entry: dict = {"parents": list(spec.parents), "relation": spec.relation, "domain": spec.domain,
                        "family": spec.family, "arch": spec.arch, "method": spec.method,
-                       "created_at": spec.created_at}
+                       "created_at": spec.created_at, "kind": spec.kind, "training": training_of(spec)}
         if spec.relation == "merge":
             entry["merge"] = {"method": spec.method, "base": spec.params["base"],
                               "weights": spec.params.get("weights"), "domains": spec.params["domains"]}
