@@ -44,6 +44,53 @@ def test_adapter_is_applied_in_memory_and_shifts_activations(tiny_zoo):
         load_probe_model(tiny_zoo / adapter)
 
 
+# The official probe templates of Delta Activations, word for word (github OscarXZQ/delta_activations,
+# delta_activations.py, create_generic_probes), filled with the official task and input.
+OFFICIAL_TEMPLATE_HEADS = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request.",
+    "The task described below requires a response that completes the request accurately.",
+    "Below is a description of a task. Provide a response that aligns with the requirements.",
+    "The following instruction outlines a task. Generate a response that meets the specified request.",
+    "You are given an instruction and input. Write a response that completes the task as requested.",
+)
+
+
+def test_paper_probes_are_the_official_templates_verbatim():
+    official = tuple(head + "\n\n### Instruction:\nPlease provide a response. Input:Input.\n\n### Response:"
+                     for head in OFFICIAL_TEMPLATE_HEADS)
+    assert official == PAPER_PROBES
+    assert METHODS["paper"].probes == official
+
+
+def _vocabulary_extended(source, out, extra=("Instruction", "Response", "response")):
+    """A copy of `source` with whole-word tokens appended to its tokenizer and embedding table (new rows random):
+    its own tokenizer segments the probes differently from the base's."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    assert tokenizer.add_tokens(list(extra)) == len(extra)
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def test_vocabulary_extended_model_reads_probes_with_the_base_tokenizer(tiny_zoo, tmp_path):
+    truth = load_truth(tiny_zoo)
+    finetune = _pick(truth, "finetune")
+    base = tiny_zoo / truth[finetune]["parents"][0]
+    extended = _vocabulary_extended(tiny_zoo / finetune, tmp_path / "extended")
+    original = probe_features(load_probe_model(tiny_zoo / finetune), PAPER_PROBES, 5)
+    own = probe_features(load_probe_model(extended), PAPER_PROBES, 5)
+    with_base = probe_features(load_probe_model(extended, tokenizer_from=base), PAPER_PROBES, 5)
+    # Read with the base's tokenizer, the extension is invisible: same input ids, same unchanged rows.
+    torch.testing.assert_close(with_base["last"], original["last"], atol=1e-5, rtol=1e-5)
+    assert float((own["mean"] - original["mean"]).abs().max()) > 1e-3  # its own tokenizer reads other inputs
+    with pytest.raises(CheckpointError, match="not the same vocabulary"):
+        load_probe_model(base, tokenizer_from=extended)
+
+
 def test_recipes_are_as_documented():
     paper = METHODS["paper"]
     assert len(paper.probes) == 5 and paper.batch_size == 1 and paper.pooling == "last"

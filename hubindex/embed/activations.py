@@ -45,8 +45,16 @@ def _tokenizer(*folders: Path) -> PreTrainedTokenizerBase:
     raise CheckpointError(f"{folders[0]}: no tokenizer files (tokenizer.json): Delta Activations need one")
 
 
-def load_probe_model(folder: Path, base: Path | None = None) -> ProbeModel:
-    """A full model, or an adapter applied in memory on `base` with peft (nothing merged to disk). fp32, eval."""
+def load_probe_model(folder: Path, base: Path | None = None, tokenizer_from: Path | None = None) -> ProbeModel:
+    """A full model, or an adapter applied in memory on `base` with peft (nothing merged to disk). fp32, eval.
+
+    Which tokenizer reads the probes: `tokenizer_from` when given, else the model's own (an adapter's own, else its
+    base's). The indexer passes the family base's folder, as the official Delta Activations code does (it tokenizes
+    every model's probes with the base's tokenizer): then every model of a family reads the same token ids, so a
+    vocabulary-extended finetune (new tokens appended after the base's) is compared on the same input as its base,
+    and its shift measures changed weights, not a changed segmentation of the probes. A tokenizer whose ids do not
+    fit the model's embedding table is refused: that model does not share the base's vocabulary.
+    """
     checked = ModelFolder.open(folder)
     try:
         if checked.kind == "adapter":
@@ -55,12 +63,16 @@ def load_probe_model(folder: Path, base: Path | None = None) -> ProbeModel:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(_load_full(base), folder, is_trainable=False)
-            tokenizer = _tokenizer(folder, base)
+            tokenizer = _tokenizer(tokenizer_from) if tokenizer_from else _tokenizer(folder, base)
         else:
             model = _load_full(folder)
-            tokenizer = _tokenizer(folder)
+            tokenizer = _tokenizer(tokenizer_from or folder)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{folder}: cannot load for probing ({exc})") from None
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise CheckpointError(f"{folder}: the tokenizer of {tokenizer_from or folder} has {len(tokenizer)} tokens, "
+                              f"the model embeds {rows}: not the same vocabulary")
     model.to(device()).eval()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -56,7 +56,7 @@ def embed_examples(catalog: Catalog, base_id: str, examples: list[TaskExample], 
         out = Path(scratch) / "task"
         finetune(base, out, texts, seed=0, steps=STEPS, lr=LR, base_id=base_id, seq_len=SEQ_LEN, batch=BATCH,
                  quiet=True)
-        tuned = probe_features(load_probe_model(out), method.probes, method.batch_size)
+        tuned = probe_features(load_probe_model(out, tokenizer_from=base), method.probes, method.batch_size)
     return method.delta(tuned, probe_features(load_probe_model(base), method.probes, method.batch_size))
 
 
