@@ -102,3 +102,24 @@ def test_recipes_are_as_documented():
     np.testing.assert_array_equal(paper.delta(features, base), np.ones(4, dtype=np.float32))
     with pytest.raises(HubindexError, match="unknown embedding method"):
         get_method("nope")
+
+
+def test_family_score_counts_merge_neighbours_and_domains():
+    from hubindex.evaluate.embedding import score_family
+
+    root = "o/base"
+    truth = {root: {"parents": [], "relation": "root", "domain": None}}
+    for name, domain in (("a1", "code"), ("a2", "code"), ("b1", "legal"), ("b2", "legal")):
+        truth[f"o/{name}"] = {"parents": [root], "relation": "finetune", "domain": domain}
+    truth["o/m"] = {"parents": ["o/a1", "o/b1"], "relation": "merge", "domain": None,
+                    "merge": {"domains": ["code", "legal"]}}
+    truth["o/chain"] = {"parents": ["o/a1"], "relation": "finetune", "domain": "code"}  # not a direct finetune
+    vectors = {"o/a1": np.array([1.0, 0.0]), "o/a2": np.array([0.0, 1.0]), "o/b1": np.array([0.05, 1.0]),
+               "o/b2": np.array([0.1, 1.0]), "o/m": np.array([1.0, 0.01]), "o/chain": np.array([1.0, 0.0])}
+    score = score_family(vectors, truth, root)
+    assert (score.queries, score.merges) == (4, 1)
+    # a1 -> a2? no: a1's nearest is b2 (strict miss); a2 -> b1 (miss); b1 -> b2, b2 -> b1 (hits)
+    assert score.domain_top1_strict == 0.5
+    # with the merge competing, a1's nearest is the merge, whose sources include code: a hit
+    assert score.domain_top1_merge == 0.75
+    assert score.silhouette is not None and score.silhouette < 0.5

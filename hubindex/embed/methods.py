@@ -1,11 +1,15 @@
 """Delta Activations recipes, by name. One recipe per space: embeddings of different recipes never mix.
 
-- `paper`: the published recipe exactly: 5 Alpaca templates, each run alone (batch 1, no padding), final layer's
-  hidden state at the last token, mean over probes of (model - base), fp32.
-- `hubindex` (default): same read-out on 40 varied probes (8 templated instructions + 32 neutral passages),
-  batched. Measured on the small reference zoo (seed 0, 3 families, 72 single-domain finetunes): domain top-1
-  0.889 -> 0.972, silhouette 0.477 -> 0.655 against `paper`. Several layers, mean pooling, per-family whitening and
-  per-probe normalisation were tried and scored lower (README, "Delta Activations").
+A recipe = probes + a read-out of the probe features of model and base:
+- `paper`: the published recipe exactly: the 5 official Alpaca templates, each run alone (batch 1, no padding),
+  final layer's hidden state at the last token, mean over probes of (model - base), fp32.
+- `hubindex` (default): see DEFAULT_METHOD's comment for how it was chosen and what it scored.
+
+Read-out options (candidates measured by bench/embedding_eval.py):
+- layers: hidden-state layers read (negative indices into embeddings-output + blocks); several layers are
+  concatenated, each layer's delta scaled to unit norm first so no layer dominates by its activation scale;
+- per_probe_norm: every probe's delta is scaled to unit norm before the mean, so a few probes with large shifts do
+  not decide the direction alone.
 """
 
 from __future__ import annotations
@@ -25,11 +29,22 @@ class EmbeddingMethod:
     probes: tuple[str, ...]
     pooling: str  # "last" | "mean"
     batch_size: int
+    layers: tuple[int, ...] = (-1,)
+    per_probe_norm: bool = False
 
     def delta(self, model_features: dict[str, torch.Tensor], base_features: dict[str, torch.Tensor]) -> np.ndarray:
-        """Mean over probes of the final layer's shift: one vector of hidden size."""
-        shift = model_features[self.pooling][:, -1] - base_features[self.pooling][:, -1]
-        return shift.mean(dim=0).numpy().astype(np.float32)
+        """The model's activation shift from the base, one vector (hidden size x layers read)."""
+        shift = (model_features[self.pooling] - base_features[self.pooling]).double()  # [probes, layers+1, hidden]
+        parts = []
+        for layer in self.layers:
+            per_probe = shift[:, layer]
+            if self.per_probe_norm:
+                per_probe = per_probe / per_probe.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            part = per_probe.mean(dim=0)
+            if len(self.layers) > 1:
+                part = part / part.norm().clamp_min(1e-12)
+            parts.append(part)
+        return torch.cat(parts).numpy().astype(np.float32)
 
 
 METHODS: dict[str, EmbeddingMethod] = {

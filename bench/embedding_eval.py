@@ -1,0 +1,190 @@
+"""Delta Activations candidates side by side on zoos, per family, against the paper's recipe in the same run.
+
+Every model of a family is embedded against its TRUE family root (truth.json), so the numbers score the embedding,
+not lineage. An adapter is applied on its true parent (a root or a finetune). Probe features (hidden states per probe
+and layer) are cached per (model files, probe set, tokenizer) under --cache, so candidates that differ only in their
+read-out (layers, per-probe normalisation, family whitening) cost nothing extra.
+
+Per family: domain top-1 of the cosine-nearest neighbour among the root's direct single-domain finetunes/adapters
+(strict), the same with the family's merges competing (a merge is a hit when one of its sources has the domain), and
+the silhouette of the domain clusters (cosine). See hubindex/evaluate/embedding.py (score_family).
+
+Candidates are named PROBES/TOKENIZER/READOUT/FAMILY:
+  PROBES     paper (5 official templates) | hubindex (the 40 probes of the current default) | tasks (templates +
+             passages drawn from every text domain of the corpus, a probe set that covers many tasks) | mix
+  TOKENIZER  base (the family root's tokenizer reads every model's probes, as the official code does) | own
+  READOUT    last (final layer, last token) | layers (last token of every block, unit-scaled per layer, concatenated)
+             | pnorm (final layer, each probe's delta unit-scaled before the mean) | lpnorm (both) | mean (mean pooling)
+  FAMILY     raw | center (minus the family's mean delta) | whiten (centered, divided by the family's per-dimension
+             spread of deltas)
+
+Usage: nice python bench/embedding_eval.py ZOO [ZOO ...] [--candidates a,b,...] [--json OUT] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import torch
+
+from hubindex.embed.activations import load_probe_model, probe_features
+from hubindex.embed.methods import EmbeddingMethod
+from hubindex.embed.probes import PROBE_SETS
+from hubindex.evaluate.embedding import family_members, family_roots, score_family
+from hubindex.ids import model_path
+from hubindex.zoo.truth import load_truth
+
+READOUTS = {
+    "last": dict(pooling="last"),
+    "layers": dict(pooling="last", layers="all"),
+    "pnorm": dict(pooling="last", per_probe_norm=True),
+    "lpnorm": dict(pooling="last", layers="all", per_probe_norm=True),
+    "mean": dict(pooling="mean"),
+}
+DEFAULT_CANDIDATES = [
+    "paper/base/last/raw", "hubindex/base/last/raw", "tasks/base/last/raw", "tasks/base/pnorm/raw",
+    "tasks/base/layers/raw", "tasks/base/lpnorm/raw", "tasks/base/last/center", "tasks/base/last/whiten",
+    "paper/base/last/whiten", "tasks/base/pnorm/whiten", "tasks/own/last/raw", "mix/base/pnorm/raw",
+]
+
+
+def files_key(folder: Path) -> str:
+    stats = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in folder.iterdir() if p.is_file())
+    return hashlib.sha256(f"{folder.resolve()}|{stats}".encode()).hexdigest()[:20]
+
+
+class FeatureCache:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.computed = 0
+
+    def features(self, zoo: Path, truth: dict, model_id: str, probes: str, tokenizer: str) -> dict[str, torch.Tensor]:
+        folder = model_path(zoo, model_id)
+        root = self._root(truth, model_id)
+        key = hashlib.sha256(f"{files_key(folder)}|{probes}|{tokenizer}|{files_key(model_path(zoo, root))}"
+                             .encode()).hexdigest()[:24]
+        path = self.folder / f"{key}.pt"
+        if path.exists():
+            return torch.load(path, weights_only=True)
+        entry = truth[model_id]
+        applied_on = model_path(zoo, entry["parents"][0]) if entry["relation"] == "adapter" else None
+        tokenizer_from = model_path(zoo, root) if tokenizer == "base" else None
+        probe = load_probe_model(folder, applied_on, tokenizer_from)
+        features = probe_features(probe, PROBE_SETS[probes](), 16)
+        torch.save(features, path)
+        self.computed += 1
+        return features
+
+    @staticmethod
+    def _root(truth: dict, model_id: str) -> str:
+        while truth[model_id]["parents"]:
+            model_id = truth[model_id]["parents"][0]
+        return model_id
+
+
+def method_of(candidate: str, layers_total: int) -> EmbeddingMethod:
+    probes, _, readout, _ = candidate.split("/")
+    options = dict(READOUTS[readout])
+    if options.get("layers") == "all":
+        options["layers"] = tuple(range(-layers_total, 0))  # every block's output (embeddings output left out)
+    return EmbeddingMethod(candidate, PROBE_SETS[probes](), batch_size=16, **options)
+
+
+def family_transform(vectors: dict[str, np.ndarray], how: str) -> dict[str, np.ndarray]:
+    if how == "raw" or len(vectors) < 3:
+        return vectors
+    ids = list(vectors)
+    matrix = np.stack([vectors[m] for m in ids]).astype(np.float64)
+    matrix = matrix - matrix.mean(axis=0)
+    if how == "whiten":
+        matrix = matrix / np.maximum(matrix.std(axis=0), 1e-12)
+    return dict(zip(ids, matrix, strict=True))
+
+
+def evaluate_zoo(zoo: Path, candidates: list[str], cache: FeatureCache) -> dict:
+    truth = load_truth(zoo)
+    out: dict = {"zoo": str(zoo), "families": {}}
+    for root in family_roots(truth):
+        queries, merges = family_members(truth, root)
+        if not queries:
+            continue
+        members = queries + merges
+        per_candidate = {}
+        for candidate in candidates:
+            probes, tokenizer, _, how = candidate.split("/")
+            base = cache.features(zoo, truth, root, probes, tokenizer)
+            method = method_of(candidate, base["last"].shape[1] - 1)
+            vectors = {m: method.delta(cache.features(zoo, truth, m, probes, tokenizer), base) for m in members}
+            per_candidate[candidate] = score_family(family_transform(vectors, how), truth, root).model_dump()
+        out["families"][root] = {"arch": truth[root].get("arch"), "queries": len(queries), "merges": len(merges),
+                                 "scores": per_candidate}
+    return out
+
+
+def fmt(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:6.3f}"
+
+
+def report(results: list[dict], candidates: list[str]) -> None:
+    reference = "paper/base/last/raw"
+    for result in results:
+        print(f"\n== {result['zoo']}")
+        for root, fam in result["families"].items():
+            print(f"-- family {root} ({fam['arch']}): {fam['queries']} direct finetunes, {fam['merges']} merges")
+            print(f"   {'candidate':28s} {'top1':>6s} {'+merge':>6s} {'silh':>6s}   d_top1 d_merge  d_silh  vs paper")
+            ref = fam["scores"].get(reference)
+            for candidate in candidates:
+                s = fam["scores"][candidate]
+                gains = ""
+                if ref:
+                    gains = "  ".join(fmt(None if s[k] is None or ref[k] is None else s[k] - ref[k]) for k in
+                                      ("domain_top1_strict", "domain_top1_merge", "silhouette"))
+                print(f"   {candidate:28s} {fmt(s['domain_top1_strict'])} {fmt(s['domain_top1_merge'])} "
+                      f"{fmt(s['silhouette'])}   {gains}")
+    print("\n== mean over all families")
+    for candidate in candidates:
+        rows = [f["scores"][candidate] for r in results for f in r["families"].values()]
+        means = [np.mean([r[k] for r in rows if r[k] is not None]) for k in
+                 ("domain_top1_strict", "domain_top1_merge", "silhouette")]
+        worst_gain = ""
+        if candidate != reference:
+            pairs = [(f["scores"][candidate], f["scores"][reference]) for r in results for f in r["families"].values()]
+            pairs = [(a, b) for a, b in pairs if a["silhouette"] is not None and b["silhouette"] is not None]
+            g1 = min(a["domain_top1_strict"] - b["domain_top1_strict"] for a, b in pairs)
+            gs = min(a["silhouette"] - b["silhouette"] for a, b in pairs)
+            worst_gain = f"  worst gain (families with 2+ domains): top1 {g1:+.3f} silh {gs:+.3f}"
+        print(f"   {candidate:28s} {means[0]:6.3f} {means[1]:6.3f} {means[2]:6.3f}{worst_gain}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("zoos", nargs="+", type=Path)
+    parser.add_argument("--candidates", default=",".join(DEFAULT_CANDIDATES))
+    parser.add_argument("--cache", type=Path, default=Path("/work/scratch/embed/features"))
+    parser.add_argument("--json", type=Path, help="write all scores here")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    candidates = [c for c in args.candidates.split(",") if c]
+    if "paper/base/last/raw" not in candidates:
+        candidates.insert(0, "paper/base/last/raw")
+    cache = FeatureCache(args.cache)
+    started = time.perf_counter()
+    results = [evaluate_zoo(zoo, candidates, cache) for zoo in args.zoos]
+    report(results, candidates)
+    print(f"\n{cache.computed} feature sets computed in {time.perf_counter() - started:.0f} s (rest from cache)")
+    if args.json:
+        args.json.write_text(json.dumps({"candidates": candidates, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
