@@ -48,6 +48,14 @@ READOUTS = {
     "pnorm": dict(pooling="last", per_probe_norm=True),
     "lpnorm": dict(pooling="last", layers="all", per_probe_norm=True),
     "mean": dict(pooling="mean"),
+    "concat": dict(pooling="last", combine="concat"),
+    "pconcat": dict(pooling="last", combine="concat", per_probe_norm=True),
+    "profile": dict(pooling="last", combine="profile"),
+    "lprofile": dict(pooling="last", combine="profile", layers="all"),
+    "mprofile": dict(pooling="mean", combine="profile"),
+    "mpnorm": dict(pooling="mean", per_probe_norm=True),
+    "mlayers": dict(pooling="mean", layers="all"),
+    "mconcat": dict(pooling="mean", combine="concat", per_probe_norm=True),
 }
 DEFAULT_CANDIDATES = [
     "paper/base/last/raw", "hubindex/base/last/raw", "tasks/base/last/raw", "tasks/base/pnorm/raw",

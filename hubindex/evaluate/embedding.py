@@ -132,7 +132,7 @@ def evaluate_embeddings(catalog: Catalog, truth_path: str, methods: list[str]) -
 # which count as a hit when one of their sources has the query's domain.
 class FamilyScore(BaseModel):
     family: str
-    queries: int
+    queries: int  # all direct single-domain finetunes/adapters (silhouette: a domain of one scores 0 there)
     merges: int
     domain_top1_strict: float | None
     domain_top1_merge: float | None
@@ -150,7 +150,10 @@ def family_members(truth: dict, root: str) -> tuple[list[str], list[str]]:
 
 
 def nearest_hits(vectors: dict[str, np.ndarray], queries: list[str], pool: list[str], truth: dict) -> float | None:
-    """Share of queries whose cosine-nearest other member of `pool` shares the query's domain (domains_of)."""
+    """Share of queries whose cosine-nearest other member of `pool` shares the query's domain (domains_of).
+
+    A query whose domain no other pool member has cannot hit; it is left out (it measures nothing)."""
+    queries = [q for q in queries if any(truth[q]["domain"] in domains_of(truth[p]) for p in pool if p != q)]
     if len(pool) < 2 or not queries:
         return None
     unit = {m: v / max(float(np.linalg.norm(v)), 1e-30) for m, v in vectors.items()}
