@@ -25,20 +25,26 @@ def zoo() -> None:
 @zoo.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="small", show_default=True)
+@click.option("--size", type=click.Choice(["tiny", "small", "medium"]), default="small", show_default=True,
+              help="Model dimensions; with --profile realistic the scale instead (tiny: ~40 models, small: ~100).")
+@click.option("--profile", type=click.Choice(["reference", "realistic"]), default="reference", show_default=True,
+              help="reference: clean families (lineage tests); realistic: hub phenomena, each tagged with a kind.")
+@click.option("--clock", type=click.Choice(["real", "floor", "reset"]), default="real", show_default=True,
+              help="File times: real upload times; floor: the Hub's createdAt floor (2022-03-02T23:29:04Z) for "
+                   "older models; reset: one time for every file, as after a copy.")
 @click.option("--domains", multiple=True, help="Text domains to finetune on (default: the first six).")
 @click.option("--families", type=int, default=None, help="Number of model families (default: the size's).")
 @click.option("--strip-metadata", is_flag=True, help="Remove every declared lineage hint and telling name.")
 @click.option("--jobs", type=int, default=min(2, os.cpu_count() or 1), show_default=True,
               help="Models trained side by side (the result does not depend on it).")
 @click.option("--force", is_flag=True, help="Delete a different zoo already in DIRECTORY.")
-def build(directory: Path, seed: int, size: str, domains: tuple[str, ...], families: int | None,
-          strip_metadata: bool, jobs: int, force: bool) -> None:
+def build(directory: Path, seed: int, size: str, profile: str, clock: str, domains: tuple[str, ...],
+          families: int | None, strip_metadata: bool, jobs: int, force: bool) -> None:
     """Build a zoo into DIRECTORY (resumes an interrupted build; a finished one is left as is)."""
     from hubindex.zoo.build import ZooOptions, build_zoo
 
     options = ZooOptions(seed=seed, size=size, domains=split_list(domains) or None,
-                         strip_metadata=strip_metadata, families=families)
+                         strip_metadata=strip_metadata, families=families, profile=profile, clock=clock)
     summary = build_zoo(directory, options, jobs=jobs, force=force, console=Console(stderr=True))
     Console(stderr=True).print(f"zoo ready: {directory} ({summary['models']} models, {summary['built_models']} "
                                f"built in {summary['build_seconds']} s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import torch
@@ -51,6 +52,18 @@ def domain_texts(domain: str, n: int, seed: int) -> list[str]:
         return corpus.generate(domain, n, seed)
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
+
+
+def weighted_mix(weights: dict[str, float], n: int, seed: int) -> list[str]:
+    """`n` shuffled documents drawn from domains in proportion to `weights` (a pretraining mix of one's own)."""
+    total = sum(weights.values())
+    if total <= 0 or any(w < 0 for w in weights.values()):
+        raise TrainingError(f"mix weights must be >= 0 with a positive sum; got {weights}")
+    docs: list[str] = []
+    for offset, (domain, weight) in enumerate(sorted(weights.items())):
+        docs.extend(domain_texts(domain, round(n * weight / total), seed * 7919 + offset))
+    random.Random(seed).shuffle(docs)
+    return docs
 
 
 def pack(texts: list[str], tokenizer: PreTrainedTokenizerBase, seq_len: int) -> torch.Tensor:

@@ -8,12 +8,10 @@ digest; a rerun skips it, and an interrupted build picks up where it stopped.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -23,6 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hubindex import __version__
 from hubindex.errors import HubindexError
 from hubindex.ids import model_path
+from hubindex.zoo.clock import apply_clock, shown_times
+from hubindex.zoo.realistic import DIMS as REALISTIC_DIMS
 from hubindex.zoo.spec import ModelSpec, plan_zoo
 from hubindex.zoo.truth import TRUTH_FILE, truth_from_plan
 
@@ -38,10 +38,20 @@ class ZooOptions:
     domains: list[str] | None = None
     strip_metadata: bool = False
     families: int | None = None
+    profile: str = "reference"
+    clock: str = "real"  # only file times: a zoo rebuilt with another clock is re-stamped, never retrained
 
     def as_dict(self) -> dict:
         return {"seed": self.seed, "size": self.size, "domains": self.domains,
-                "strip_metadata": self.strip_metadata, "families": self.families}
+                "strip_metadata": self.strip_metadata, "families": self.families, "profile": self.profile}
+
+    def plan(self) -> list[ModelSpec]:
+        return plan_zoo(self.seed, self.size, self.domains, self.strip_metadata, self.families, self.profile)
+
+    @property
+    def dims(self) -> str:
+        """The model dimensions (a hubindex.train size) its models are made with."""
+        return REALISTIC_DIMS if self.profile == "realistic" else self.size
 
 
 def build_zoo(root: Path, options: ZooOptions, jobs: int = 1, force: bool = False,
@@ -49,7 +59,8 @@ def build_zoo(root: Path, options: ZooOptions, jobs: int = 1, force: bool = Fals
     """Build (or finish building) the zoo under `root`; returns the zoo.json summary it writes."""
     root = Path(root)
     console = console or Console(stderr=True)
-    plan = plan_zoo(options.seed, options.size, options.domains, options.strip_metadata, options.families)
+    plan = options.plan()
+    shown_times(plan, options.clock)  # an unknown clock fails before anything is built
     _claim(root, options, force)
     state_path = root / STATE_FILE
     state: dict[str, str] = json.loads(state_path.read_text()) if state_path.exists() else {}
@@ -64,9 +75,10 @@ def build_zoo(root: Path, options: ZooOptions, jobs: int = 1, force: bool = Fals
         running: dict[Future, ModelSpec] = {}
         pending = list(todo)
         while pending or running:
-            for spec in [s for s in pending if _deps(s) <= done][: max(1, jobs) - len(running)]:
+            ready = sorted((s for s in pending if _deps(s) <= done), key=lambda s: s.relation != "root")
+            for spec in ready[: max(1, jobs) - len(running)]:  # roots first: they train longest and unlock most
                 pending.remove(spec)
-                running[pool.submit(make_model, str(root), spec, options.size, options.strip_metadata)] = spec
+                running[pool.submit(make_model, str(root), spec, options.dims, options.strip_metadata)] = spec
             if not running:
                 raise HubindexError(f"zoo plan has unmet dependencies: {[s.id for s in pending][:3]}")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -78,10 +90,11 @@ def build_zoo(root: Path, options: ZooOptions, jobs: int = 1, force: bool = Fals
                 state_path.write_text(json.dumps(state, indent=1, sort_keys=True))
                 progress.update(task, advance=1)
                 progress.console.print(f"  {spec.relation:<9} {spec.id}", highlight=False)
+    apply_clock(root, plan, options.clock)
     truth = truth_from_plan(plan)
     (root / TRUTH_FILE).write_text(json.dumps(truth, indent=1) + "\n")
-    summary = {**options.as_dict(), "complete": True, "hubindex_version": __version__, "models": len(plan),
-               "built_models": len(todo), "build_seconds": round(time.perf_counter() - started, 1)}
+    summary = {**options.as_dict(), "clock": options.clock, "complete": True, "hubindex_version": __version__,
+               "models": len(plan), "built_models": len(todo), "build_seconds": round(time.perf_counter() - started, 1)}
     (root / ZOO_FILE).write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
@@ -100,14 +113,17 @@ def _claim(root: Path, options: ZooOptions, force: bool) -> None:
         shutil.rmtree(root)  # only ever a zoo folder, checked above
     elif zoo_file.exists():
         previous = json.loads(zoo_file.read_text())
-        if {k: previous.get(k) for k in options.as_dict()} != options.as_dict():
+        # Zoos built before profiles existed are reference zoos.
+        if {k: previous.get(k, "reference" if k == "profile" else None) for k in options.as_dict()} != \
+                options.as_dict():
             raise HubindexError(f"{root} holds another zoo ({_describe(previous)}); use --force to rebuild it")
     root.mkdir(parents=True, exist_ok=True)
     zoo_file.write_text(json.dumps({**options.as_dict(), "complete": False}, indent=1) + "\n")
 
 
 def _describe(zoo: dict) -> str:
-    return f"size {zoo.get('size')}, seed {zoo.get('seed')}, strip_metadata {zoo.get('strip_metadata')}"
+    return (f"profile {zoo.get('profile', 'reference')}, size {zoo.get('size')}, seed {zoo.get('seed')}, "
+            f"strip_metadata {zoo.get('strip_metadata')}")
 
 
 def _init_worker() -> None:
@@ -130,28 +146,33 @@ def make_model(root: str, spec: ModelSpec, size: str, strip: bool) -> None:
     _MAKERS[spec.method if spec.relation != "merge" else "merge"](root_path, spec, size, out, shard)
     if strip:
         strip_metadata(out)
-    stamp = datetime.strptime(spec.created_at, "%Y-%m-%dT%H:%M:%SZ").timestamp()
-    for path in [out, *out.rglob("*")]:
-        os.utime(path, (stamp, stamp))
 
 
 def _pretrain(root: Path, spec: ModelSpec, size: str, out: Path, shard: int | None) -> None:
     from hubindex.train.pretrain import pretrain
 
-    pretrain(spec.arch, size, out, spec.params["seed"], max_shard_bytes=shard, overwrite=True, quiet=True)
+    p = spec.params
+    pretrain(spec.arch, size, out, p["seed"], steps=p.get("steps"), max_shard_bytes=shard, overwrite=True,
+             quiet=True, mix=p.get("mix"), tie_embeddings=p.get("tie"))
 
 
 def _finetune(root: Path, spec: ModelSpec, size: str, out: Path, shard: int | None) -> None:
+    from hubindex import corpus
     from hubindex.train.architectures import get_size
     from hubindex.train.data import domain_texts
     from hubindex.train.finetune import finetune
+    from hubindex.train.loop import Recipe
 
     p, dims = spec.params, get_size(size)
     n_docs = max(300, p["steps"] * dims.batch * dims.seq_len // TOKENS_PER_DOC)
-    texts = domain_texts(spec.domain, n_docs, p["seed"])
+    # Continued pretraining reads a fresh pretraining mix; every other finetune reads its domain.
+    texts = corpus.pretraining_mix(n_docs, p["seed"]) if p.get("corpus") == "mix" else \
+        domain_texts(spec.domain, n_docs, p["seed"])
     finetune(model_path(root, spec.parents[0]), out, texts, p["seed"], p["steps"], p["lr"], spec.parents[0],
              lora_rank=p.get("rank"), merge_lora=spec.method == "lora_merged", domain=spec.domain,
-             seq_len=dims.seq_len, batch=dims.batch, max_shard_bytes=shard, overwrite=True, quiet=True)
+             seq_len=dims.seq_len, batch=dims.batch, max_shard_bytes=shard, overwrite=True, quiet=True,
+             recipe=Recipe.from_params(p), lora_targets=p.get("targets"), added_tokens=p.get("added_tokens"),
+             pad_vocab_to=p.get("pad_to"), save_dtype=p.get("save_dtype"))
 
 
 def _merge(root: Path, spec: ModelSpec, size: str, out: Path, shard: int | None) -> None:
@@ -163,7 +184,7 @@ def _merge(root: Path, spec: ModelSpec, size: str, out: Path, shard: int | None)
               for m, w in zip(spec.parents, weights, strict=True)]
     recipe = parse_recipe({"merge_method": spec.method, "models": models, "seed": p["seed"],
                            "base_model": None if spec.method in ("slerp", "linear") else p["base"],
-                           "parameters": {"t": p["t"]} if "t" in p else {}})
+                           "parameters": {"t": p["t"]} if "t" in p else {}, "dtype": p.get("dtype")})
     merge(recipe, out, resolve=lambda ref: model_path(root, ref), max_shard_bytes=shard, overwrite=True,
           quiet=True)
 
@@ -175,8 +196,10 @@ def _resave(root: Path, spec: ModelSpec, size: str, out: Path, shard: int | None
     if spec.method == "int8":
         quantize_int8(source, out, spec.parents[0], max_shard_bytes=shard, overwrite=True)
     else:
-        convert_dtype(source, out, "bfloat16", spec.parents[0], max_shard_bytes=shard, overwrite=True)
+        convert_dtype(source, out, RESAVE_DTYPES[spec.method], spec.parents[0], max_shard_bytes=shard,
+                      overwrite=True)
 
 
+RESAVE_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "reshard": "float32"}  # reshard: same dtype, other shards
 _MAKERS = {"pretrain": _pretrain, "full": _finetune, "lora": _finetune, "lora_merged": _finetune,
-           "merge": _merge, "bf16": _resave, "int8": _resave}
+           "merge": _merge, "int8": _resave, **dict.fromkeys(RESAVE_DTYPES, _resave)}

@@ -23,6 +23,34 @@ BASE_ORG = "hubindex-labs"
 ORGS = ("acme-ai", "northwind", "opencraft", "tinyml", "quill-labs", "deltaworks", "sparrow", "bluefin")
 DEFAULT_DOMAIN_COUNT = 6
 LORA_MERGED_RANK = 8  # every lora_merged finetune: its delta from the parent has at most this rank
+PROFILES = ("reference", "realistic")
+
+# Which phenomenon each model of a zoo is (truth.json `kind`): the one closed vocabulary, defined here only.
+KINDS: dict[str, str] = {
+    "base": "pretrained root",
+    "lookalike_base": "pretrained root with the same config as another family's, other init and pretraining mix",
+    "finetune": "full finetune with the reference recipe (AdamW, cosine, clip 1)",
+    "sweep": "one of 4+ sibling runs on one domain from one parent (lr and seed vary), uploaded hours apart",
+    "chain": "member of a same-domain chain of finetunes (each trained from the previous one)",
+    "adamw_wd": "AdamW with weight decay 0.1, linear decay to 0, clip 0.5",
+    "sgd": "SGD with momentum 0.9, constant lr, no clipping",
+    "short_run": "a 5-10 step touch-up finetune",
+    "long_run": "a finetune of several hundred steps",
+    "continued_pretrain": "a base trained further on a new pretraining mix",
+    "on_continued": "a finetune of a continued-pretrained model",
+    "vocab_extended": "finetune with added chat tokens: resized embeddings, tokenizer saved with them",
+    "lora": "PEFT LoRA adapter on a base (ranks and target modules vary)",
+    "adapter_on_finetune": "PEFT LoRA adapter trained on a finetune",
+    "lora_merged": "LoRA finetune merged back into full weights",
+    "merge": "merge of finetunes saved in fp32",
+    "merge_bf16": "merge (task arithmetic, linear, TIES or SLERP) saved in bf16",
+    "finetune_bf16": "full finetune saved in bf16",
+    "child_of_bf16": "finetune trained from its parent's saved bf16 weights",
+    "copy_bf16": "the parent re-saved in bf16",
+    "copy_fp16": "the parent re-saved in fp16",
+    "reshard": "the parent re-saved in fp32 with other shards",
+    "int8": "the parent quantized to 8 bits per row and dequantized (fp16)",
+}
 
 
 @dataclass
@@ -37,10 +65,16 @@ class ModelSpec:
     params: dict = field(default_factory=dict)
     sharded: bool = False
     created_at: str = ""
+    kind: str = ""  # one of KINDS; a label, not part of the digest
+
+    def __post_init__(self) -> None:
+        if self.kind and self.kind not in KINDS:
+            raise HubindexError(f"unknown zoo kind {self.kind!r}")
 
     def digest(self) -> str:
         """Changes when anything that shapes this model's weights changes: the builder re-makes it then."""
-        return hashlib.sha256(repr(sorted(asdict(self).items())).encode()).hexdigest()[:16]
+        fields = {k: v for k, v in asdict(self).items() if k != "kind"}
+        return hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:16]
 
 
 class _Namer:
@@ -58,8 +92,16 @@ class _Namer:
 
 
 def plan_zoo(seed: int, size: str = "tiny", domains: list[str] | None = None, opaque_names: bool = False,
-             families: int | None = None) -> list[ModelSpec]:
+             families: int | None = None, profile: str = "reference") -> list[ModelSpec]:
     """The ordered build plan (parents before children)."""
+    if profile not in PROFILES:
+        raise HubindexError(f"unknown zoo profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if profile == "realistic":
+        from hubindex.zoo.realistic import plan_realistic
+
+        if domains or families:
+            raise HubindexError("the realistic profile fixes its families and domains")
+        return plan_realistic(seed, size, _Namer(seed, opaque_names))
     spec = get_size(size)
     known = corpus.domain_names()
     domains = list(domains) if domains else known[:DEFAULT_DOMAIN_COUNT]
@@ -72,7 +114,19 @@ def plan_zoo(seed: int, size: str = "tiny", domains: list[str] | None = None, op
     for index, (family, arch) in enumerate(FAMILIES[: families or FAMILIES_BY_SIZE[size]]):
         plan.extend(_family(rng, name, family, arch, seed * 1000 + index, spec.finetune_steps, domains))
     _stamp_times(plan, seed)
+    for model in plan:
+        model.kind = _reference_kind(model, plan)
     return plan
+
+
+def _reference_kind(model: ModelSpec, plan: list[ModelSpec]) -> str:
+    relation_of = {m.id: m.relation for m in plan}
+    if model.relation == "root":
+        return "base"
+    if model.method == "full":
+        return "finetune" if relation_of[model.parents[0]] == "root" else "chain"
+    return {"bf16": "copy_bf16", "int8": "int8", "lora": "lora", "lora_merged": "lora_merged"}.get(model.method,
+                                                                                                    "merge")
 
 
 def _family(rng: random.Random, name: _Namer, family: str, arch: str, fseed: int, steps: tuple[int, int],

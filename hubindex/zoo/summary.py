@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hubindex.errors import HubindexError
 from hubindex.ids import model_path
 from hubindex.zoo.build import ZOO_FILE
+from hubindex.zoo.spec import KINDS
 from hubindex.zoo.truth import load_truth
 
 
@@ -44,6 +46,9 @@ class ZooSummary(BaseModel):
     families: list[FamilySummary]
 
 
+Kind = Literal[tuple(KINDS)]  # the closed vocabulary of hubindex.zoo.spec, as an enum in the schema
+
+
 class TruthEntry(BaseModel):
     """One model in truth.json (the file maps model id to this)."""
 
@@ -53,7 +58,9 @@ class TruthEntry(BaseModel):
     family: str
     arch: str
     method: str
-    created_at: str
+    created_at: str = Field(description="the real upload time (whatever clock the zoo's files show)")
+    kind: Kind | None = Field(default=None, description="which phenomenon the model is (hubindex.zoo.spec.KINDS); "
+                             "absent in zoos built before kinds existed")
     merge: dict | None = None
 
 

@@ -17,7 +17,7 @@ def truth_from_plan(plan: list[ModelSpec]) -> dict[str, dict]:
     for spec in plan:
         entry: dict = {"parents": list(spec.parents), "relation": spec.relation, "domain": spec.domain,
                        "family": spec.family, "arch": spec.arch, "method": spec.method,
-                       "created_at": spec.created_at}
+                       "created_at": spec.created_at, "kind": spec.kind}
         if spec.relation == "merge":
             entry["merge"] = {"method": spec.method, "base": spec.params["base"],
                               "weights": spec.params.get("weights"), "domains": spec.params["domains"]}
