@@ -27,6 +27,7 @@ import argparse
 import hashlib
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,13 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import torch
 
+from hubindex import corpus
 from hubindex.embed.activations import load_probe_model, probe_features
 from hubindex.embed.methods import EmbeddingMethod
 from hubindex.embed.probes import PROBE_SETS
-from hubindex.evaluate.embedding import family_members, family_roots, score_family
+from hubindex.embed.task import TaskExample, task_model, top_k_share
+from hubindex.evaluate.embedding import domains_of, family_members, family_roots, score_family
 from hubindex.ids import model_path
 from hubindex.zoo.truth import load_truth
 
+EXAMPLES_SEED = 7_000_003  # corpus stream of the search-by-examples documents (the zoo's finetunes use small seeds)
 READOUTS = {
     "last": dict(pooling="last"),
     "layers": dict(pooling="last", layers="all"),
@@ -92,6 +96,25 @@ class FeatureCache:
         self.computed += 1
         return features
 
+    def task_features(self, zoo: Path, root: str, domain: str, probes: str, tokenizer: str,
+                      examples: int) -> dict[str, torch.Tensor]:
+        """Features of the search-by-examples model: `examples` documents of `domain` (drawn from a stream the zoo
+        never trains on), a short finetune of the root, read like the models (hubindex.embed.task)."""
+        base = model_path(zoo, root)
+        key = hashlib.sha256(f"task|{files_key(base)}|{domain}|{examples}|{probes}|{tokenizer}".encode())
+        path = self.folder / f"{key.hexdigest()[:24]}.pt"
+        if path.exists():
+            return torch.load(path, weights_only=True)
+        with tempfile.TemporaryDirectory(prefix="embedding-eval-task-") as scratch:
+            docs = corpus.generate(domain, examples, EXAMPLES_SEED)
+            pairs = [TaskExample(input=d[: len(d) // 2], output=d[len(d) // 2:]) for d in docs]
+            folder = task_model(base, root, pairs, Path(scratch) / "task")
+            probe = load_probe_model(folder, tokenizer_from=base if tokenizer == "base" else None)
+            features = probe_features(probe, PROBE_SETS[probes](), 16)
+        torch.save(features, path)
+        self.computed += 1
+        return features
+
     @staticmethod
     def _root(truth: dict, model_id: str) -> str:
         while truth[model_id]["parents"]:
@@ -118,7 +141,7 @@ def family_transform(vectors: dict[str, np.ndarray], how: str) -> dict[str, np.n
     return dict(zip(ids, matrix, strict=True))
 
 
-def evaluate_zoo(zoo: Path, candidates: list[str], cache: FeatureCache) -> dict:
+def evaluate_zoo(zoo: Path, candidates: list[str], cache: FeatureCache, examples: int = 0) -> dict:
     truth = load_truth(zoo)
     out: dict = {"zoo": str(zoo), "families": {}}
     for root in family_roots(truth):
@@ -133,9 +156,40 @@ def evaluate_zoo(zoo: Path, candidates: list[str], cache: FeatureCache) -> dict:
             method = method_of(candidate, base["last"].shape[1] - 1)
             vectors = {m: method.delta(cache.features(zoo, truth, m, probes, tokenizer), base) for m in members}
             per_candidate[candidate] = score_family(family_transform(vectors, how), truth, root).model_dump()
+            if examples:
+                per_candidate[candidate]["examples"] = examples_scores(zoo, truth, root, candidate, vectors, base,
+                                                                       cache, examples)
         out["families"][root] = {"arch": truth[root].get("arch"), "queries": len(queries), "merges": len(merges),
                                  "scores": per_candidate}
     return out
+
+
+def examples_scores(zoo: Path, truth: dict, root: str, candidate: str, vectors: dict[str, np.ndarray],
+                    base: dict[str, torch.Tensor], cache: FeatureCache, examples: int) -> dict:
+    """Per domain with 2+ models in the family: top-5 share of the examples' embedding, and the best possible.
+    Family transforms (center/whiten) are not applied here: the query comes alone, as in the service."""
+    probes, tokenizer, _, _ = candidate.split("/")
+    method = method_of(candidate, base["last"].shape[1] - 1)
+    domains = {m: domains_of(truth[m]) for m in vectors}
+    counts: dict[str, int] = {}
+    for m in vectors:
+        if truth[m]["domain"]:
+            counts[truth[m]["domain"]] = counts.get(truth[m]["domain"], 0) + 1
+    out = {}
+    for domain in sorted(d for d, n in counts.items() if n >= 2):
+        task = method.delta(cache.task_features(zoo, root, domain, probes, tokenizer, examples), base)
+        share, best = top_k_share(task, vectors, domains, domain)
+        out[domain] = {"top5_share": share, "best": best}
+    return out
+
+
+def examples_line(score: dict) -> str:
+    ex = score.get("examples")
+    if not ex:
+        return ""
+    share = np.mean([v["top5_share"] for v in ex.values()])
+    best = np.mean([v["best"] for v in ex.values()])
+    return f"   examples top-5 {share:.2f} (best possible {best:.2f}, {len(ex)} domains)"
 
 
 def fmt(value: float | None) -> str:
@@ -157,7 +211,7 @@ def report(results: list[dict], candidates: list[str]) -> None:
                     gains = "  ".join(fmt(None if s[k] is None or ref[k] is None else s[k] - ref[k]) for k in
                                       ("domain_top1_strict", "domain_top1_merge", "silhouette"))
                 print(f"   {candidate:28s} {fmt(s['domain_top1_strict'])} {fmt(s['domain_top1_merge'])} "
-                      f"{fmt(s['silhouette'])}   {gains}")
+                      f"{fmt(s['silhouette'])}   {gains}{examples_line(s)}")
     print("\n== mean over all families")
     for candidate in candidates:
         rows = [f["scores"][candidate] for r in results for f in r["families"].values()]
@@ -170,6 +224,10 @@ def report(results: list[dict], candidates: list[str]) -> None:
             g1 = min(a["domain_top1_strict"] - b["domain_top1_strict"] for a, b in pairs)
             gs = min(a["silhouette"] - b["silhouette"] for a, b in pairs)
             worst_gain = f"  worst gain (families with 2+ domains): top1 {g1:+.3f} silh {gs:+.3f}"
+        shares = [v for r in rows for v in (r.get("examples") or {}).values()]
+        if shares:
+            worst_gain += (f"  examples top-5 {np.mean([v['top5_share'] for v in shares]):.2f} "
+                           f"(best {np.mean([v['best'] for v in shares]):.2f})")
         print(f"   {candidate:28s} {means[0]:6.3f} {means[1]:6.3f} {means[2]:6.3f}{worst_gain}")
 
 
@@ -180,6 +238,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/work/scratch/embed/features"))
     parser.add_argument("--json", type=Path, help="write all scores here")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--examples", type=int, default=0,
+                        help="also measure search by N examples per domain (a short finetune per family and domain)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     candidates = [c for c in args.candidates.split(",") if c]
@@ -187,7 +247,7 @@ def main() -> None:
         candidates.insert(0, "paper/base/last/raw")
     cache = FeatureCache(args.cache)
     started = time.perf_counter()
-    results = [evaluate_zoo(zoo, candidates, cache) for zoo in args.zoos]
+    results = [evaluate_zoo(zoo, candidates, cache, args.examples) for zoo in args.zoos]
     report(results, candidates)
     print(f"\n{cache.computed} feature sets computed in {time.perf_counter() - started:.0f} s (rest from cache)")
     if args.json:

@@ -123,3 +123,15 @@ def test_family_score_counts_merge_neighbours_and_domains():
     # with the merge competing, a1's nearest is the merge, whose sources include code: a hit
     assert score.domain_top1_merge == 0.75
     assert score.silhouette is not None and score.silhouette < 0.5
+
+
+def test_top_k_share_counts_domains_among_nearest_answers():
+    from hubindex.embed.task import top_k_share
+
+    vectors = {f"code{i}": np.array([1.0, 0.1 * i]) for i in range(3)}
+    vectors |= {f"legal{i}": np.array([0.1 * i, 1.0]) for i in range(4)}
+    domains = {m: {m[:-1]} for m in vectors} | {"legal3": {"legal", "code"}}  # a merge of both
+    assert top_k_share(np.array([1.0, 0.0]), vectors, domains, "code", k=5) == (0.8, 0.8)  # 3 code + the merge
+    assert top_k_share(np.array([0.0, 1.0]), vectors, domains, "legal", k=3) == (1.0, 1.0)
+    share, best = top_k_share(np.array([0.0, 1.0]), vectors, domains, "code", k=5)
+    assert share < best == 0.8
