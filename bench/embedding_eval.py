@@ -9,9 +9,11 @@ Per family: domain top-1 of the cosine-nearest neighbour among the root's direct
 (strict), the same with the family's merges competing (a merge is a hit when one of its sources has the domain), and
 the silhouette of the domain clusters (cosine). See hubindex/evaluate/embedding.py (score_family).
 
-Candidates are named PROBES/TOKENIZER/READOUT/FAMILY:
-  PROBES     paper (5 official templates) | hubindex (the 40 probes of the current default) | tasks (templates +
-             passages drawn from every text domain of the corpus, a probe set that covers many tasks) | mix
+Candidates are named PROBES/TOKENIZER/READOUT/FAMILY (or @METHOD/TOKENIZER/method/raw: a registered method exactly as
+the indexer reads it, e.g. @paper/base/method/raw, @hubindex/base/method/raw):
+  PROBES     paper (5 official templates) | v1 (the 40 probes of the default before this bench) | tasks (templates +
+             passages drawn from every text domain of the corpus, a probe set that covers many tasks) | mix (passages only)
+             | wide (the official templates with 25 kinds of instruction) | templ (paper + 8 instructions)
   TOKENIZER  base (the family root's tokenizer reads every model's probes, as the official code does) | own
   READOUT    last (final layer, last token) | layers (last token of every block, unit-scaled per layer, concatenated)
              | pnorm (final layer, each probe's delta unit-scaled before the mean) | lpnorm (both) | mean (mean pooling)
@@ -38,12 +40,13 @@ import torch
 
 from hubindex import corpus
 from hubindex.embed.activations import load_probe_model, probe_features
-from hubindex.embed.methods import EmbeddingMethod
+from hubindex.embed.methods import EmbeddingMethod, get_method
 from hubindex.embed.probes import PROBE_SETS
 from hubindex.embed.task import TaskExample, task_model, top_k_share
 from hubindex.evaluate.embedding import domains_of, family_members, family_roots, score_family
 from hubindex.ids import model_path
-from hubindex.zoo.truth import load_truth
+from hubindex.zoo.build import STATE_FILE, ZOO_FILE, ZooOptions
+from hubindex.zoo.truth import TRUTH_FILE, load_truth, truth_from_plan
 
 EXAMPLES_SEED = 7_000_003  # corpus stream of the search-by-examples documents (the zoo's finetunes use small seeds)
 READOUTS = {
@@ -61,11 +64,18 @@ READOUTS = {
     "mlayers": dict(pooling="mean", layers="all"),
     "mconcat": dict(pooling="mean", combine="concat", per_probe_norm=True),
 }
-DEFAULT_CANDIDATES = [
-    "paper/base/last/raw", "hubindex/base/last/raw", "tasks/base/last/raw", "tasks/base/pnorm/raw",
-    "tasks/base/layers/raw", "tasks/base/lpnorm/raw", "tasks/base/last/center", "tasks/base/last/whiten",
-    "paper/base/last/whiten", "tasks/base/pnorm/whiten", "tasks/own/last/raw", "mix/base/pnorm/raw",
-]
+# The final comparison: paper exactly as indexed, the default exactly as indexed, the default before (v1).
+DEFAULT_CANDIDATES = ["@paper/base/method/raw", "@hubindex/base/method/raw", "v1/base/last/raw"]
+
+
+def probe_set(probes: str) -> tuple[str, ...]:
+    """A named probe set, or `@METHOD`: the probes of a registered method (hubindex.embed.methods)."""
+    return get_method(probes[1:]).probes if probes.startswith("@") else PROBE_SETS[probes]()
+
+
+def probes_key(probes: str) -> str:
+    return hashlib.sha256("\x00".join(probe_set(probes)).encode()).hexdigest()[:16] if probes.startswith("@") \
+        else probes
 
 
 def files_key(folder: Path) -> str:
@@ -82,8 +92,8 @@ class FeatureCache:
     def features(self, zoo: Path, truth: dict, model_id: str, probes: str, tokenizer: str) -> dict[str, torch.Tensor]:
         folder = model_path(zoo, model_id)
         root = self._root(truth, model_id)
-        key = hashlib.sha256(f"{files_key(folder)}|{probes}|{tokenizer}|{files_key(model_path(zoo, root))}"
-                             .encode()).hexdigest()[:24]
+        key = hashlib.sha256(f"{files_key(folder)}|{probes_key(probes)}|{tokenizer}|"
+                             f"{files_key(model_path(zoo, root))}".encode()).hexdigest()[:24]
         path = self.folder / f"{key}.pt"
         if path.exists():
             return torch.load(path, weights_only=True)
@@ -91,7 +101,7 @@ class FeatureCache:
         applied_on = model_path(zoo, entry["parents"][0]) if entry["relation"] == "adapter" else None
         tokenizer_from = model_path(zoo, root) if tokenizer == "base" else None
         probe = load_probe_model(folder, applied_on, tokenizer_from)
-        features = probe_features(probe, PROBE_SETS[probes](), 16)
+        features = probe_features(probe, probe_set(probes), 16)
         torch.save(features, path)
         self.computed += 1
         return features
@@ -101,7 +111,7 @@ class FeatureCache:
         """Features of the search-by-examples model: `examples` documents of `domain` (drawn from a stream the zoo
         never trains on), a short finetune of the root, read like the models (hubindex.embed.task)."""
         base = model_path(zoo, root)
-        key = hashlib.sha256(f"task|{files_key(base)}|{domain}|{examples}|{probes}|{tokenizer}".encode())
+        key = hashlib.sha256(f"task|{files_key(base)}|{domain}|{examples}|{probes_key(probes)}|{tokenizer}".encode())
         path = self.folder / f"{key.hexdigest()[:24]}.pt"
         if path.exists():
             return torch.load(path, weights_only=True)
@@ -110,7 +120,7 @@ class FeatureCache:
             pairs = [TaskExample(input=d[: len(d) // 2], output=d[len(d) // 2:]) for d in docs]
             folder = task_model(base, root, pairs, Path(scratch) / "task")
             probe = load_probe_model(folder, tokenizer_from=base if tokenizer == "base" else None)
-            features = probe_features(probe, PROBE_SETS[probes](), 16)
+            features = probe_features(probe, probe_set(probes), 16)
         torch.save(features, path)
         self.computed += 1
         return features
@@ -122,8 +132,25 @@ class FeatureCache:
         return model_id
 
 
+def zoo_truth(zoo: Path) -> tuple[dict, bool]:
+    """(truth, complete). A zoo still being built has no truth.json yet: its plan gives the truth, kept to the
+    models the build has finished (recorded in its state file with the plan's digest), so a partial zoo scores."""
+    if (zoo / TRUTH_FILE).exists():
+        return load_truth(zoo), True
+    options = json.loads((zoo / ZOO_FILE).read_text())
+    plan = ZooOptions(**{k: options[k] for k in ZooOptions.__dataclass_fields__ if k in options}).plan()
+    state = json.loads((zoo / STATE_FILE).read_text()) if (zoo / STATE_FILE).exists() else {}
+    done = {spec.id for spec in plan if state.get(spec.id) == spec.digest()}
+    truth = truth_from_plan(plan)
+    # a model counts once it and its whole ancestry (root, adapter parents) are built
+    kept = {m for m in truth if m in done and all(p in done for p in truth[m]["parents"])}
+    return {m: e for m, e in truth.items() if m in kept}, False
+
+
 def method_of(candidate: str, layers_total: int) -> EmbeddingMethod:
-    probes, _, readout, _ = candidate.split("/")
+    probes, _, readout, _ = candidate.split("/")  # one part of a candidate
+    if readout == "method":  # @NAME/TOKENIZER/method/raw: the registered method's own read-out
+        return get_method(probes[1:])
     options = dict(READOUTS[readout])
     if options.get("layers") == "all":
         options["layers"] = tuple(range(-layers_total, 0))  # every block's output (embeddings output left out)
@@ -141,9 +168,37 @@ def family_transform(vectors: dict[str, np.ndarray], how: str) -> dict[str, np.n
     return dict(zip(ids, matrix, strict=True))
 
 
+class Embedder:
+    """A candidate's embedding of any model (or search-by-examples model) of one family. `A&B` concatenates the
+    unit vectors of candidates A and B (raw parts only)."""
+
+    def __init__(self, zoo: Path, truth: dict, root: str, candidate: str, cache: FeatureCache) -> None:
+        self.zoo, self.truth, self.root, self.cache = zoo, truth, root, cache
+        self.parts = []
+        for part in candidate.split("&"):
+            probes, tokenizer, _, how = part.split("/")
+            base = cache.features(zoo, truth, root, probes, tokenizer)
+            self.parts.append((probes, tokenizer, method_of(part, base["last"].shape[1] - 1), base))
+            self.how = how
+        if len(self.parts) > 1 and self.how != "raw":
+            raise SystemExit(f"{candidate}: combined candidates take raw parts only")
+
+    def _combine(self, features) -> np.ndarray:
+        vectors = [method.delta(features(probes, tokenizer), base) for probes, tokenizer, method, base in self.parts]
+        if len(vectors) == 1:
+            return vectors[0]
+        return np.concatenate([v / max(float(np.linalg.norm(v)), 1e-30) for v in vectors])
+
+    def model(self, model_id: str) -> np.ndarray:
+        return self._combine(lambda p, t: self.cache.features(self.zoo, self.truth, model_id, p, t))
+
+    def task(self, domain: str, examples: int) -> np.ndarray:
+        return self._combine(lambda p, t: self.cache.task_features(self.zoo, self.root, domain, p, t, examples))
+
+
 def evaluate_zoo(zoo: Path, candidates: list[str], cache: FeatureCache, examples: int = 0) -> dict:
-    truth = load_truth(zoo)
-    out: dict = {"zoo": str(zoo), "families": {}}
+    truth, complete = zoo_truth(zoo)
+    out: dict = {"zoo": str(zoo), "complete": complete, "models": len(truth), "families": {}}
     for root in family_roots(truth):
         queries, merges = family_members(truth, root)
         if not queries:
@@ -151,25 +206,20 @@ def evaluate_zoo(zoo: Path, candidates: list[str], cache: FeatureCache, examples
         members = queries + merges
         per_candidate = {}
         for candidate in candidates:
-            probes, tokenizer, _, how = candidate.split("/")
-            base = cache.features(zoo, truth, root, probes, tokenizer)
-            method = method_of(candidate, base["last"].shape[1] - 1)
-            vectors = {m: method.delta(cache.features(zoo, truth, m, probes, tokenizer), base) for m in members}
-            per_candidate[candidate] = score_family(family_transform(vectors, how), truth, root).model_dump()
+            embedder = Embedder(zoo, truth, root, candidate, cache)
+            vectors = {m: embedder.model(m) for m in members}
+            per_candidate[candidate] = score_family(family_transform(vectors, embedder.how), truth,
+                                                    root).model_dump()
             if examples:
-                per_candidate[candidate]["examples"] = examples_scores(zoo, truth, root, candidate, vectors, base,
-                                                                       cache, examples)
+                per_candidate[candidate]["examples"] = examples_scores(truth, embedder, vectors, examples)
         out["families"][root] = {"arch": truth[root].get("arch"), "queries": len(queries), "merges": len(merges),
                                  "scores": per_candidate}
     return out
 
 
-def examples_scores(zoo: Path, truth: dict, root: str, candidate: str, vectors: dict[str, np.ndarray],
-                    base: dict[str, torch.Tensor], cache: FeatureCache, examples: int) -> dict:
+def examples_scores(truth: dict, embedder: Embedder, vectors: dict[str, np.ndarray], examples: int) -> dict:
     """Per domain with 2+ models in the family: top-5 share of the examples' embedding, and the best possible.
     Family transforms (center/whiten) are not applied here: the query comes alone, as in the service."""
-    probes, tokenizer, _, _ = candidate.split("/")
-    method = method_of(candidate, base["last"].shape[1] - 1)
     domains = {m: domains_of(truth[m]) for m in vectors}
     counts: dict[str, int] = {}
     for m in vectors:
@@ -177,8 +227,7 @@ def examples_scores(zoo: Path, truth: dict, root: str, candidate: str, vectors: 
             counts[truth[m]["domain"]] = counts.get(truth[m]["domain"], 0) + 1
     out = {}
     for domain in sorted(d for d, n in counts.items() if n >= 2):
-        task = method.delta(cache.task_features(zoo, root, domain, probes, tokenizer, examples), base)
-        share, best = top_k_share(task, vectors, domains, domain)
+        share, best = top_k_share(embedder.task(domain, examples), vectors, domains, domain)
         out[domain] = {"top5_share": share, "best": best}
     return out
 
@@ -197,9 +246,10 @@ def fmt(value: float | None) -> str:
 
 
 def report(results: list[dict], candidates: list[str]) -> None:
-    reference = "paper/base/last/raw"
+    reference = next(c for c in candidates if c in ("paper/base/last/raw", "@paper/base/method/raw"))
     for result in results:
-        print(f"\n== {result['zoo']}")
+        partial = "" if result["complete"] else " (PARTIAL: still being built)"
+        print(f"\n== {result['zoo']}: {result['models']} models{partial}")
         for root, fam in result["families"].items():
             print(f"-- family {root} ({fam['arch']}): {fam['queries']} direct finetunes, {fam['merges']} merges")
             print(f"   {'candidate':28s} {'top1':>6s} {'+merge':>6s} {'silh':>6s}   d_top1 d_merge  d_silh  vs paper")
@@ -221,7 +271,8 @@ def report(results: list[dict], candidates: list[str]) -> None:
         if candidate != reference:
             pairs = [(f["scores"][candidate], f["scores"][reference]) for r in results for f in r["families"].values()]
             pairs = [(a, b) for a, b in pairs if a["silhouette"] is not None and b["silhouette"] is not None]
-            g1 = min(a["domain_top1_strict"] - b["domain_top1_strict"] for a, b in pairs)
+            g1 = min((a["domain_top1_strict"] - b["domain_top1_strict"] for a, b in pairs
+                      if a["domain_top1_strict"] is not None), default=0.0)
             gs = min(a["silhouette"] - b["silhouette"] for a, b in pairs)
             worst_gain = f"  worst gain (families with 2+ domains): top1 {g1:+.3f} silh {gs:+.3f}"
         shares = [v for r in rows for v in (r.get("examples") or {}).values()]
@@ -243,15 +294,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     candidates = [c for c in args.candidates.split(",") if c]
-    if "paper/base/last/raw" not in candidates:
+    if "paper/base/last/raw" not in candidates and "@paper/base/method/raw" not in candidates:
         candidates.insert(0, "paper/base/last/raw")
     cache = FeatureCache(args.cache)
     started = time.perf_counter()
     results = [evaluate_zoo(zoo, candidates, cache, args.examples) for zoo in args.zoos]
-    report(results, candidates)
-    print(f"\n{cache.computed} feature sets computed in {time.perf_counter() - started:.0f} s (rest from cache)")
     if args.json:
         args.json.write_text(json.dumps({"candidates": candidates, "results": results}, indent=2))
+    report(results, candidates)
+    print(f"\n{cache.computed} feature sets computed in {time.perf_counter() - started:.0f} s (rest from cache)")
 
 
 if __name__ == "__main__":

@@ -96,12 +96,32 @@ def test_recipes_are_as_documented():
     assert len(paper.probes) == 5 and paper.batch_size == 1 and paper.pooling == "last"
     assert all("### Instruction:\nPlease provide a response. Input:Input." in p for p in paper.probes)
     default = METHODS["hubindex"]
-    assert len(default.probes) == 40 and len(set(default.probes)) == 40
+    assert default.probes[:5] == paper.probes and len(default.probes) == 45 and len(set(default.probes)) == 45
     features = {"last": torch.ones(5, 3, 4), "mean": torch.zeros(5, 3, 4)}
     base = {"last": torch.zeros(5, 3, 4), "mean": torch.zeros(5, 3, 4)}
     np.testing.assert_array_equal(paper.delta(features, base), np.ones(4, dtype=np.float32))
     with pytest.raises(HubindexError, match="unknown embedding method"):
         get_method("nope")
+
+
+def test_default_is_the_paper_vector_beside_the_passages_mean_shift():
+    """Cosine of two default embeddings = mean of the paper part's cosine and the passages part's cosine."""
+    default, paper = METHODS["hubindex"], METHODS["paper"]
+    rng = np.random.default_rng(0)
+    base = {k: torch.from_numpy(rng.normal(size=(45, 3, 4))) for k in ("last", "mean")}
+    a = {k: v + torch.from_numpy(rng.normal(size=v.shape)) for k, v in base.items()}
+    b = {k: v + torch.from_numpy(rng.normal(size=v.shape)) for k, v in base.items()}
+    va, vb = default.delta(a, base), default.delta(b, base)
+    assert va.shape == (8,) and abs(np.linalg.norm(va[:4]) - 1) < 1e-6 and abs(np.linalg.norm(va[4:]) - 1) < 1e-6
+
+    def cos(x, y):
+        return float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+
+    first = {k: v[:5] for k, v in a.items()}, {k: v[:5] for k, v in b.items()}, {k: v[:5] for k, v in base.items()}
+    paper_cos = cos(paper.delta(first[0], first[2]), paper.delta(first[1], first[2]))
+    mean_a = (a["mean"][5:, -1] - base["mean"][5:, -1]).mean(0).numpy()
+    mean_b = (b["mean"][5:, -1] - base["mean"][5:, -1]).mean(0).numpy()
+    assert cos(va, vb) == pytest.approx((paper_cos + cos(mean_a, mean_b)) / 2, abs=1e-5)
 
 
 def test_family_score_counts_merge_neighbours_and_domains():
