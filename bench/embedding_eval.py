@@ -11,8 +11,8 @@ the silhouette of the domain clusters (cosine). See hubindex/evaluate/embedding.
 
 Candidates are named PROBES/TOKENIZER/READOUT/FAMILY (or @METHOD/TOKENIZER/method/raw: a registered method exactly as
 the indexer reads it, e.g. @paper/base/method/raw, @hubindex/base/method/raw):
-  PROBES     paper (5 official templates) | v1 (the 40 probes of the default before this bench) | tasks (templates +
-             passages drawn from every text domain of the corpus, a probe set that covers many tasks) | mix (passages only)
+  PROBES     paper (5 official templates) | v1 (the 40 probes of the default before this bench) | tasks (templates
+             + passages drawn from every text domain of the corpus: probes that cover many tasks) | mix (passages only)
              | wide (the official templates with 25 kinds of instruction) | templ (paper + 8 instructions)
   TOKENIZER  base (the family root's tokenizer reads every model's probes, as the official code does) | own
   READOUT    last (final layer, last token) | layers (last token of every block, unit-scaled per layer, concatenated)
