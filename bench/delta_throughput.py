@@ -11,6 +11,10 @@
    run is base resolution + Delta Activations + FAISS rebuild): models per minute overall, and the embedding stage.
    Without `--zoo`, a tiny zoo (seed 11) is built into a temporary folder first.
 
+Device and dtype: HUBINDEX_DEVICE (cpu, cuda, cuda:1; default CUDA when present) and HUBINDEX_PROBE_DTYPE (float32
+default; bfloat16/float16 on CUDA only). On CUDA a recipe's probes run GPU_BATCH (64) at a time, weights are loaded
+straight onto the device, and prompts are batched by length.
+
 Usage: python bench/delta_throughput.py [--size auto|small|0.5b] [--zoo PATH] [--skip-model] [--skip-zoo]
        [--threads N] [--json]
 """
@@ -30,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from hubindex import corpus
-from hubindex.embed.activations import device, load_probe_model, probe_features
+from hubindex.embed.activations import batch_size_for, device, load_probe_model, probe_features, run_dtype
 from hubindex.embed.methods import DEFAULT_METHOD, get_method
 from hubindex.train.architectures import Size, build_config
 from hubindex.train.tokenizer import train_tokenizer
@@ -99,9 +103,11 @@ def measure_model(size_name: str) -> dict:
         del probe
         gc.collect()
     return {"device": str(device()), "size": size_name, "params": params, "checkpoint_bytes": checkpoint_bytes,
-            "probes": len(method.probes), "batch_size": method.batch_size, "hidden": int(vector.shape[0]),
+            "probes": len(method.probes), "batch_size": batch_size_for(method.batch_size),
+            "dtype": str(run_dtype()).removeprefix("torch."), "hidden": int(vector.shape[0]),
             "write_seconds": write_s, "load_seconds": load_s, "first_probe_seconds": first_s,
-            "embed_seconds": embed_s, "ratio": embed_s / load_s, "ratio_target": EMBED_LOAD_TARGET,
+            "embed_seconds": embed_s, "models_per_hour": 3600 / (load_s + embed_s),
+            "ratio": embed_s / load_s, "ratio_target": EMBED_LOAD_TARGET,
             "ratio_ok": embed_s / load_s <= EMBED_LOAD_TARGET}
 
 
@@ -150,7 +156,8 @@ def report(result: dict) -> None:
         print(f"load_probe_model            : {m['load_seconds']:7.2f} s")
         print(f"probe_features, first run   : {m['first_probe_seconds']:7.2f} s  (stands in for the base; warm-up)")
         print(f"probe_features + delta      : {m['embed_seconds']:7.2f} s  ({m['probes']} probes, batch "
-              f"{m['batch_size']})")
+              f"{m['batch_size']}, {m['dtype']})")
+        print(f"models/hour (load + embed)  : {3600 / (m['load_seconds'] + m['embed_seconds']):7.0f}")
         print(f"embed / load = {m['ratio']:.2f}  (target <= {m['ratio_target']})  {mark[m['ratio_ok']]}")
     z = result.get("zoo")
     if z:

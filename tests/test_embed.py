@@ -44,14 +44,114 @@ def test_adapter_is_applied_in_memory_and_shifts_activations(tiny_zoo):
         load_probe_model(tiny_zoo / adapter)
 
 
+# The official probe templates of Delta Activations, word for word (github OscarXZQ/delta_activations,
+# delta_activations.py, create_generic_probes), filled with the official task and input.
+OFFICIAL_TEMPLATE_HEADS = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request.",
+    "The task described below requires a response that completes the request accurately.",
+    "Below is a description of a task. Provide a response that aligns with the requirements.",
+    "The following instruction outlines a task. Generate a response that meets the specified request.",
+    "You are given an instruction and input. Write a response that completes the task as requested.",
+)
+
+
+def test_paper_probes_are_the_official_templates_verbatim():
+    official = tuple(head + "\n\n### Instruction:\nPlease provide a response. Input:Input.\n\n### Response:"
+                     for head in OFFICIAL_TEMPLATE_HEADS)
+    assert official == PAPER_PROBES
+    assert METHODS["paper"].probes == official
+
+
+def _vocabulary_extended(source, out, extra=("Instruction", "Response", "response")):
+    """A copy of `source` with whole-word tokens appended to its tokenizer and embedding table (new rows random):
+    its own tokenizer segments the probes differently from the base's."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
+    assert tokenizer.add_tokens(list(extra)) == len(extra)
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def test_vocabulary_extended_model_reads_probes_with_the_base_tokenizer(tiny_zoo, tmp_path):
+    truth = load_truth(tiny_zoo)
+    finetune = _pick(truth, "finetune")
+    base = tiny_zoo / truth[finetune]["parents"][0]
+    extended = _vocabulary_extended(tiny_zoo / finetune, tmp_path / "extended")
+    original = probe_features(load_probe_model(tiny_zoo / finetune), PAPER_PROBES, 5)
+    own = probe_features(load_probe_model(extended), PAPER_PROBES, 5)
+    with_base = probe_features(load_probe_model(extended, tokenizer_from=base), PAPER_PROBES, 5)
+    # Read with the base's tokenizer, the extension is invisible: same input ids, same unchanged rows.
+    torch.testing.assert_close(with_base["last"], original["last"], atol=1e-5, rtol=1e-5)
+    assert float((own["mean"] - original["mean"]).abs().max()) > 1e-3  # its own tokenizer reads other inputs
+    with pytest.raises(CheckpointError, match="not the same vocabulary"):
+        load_probe_model(base, tokenizer_from=extended)
+
+
 def test_recipes_are_as_documented():
     paper = METHODS["paper"]
     assert len(paper.probes) == 5 and paper.batch_size == 1 and paper.pooling == "last"
     assert all("### Instruction:\nPlease provide a response. Input:Input." in p for p in paper.probes)
     default = METHODS["hubindex"]
-    assert len(default.probes) == 40 and len(set(default.probes)) == 40
+    assert default.probes[:5] == paper.probes and len(default.probes) == 45 and len(set(default.probes)) == 45
     features = {"last": torch.ones(5, 3, 4), "mean": torch.zeros(5, 3, 4)}
     base = {"last": torch.zeros(5, 3, 4), "mean": torch.zeros(5, 3, 4)}
     np.testing.assert_array_equal(paper.delta(features, base), np.ones(4, dtype=np.float32))
     with pytest.raises(HubindexError, match="unknown embedding method"):
         get_method("nope")
+
+
+def test_default_is_the_paper_vector_beside_the_passages_mean_shift():
+    """Cosine of two default embeddings = mean of the paper part's cosine and the passages part's cosine."""
+    default, paper = METHODS["hubindex"], METHODS["paper"]
+    rng = np.random.default_rng(0)
+    base = {k: torch.from_numpy(rng.normal(size=(45, 3, 4))) for k in ("last", "mean")}
+    a = {k: v + torch.from_numpy(rng.normal(size=v.shape)) for k, v in base.items()}
+    b = {k: v + torch.from_numpy(rng.normal(size=v.shape)) for k, v in base.items()}
+    va, vb = default.delta(a, base), default.delta(b, base)
+    assert va.shape == (8,) and abs(np.linalg.norm(va[:4]) - 1) < 1e-6 and abs(np.linalg.norm(va[4:]) - 1) < 1e-6
+
+    def cos(x, y):
+        return float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
+
+    first = {k: v[:5] for k, v in a.items()}, {k: v[:5] for k, v in b.items()}, {k: v[:5] for k, v in base.items()}
+    paper_cos = cos(paper.delta(first[0], first[2]), paper.delta(first[1], first[2]))
+    mean_a = (a["mean"][5:, -1] - base["mean"][5:, -1]).mean(0).numpy()
+    mean_b = (b["mean"][5:, -1] - base["mean"][5:, -1]).mean(0).numpy()
+    assert cos(va, vb) == pytest.approx((paper_cos + cos(mean_a, mean_b)) / 2, abs=1e-5)
+
+
+def test_family_score_counts_merge_neighbours_and_domains():
+    from hubindex.evaluate.embedding import score_family
+
+    root = "o/base"
+    truth = {root: {"parents": [], "relation": "root", "domain": None}}
+    for name, domain in (("a1", "code"), ("a2", "code"), ("b1", "legal"), ("b2", "legal")):
+        truth[f"o/{name}"] = {"parents": [root], "relation": "finetune", "domain": domain}
+    truth["o/m"] = {"parents": ["o/a1", "o/b1"], "relation": "merge", "domain": None,
+                    "merge": {"domains": ["code", "legal"]}}
+    truth["o/chain"] = {"parents": ["o/a1"], "relation": "finetune", "domain": "code"}  # not a direct finetune
+    vectors = {"o/a1": np.array([1.0, 0.0]), "o/a2": np.array([0.0, 1.0]), "o/b1": np.array([0.05, 1.0]),
+               "o/b2": np.array([0.1, 1.0]), "o/m": np.array([1.0, 0.01]), "o/chain": np.array([1.0, 0.0])}
+    score = score_family(vectors, truth, root)
+    assert (score.queries, score.merges) == (4, 1)
+    # a1 -> a2? no: a1's nearest is b2 (strict miss); a2 -> b1 (miss); b1 -> b2, b2 -> b1 (hits)
+    assert score.domain_top1_strict == 0.5
+    # with the merge competing, a1's nearest is the merge, whose sources include code: a hit
+    assert score.domain_top1_merge == 0.75
+    assert score.silhouette is not None and score.silhouette < 0.5
+
+
+def test_top_k_share_counts_domains_among_nearest_answers():
+    from hubindex.embed.task import top_k_share
+
+    vectors = {f"code{i}": np.array([1.0, 0.1 * i]) for i in range(3)}
+    vectors |= {f"legal{i}": np.array([0.1 * i, 1.0]) for i in range(4)}
+    domains = {m: {m[:-1]} for m in vectors} | {"legal3": {"legal", "code"}}  # a merge of both
+    assert top_k_share(np.array([1.0, 0.0]), vectors, domains, "code", k=5) == (0.8, 0.8)  # 3 code + the merge
+    assert top_k_share(np.array([0.0, 1.0]), vectors, domains, "legal", k=3) == (1.0, 1.0)
+    share, best = top_k_share(np.array([0.0, 1.0]), vectors, domains, "code", k=5)
+    assert share < best == 0.8

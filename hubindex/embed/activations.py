@@ -8,6 +8,7 @@ each probe alone (tested).
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,37 @@ transformers_logging.disable_progress_bar()  # one bar per model load would bury
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
+DEVICE_ENV = "HUBINDEX_DEVICE"  # e.g. cpu, cuda, cuda:1; default: the first CUDA device when there is one
+DTYPE_ENV = "HUBINDEX_PROBE_DTYPE"  # float32 (default) | bfloat16 | float16: the dtype models run in on CUDA
+GPU_BATCH = 64  # probes per forward pass on CUDA: a whole probe set in one or two passes
+
+
 def device() -> torch.device:
+    chosen = os.environ.get(DEVICE_ENV)
+    if chosen:
+        try:
+            picked = torch.device(chosen)
+        except RuntimeError:
+            raise CheckpointError(f"{DEVICE_ENV}={chosen!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+        if picked.type == "cuda" and not torch.cuda.is_available():
+            raise CheckpointError(f"{DEVICE_ENV}={chosen!r} but torch sees no CUDA device")
+        return picked
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run_dtype() -> torch.dtype:
+    """fp32 unless asked otherwise, and always on the CPU: a finetune's shift can be smaller than bf16's rounding
+    of the hidden states, so half precision is an opt-in for speed on GPUs, read out in fp32 either way."""
+    name = os.environ.get(DTYPE_ENV, "float32")
+    if name not in ("float32", "bfloat16", "float16"):
+        raise CheckpointError(f"{DTYPE_ENV}={name!r}: choose float32, bfloat16 or float16")
+    return getattr(torch, name) if device().type == "cuda" else torch.float32
+
+
+def batch_size_for(method_batch: int) -> int:
+    """A recipe's batch on the CPU; on CUDA larger batches (padding never changes the features, tested), except a
+    recipe that runs each probe alone (the paper's, batch 1)."""
+    return method_batch if device().type != "cuda" or method_batch == 1 else max(method_batch, GPU_BATCH)
 
 
 @dataclass
@@ -45,8 +75,16 @@ def _tokenizer(*folders: Path) -> PreTrainedTokenizerBase:
     raise CheckpointError(f"{folders[0]}: no tokenizer files (tokenizer.json): Delta Activations need one")
 
 
-def load_probe_model(folder: Path, base: Path | None = None) -> ProbeModel:
-    """A full model, or an adapter applied in memory on `base` with peft (nothing merged to disk). fp32, eval."""
+def load_probe_model(folder: Path, base: Path | None = None, tokenizer_from: Path | None = None) -> ProbeModel:
+    """A full model, or an adapter applied in memory on `base` with peft (nothing merged to disk). fp32, eval.
+
+    Which tokenizer reads the probes: `tokenizer_from` when given, else the model's own (an adapter's own, else its
+    base's). The indexer passes the family base's folder, as the official Delta Activations code does (it tokenizes
+    every model's probes with the base's tokenizer): then every model of a family reads the same token ids, so a
+    vocabulary-extended finetune (new tokens appended after the base's) is compared on the same input as its base,
+    and its shift measures changed weights, not a changed segmentation of the probes. A tokenizer whose ids do not
+    fit the model's embedding table is refused: that model does not share the base's vocabulary.
+    """
     checked = ModelFolder.open(folder)  # also refuses FIFOs, devices and links out of the folder before loading
     if checked.quantization:
         raise CheckpointError(f"{folder}: quantized checkpoint ({checked.quantization}): not loaded for probes")
@@ -58,21 +96,27 @@ def load_probe_model(folder: Path, base: Path | None = None) -> ProbeModel:
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(_load_full(base), folder, is_trainable=False)
-            tokenizer = _tokenizer(folder, base)
+            tokenizer = _tokenizer(tokenizer_from) if tokenizer_from else _tokenizer(folder, base)
         else:
             model = _load_full(folder)
-            tokenizer = _tokenizer(folder)
+            tokenizer = _tokenizer(tokenizer_from or folder)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{folder}: cannot load for probing ({exc})") from None
-    model.to(device()).eval()
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise CheckpointError(f"{folder}: the tokenizer of {tokenizer_from or folder} has {len(tokenizer)} tokens, "
+                              f"the model embeds {rows}: not the same vocabulary")
+    model.to(device()).eval()  # an adapter's own weights join the base on its device
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return ProbeModel(model, tokenizer)
 
 
 def _load_full(folder: Path) -> PreTrainedModel:
-    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True,
-                                                use_safetensors=True, trust_remote_code=False)
+    # Weights go straight from the safetensors files to the device (no full copy in CPU memory first).
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=run_dtype(), local_files_only=True,
+                                                use_safetensors=True, trust_remote_code=False,
+                                                device_map={"": device()})
 
 
 def _one_logit(model: PreTrainedModel) -> dict:
@@ -84,16 +128,22 @@ def _one_logit(model: PreTrainedModel) -> dict:
 @torch.inference_mode()
 def probe_features(probe: ProbeModel, prompts: tuple[str, ...], batch_size: int = 16) -> dict[str, torch.Tensor]:
     """Per prompt and per layer (embeddings output first): last-token and mean-pooled hidden states.
+    `batch_size`: the recipe's (batch_size_for: larger on CUDA unless the recipe runs probes one at a time).
 
-    Returns {"last": [prompts, layers+1, hidden], "mean": [...]} in fp32 on the CPU.
+    Returns {"last": [prompts, layers+1, hidden], "mean": [...]} in fp32 on the CPU, in the order of `prompts`.
+    Prompts are batched by token length (less padding to compute); the order is restored at the end.
     """
     last, mean = [], []
+    batch_size = batch_size_for(batch_size)
     tokenizer = probe.tokenizer
     tokenizer.padding_side = "right"
+    target = next(probe.model.parameters()).device
+    lengths = [len(ids) for ids in tokenizer(list(prompts), truncation=True, max_length=MAX_TOKENS)["input_ids"]]
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(list(prompts[start : start + batch_size]), return_tensors="pt", padding=True,
-                          truncation=True, max_length=MAX_TOKENS)
-        batch = {k: v.to(device()) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+        batch = tokenizer([prompts[i] for i in order[start : start + batch_size]], return_tensors="pt",
+                          padding=True, truncation=True, max_length=MAX_TOKENS)
+        batch = {k: v.to(target, non_blocking=True) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
         out = probe.model(**batch, output_hidden_states=True, use_cache=False, **_one_logit(probe.model))
         states = torch.stack(out.hidden_states, dim=1).float()  # [batch, layers+1, tokens, hidden]
         mask = batch["attention_mask"].to(states.dtype)
@@ -102,4 +152,6 @@ def probe_features(probe: ProbeModel, prompts: tuple[str, ...], batch_size: int 
         last.append(states[rows, :, lengths - 1].cpu())
         weights = (mask / mask.sum(dim=1, keepdim=True))[:, None, :, None]
         mean.append((states * weights).sum(dim=2).cpu())
-    return {"last": torch.cat(last), "mean": torch.cat(mean)}
+    restore = torch.empty(len(order), dtype=torch.long)
+    restore[torch.tensor(order)] = torch.arange(len(order))
+    return {"last": torch.cat(last)[restore], "mean": torch.cat(mean)[restore]}

@@ -3,7 +3,8 @@
 A short full finetune of the family's base on the examples (repeated to fill a few batches) gives a model whose
 activation shift on the method's probes, against the base, is the task's embedding; its nearest models in the
 family's delta space are the models tuned for something like the task. The finetuned weights live in a temporary
-folder and are deleted afterwards.
+folder and are deleted afterwards. `top_k_share` measures it: given examples of a domain, the share of the top-k
+answers that have that domain (bench/embedding_eval.py --examples runs it per family and domain).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from hubindex.catalog import Catalog
 from hubindex.catalog.answers import SimilarHit
 from hubindex.catalog.spaces import Spaces, delta_space
 from hubindex.embed.activations import load_probe_model, probe_features
-from hubindex.embed.methods import get_method
+from hubindex.embed.methods import EmbeddingMethod, get_method
 from hubindex.errors import HubindexError
 
 STEPS, LR, SEQ_LEN, BATCH = 30, 1e-3, 64, 8
@@ -56,17 +57,42 @@ def embed_examples(catalog: Catalog, base_id: str, examples: list[TaskExample], 
 
 def embed_examples_at(base: Path, base_id: str, examples: list[TaskExample], method_name: str) -> np.ndarray:
     """The task's Delta Activations against the base at `base` (what a gpu worker runs for a queued search)."""
-    from hubindex.train.finetune import finetune
+    return task_vector(base, base_id, examples, get_method(method_name))
 
-    method = get_method(method_name)
-    texts = [f"{e.input} {e.output}" for e in examples]
-    texts = texts * max(1, math.ceil(FILL_CHARS / sum(len(t) + 1 for t in texts)))
+
+def task_vector(base: Path, base_id: str, examples: list[TaskExample], method: EmbeddingMethod,
+                base_features: dict | None = None) -> np.ndarray:
+    """The examples' embedding: a short finetune of `base` on them, read like any model of the family
+    (`base_features`: the base's probe features when the caller has them already)."""
     with tempfile.TemporaryDirectory(prefix="hubindex-task-") as scratch:
         out = Path(scratch) / "task"
-        finetune(base, out, texts, seed=0, steps=STEPS, lr=LR, base_id=base_id, seq_len=SEQ_LEN, batch=BATCH,
-                 quiet=True)
-        tuned = probe_features(load_probe_model(out), method.probes, method.batch_size)
-    return method.delta(tuned, probe_features(load_probe_model(base), method.probes, method.batch_size))
+        task_model(base, base_id, examples, out)
+        tuned = probe_features(load_probe_model(out, tokenizer_from=base), method.probes, method.batch_size)
+    if base_features is None:
+        base_features = probe_features(load_probe_model(base), method.probes, method.batch_size)
+    return method.delta(tuned, base_features)
+
+
+def task_model(base: Path, base_id: str, examples: list[TaskExample], out: Path) -> Path:
+    """The short finetune of `base` on the examples (repeated to fill a few batches), written to `out`."""
+    from hubindex.train.finetune import finetune
+
+    texts = [f"{e.input} {e.output}" for e in examples]
+    texts = texts * max(1, math.ceil(FILL_CHARS / sum(len(t) + 1 for t in texts)))
+    finetune(base, out, texts, seed=0, steps=STEPS, lr=LR, base_id=base_id, seq_len=SEQ_LEN, batch=BATCH, quiet=True)
+    return out
+
+
+def top_k_share(task: np.ndarray, vectors: dict[str, np.ndarray], domains: dict[str, set[str]], domain: str,
+                k: int = 5) -> tuple[float, float]:
+    """(share of the k models nearest to `task` (cosine) that have `domain`, the best share possible: fewer than k
+    models of the domain cap it). `domains`: each model's domains (a merge has its sources')."""
+    ids = list(vectors)
+    unit = np.stack([vectors[m] / max(float(np.linalg.norm(vectors[m])), 1e-30) for m in ids])
+    order = np.argsort(-(unit @ (task / max(float(np.linalg.norm(task)), 1e-30))))[:k]
+    share = float(np.mean([domain in domains[ids[i]] for i in order]))
+    best = min(k, sum(domain in domains[m] for m in ids)) / min(k, len(ids))
+    return share, best
 
 
 def nearest_to_examples(catalog: Catalog, query: ExamplesQuery, embed=embed_examples) -> list[SimilarHit]:

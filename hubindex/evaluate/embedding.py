@@ -124,3 +124,58 @@ def evaluate_embeddings(catalog: Catalog, truth_path: str, methods: list[str]) -
         gain = by_name["hubindex"].silhouette - by_name["paper"].silhouette
     return EmbeddingEval(db=str(catalog.path), truth=str(truth_path), models=len(common),
                          family_accuracy=float(family_ok), methods=scores, silhouette_gain=gain)
+
+
+# Per-family protocol (bench/embedding_eval.py): embeddings computed straight from a zoo against each model's true
+# family root, so the score is the embedding's, not lineage's. Queries are the root's direct single-domain finetunes
+# and adapters; they compete with each other (strict) and, in the merge variant, also with the family's merges,
+# which count as a hit when one of their sources has the query's domain.
+class FamilyScore(BaseModel):
+    family: str
+    queries: int  # all direct single-domain finetunes/adapters (silhouette: a domain of one scores 0 there)
+    merges: int
+    domain_top1_strict: float | None
+    domain_top1_merge: float | None
+    silhouette: float | None
+
+
+def family_members(truth: dict, root: str) -> tuple[list[str], list[str]]:
+    """(direct single-domain finetunes and adapters of `root`, merges whose sources all descend from `root`)."""
+    roots = truth_roots(truth)
+    queries = [m for m, e in truth.items() if e["parents"] == [root] and e["domain"]
+               and e["relation"] in ("finetune", "adapter")]
+    merges = [m for m, e in truth.items() if e["relation"] == "merge" and roots[m] == root
+              and all(roots[p] == root for p in e["parents"])]
+    return queries, merges
+
+
+def nearest_hits(vectors: dict[str, np.ndarray], queries: list[str], pool: list[str], truth: dict) -> float | None:
+    """Share of queries whose cosine-nearest other member of `pool` shares the query's domain (domains_of).
+
+    A query whose domain no other pool member has cannot hit; it is left out (it measures nothing)."""
+    queries = [q for q in queries if any(truth[q]["domain"] in domains_of(truth[p]) for p in pool if p != q)]
+    if len(pool) < 2 or not queries:
+        return None
+    unit = {m: v / max(float(np.linalg.norm(v)), 1e-30) for m, v in vectors.items()}
+    matrix = np.stack([unit[m] for m in pool])
+    hits = []
+    for query in queries:
+        scores = matrix @ unit[query]
+        scores[pool.index(query)] = -np.inf
+        hits.append(truth[query]["domain"] in domains_of(truth[pool[int(np.argmax(scores))]]))
+    return float(np.mean(hits))
+
+
+def score_family(vectors: dict[str, np.ndarray], truth: dict, root: str) -> FamilyScore:
+    queries, merges = family_members(truth, root)
+    queries = [m for m in queries if m in vectors]
+    merges = [m for m in merges if m in vectors]
+    labels = [truth[m]["domain"] for m in queries]
+    sil = silhouette(np.stack([vectors[m] for m in queries]), labels) if len(set(labels)) > 1 else None
+    return FamilyScore(family=root, queries=len(queries), merges=len(merges),
+                       domain_top1_strict=nearest_hits(vectors, queries, queries, truth),
+                       domain_top1_merge=nearest_hits(vectors, queries, queries + merges, truth), silhouette=sil)
+
+
+def family_roots(truth: dict) -> list[str]:
+    return sorted(m for m, e in truth.items() if e["relation"] == "root")

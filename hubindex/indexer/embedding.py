@@ -28,13 +28,14 @@ def local_folder(model_id: str, folder: str | None) -> Path:
     return Path(folder)
 
 
-def probe_model(model_id: str, folder: str | None, kind: str, applied_on: tuple[str, str | None] | None) -> ProbeModel:
+def probe_model(model_id: str, folder: str | None, kind: str, applied_on: tuple[str, str | None] | None,
+                tokenizer_from: Path | None = None) -> ProbeModel:
     """A model ready for probes; an adapter is applied on `applied_on` = (base id, base folder)."""
     if kind == "adapter":
         if applied_on is None:
             raise HubindexError(f"{model_id}: adapter without a known base model")
-        return load_probe_model(local_folder(model_id, folder), local_folder(*applied_on))
-    return load_probe_model(local_folder(model_id, folder))
+        return load_probe_model(local_folder(model_id, folder), local_folder(*applied_on), tokenizer_from)
+    return load_probe_model(local_folder(model_id, folder), tokenizer_from=tokenizer_from)
 
 
 @torch.inference_mode()
@@ -60,7 +61,9 @@ def delta_activation(method: EmbeddingMethod, model_id: str, folder: str | None,
         base = base_features(base_id, base_folder, base_revision, method.name)
     except HubindexError as exc:
         raise HubindexError(f"base {base_id}: {exc}") from None
-    features = probe_features(probe_model(model_id, folder, kind, applied_on), method.probes, method.batch_size)
+    # The base's tokenizer reads every model's probes (see load_probe_model): same token ids across the family.
+    probe = probe_model(model_id, folder, kind, applied_on, local_folder(base_id, base_folder))
+    features = probe_features(probe, method.probes, method.batch_size)
     return method.delta(features, base)
 
 
