@@ -175,6 +175,20 @@ def test_hf_cache_snapshot_links_into_its_own_blobs_are_followed(tmp_path):
         ModelFolder.open(snapshot)
 
 
+def test_hf_cache_shared_blob_store_is_followed(tmp_path):
+    """huggingface_hub >= 2 keeps Xet files once per cache (`CACHE/blobs/<xx>/<hash>`), linked from the repo's blobs."""
+    tensors = random_tensors(4, SHAPES)
+    repo, snapshot = _hf_snapshot(tmp_path, tensors)
+    store = tmp_path / "hub" / "blobs" / "ab"
+    store.mkdir(parents=True)
+    for blob in sorted((repo / "blobs").iterdir()):
+        (store / blob.name).write_bytes(blob.read_bytes())
+        blob.unlink()
+        os.symlink(f"../../blobs/ab/{blob.name}", blob)
+    folder = ModelFolder.open(snapshot)
+    assert all(torch.equal(folder.read(n), t) for n, t in tensors.items())
+
+
 def test_links_out_of_a_plain_folder_are_refused_without_quoting_the_target(tmp_path):
     write_checkpoint(tmp_path / "m", random_tensors(5, SHAPES))
     (tmp_path / "m" / "model.safetensors").unlink()

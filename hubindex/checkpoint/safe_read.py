@@ -2,7 +2,7 @@
 
 Every reader of a model folder (checkpoint, metadata, card, tokenizer check) goes through here, so one place decides:
 - symlinks are followed only to a target inside the folder itself or, for a snapshot of a huggingface_hub cache
-  (`.../models--{org}--{name}/snapshots/{sha}/`), inside that repo's `blobs/`;
+  (`.../models--{org}--{name}/snapshots/{sha}/`), inside that repo's `blobs/` or the cache-wide shared `blobs/`;
 - a file is opened without blocking (O_NONBLOCK: a FIFO cannot stall the open) and checked on the descriptor (fstat):
   FIFOs, devices and sockets are refused, whatever their name or the link that led to them;
 - each kind of file has a size cap, checked before a byte is read; a file that claims less than it holds is cut off at
@@ -61,13 +61,15 @@ def cap_for(name: str) -> int:
     return CAPS.get(name, DEFAULT_CAP)
 
 
-def hf_cache_blobs(folder: Path) -> Path | None:
-    """`models--{org}--{name}/blobs` when `folder` is a snapshot of a huggingface_hub cache, else None."""
+def hf_cache_blobs(folder: Path) -> tuple[Path, ...]:
+    """Where the files of a huggingface_hub cache snapshot (`models--{org}--{name}/snapshots/{sha}`) may link to: the
+    repo's `blobs/` and the cache-wide shared store `blobs/` beside the repos (huggingface_hub >= 2 keeps Xet files
+    there, linked from the repo's blobs). Empty for any other folder."""
     snapshots = folder.parent
     repo = snapshots.parent
     if snapshots.name == "snapshots" and repo.name.startswith("models--"):
-        return repo / "blobs"
-    return None
+        return repo / "blobs", repo.parent / "blobs"
+    return ()
 
 
 def _inside(path: str, root: str) -> bool:
@@ -83,7 +85,7 @@ def resolve_inside(path: Path, folder: Path | None = None) -> str:
     if _inside(target, real_folder):
         return target
     blobs = hf_cache_blobs(Path(real_folder))
-    if blobs is not None and _inside(target, str(blobs)):
+    if any(_inside(target, os.path.realpath(store)) for store in blobs):
         return target
     where = "the model folder or its huggingface_hub cache's blobs/" if blobs else "the model folder"
     raise RefusedFile(f"{path}: symbolic link to a file outside {where}; not followed")

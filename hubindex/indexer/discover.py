@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hubindex.checkpoint.safe_read import RefusedFile, resolve_inside
 from hubindex.errors import HubindexError
 from hubindex.ids import id_for_folder, validate_model_id
 
@@ -66,14 +67,12 @@ def cache_repo_of(folder: Path) -> Path | None:
 
 
 def link_allowed(path: Path, snapshot: Path) -> bool:
-    """Whether a file of a cache snapshot may be read: a regular file in the snapshot, or a link that resolves into
-    the repo's own `blobs/` or the cache-wide shared store `blobs/` beside the repos (both inside the cache)."""
-    if not path.is_symlink():
-        return True
-    target = path.resolve()
-    repo = snapshot.parent.parent
-    homes = (snapshot.resolve(), (repo / "blobs").resolve(), (repo.parent / "blobs").resolve())
-    return any(target.is_relative_to(home) for home in homes)
+    """Whether a file of a cache snapshot may be read: the checkpoint readers' one symlink rule."""
+    try:
+        resolve_inside(path, snapshot)
+    except RefusedFile:
+        return False
+    return True
 
 
 def _make(folder: Path, relative: str, source: str) -> Found:
