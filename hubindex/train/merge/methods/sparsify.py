@@ -48,7 +48,7 @@ def magnitude(tau: torch.Tensor, density: float, rescale: bool, **_: object) -> 
         return torch.zeros_like(tau)
     k = max(1, int(density * tau.numel()))
     mask = torch.zeros(tau.numel(), dtype=tau.dtype)
-    mask[tau.abs().flatten().float().argsort(descending=True)[:k]] = 1
+    mask[tau.abs().flatten().float().topk(k, sorted=False).indices] = 1  # ties at the cut: either may stay
     return rescaled(tau, mask.view_as(tau), rescale)
 
 
