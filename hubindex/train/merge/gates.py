@@ -74,4 +74,6 @@ def check_inputs(reference: InputMeta, inputs: list[InputMeta]) -> None:
         if meta.tokenizer_id != reference.tokenizer_id:
             mine, theirs = meta.tokenizer_vocab(), reference.tokenizer_vocab()
             if mine and theirs and mine != theirs:
-                raise MergeError(f"{meta.ref}: tokenizer vocabulary differs from {reference.ref}")
+                raise MergeError(f"{meta.ref}: tokenizer vocabulary differs from {reference.ref} (hubindex merges "
+                                 "models that share one vocabulary; mergekit's tokenizer_source: union can align "
+                                 "different ones)")
