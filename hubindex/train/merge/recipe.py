@@ -65,6 +65,8 @@ class InputModel(BaseModel):
     model: str
     parameters: dict[str, Setting] | None = None
 
+    _unset = field_validator("parameters", mode="before")(classmethod(lambda cls, v: _drop_unset(v)))
+
     @field_validator("model")
     @classmethod
     def _plain_reference(cls, value: str) -> str:
@@ -85,6 +87,8 @@ class MergeRecipe(BaseModel):
     tokenizer_source: str | None = None  # "base", "union" or a model: all must share one tokenizer here
     seed: int = 0  # hubindex: DARE's random drops are drawn from this, so a recipe reproduces its output
     compute_dtype: str | None = None  # hubindex: overrides `dtype` as the compute dtype (mergekit ignores it)
+
+    _unset = field_validator("parameters", mode="before")(classmethod(lambda cls, v: _drop_unset(v)))
 
     @field_validator("dtype", "out_dtype", "compute_dtype")
     @classmethod
@@ -160,6 +164,11 @@ class MergeRecipe(BaseModel):
         data = {"merge_method": data.pop("merge_method"), **({"base_model": data.pop("base_model")}
                                                             if "base_model" in data else {}), **data}
         return yaml.safe_dump(data, sort_keys=False)
+
+
+def _drop_unset(params: object) -> object:
+    """`key: null` means unset (hubindex's own callers build recipes that way); it is not written back."""
+    return {k: v for k, v in params.items() if v is not None} if isinstance(params, dict) else params
 
 
 def _has(params: dict | None, name: str) -> bool:
