@@ -243,7 +243,13 @@ def test_nan_weights_abort_and_leave_nothing(hub):
         ({"merge_method": "slerp", "base_model": "b", "models": [{"model": "a"}]}, "needs parameters.t"),
         ({"merge_method": "model_stock", "base_model": "b", "models": [{"model": "a"}]}, "model_stock merges >= 3"),
         ({"merge_method": "linear", "models": [{"model": "a"}], "dtype": "int4"}, "unknown dtype"),
-        ({"merge_method": "linear", "models": [{"model": "a"}, {"model": "b"}], "slices": []}, "slices"),
+        ({"merge_method": "linear", "models": [{"model": "a"}], "tokenizer": {"source": "union"}}, "tokenizer_source"),
+        ({"merge_method": "linear", "models": [{"model": "a"}], "modules": {}}, "run this recipe with mergekit"),
+        ({"merge_method": "linear", "models": [{"model": "a+lora"}]}, "merge the adapter"),
+        ({"merge_method": "linear", "models": [{"model": "a", "parameters": {"weight": 1}}], "tokenizer_source": "z"},
+         "not base, union or one of the inputs"),
+        ({"merge_method": "della", "models": [{"model": "a"}]}, "run them with mergekit"),
+        ({"merge_method": "linear", "slices": [{"sources": []}]}, "mergekit-yaml recipe.yml OUT"),
     ],
 )
 def test_invalid_recipes(recipe, message):
@@ -261,3 +267,24 @@ def test_adapter_and_missing_inputs(hub):
                   "parameters": {"weight": 1.0}}
         with pytest.raises(MergeError, match=message):
             merge(parse_recipe(recipe), hub / "org/out", resolve=lambda r: hub / r, quiet=True)
+
+
+def test_parameters_resolve_like_mergekit():
+    """Model level, then global, then the default; filters fall through when none matches; gradients interpolate
+    over the layers; `null` means unset and is not written back."""
+    recipe = parse_recipe({"merge_method": "ties", "base_model": "b", "parameters": {"density": 0.4, "weight": None},
+                           "models": [{"model": "a", "parameters": {"weight": [0.0, 1.0],
+                                                                     "density": [{"filter": "mlp", "value": 0.9}]}}]})
+    assert "null" not in recipe.to_yaml() and "weight" not in recipe.to_yaml().split("parameters:")[-1]
+    shared, (a, base) = recipe.resolve("model.layers.1.mlp.up_proj.weight", 0.25)
+    assert shared["normalize"] is True and a == {"weight": 0.25, "density": 0.9} and base == {}
+    _, (a, _) = recipe.resolve("model.layers.1.self_attn.q_proj.weight", 0.5)
+    assert a == {"weight": 0.5, "density": 0.4}
+    with pytest.raises(MergeError, match=r"weight for a\.x: not a float"):
+        parse_recipe({"merge_method": "ties", "base_model": "b",
+                      "models": [{"model": "a", "parameters": {"weight": "heavy"}}]}).resolve("x", 0.0)
+
+
+def test_slerp_without_base_writes_its_first_model_as_base():
+    recipe = parse_recipe({"merge_method": "slerp", "models": models(2), "parameters": {"t": 0.3}})
+    assert yaml.safe_load(recipe.to_yaml())["base_model"] == "org/ft0" and recipe.inputs() == ["org/ft0", "org/ft1"]

@@ -11,6 +11,7 @@ with the alternative named. Everything is validated here, before any weights are
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,7 @@ class MergeRecipe(BaseModel):
             raise ValueError(f"{method.name} merges {wanted} inputs counting the base, got {n} "
                              f"({', '.join(self.inputs())})")
         for param in method.params:
-            if param.scope == "shared" and param.default is REQUIRED and not _has(self.parameters,
-                                                                                                param.name):
+            if param.scope == "shared" and param.default is REQUIRED and not _has(self.parameters, param.name):
                 raise ValueError(f"{method.name} needs parameters.{param.name}")
             if param.scope != "shared" and param.default is REQUIRED:
                 for ref in self.inputs():
@@ -206,8 +206,13 @@ def _evaluate(setting: Any, tensor_name: str, t: float, validate) -> Any:
     return validate(setting)
 
 
+@functools.cache
+def _adapter(kind: type) -> TypeAdapter:
+    return TypeAdapter(kind)  # mergekit validates parameter values with pydantic too (e.g. "0.5" is a float)
+
+
 def _resolve(param: Param, scopes: list[dict | None], tensor_name: str, t: float, where: str = "") -> Any:
-    adapter = TypeAdapter(param.kind)
+    adapter = _adapter(param.kind)
     for scope in scopes:
         if scope and param.name in scope:
             try:
