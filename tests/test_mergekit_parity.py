@@ -135,17 +135,19 @@ def test_dare_below_density_1_matches_in_distribution(merge_models, tmp_path):
 
 def test_recipes_hubindex_writes_run_in_mergekit(merge_models, tmp_path):
     """mergekit_config.yml as hubindex writes it (here a SLERP without base_model, as the zoo builds them, and a
-    DARE-TIES with hubindex's seed key) loads in mergekit and gives the same tensors."""
+    DARE-TIES with hubindex's seed and compute_dtype keys, which mergekit ignores) loads in mergekit and gives the
+    same tensors."""
     recipes = {
         "slerp": {"merge_method": "slerp", "models": [_model(CODE), _model(LEGAL)], "parameters": {"t": 0.4},
                   "seed": 11},
-        "dare_ties": {"merge_method": "dare_ties", "base_model": BASE, "seed": 5,
+        "dare_ties": {"merge_method": "dare_ties", "base_model": BASE, "seed": 5, "compute_dtype": "float32",
                       "models": [_model(CODE, weight=0.6), _model(LEGAL, weight=0.9)]},
     }
     for name, recipe in recipes.items():
         ours = run_hubindex(_absolute(recipe, merge_models), tmp_path / name)
         written = yaml.safe_load((tmp_path / name / "mergekit_config.yml").read_text())
         assert written.get("base_model")  # SLERP's implicit base is written out: mergekit requires it
+        assert name != "dare_ties" or written["compute_dtype"] == "float32"
         assert load_recipe(tmp_path / name / "mergekit_config.yml").inputs()
         theirs = run_mergekit(written, tmp_path / f"{name}-mergekit")
         assert worst_relative_l2(theirs, ours) <= TOLERANCE
