@@ -161,6 +161,9 @@ class MergeRecipe(BaseModel):
     def to_yaml(self) -> str:
         # Required fields always appear, so the file reads like mergekit's: method first, then inputs.
         data = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        for entry in [data, *data["models"]]:
+            if entry.get("parameters") == {}:
+                del entry["parameters"]
         data = {"merge_method": data.pop("merge_method"), **({"base_model": data.pop("base_model")}
                                                             if "base_model" in data else {}), **data}
         return yaml.safe_dump(data, sort_keys=False)
