@@ -288,3 +288,18 @@ def test_parameters_resolve_like_mergekit():
 def test_slerp_without_base_writes_its_first_model_as_base():
     recipe = parse_recipe({"merge_method": "slerp", "models": models(2), "parameters": {"t": 0.3}})
     assert yaml.safe_load(recipe.to_yaml())["base_model"] == "org/ft0" and recipe.inputs() == ["org/ft0", "org/ft1"]
+
+
+def test_dare_inverse_density_rescale_is_hubindex_only_and_explicit(hub):
+    """`dare_rescale: inverse_density` (the zoo's DARE) multiplies survivors by exactly 1/density; the default (as
+    in mergekit) keeps each tensor's L1 norm instead."""
+    recipe = {"merge_method": "dare_linear", "base_model": "org/base", "seed": 3,
+              "models": [{"model": "org/ft0", "parameters": {"weight": 1.0, "density": 0.5}}]}
+    inverse = run(hub, {**recipe, "dare_rescale": "inverse_density"}, "org/inv")
+    l1 = run(hub, recipe, "org/l1")
+    b, f = np_tensors(hub, "org/base"), np_tensors(hub, "org/ft0")
+    for n in SHAPES:
+        tau, kept = f[n] - b[n], inverse[n].numpy() - b[n]
+        survivors = kept != 0
+        np.testing.assert_allclose(kept[survivors], 2 * tau[survivors], rtol=1e-5)
+        np.testing.assert_allclose(np.abs(l1[n].numpy() - b[n]).sum(), np.abs(tau).sum(), rtol=1e-5)

@@ -104,6 +104,7 @@ def merge_tensor(plan: MergePlan, item: PlannedTensor) -> torch.Tensor:
     compute = recipe.compute_dtype or recipe.dtype
     dtype = torch_dtype(code_for(compute)) if compute else torch_dtype(_promoted(CODES[t.dtype] for t in tensors))
     shared, per_input = recipe.resolve(item.name, layer_fraction(item.name, plan.num_layers))
+    shared["inverse_density"] = recipe.dare_rescale == "inverse_density"
     inputs = TensorInputs(name=item.name, tensors=[t.to(dtype) for t in tensors], base_index=plan.base_index,
                           shared=shared, per_input=per_input,
                           generators=_generators(recipe.seed, item.name, len(tensors)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, field_validator, model_validator
@@ -88,6 +88,9 @@ class MergeRecipe(BaseModel):
     tokenizer_source: str | None = None  # "base", "union" or a model: all must share one tokenizer here
     seed: int = 0  # hubindex: DARE's random drops are drawn from this, so a recipe reproduces its output
     compute_dtype: str | None = None  # hubindex: overrides `dtype` as the compute dtype (mergekit ignores it)
+    # hubindex: how DARE's `rescale` scales survivors: "l1" keeps each tensor's L1 norm (mergekit's only way),
+    # "inverse_density" multiplies by 1/density (the DARE paper's; the zoo's merges). mergekit ignores this key.
+    dare_rescale: Literal["l1", "inverse_density"] = "l1"
 
     _unset = field_validator("parameters", mode="before")(classmethod(lambda cls, v: _drop_unset(v)))
 

@@ -69,11 +69,13 @@ def dare_mask(shape: torch.Size, density: float, generator: torch.Generator) -> 
 
 
 def random_drop(tau: torch.Tensor, density: float, rescale: bool, generator: torch.Generator,
-                **_: object) -> torch.Tensor:
+                inverse_density: bool = False, **_: object) -> torch.Tensor:
     if density >= 1:
         return tau
     work = tau if tau.dtype in (torch.bfloat16, torch.float64) else tau.float()
     mask = dare_mask(tau.shape, density, generator).to(work.dtype)
+    if rescale and inverse_density:  # hubindex's dare_rescale: inverse_density (the DARE paper's unbiased rescale)
+        return (work * mask / density).to(tau.dtype) if density > 0 else torch.zeros_like(tau)
     return rescaled(work, mask, rescale).to(tau.dtype)
 
 
@@ -92,7 +94,7 @@ def task_vector_merge(x: TensorInputs, sparsify: Sparsifier | None, consensus: b
         if sparsify is not None:
             p = x.per_input[i]
             delta = sparsify(delta, density=p["density"], rescale=x.shared["rescale"], gamma=p.get("gamma", 0.0),
-                             generator=x.generators[i])
+                             generator=x.generators[i], inverse_density=x.shared.get("inverse_density", False))
         deltas.append(delta)
     stacked = torch.stack(deltas)
     weights = torch.tensor([x.per_input[i]["weight"] for i in entries], dtype=stacked.dtype)
