@@ -143,6 +143,9 @@ def test_recipes_hubindex_writes_run_in_mergekit(merge_models, tmp_path):
         "dare_ties": {"merge_method": "dare_ties", "base_model": BASE, "seed": 5, "compute_dtype": "float32",
                       "models": [_model(CODE, weight=0.6), _model(LEGAL, weight=0.9)]},
     }
+    # The zoo's DARE asks for hubindex's 1/density rescale: mergekit must load it (and ignore the key).
+    zoo_dare = {**recipes["dare_ties"], "dare_rescale": "inverse_density", "parameters": {"normalize": True}}
+    mergekit_config.MergeConfiguration.model_validate(_absolute(zoo_dare, merge_models))
     for name, recipe in recipes.items():
         ours = run_hubindex(_absolute(recipe, merge_models), tmp_path / name)
         written = yaml.safe_load((tmp_path / name / "mergekit_config.yml").read_text())
