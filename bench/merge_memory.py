@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.helpers import PEAK_RSS_SNIPPET, random_tensors, write_checkpoint
 
 RECIPE = {"merge_method": "ties", "base_model": "org/base",
-          "models": [{"model": "org/a", "parameters": {"density": 0.5}},
-                     {"model": "org/b", "parameters": {"density": 0.5}}]}
+          "models": [{"model": "org/a", "parameters": {"density": 0.5, "weight": 1.0}},
+                     {"model": "org/b", "parameters": {"density": 0.5, "weight": 1.0}}]}
 
 STREAMING = """
 from hubindex.train.merge import merge, parse_recipe

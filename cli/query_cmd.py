@@ -105,9 +105,14 @@ def search(query: str, db: Path | None, api: str | None, limit: int, as_json: bo
 @click.option("-k", "k", type=int, default=10, show_default=True)
 @click.option("--method", default="hubindex", show_default=True, help="Delta Activations recipe for complementarity.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/merge_candidates).")
-def merge_candidates(model: str, db: Path | None, api: str | None, k: int, method: str, as_json: bool) -> None:
+@click.option("--recipe", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write a mergekit YAML (TIES with the top candidate) here; mergekit and `hubindex train merge "
+              "--config` run it.")
+def merge_candidates(model: str, db: Path | None, api: str | None, k: int, method: str, as_json: bool,
+                     recipe: Path | None) -> None:
     """Models sharing MODEL's base, ranked by expected merge benefit, with the reasons."""
     from hubindex.merging.answers import MergeCandidates
+    from hubindex.merging.recipe import catalog_locator, write_candidate_recipe
 
     if need_db(db, api):
         from hubindex.catalog import Catalog
@@ -115,8 +120,14 @@ def merge_candidates(model: str, db: Path | None, api: str | None, k: int, metho
 
         with Catalog(db, read_only=True) as catalog:
             answer = rank(catalog, model, k, method)
+            if recipe:
+                write_candidate_recipe(answer, recipe, catalog_locator(catalog))
     else:
         answer = fetch(api, model_path(model, "/merge-candidates"), MergeCandidates, {"k": k, "method": method})
+        if recipe:
+            write_candidate_recipe(answer, recipe)
+    if recipe:
+        click.echo(f"wrote {recipe} (ties of {model} and {answer.candidates[0].model})", err=True)
     if as_json:
         click.echo(answer.model_dump_json(indent=2))
         return

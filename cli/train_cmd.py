@@ -8,7 +8,7 @@ import click
 from hubindex.cli.options import float_list, split_list
 from hubindex.cli.output import err_console
 
-from hubindex.errors import MergeError
+from hubindex.errors import HubindexError, MergeError
 from hubindex.ids import id_for_folder
 
 console = err_console
@@ -71,31 +71,45 @@ def finetune(base: Path, base_id: str | None, data: Path | None, domain: str | N
 @train.command()
 @click.option("--method", default=None, help="linear, task_arithmetic, ties, dare_ties, dare_linear, slerp, "
               "breadcrumbs, breadcrumbs_ties, model_stock.")
-@click.option("--base", type=click.Path(path_type=Path), default=None, help="Base model (task-vector methods).")
+@click.option("--base", type=click.Path(path_type=Path), default=None, help="Base model (task-vector methods, SLERP's "
+              "t = 0 end).")
 @click.option("--models", multiple=True, help="Model folders to merge (repeat, or comma-separate).")
-@click.option("--weights", multiple=True, help="One weight per model (comma-separated or repeated).")
+@click.option("--weights", multiple=True, help="One weight per model (comma-separated or repeated); default 1 each.")
 @click.option("--density", multiple=True, help="Fraction kept (TIES/DARE/Breadcrumbs): one value or one per model.")
-@click.option("--t", "t", type=float, default=None, help="SLERP interpolation factor.")
+@click.option("--t", "t", type=float, default=None, help="SLERP interpolation factor (0: the base).")
 @click.option("--lambda", "scale", type=float, default=None, help="Scale of the merged task vector.")
-@click.option("--dtype", default=None, help="Output dtype (float32, float16, bfloat16); default: the base's.")
+@click.option("--dtype", default=None, help="Compute dtype, as in mergekit (float32, float16, bfloat16); "
+              "default: the inputs'.")
+@click.option("--out-dtype", default=None, help="Output dtype; default: the compute dtype.")
+@click.option("--fp32-compute", is_flag=True, help="Compute in float32 whatever --dtype says (hubindex's "
+              "compute_dtype key, which mergekit ignores).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of DARE's random drops.")
 @click.option("--config", "config", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              help="A mergekit-style YAML recipe instead of the options above.")
+              help="A mergekit YAML recipe instead of the options above; its models are folders or hub ids.")
 @click.option("--hub-root", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="With --config: resolve model ids as folders under this hub-like root.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="With hub ids: download here instead of huggingface_hub's cache.")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--shard-size", type=int, default=None, help="Split output into shards of at most this many bytes.")
 @click.option("--overwrite", is_flag=True)
 def merge(method: str | None, base: Path | None, models: tuple[str, ...], weights: tuple[str, ...],
-          density: tuple[str, ...], t: float | None, scale: float | None, dtype: str | None, seed: int,
-          config: Path | None, hub_root: Path | None, out: Path, shard_size: int | None, overwrite: bool) -> None:
-    """Merge models tensor by tensor (memory: a few tensors, never whole models)."""
+          density: tuple[str, ...], t: float | None, scale: float | None, dtype: str | None, out_dtype: str | None,
+          fp32_compute: bool, seed: int, config: Path | None, hub_root: Path | None, cache_dir: Path | None,
+          out: Path, shard_size: int | None, overwrite: bool) -> None:
+    """Merge models tensor by tensor (memory: a few tensors, never whole models).
+
+    With --config, model ids that are not local folders are hub repos (HF_ENDPOINT, HF_TOKEN): every gate
+    (architecture, tensor names and shapes, dtypes, vocabulary, tokenizer, base) runs on their configs, safetensors
+    headers and tokenizer files before any weights are downloaded."""
     from hubindex.train.merge import load_recipe, parse_recipe
     from hubindex.train.merge import merge as run
 
     if config:
         recipe = load_recipe(config)
-        resolve = (lambda ref: hub_root / ref) if hub_root else Path
+        if fp32_compute:
+            recipe.compute_dtype = "float32"
+        resolve = (lambda ref: hub_root / ref) if hub_root else _resolve_inputs(recipe, cache_dir)
     else:
         if not method or not models:
             raise click.UsageError("give --method and --models (or --config recipe.yml)")
@@ -104,25 +118,66 @@ def merge(method: str | None, base: Path | None, models: tuple[str, ...], weight
         if base:
             ids[id_for_folder(base)] = base
         recipe = parse_recipe(_recipe_dict(method, base, folders, float_list(weights, "--weights"),
-                                           float_list(density, "--density"), t, scale, dtype, seed))
+                                           float_list(density, "--density"), t, scale, dtype, out_dtype,
+                                           "float32" if fp32_compute else None, seed))
         resolve = ids.__getitem__
     run(recipe, out, resolve=resolve, max_shard_bytes=shard_size, overwrite=overwrite)
-    console.print(f"wrote {out} ({recipe.merge_method} of {len(recipe.models)} models)")
+    console.print(f"wrote {out} ({recipe.merge_method} of {len(recipe.inputs())} inputs)")
+
+
+def _resolve_inputs(recipe, cache_dir: Path | None):
+    """Local folders as they are; hub ids checked from metadata, then downloaded. Returns ref -> folder."""
+    from hubindex.checkpoint import ModelFolder
+    from hubindex.train.merge.executor import local_meta
+    from hubindex.train.merge.hub_inputs import download, is_hub_id, preflight
+
+    refs = recipe.inputs()
+    hub = [r for r in refs if is_hub_id(r)]
+    unknown = [r for r in refs if r not in hub and not Path(r).is_dir()]
+    if unknown:
+        raise MergeError(f"{unknown[0]!r} is neither a model folder nor an org/name hub id")
+    if not hub:
+        return Path
+    from hubindex.hub.source import HubSource, go_online
+
+    user_offline = click.get_current_context().find_root().meta.get("hubindex.user_offline")
+    if user_offline and user_offline.strip().lower() not in ("0", "false", "no", "off"):
+        raise MergeError(f"HF_HUB_OFFLINE is set and {hub[0]} is not a local folder")
+    go_online()  # hubindex's own offline default is for the other commands
+    source = HubSource()
+    local = {}
+    for ref in refs:
+        if ref not in hub:
+            try:
+                local[ref] = local_meta(ref, ModelFolder.open(ref))
+            except HubindexError as exc:
+                raise MergeError(f"merge input {ref!r}: {exc}") from None
+    checked = preflight(recipe, hub, source, local)
+    console.print(f"checked {len(hub)} hub models before downloading weights: {checked.bytes_report()}",
+                  highlight=False)
+    paths = download(source, checked, cache_dir)
+    return lambda ref: paths.get(ref, Path(ref))
 
 
 def _recipe_dict(method: str, base: Path | None, folders: list[Path], weights: list[float],
                  densities: list[float], t: float | None, scale: float | None, dtype: str | None,
-                 seed: int) -> dict:
+                 out_dtype: str | None, compute_dtype: str | None, seed: int) -> dict:
     n = len(folders)
     if weights and len(weights) != n:
         raise MergeError(f"--weights has {len(weights)} values for {n} models")
     if densities and len(densities) not in (1, n):
         raise MergeError(f"--density has {len(densities)} values; give one, or one per model ({n})")
+    from hubindex.train.merge.methods import get_method
+
+    takes_weight = get_method(method).param("weight") is not None
     models = []
     for i, folder in enumerate(folders):
-        params = {"weight": weights[i] if weights else None,
+        # mergekit requires a weight wherever the method takes one: written out, so the recipe runs there too
+        params = {"weight": (weights[i] if weights else 1.0) if takes_weight else None,
                   "density": (densities[i] if len(densities) == n else densities[0]) if densities else None}
-        models.append({"model": id_for_folder(folder), "parameters": params})
+        models.append({"model": id_for_folder(folder), "parameters": {k: v for k, v in params.items()
+                                                                       if v is not None}})
     parameters = {k: v for k, v in (("t", t), ("lambda", scale)) if v is not None}
     return {"merge_method": method, "base_model": id_for_folder(base) if base else None, "models": models,
-            "parameters": parameters, "dtype": dtype, "seed": seed}
+            "parameters": parameters, "dtype": dtype, "out_dtype": out_dtype, "compute_dtype": compute_dtype,
+            "seed": seed}

@@ -99,6 +99,23 @@ def api_server(tiny_catalog, tiny_zoo, tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def merge_models(tmp_path_factory) -> Path:
+    """A hub-like root with a tiny llama base (sharded) and three full finetunes of it on different domains, written
+    by hubindex.train in a few steps: inputs for merge parity and hub-merge tests (seconds, not a zoo)."""
+    from hubindex.train.data import domain_texts
+    from hubindex.train.finetune import finetune
+    from hubindex.train.pretrain import pretrain
+
+    root = tmp_path_factory.mktemp("merge-models")
+    base = root / "hubindex-labs" / "lm-base"
+    pretrain("llama", "tiny", base, seed=3, steps=20, max_shard_bytes=80_000, quiet=True)
+    for i, (org, domain) in enumerate((("acme", "code"), ("bluefin", "legal"), ("sparrow", "poetry"))):
+        finetune(base, root / org / f"lm-{domain}", domain_texts(domain, 200, i), seed=i, steps=8, lr=2e-3,
+                 base_id="hubindex-labs/lm-base", domain=domain, seq_len=64, batch=8, quiet=True)
+    return root
+
+
 REALISTIC_SEED = 11  # a test seed; the team's design seeds are 1 and 2, held-out ones 101-103
 
 

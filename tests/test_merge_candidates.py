@@ -65,3 +65,38 @@ def test_eval_merge_top_candidates_beat_bottom_ones(tiny_catalog, tiny_zoo):
     for pair in report["pairs"]:
         assert set(pair["loss_merged"]) == set(pair["domains"]) and all(v > 0 for v in pair["loss_merged"].values())
     assert report["top_mean_gain"] > report["bottom_mean_gain"] and report["top_beats_bottom"]
+
+
+def test_recipe_for_the_top_candidate_runs_in_mergekit(tiny_catalog, tmp_path):
+    """`merge-candidates MODEL --recipe OUT.yml` writes TIES of MODEL and its top candidate; mergekit runs it and
+    hubindex gives the same tensors from the same file."""
+    import yaml
+    from safetensors.torch import load_file
+
+    mergekit_config = pytest.importorskip("mergekit.config")
+    mergekit_merge = pytest.importorskip("mergekit.merge")
+    mergekit_options = pytest.importorskip("mergekit.options")
+    with Catalog(tiny_catalog, read_only=True) as catalog:
+        model = next(r["id"] for r in catalog.models(ok_only=True) if r["kind"] == "model"
+                     and r["family"] not in (None, r["id"]) and rank(catalog, r["id"]).candidates)
+    out = tmp_path / "recipe.yml"
+    result = CliRunner().invoke(cli, ["merge-candidates", model, "--db", str(tiny_catalog), "--recipe", str(out),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    answer = valid(json.loads(result.stdout), "merge_candidates")
+    recipe = yaml.safe_load(out.read_text())
+    assert recipe["merge_method"] == "ties" and recipe["base_model"].endswith(answer["base"])
+    chosen = [model, answer["candidates"][0]["model"]]  # written as the folders the catalog indexed
+    assert all(m["model"].endswith(i) for m, i in zip(recipe["models"], chosen, strict=True))
+    config = mergekit_config.MergeConfiguration.model_validate(recipe)
+    mergekit_merge.run_merge(config, str(tmp_path / "mk"), options=mergekit_options.MergeOptions(device="cpu",
+                                                                                                  quiet=True))
+    merged = CliRunner().invoke(cli, ["train", "merge", "--config", str(out), "--out", str(tmp_path / "hi")])
+    assert merged.exit_code == 0, merged.output
+
+    def tensors(folder):
+        return {k: v for f in sorted(folder.glob("*.safetensors")) for k, v in load_file(f).items()}
+
+    theirs, ours = tensors(tmp_path / "mk"), tensors(tmp_path / "hi")
+    assert theirs.keys() == ours.keys()
+    assert max(float((theirs[n] - ours[n]).norm() / theirs[n].norm().clamp(min=1e-12)) for n in theirs) <= 1e-5

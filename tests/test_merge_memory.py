@@ -20,8 +20,8 @@ def test_merge_peak_memory_is_a_few_tensors(tmp_path):
         from hubindex.train.merge import merge, parse_recipe
         root = Path({str(tmp_path)!r})
         recipe = parse_recipe({{"merge_method": "ties", "base_model": "org/base",
-                               "models": [{{"model": "org/a", "parameters": {{"density": 0.5}}}},
-                                          {{"model": "org/b", "parameters": {{"density": 0.5}}}}]}})
+                               "models": [{{"model": "org/a", "parameters": {{"density": 0.5, "weight": 1.0}}}},
+                                          {{"model": "org/b", "parameters": {{"density": 0.5, "weight": 1.0}}}}]}})
         # Warm up allocator and imports on a one-tensor merge so the baseline includes them.
         from hubindex.train.merge.executor import plan_merge
         plan = plan_merge(recipe, lambda r: root / r)

@@ -116,7 +116,7 @@ def evaluate_merges(catalog: Catalog, truth_path: str, queries: int = 3, per_sid
                 texts = {d: corpus.generate(d, HELD_OUT_DOCS, HELD_OUT_SEED) for d in domains}
                 out = Path(scratch) / f"{len(pairs)}"
                 recipe = parse_recipe({"merge_method": "ties", "base_model": ranked.base, "seed": 0,
-                                       "parameters": {"density": 0.5},
+                                       "parameters": {"density": 0.5, "weight": 1.0},
                                        "models": [{"model": model}, {"model": cand.model}]})
                 merge(recipe, out, resolve=lambda ref: Path(catalog.require(ref)["path"]), quiet=True)
                 merged = _losses(out, texts)

@@ -182,9 +182,14 @@ def _merge(root: Path, spec: ModelSpec, size: str, out: Path, shard: int | None)
     weights = p.get("weights") or [None] * len(spec.parents)
     models = [{"model": m, "parameters": {"weight": w, "density": p.get("density")}}
               for m, w in zip(spec.parents, weights, strict=True)]
-    recipe = parse_recipe({"merge_method": spec.method, "models": models, "seed": p["seed"],
+    # DARE as the zoo has always merged it (normalized, survivors times 1/density): explicit, since mergekit's
+    # defaults differ (no normalize, L1-norm rescale) and lineage's exact-ratio evidence relies on these.
+    dare = {"dare_rescale": "inverse_density"} if spec.method.startswith("dare") else {}
+    recipe = parse_recipe({"merge_method": spec.method, "models": models, "seed": p["seed"], **dare,
                            "base_model": None if spec.method in ("slerp", "linear") else p["base"],
-                           "parameters": {"t": p["t"]} if "t" in p else {}, "dtype": p.get("dtype")})
+                           "parameters": {"t": p["t"]} if "t" in p else {"normalize": True} if dare else {},
+                           # bf16 merges of the realistic zoo: computed in the inputs' fp32, written in bf16
+                           "out_dtype": p.get("dtype")})
     merge(recipe, out, resolve=lambda ref: model_path(root, ref), max_shard_bytes=shard, overwrite=True,
           quiet=True)
 

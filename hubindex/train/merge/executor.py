@@ -1,14 +1,14 @@
 """Plan, check, then stream a merge tensor by tensor.
 
-Every check that can fail (inputs exist and are safetensors, same architecture, same tensor layout, same vocabulary
-and tokenizer) runs before a byte of output is written: a recipe error costs seconds, not a long run. Memory holds
-the current tensor of each input plus the output tensor, never a whole model.
+Every check that can fail (inputs exist and are safetensors, the gates in gates.py) runs before a byte of output is
+written: a recipe error costs seconds, not a long run. Memory holds the current tensor of each input plus the output
+tensor, never a whole model. Tensors are computed in mergekit's compute dtype (`dtype`, else the inputs' promoted
+dtype; hubindex's `compute_dtype` overrides it) and written in `out_dtype`, else the compute dtype.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +19,12 @@ from rich.progress import Progress
 
 from hubindex.card import lineage_meta, write_card
 from hubindex.checkpoint import ModelFolder, PlannedTensor, ShardedWriter
-from hubindex.checkpoint.dtypes import FLOAT_CODES, code_for, torch_dtype
+from hubindex.checkpoint.dtypes import CODES, FLOAT_CODES, code_for, torch_dtype
 from hubindex.checkpoint.staging import staged_dir
 from hubindex.errors import HubindexError, MergeError
-from hubindex.train.merge.methods import MergeMethod, TensorMergeInputs, get_method
-from hubindex.train.merge.recipe import MergeRecipe
+from hubindex.train.merge.gates import InputMeta, check_inputs, vocab_digest
+from hubindex.train.merge.methods import MergeMethod, TensorInputs, get_method
+from hubindex.train.merge.recipe import MergeRecipe, layer_fraction
 from hubindex.train.outputs import copy_side_files, set_config_dtype
 
 RECIPE_FILE = "mergekit_config.yml"
@@ -33,71 +34,60 @@ RECIPE_FILE = "mergekit_config.yml"
 class MergePlan:
     recipe: MergeRecipe
     method: MergeMethod
-    base: ModelFolder | None
-    models: list[ModelFolder]
-    reference: ModelFolder  # layout, config and tokenizer come from here (the base when there is one)
+    inputs: list[ModelFolder]  # recipe.inputs() order: the models, then the base unless it is listed
+    base_index: int | None
+    reference: ModelFolder  # layout and config come from here (the base when there is one, else the first model)
+    tokenizer: ModelFolder  # where the tokenizer files come from (tokenizer_source, else the reference)
     tensors: list[PlannedTensor]
+    num_layers: int | None
+
+
+def local_meta(ref: str, folder: ModelFolder) -> InputMeta:
+    path = folder.path / "tokenizer.json"
+    data = path.read_bytes() if path.is_file() else None
+    return InputMeta(ref, folder.kind, folder.config or {}, {n: (d, tuple(s)) for n, d, s in folder.layout()},
+                     hashlib.sha256(data).hexdigest() if data is not None else None,
+                     lambda: vocab_digest(data) if data is not None else None)
 
 
 def plan_merge(recipe: MergeRecipe, resolve: Callable[[str], Path]) -> MergePlan:
     method = get_method(recipe.merge_method)
-    base = _open(recipe.base_model, resolve) if recipe.base_model else None
-    models = [_open(m.model, resolve) for m in recipe.models]
-    reference = base or models[0]
-    _check_compatible(reference, [m for m in [base, *models] if m is not None])
-    out_code = code_for(recipe.dtype) if recipe.dtype else None
-    tensors = [PlannedTensor(n, out_code if (out_code and d in FLOAT_CODES) else d, s)
-               for n, d, s in reference.layout()]
-    return MergePlan(recipe, method, base, models, reference, tensors)
+    refs = recipe.inputs()
+    folders = [_open(ref, resolve) for ref in refs]
+    base_index = refs.index(recipe.base_model) if recipe.base_model and method.needs_base else None
+    reference = folders[refs.index(recipe.base_model)] if recipe.base_model else folders[0]
+    metas = [local_meta(ref, f) for ref, f in zip(refs, folders, strict=True)]
+    check_inputs(metas[folders.index(reference)], metas)
+    source = recipe.tokenizer_source
+    tokenizer = folders[refs.index(source)] if source in refs else reference
+    out_code = code_for(recipe.out_dtype or recipe.dtype) if (recipe.out_dtype or recipe.dtype) else None
+    tensors = []
+    for name, code, shape in reference.layout():
+        if code in FLOAT_CODES:
+            code = out_code or _promoted(f.tensors[name].dtype for f in folders)
+        tensors.append(PlannedTensor(name, code, shape))
+    config = reference.config or {}
+    num_layers = config.get("num_hidden_layers") or config.get("n_layer")
+    return MergePlan(recipe, method, folders, base_index, reference, tokenizer, tensors, num_layers)
+
+
+def _promoted(codes) -> str:
+    dtype = None
+    for code in codes:
+        dtype = torch_dtype(code) if dtype is None else torch.promote_types(dtype, torch_dtype(code))
+    return CODES[dtype]
 
 
 def _open(ref: str, resolve: Callable[[str], Path]) -> ModelFolder:
     try:
-        folder = ModelFolder.open(resolve(ref))
+        return ModelFolder.open(resolve(ref))
     except HubindexError as exc:
         raise MergeError(f"merge input {ref!r}: {exc}") from None
-    if folder.kind == "adapter":
-        raise MergeError(f"merge input {ref!r} is a LoRA adapter; merge it into its base first "
-                         "(hubindex train finetune --merge-lora) or pass the merged model")
-    return folder
 
 
-def _tokenizer_digest(folder: ModelFolder) -> str | None:
-    path = folder.path / "tokenizer.json"
-    if not path.is_file():
-        return None
-    vocab = json.loads(path.read_text()).get("model", {}).get("vocab")
-    return hashlib.sha256(json.dumps(vocab, sort_keys=True).encode()).hexdigest()
-
-
-def _check_compatible(reference: ModelFolder, folders: list[ModelFolder]) -> None:
-    ref_type = reference.config.get("model_type")
-    ref_vocab = reference.config.get("vocab_size")
-    ref_layout = {n: s for n, _, s in reference.layout()}
-    ref_tok = _tokenizer_digest(reference)
-    for folder in folders:
-        where = str(folder.path)
-        if folder.config.get("model_type") != ref_type:
-            raise MergeError(f"{where}: architecture {folder.config.get('model_type')!r} differs from {ref_type!r}")
-        if folder.config.get("vocab_size") != ref_vocab:
-            raise MergeError(f"{where}: vocab_size {folder.config.get('vocab_size')} differs from {ref_vocab}; "
-                             "merging different vocabularies produces garbage")
-        layout = {n: s for n, _, s in folder.layout()}
-        missing, extra = sorted(set(ref_layout) - set(layout)), sorted(set(layout) - set(ref_layout))
-        if missing or extra:
-            raise MergeError(f"{where}: tensor names differ (missing {missing[:3]}, extra {extra[:3]})")
-        wrong = [n for n, s in ref_layout.items() if layout[n] != s]
-        if wrong:
-            raise MergeError(f"{where}: tensor {wrong[0]!r} has shape {list(layout[wrong[0]])}, "
-                             f"expected {list(ref_layout[wrong[0]])}")
-        tok = _tokenizer_digest(folder)
-        if ref_tok and tok and tok != ref_tok:
-            raise MergeError(f"{where}: tokenizer vocabulary differs from {reference.path}")
-
-
-def _read_fp32(folder: ModelFolder, name: str) -> torch.Tensor:
-    tensor = folder.read(name).float()
-    if not torch.isfinite(tensor).all():
+def _read_checked(folder: ModelFolder, name: str) -> torch.Tensor:
+    tensor = folder.read(name)
+    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
         raise MergeError(f"{folder.path}: tensor {name!r} contains NaN or inf")
     return tensor
 
@@ -110,18 +100,14 @@ def merge_tensor(plan: MergePlan, item: PlannedTensor) -> torch.Tensor:
     if item.dtype not in FLOAT_CODES:
         return plan.reference.read(item.name)
     recipe = plan.recipe
-    inputs = TensorMergeInputs(
-        name=item.name,
-        base=_read_fp32(plan.base, item.name) if plan.base else None,
-        models=[_read_fp32(m, item.name) for m in plan.models],
-        weights=recipe.weights(),
-        densities=recipe.densities(),
-        normalize=recipe.parameters.normalize,
-        scale=recipe.parameters.scale,
-        t=recipe.parameters.t,
-        gamma=recipe.parameters.gamma,
-        generators=_generators(recipe.seed, item.name, len(plan.models)),
-    )
+    tensors = [_read_checked(f, item.name) for f in plan.inputs]
+    compute = recipe.compute_dtype or recipe.dtype
+    dtype = torch_dtype(code_for(compute)) if compute else torch_dtype(_promoted(CODES[t.dtype] for t in tensors))
+    shared, per_input = recipe.resolve(item.name, layer_fraction(item.name, plan.num_layers))
+    shared["inverse_density"] = recipe.dare_rescale == "inverse_density"
+    inputs = TensorInputs(name=item.name, tensors=[t.to(dtype) for t in tensors], base_index=plan.base_index,
+                          shared=shared, per_input=per_input,
+                          generators=_generators(recipe.seed, item.name, len(tensors)))
     return plan.method.merge(inputs).to(torch_dtype(item.dtype))
 
 
@@ -136,8 +122,11 @@ def execute_merge(plan: MergePlan, out: Path, ids: list[str], max_shard_bytes: i
                 writer.write(item.name, merge_tensor(plan, item))
                 progress.advance(task)
         copy_side_files(plan.reference, staging)
-        if plan.recipe.dtype:
-            set_config_dtype(staging, code_for(plan.recipe.dtype))
+        for path in plan.tokenizer.tokenizer_files():
+            (staging / path.name).write_bytes(path.read_bytes())
+        float_codes = {t.dtype for t in plan.tensors if t.dtype in FLOAT_CODES}
+        if len(float_codes) == 1 and (plan.recipe.dtype or plan.recipe.out_dtype):
+            set_config_dtype(staging, float_codes.pop())
         recipe_yaml = plan.recipe.to_yaml()
         (staging / RECIPE_FILE).write_text(recipe_yaml)
         card = {"library_name": "transformers", "pipeline_tag": "text-generation",

@@ -1,50 +1,68 @@
-"""Registry of merge methods: one module each, so adding a method touches one file."""
+"""Registry of merge methods: one module each, so adding a method touches one file.
+
+Each method declares its parameters the way mergekit 0.1.5 does (name, scope, type, default or required), so a
+recipe means the same thing in both tools: `weight` is required for every method that takes it, `density`
+defaults to 1.0 (nothing dropped), `normalize` and `rescale` defaults differ per method (table in the notes).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 
 from hubindex.errors import MergeError
 
+REQUIRED = object()  # a parameter without a default: mergekit refuses a recipe that leaves it unset
+
 
 @dataclass(frozen=True)
-class TensorMergeInputs:
-    """What a method sees for one tensor: fp32 copies, already validated for shape and finiteness."""
+class Param:
+    name: str
+    kind: type
+    # shared: one value for the tensor; input: one per input (the base too); non_base: one per non-base input
+    scope: Literal["shared", "input", "non_base"]
+    default: Any = REQUIRED
+
+
+@dataclass(frozen=True)
+class TensorInputs:
+    """What a method sees for one tensor: the inputs in recipe order (models, then the base unless it is listed),
+    already cast to the compute dtype and checked for shape and finiteness, with their resolved parameters."""
 
     name: str
-    base: torch.Tensor | None
-    models: list[torch.Tensor]
-    weights: list[float]
-    densities: list[float | None]
-    normalize: bool | None
-    scale: float
-    t: float
-    gamma: float
-    generators: list[torch.Generator]  # one per model, seeded from (recipe seed, tensor name, model index)
+    tensors: list[torch.Tensor]
+    base_index: int | None
+    shared: dict[str, Any]
+    per_input: list[dict[str, Any]]  # non_base parameters are absent from the base's entry
+    generators: list[torch.Generator]  # one per input, seeded from (recipe seed, tensor name, input index)
+
+    @property
+    def base(self) -> torch.Tensor:
+        assert self.base_index is not None
+        return self.tensors[self.base_index]
+
+    def non_base(self) -> list[int]:
+        return [i for i in range(len(self.tensors)) if i != self.base_index]
 
 
 @dataclass(frozen=True)
 class MergeMethod:
     name: str
-    merge: Callable[[TensorMergeInputs], torch.Tensor]
-    needs_base: bool
-    min_models: int = 1
-    max_models: int | None = None
+    merge: Callable[[TensorInputs], torch.Tensor]
+    params: tuple[Param, ...] = field(default=())
+    needs_base: bool = True  # False: a base_model is one more input (mergekit's "ignored" base policy)
+    min_inputs: int = 1  # counted with the base, as mergekit counts them
+    max_inputs: int | None = None
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
 
 
 def _registry() -> dict[str, MergeMethod]:
-    from hubindex.train.merge.methods import (
-        breadcrumbs,
-        dare,
-        linear,
-        model_stock,
-        slerp,
-        task_arithmetic,
-        ties,
-    )
+    from hubindex.train.merge.methods import breadcrumbs, dare, linear, model_stock, slerp, task_arithmetic, ties
 
     methods = [linear.METHOD, task_arithmetic.METHOD, ties.METHOD, *dare.METHODS, slerp.METHOD,
                *breadcrumbs.METHODS, model_stock.METHOD]
@@ -55,8 +73,13 @@ def method_names() -> list[str]:
     return list(_registry())
 
 
+def parameter_names() -> set[str]:
+    return {p.name for m in _registry().values() for p in m.params}
+
+
 def get_method(name: str) -> MergeMethod:
     registry = _registry()
     if name not in registry:
-        raise MergeError(f"unknown merge method {name!r}; choose one of {', '.join(registry)}")
+        raise MergeError(f"unknown merge method {name!r}; hubindex runs {', '.join(registry)} "
+                         "(mergekit's other methods, e.g. della, sce, nuslerp, passthrough: run them with mergekit)")
     return registry[name]

@@ -1,24 +1,19 @@
-"""Model Breadcrumbs: mask both the largest outliers (gamma) and the negligible entries, keeping `density`.
+"""Model Breadcrumbs: per task vector, drop the `gamma` fraction of largest outliers and keep the next `density`
+fraction (density defaults to 1.0: the task vector is kept whole). breadcrumbs sums the masked task vectors;
+breadcrumbs_ties adds TIES sign consensus. normalize and rescale are off by default for both."""
 
-breadcrumbs sums the masked task vectors; breadcrumbs_ties adds TIES sign consensus.
-"""
+from hubindex.train.merge.methods import MergeMethod, Param, TensorInputs
+from hubindex.train.merge.methods.sparsify import common_params, outliers, task_vector_merge
 
-from hubindex.train.merge.methods import MergeMethod, TensorMergeInputs
-from hubindex.train.merge.methods.sparsify import breadcrumbs_mask, sign_consensus, task_vectors, weighted_sum
-
-
-def _masked(x: TensorMergeInputs):
-    taus = task_vectors(x.base, x.models)
-    return [breadcrumbs_mask(t, d, x.gamma) for t, d in zip(taus, x.densities, strict=True)]
+PARAMS = (*common_params(normalize=False, rescale=False), Param("gamma", float, "non_base", 0.01))
 
 
-def merge_sum(x: TensorMergeInputs):
-    return x.base + x.scale * weighted_sum(_masked(x), x.weights, normalize=bool(x.normalize))
+def merge_sum(x: TensorInputs):
+    return task_vector_merge(x, outliers, consensus=False)
 
 
-def merge_ties(x: TensorMergeInputs):
-    return x.base + x.scale * sign_consensus(_masked(x), x.weights, normalize=x.normalize is not False)
+def merge_ties(x: TensorInputs):
+    return task_vector_merge(x, outliers, consensus=True)
 
 
-METHODS = [MergeMethod("breadcrumbs", merge_sum, needs_base=True, min_models=1),
-           MergeMethod("breadcrumbs_ties", merge_ties, needs_base=True, min_models=1)]
+METHODS = [MergeMethod("breadcrumbs", merge_sum, PARAMS), MergeMethod("breadcrumbs_ties", merge_ties, PARAMS)]

@@ -1,24 +1,18 @@
-"""DARE: drop task-vector entries at random with probability 1 - density and rescale the rest by 1/density.
+"""DARE: drop task-vector entries at random (keep probability `density`); `rescale` (on by default) scales the
+survivors so each tensor keeps its L1 norm. dare_ties adds TIES sign consensus, dare_linear sums.
+normalize is off by default for both. The drops come from the recipe's `seed` (a hubindex key mergekit ignores)."""
 
-dare_ties then combines with TIES sign consensus; dare_linear with a plain weighted sum.
-"""
-
-from hubindex.train.merge.methods import MergeMethod, TensorMergeInputs
-from hubindex.train.merge.methods.sparsify import drop_and_rescale, sign_consensus, task_vectors, weighted_sum
-
-
-def _dropped(x: TensorMergeInputs):
-    taus = task_vectors(x.base, x.models)
-    return [drop_and_rescale(t, d, g) for t, d, g in zip(taus, x.densities, x.generators, strict=True)]
+from hubindex.train.merge.methods import MergeMethod, TensorInputs
+from hubindex.train.merge.methods.sparsify import common_params, random_drop, task_vector_merge
 
 
-def merge_ties(x: TensorMergeInputs):
-    return x.base + x.scale * sign_consensus(_dropped(x), x.weights, normalize=x.normalize is not False)
+def merge_ties(x: TensorInputs):
+    return task_vector_merge(x, random_drop, consensus=True)
 
 
-def merge_linear(x: TensorMergeInputs):
-    return x.base + x.scale * weighted_sum(_dropped(x), x.weights, normalize=bool(x.normalize))
+def merge_linear(x: TensorInputs):
+    return task_vector_merge(x, random_drop, consensus=False)
 
 
-METHODS = [MergeMethod("dare_ties", merge_ties, needs_base=True, min_models=1),
-           MergeMethod("dare_linear", merge_linear, needs_base=True, min_models=1)]
+METHODS = [MergeMethod("dare_ties", merge_ties, common_params(normalize=False, rescale=True)),
+           MergeMethod("dare_linear", merge_linear, common_params(normalize=False, rescale=True))]

@@ -1,28 +1,38 @@
-"""SLERP: spherical interpolation between two models at t (0 gives the first, 1 the second).
+"""SLERP: spherical interpolation from the base (t = 0) to the other model (t = 1), over the whole tensor.
 
-Falls back to linear interpolation when the two tensors are nearly parallel, where the sphere is ill-conditioned.
+mergekit's meaning: exactly two inputs, one of them `base_model` (listed under models or not); t is required.
+Nearly parallel tensors (|cos| > 0.9995) interpolate linearly; zero-norm tensors count as unit-norm for the angle.
+Computed in fp32 (fp64 for fp64 inputs).
 """
 
 import torch
 
-from hubindex.train.merge.methods import MergeMethod, TensorMergeInputs
+from hubindex.train.merge.methods import MergeMethod, Param, TensorInputs
 
 PARALLEL = 0.9995
+EPS = 1e-8
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    na, nb = a.norm(), b.norm()
-    if na == 0 or nb == 0:
-        return (1 - t) * a + t * b
-    dot = torch.dot((a / na).flatten(), (b / nb).flatten()).clamp(-1.0, 1.0)
+    work = torch.float64 if a.dtype == torch.float64 else torch.float32
+    x, y = a.to(work).flatten(), b.to(work).flatten()
+    if x.numel() == 0:
+        return a
+    na, nb = x.norm(), y.norm()
+    na = na if na > EPS else torch.ones_like(na)
+    nb = nb if nb > EPS else torch.ones_like(nb)
+    dot = ((x / na) * (y / nb)).sum().clamp(-1, 1)
     if dot.abs() > PARALLEL:
-        return (1 - t) * a + t * b
-    theta = torch.arccos(dot)
-    return (torch.sin((1 - t) * theta) * a + torch.sin(t * theta) * b) / torch.sin(theta)
+        ca, cb = 1 - t, t
+    else:
+        theta = torch.acos(dot)
+        ca, cb = torch.sin((1 - t) * theta) / torch.sin(theta), torch.sin(t * theta) / torch.sin(theta)
+    return (ca * x + cb * y).view(a.shape).to(a.dtype)
 
 
-def merge(x: TensorMergeInputs):
-    return slerp(x.models[0], x.models[1], x.t)
+def merge(x: TensorInputs):
+    other = x.non_base()[0]
+    return slerp(x.base, x.tensors[other], x.shared["t"])
 
 
-METHOD = MergeMethod("slerp", merge, needs_base=False, min_models=2, max_models=2)
+METHOD = MergeMethod("slerp", merge, (Param("t", float, "shared"),), min_inputs=2, max_inputs=2)

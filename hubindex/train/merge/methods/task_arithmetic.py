@@ -1,12 +1,12 @@
-"""Task arithmetic: base + lambda * sum(w_i * (model_i - base)). Weight 0 returns the base exactly."""
+"""Task arithmetic: base + lambda * sum(weight_i * (model_i - base)); normalize (off by default) divides by the
+weight sum. Weight 0 returns the base exactly."""
 
-from hubindex.train.merge.methods import MergeMethod, TensorMergeInputs
-from hubindex.train.merge.methods.sparsify import task_vectors, weighted_sum
-
-
-def merge(x: TensorMergeInputs):
-    delta = weighted_sum(task_vectors(x.base, x.models), x.weights, normalize=bool(x.normalize))
-    return x.base + x.scale * delta
+from hubindex.train.merge.methods import MergeMethod, TensorInputs
+from hubindex.train.merge.methods.sparsify import common_params, task_vector_merge
 
 
-METHOD = MergeMethod("task_arithmetic", merge, needs_base=True, min_models=1)
+def merge(x: TensorInputs):
+    return task_vector_merge(x, None, consensus=False)
+
+
+METHOD = MergeMethod("task_arithmetic", merge, common_params(normalize=False, rescale=False))

@@ -1,16 +1,13 @@
-"""TIES: trim each task vector to its top-`density` magnitudes, elect a sign per entry, average agreeing entries.
+"""TIES: trim each task vector to its top `int(density * n)` magnitudes, elect a sign per entry, combine the
+entries that agree; normalize (on by default) divides by the weights of the agreeing models only.
+With density unset (1.0) nothing is trimmed."""
 
-With density unset nothing is trimmed (mergekit's behaviour). normalize (default on) divides by the weights of the
-agreeing models only.
-"""
-
-from hubindex.train.merge.methods import MergeMethod, TensorMergeInputs
-from hubindex.train.merge.methods.sparsify import keep_top_magnitude, sign_consensus, task_vectors
+from hubindex.train.merge.methods import MergeMethod, TensorInputs
+from hubindex.train.merge.methods.sparsify import common_params, magnitude, task_vector_merge
 
 
-def merge(x: TensorMergeInputs):
-    taus = [keep_top_magnitude(t, d) for t, d in zip(task_vectors(x.base, x.models), x.densities, strict=True)]
-    return x.base + x.scale * sign_consensus(taus, x.weights, normalize=x.normalize is not False)
+def merge(x: TensorInputs):
+    return task_vector_merge(x, magnitude, consensus=True)
 
 
-METHOD = MergeMethod("ties", merge, needs_base=True, min_models=1)
+METHOD = MergeMethod("ties", merge, common_params(normalize=True, rescale=False))
