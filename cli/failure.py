@@ -17,11 +17,12 @@ _NETWORK_MODULES = ("redis", "kombu", "celery", "amqp")
 
 
 def chain(exc: BaseException) -> list[BaseException]:
-    """The exception and everything it was raised from or while handling, outermost first (no cycles)."""
+    """The exception and everything it was raised from or while handling, outermost first (no cycles). A
+    `raise ... from None` ends the chain there, as in Python's own traceback: that error already says it all."""
     seen: list[BaseException] = []
     while exc is not None and all(exc is not s for s in seen):
         seen.append(exc)
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return seen
 
 
