@@ -72,11 +72,11 @@ def _header(source: HubSource, ref: str, name: str, sha: str, traffic: Traffic) 
 
 def _read_meta(source: HubSource, ref: str, inputs: HubInputs) -> tuple[InputMeta, list[str]]:
     traffic = inputs.traffic.setdefault(ref, Traffic())
-    info = source.model_info(ref)
-    if not info.sha:
+    info = source.model_info(ref)  # the Hub's JSON for the repo
+    if not isinstance(info.get("sha"), str):
         raise MergeError(f"{ref}: the hub gave no commit sha")
-    inputs.shas[ref] = sha = info.sha
-    siblings = [s.rfilename for s in info.siblings or []]
+    inputs.shas[ref] = sha = info["sha"]
+    siblings = [s["rfilename"] for s in info.get("siblings") or [] if isinstance(s, dict) and "rfilename" in s]
     files = repo_files(ref, siblings)
     config = read_json(source, ref, files.config, sha, traffic)
     layout: dict[str, tuple[str, tuple[int, ...]]] = {}
@@ -96,9 +96,14 @@ def _read_meta(source: HubSource, ref: str, inputs: HubInputs) -> tuple[InputMet
         def vocab() -> str | None:
             return vocab_digest(read_small(source, ref, TOKENIZER, sha, traffic))
 
-    declared = (info.card_data or {}).get("base_model") if info.card_data else None
+    declared = _card(info).get("base_model")
     bases = [declared] if isinstance(declared, str) else [b for b in declared or [] if isinstance(b, str)]
     return InputMeta(ref, files.kind, config, layout, tokenizer_id, vocab), bases
+
+
+def _card(info: dict) -> dict:
+    card = info.get("cardData")
+    return card if isinstance(card, dict) else {}
 
 
 def _descends(source: HubSource, start: list[str], base: str) -> list[str] | None:
@@ -110,7 +115,7 @@ def _descends(source: HubSource, start: list[str], base: str) -> list[str] | Non
             if path[-1] == base:
                 return path
             try:
-                card = source.model_info(path[-1]).card_data or {}
+                card = _card(source.model_info(path[-1]))
             except HubAccessError:
                 return path  # a declared parent the hub does not show: cannot tell, so not a failure
             declared = card.get("base_model")
