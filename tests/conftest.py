@@ -123,3 +123,17 @@ REALISTIC_SEED = 11  # a test seed; the team's design seeds are 1 and 2, held-ou
 def realistic_zoo(zoo_factory) -> Path:
     """The realistic profile at its test scale (~40 tiny models, every kind once or more), metadata stripped."""
     return zoo_factory(REALISTIC_SEED, profile="realistic", strip_metadata=True)
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """conftest keeps tests offline; a test that crawls talks to 127.0.0.1 only, through huggingface_hub's client."""
+    from hubindex.hub.source import go_online
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    go_online()
+    yield
+    from huggingface_hub import constants
+
+    constants.HF_HUB_OFFLINE = True

@@ -20,7 +20,7 @@ from hubindex.evaluate.lineage import evaluate_lineage
 from hubindex.hub.crawl import crawl
 from hubindex.hub.full_fetch import FullFetchOptions
 from hubindex.hub.repo_files import repo_files
-from hubindex.hub.source import CrawlQuery, HubSource, go_online
+from hubindex.hub.source import CrawlQuery, HubSource
 from hubindex.ids import validate_repo_filename
 from hubindex.schemas import SCHEMA_DIR
 from tests.hub_server import Fault, HubServer
@@ -28,17 +28,7 @@ from tests.hub_server import Fault, HubServer
 GATED, PICKLE, VANISHED, BROKEN = "vault/locked-model", "legacy/pickle-only", "ghost/deleted-model", "oops/truncated"
 HOSTILE = "evil/..escape"  # listed by the hub, never a path: validate_model_id refuses it
 
-
-@pytest.fixture(autouse=True)
-def online(monkeypatch):
-    """conftest keeps tests offline; these talk to 127.0.0.1 only, through huggingface_hub's client."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    go_online()
-    yield
-    from huggingface_hub import constants
-
-    constants.HF_HUB_OFFLINE = True
+pytestmark = pytest.mark.usefixtures("online")  # conftest.online: these tests talk to 127.0.0.1
 
 
 @pytest.fixture(scope="session")

@@ -25,21 +25,12 @@ from safetensors.numpy import save_file
 from hubindex.catalog import Catalog
 from hubindex.catalog.hub_rows import hub_row
 from hubindex.hub.crawl import crawl
-from hubindex.hub.source import CrawlQuery, HubSource, TransientHubError, go_online
+from hubindex.hub.source import CrawlQuery, HubSource, TransientHubError
 from tests.hub_server import CREATED_FLOOR, Fault, HubServer, RateLimit
 
 TOKEN = "hf_test_token"
 
-
-@pytest.fixture(autouse=True)
-def online(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    go_online()
-    yield
-    from huggingface_hub import constants
-
-    constants.HF_HUB_OFFLINE = True
+pytestmark = pytest.mark.usefixtures("online")  # conftest.online: these tests talk to 127.0.0.1
 
 
 def _repo(folder: Path, files: dict[str, bytes] | None = None) -> Path:

@@ -512,18 +512,6 @@ CRAWL_CASES = {
 }
 
 
-@pytest.fixture
-def online(monkeypatch):
-    """conftest keeps tests offline; the crawl talks to 127.0.0.1 only, through huggingface_hub's client."""
-    from hubindex.hub.source import go_online
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    go_online()
-    yield
-    from huggingface_hub import constants
-
-    constants.HF_HUB_OFFLINE = True
 
 
 def test_crawler_records_hostile_repos_and_crawls_the_good_ones(good_hub, tmp_path, online):

@@ -22,7 +22,7 @@ from hubindex.errors import HubindexError, UnsupportedFormatError
 from hubindex.hub.partial import PartialResult, partial_signature
 from hubindex.hub.source import CREATED_FLOOR, CrawlQuery, HubAccessError, HubSource, TransientHubError
 from hubindex.ids import validate_model_id
-from hubindex.indexer.metadata import dominant_dtype, metadata_columns
+from hubindex.indexer.metadata import dominant_dtype, metadata_columns, parse_timestamp
 from hubindex.indexer.run import finish, plan_bases
 
 PARTIAL_NOTE = "partial fingerprint from range reads: Delta Activations need the weights (crawl --full)"
@@ -132,18 +132,6 @@ def list_stage(source: HubSource, query: CrawlQuery) -> Iterator[Listed]:
         yield listed_from_item(item)
 
 
-def _card_time(card: dict) -> datetime | None:
-    value = card.get("created_at")
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).replace(tzinfo=None)
-        except ValueError:
-            return None
-    return None
-
-
 def creation_time(source: HubSource, listed: Listed) -> tuple[datetime | None, str | None]:
     """A real creation time for a repo whose createdAt is the Hub's floor: its first commit's date, else a date
     its card declares before the floor, else the floor itself (source `hub_floor`)."""
@@ -157,7 +145,7 @@ def creation_time(source: HubSource, listed: Listed) -> tuple[datetime | None, s
         first = None
     if first is not None:
         return first, "first_commit"
-    card = _card_time(listed.card)
+    card = parse_timestamp(listed.card.get("created_at"))
     if card is not None and card <= CREATED_FLOOR:
         return card, "card"
     return listed.created_at, listed.created_source

@@ -30,7 +30,7 @@ def _as_list(value: object) -> list[str] | None:
     return None
 
 
-def _timestamp(value: object) -> datetime | None:
+def parse_timestamp(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value.replace(tzinfo=None)
     if isinstance(value, date):
@@ -62,7 +62,7 @@ def metadata_columns(card: dict, config: dict, kind: str, body: str = "") -> dic
         "declared_relation": card.get("base_model_relation") if isinstance(card.get("base_model_relation"), str)
         else None,
         "tags": [str(t) for t in card.get("tags", [])] if isinstance(card.get("tags"), list) else [],
-        "created_at": _timestamp(card.get("created_at")),
+        "created_at": parse_timestamp(card.get("created_at")),
         "adapter_base": None,
         "architecture": None,
         "model_type": None,
