@@ -135,19 +135,11 @@ def read_capped(path: Path, folder: Path | None = None, cap: int | None = None) 
     fd, info = open_regular(path, folder)
     try:
         check_size(path, info.st_size, cap)
-        chunks, got = [], 0
-        while got <= cap:  # st_size can lie (a file growing, a special mount): stop at cap + 1
-            chunk = os.read(fd, min(cap + 1 - got, 4 * MiB))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-    except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read ({exc.strerror})") from None
+        data = read_prefix(fd, cap + 1, path)  # st_size can lie (a file growing, a special mount): stop at cap + 1
     finally:
         os.close(fd)
-    check_size(path, got, cap)
-    return b"".join(chunks)
+    check_size(path, len(data), cap)
+    return data
 
 
 def read_prefix(fd: int, size: int, path: Path) -> bytes:
