@@ -30,6 +30,9 @@ def publish(message: dict) -> None:
     """Hand a message to the catalog owner (persistent; while the broker is away, retried until it is back, so a
     result computed during a broker restart still arrives)."""
     with app.producer_or_acquire() as producer:
+        # A broker restarted without persistence (or flushed) forgets its queue bindings while kombu remembers, per
+        # connection, having declared them: declare again each time, or the message is routed nowhere and lost.
+        producer.connection.declared_entities.discard(hash(INGEST_QUEUE))
         producer.publish(message, exchange=INGEST_QUEUE.exchange, routing_key=INGEST, declare=[INGEST_QUEUE],
                          serializer="json", delivery_mode=2, retry=True, retry_policy=PUBLISH_RETRY)
 
