@@ -11,33 +11,22 @@ Models of one architecture whose layouts differ only in some tensors' shapes (vo
 compared on the tensors they share. The lineage engine refines this with directed evidence
 from the weights; a weight-only "centre of the fan" rule was measured and rejected: finetunes share a common drift
 (weight decay, the same data format), so merges of finetunes look more central than the base itself.
-
-An adapter's base is its declared base when that model is indexed and has every target tensor at the right shape,
-else the one family root whose layout fits; when several fit (same architecture and size, different
-initialisations), the caller breaks the tie (by probe loss).
+Adapters get their base in `indexer/adapter_base.py`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.samples import pairwise_distances, sample_vectors
+from hubindex.indexer import adapter_base
+from hubindex.indexer.assignment import Assignment
 from hubindex.lineage.direction import choose_root
 from hubindex.lineage.evidence import PRECISION
 from hubindex.lineage.family import shared_samples
 
 SAME_FAMILY = 0.5  # relative distance below which two models share a pretrained ancestor
-
-
-@dataclass
-class Assignment:
-    family: str | None
-    base: str | None
-    source: str | None
-    candidates: tuple[str, ...] = ()  # adapters with an ambiguous base
 
 
 def pairwise_relative(vectors: np.ndarray) -> np.ndarray:
@@ -98,7 +87,7 @@ def assign(catalog: Catalog) -> dict[str, Assignment]:
             roots.append(next(m for m in group_rows if m["id"] == root))
     for row in rows:
         if row["kind"] == "adapter":
-            out[row["id"]] = _adapter_base(catalog, row, roots, out)
+            out[row["id"]] = adapter_base.assign(catalog, row, roots, out)
     return out
 
 
@@ -129,24 +118,3 @@ def _earliest(rows: list[dict], scaled: np.ndarray, distance: np.ndarray) -> int
     times = np.array([r["created_at"].timestamp() if r["created_at"] else np.nan for r in rows])
     precision = np.array([PRECISION.get(r["dtype"], 0) for r in rows])
     return choose_root(scaled, distance, times, precision)
-
-
-def _fits(catalog: Catalog, adapter_shapes: dict, base_id: str) -> bool:
-    shapes = {r["name"]: tuple(r["shape"]) for r in catalog.tensor_stats(base_id)}
-    return all(shapes.get(name) == shape for name, shape in adapter_shapes.items())
-
-
-def _adapter_base(catalog: Catalog, row: dict, roots: list[dict], found: dict[str, Assignment]) -> Assignment:
-    shapes = {r["name"]: tuple(r["shape"]) for r in catalog.tensor_stats(row["id"])}
-    for declared in (row["adapter_base"], *(row["declared_base"] or [])):
-        if declared and declared in found and _fits(catalog, shapes, declared):
-            root = found[declared].family or declared
-            if root == declared:
-                return Assignment(root, declared, "declared")
-            # A finetune as the base: plausible, but a wrong card looks the same. The pipeline checks it against
-            # the family root by probe loss when it embeds (declared wins ties).
-            return Assignment(root, declared, "declared", (declared, root))
-    fitting = tuple(r["id"] for r in roots if _fits(catalog, shapes, r["id"]))
-    if len(fitting) == 1:
-        return Assignment(fitting[0], fitting[0], "weights")
-    return Assignment(None, None, None, fitting)

@@ -22,6 +22,7 @@ from hubindex.catalog import Catalog
 from hubindex.catalog.spaces import rebuild
 from hubindex.embed.methods import get_method
 from hubindex.indexer import families
+from hubindex.indexer.assignment import Assignment
 from hubindex.indexer.discover import discover
 from hubindex.indexer.embedding import stale
 from hubindex.indexer.jobs import BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
@@ -231,12 +232,12 @@ class Run(BaseModel):
         self.report.failed.append(Failure(model=job.model_id, status=result.status, error=result.error))
 
     def _record_base(self, catalog: Catalog, job: BasesJob, result: Result) -> None:
-        choice = families.Assignment(job.family, job.base, job.source)
+        choice = Assignment(job.family, job.base, job.source)
         losses = result.losses or {}
         if losses:
             declared = job.base if job.source == "declared" else None
             best = min(losses, key=lambda c: (losses[c], c != declared))
-            choice = families.Assignment(job.family or best, best,
+            choice = Assignment(job.family or best, best,
                                          "declared-checked" if best == declared else "probe-loss")
         row = catalog.model(job.model_id)
         if row and row["revision"] == job.revision:

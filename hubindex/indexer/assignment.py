@@ -1,0 +1,13 @@
+"""Where a model belongs: its family, the base its Delta Activations are taken against, and who decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Assignment:
+    family: str | None
+    base: str | None
+    source: str | None
+    candidates: tuple[str, ...] = ()  # adapters with an ambiguous base
