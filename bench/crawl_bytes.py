@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -120,7 +121,20 @@ def planned(shapes: list[tuple]) -> dict:
             "sampled": len(chosen), "inferred": len(inferred)}
 
 
-def measured(zoo: Path) -> None:
+def differing(partial_db: Path, full_db: Path, truth_path: Path) -> list[str]:
+    """Models whose parents differ between the two catalogs: (model, partial, full, truth)."""
+    from hubindex.catalog import Catalog
+    from hubindex.lineage.queries import entries
+    from hubindex.zoo.truth import load_truth
+
+    truth = load_truth(truth_path)
+    with Catalog(partial_db, read_only=True) as a, Catalog(full_db, read_only=True) as b:
+        ours, theirs = ({e.model: sorted(e.parents) for e in entries(c)} for c in (a, b))
+    return [f"{m}: partial {ours.get(m)} full {theirs.get(m)} truth {sorted(truth[m]['parents'])}"
+            for m in sorted(truth) if ours.get(m) != theirs.get(m)]
+
+
+def measured(zoo: Path, keep: Path | None = None) -> None:
     from huggingface_hub import snapshot_download
 
     from hubindex.catalog import Catalog
@@ -157,6 +171,11 @@ def measured(zoo: Path) -> None:
             partial_eval = evaluate_lineage(c, truth)
         with Catalog(tmp_path / "full.duckdb", read_only=True) as c:
             full_eval = evaluate_lineage(c, truth)
+        diffs = differing(tmp_path / "partial.duckdb", tmp_path / "full.duckdb", Path(truth))
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            for name in ("partial.duckdb", "full.duckdb"):
+                shutil.copy(tmp_path / name, keep / name)
     weights = report.bytes_total
     print(f"zoo {zoo} ({report.listed} models, {weights / 1e6:.1f} MB of weights), served by tests/hub_server.py")
     print(f"{'':>8} {'bytes fetched':>14} {'of weights':>10} {'wall s':>7} {'parent acc':>10} {'edge F1':>8}")
@@ -169,6 +188,8 @@ def measured(zoo: Path) -> None:
     print(f"ratio partial/full: bytes {partial_bytes / full_bytes:.3f}, time {partial_s / full_s:.2f}; "
           f"parent accuracy difference {gap:.1f} points")
     print(f"requests per model (partial): {sum(m.requests for m in report.models) / max(1, report.listed):.1f}")
+    for line in diffs:
+        print(f"  parents differ: {line}")
 
 
 def measured_big(hidden: int, layers: int, inter: int, vocab: int, shard_bytes: int) -> None:
@@ -228,6 +249,7 @@ def main() -> None:
     parser.add_argument("--zoo", type=Path, help="a built zoo (default: build/reuse .hubindex/zoo-tiny-seed7)")
     parser.add_argument("--no-zoo", action="store_true", help="skip the zoo crawl (real layouts and one big model)")
     parser.add_argument("--no-big", action="store_true", help="skip the synthetic checkpoint over HTTP")
+    parser.add_argument("--keep", type=Path, help="copy the zoo's partial and full catalogs into this folder")
     args = parser.parse_args()
     zoo = args.zoo
     if zoo is None and not args.no_zoo:
@@ -251,7 +273,7 @@ def main() -> None:
         measured_big(1024, 8, 2816, 32000, 100 << 20)
     if zoo is not None:
         print()
-        measured(zoo)
+        measured(zoo, args.keep)
 
 
 if __name__ == "__main__":
