@@ -58,10 +58,6 @@ class TensorSample:
     def positions(self) -> np.ndarray:
         return np.arange(self.start, self.stop, dtype=np.int64)
 
-    def windows(self) -> list[tuple[int, int]]:
-        """Contiguous [start, end) element ranges covering the positions, for range reads: one."""
-        return [(self.start, self.stop)] if self.count else []
-
 
 @lru_cache(maxsize=8192)
 def tensor_sample(name: str, shape: tuple[int, ...]) -> TensorSample:
