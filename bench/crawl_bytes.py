@@ -150,6 +150,8 @@ def measured(zoo: Path, keep: Path | None = None) -> None:
         tmp_path = Path(tmp)
         started = time.perf_counter()
         report = crawl(tmp_path / "partial.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint))
+        with Catalog(tmp_path / "partial.duckdb", read_only=True) as c:
+            created = dict(c.con.execute("SELECT id, created_at FROM hub_models").fetchall())
         partial_s = time.perf_counter() - started
         partial_bytes = sum(n for p, n in hub.traffic.body_bytes.items() if "/resolve/" in p)
         hub.traffic.body_bytes.clear()
@@ -160,7 +162,9 @@ def measured(zoo: Path, keep: Path | None = None) -> None:
             folder = tmp_path / "full" / listed.id
             snapshot_download(listed.id, revision=listed.sha, local_dir=folder, endpoint=hub.endpoint,
                               allow_patterns=PATTERNS, max_workers=2)
-            stamp_times(folder, listed.created_at)  # the hub's creation time, as the crawl records it
+            # the creation time the crawl recorded (the first commit's date for repos at the Hub's createdAt floor),
+            # so both catalogs order models by the same clock and differ only in how the weights were read
+            stamp_times(folder, created.get(listed.id) or listed.created_at)
         download_s = time.perf_counter() - started
         index_paths(tmp_path / "full.duckdb", [tmp_path / "full"], ["hubindex"], embed=False, quiet=True)
         full_s = time.perf_counter() - started
