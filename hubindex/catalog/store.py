@@ -162,7 +162,7 @@ class Catalog:
         """The first k stored parent candidates of a model, best first; None when its family's candidates were not
         ranked from its current lineage (a catalog indexed before they were stored, or lineage newer than them)."""
         current = self.con.execute(
-            "SELECT r.digest IS NOT DISTINCT FROM f.digest FROM lineage l "
+            "SELECT coalesce(r.digest = f.digest, false) FROM lineage l "
             "LEFT JOIN lineage_families f ON f.family = l.family LEFT JOIN parent_rankings r ON r.family = l.family "
             "WHERE l.model_id = ?", [model_id]).fetchone()
         if not current or not current[0]:
