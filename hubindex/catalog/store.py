@@ -98,6 +98,20 @@ class Catalog:
                                 [model_ids]).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def delta_query(self, model_id: str, method: str) -> dict | None:
+        """What `similar --by delta` reads of the asking model, in one point lookup: status, error, family and its
+        embedding (None when the model is not in the catalog)."""
+        row = self.con.execute(
+            "SELECT m.status, m.error, m.family, e.vector, e.norm FROM models m LEFT JOIN embeddings e "
+            "ON e.model_id = m.id AND e.method = ? WHERE m.id = ?", [method, model_id]).fetchone()
+        if row is None:
+            return None
+        return {"status": row[0], "error": row[1], "family": row[2],
+                "vector": None if row[3] is None else np.asarray(row[3], dtype=np.float32), "norm": row[4]}
+
+    def all_families_and_kinds(self) -> dict[str, tuple[str | None, str | None]]:
+        return {r[0]: (r[1], r[2]) for r in self.con.execute("SELECT id, family, kind FROM models").fetchall()}
+
     def tensor_stats(self, model_id: str) -> list[dict]:
         return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
 
@@ -147,8 +161,10 @@ class Catalog:
         """Every model's parents, relation, confidence and family, without the evidence."""
         return self._rows("SELECT model_id, family, parents, relation, confidence FROM lineage ORDER BY model_id")
 
-    def lineage(self, model_id: str | None = None) -> list[dict]:
+    def lineage(self, model_id: str | None = None, family: str | None = None) -> list[dict]:
         where, params = ("WHERE model_id = ?", [model_id]) if model_id else ("", [])
+        if family is not None:
+            where, params = (f"{where} AND family = ?" if where else "WHERE family = ?"), [*params, family]
         rows = self._rows(f"SELECT * FROM lineage {where} ORDER BY model_id", params)
         for row in rows:
             row["evidence"] = json.loads(row["evidence"])

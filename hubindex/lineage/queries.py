@@ -10,10 +10,11 @@ from hubindex.lineage.ranked_parents import rank_model
 MAX_K = 1000
 
 
-def entries(catalog: Catalog) -> list[LineageEntry]:
+def entries(catalog: Catalog, family: str | None = None) -> list[LineageEntry]:
+    """Every model's lineage entry, or one family's (read by SQL, not filtered here)."""
     return [LineageEntry(model=r["model_id"], parents=list(r["parents"]), relation=r["relation"],
                          confidence=r["confidence"], evidence=r["evidence"], family=r["family"])
-            for r in catalog.lineage()]
+            for r in catalog.lineage(family=family)]
 
 
 def _entry(by_id: dict[str, LineageEntry], model_id: str) -> LineageEntry:
