@@ -26,6 +26,7 @@ from hubindex.api.metrics import Metrics, MetricsMiddleware
 from hubindex.api.routes import atlas, docs, jobs, lineage, models, search, service
 
 from hubindex import __version__
+from hubindex.atlas.cache import AnswerCache
 from hubindex.catalog import Catalog
 
 # A background loop gets a view of the owner catalog (its own cursor) and a stop event; it returns soon after
@@ -104,6 +105,7 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
                   description="Query a model hub's index: similar models, lineage, merge candidates, search.")
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.atlas_cache = AnswerCache()
     app.state.examples_limit = RateLimit(settings.examples_per_minute)
     errors.install(app)
     for module in (models, lineage, search, jobs, service, atlas, docs):

@@ -98,6 +98,20 @@ class Catalog:
                                 [model_ids]).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def delta_query(self, model_id: str, method: str) -> dict | None:
+        """What `similar --by delta` reads of the asking model, in one point lookup: status, error, family and its
+        embedding (None when the model is not in the catalog)."""
+        row = self.con.execute(
+            "SELECT m.status, m.error, m.family, e.vector, e.norm FROM models m LEFT JOIN embeddings e "
+            "ON e.model_id = m.id AND e.method = ? WHERE m.id = ?", [method, model_id]).fetchone()
+        if row is None:
+            return None
+        return {"status": row[0], "error": row[1], "family": row[2],
+                "vector": None if row[3] is None else np.asarray(row[3], dtype=np.float32), "norm": row[4]}
+
+    def all_families_and_kinds(self) -> dict[str, tuple[str | None, str | None]]:
+        return {r[0]: (r[1], r[2]) for r in self.con.execute("SELECT id, family, kind FROM models").fetchall()}
+
     def tensor_stats(self, model_id: str) -> list[dict]:
         return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
 
@@ -147,8 +161,10 @@ class Catalog:
         """Every model's parents, relation, confidence and family, without the evidence."""
         return self._rows("SELECT model_id, family, parents, relation, confidence FROM lineage ORDER BY model_id")
 
-    def lineage(self, model_id: str | None = None) -> list[dict]:
+    def lineage(self, model_id: str | None = None, family: str | None = None) -> list[dict]:
         where, params = ("WHERE model_id = ?", [model_id]) if model_id else ("", [])
+        if family is not None:
+            where, params = (f"{where} AND family = ?" if where else "WHERE family = ?"), [*params, family]
         rows = self._rows(f"SELECT * FROM lineage {where} ORDER BY model_id", params)
         for row in rows:
             row["evidence"] = json.loads(row["evidence"])
@@ -157,6 +173,38 @@ class Catalog:
     def family_digest(self, family: str) -> str | None:
         row = self.con.execute("SELECT digest FROM lineage_families WHERE family = ?", [family]).fetchone()
         return row[0] if row else None
+
+    def stored_parents(self, model_id: str, k: int) -> list[dict] | None:
+        """The first k stored parent candidates of a model, best first; None when its family's candidates were not
+        ranked from its current lineage (a catalog indexed before they were stored, or lineage newer than them)."""
+        current = self.con.execute(
+            "SELECT coalesce(r.digest = f.digest, false) FROM lineage l "
+            "LEFT JOIN lineage_families f ON f.family = l.family LEFT JOIN parent_rankings r ON r.family = l.family "
+            "WHERE l.model_id = ?", [model_id]).fetchone()
+        if not current or not current[0]:
+            return None
+        rows = self._rows("SELECT candidate, score, distance, allowed, evidence FROM parent_candidates "
+                          "WHERE model_id = ? ORDER BY rank LIMIT ?", [model_id, k])
+        for row in rows:
+            row["evidence"] = json.loads(row["evidence"])
+        return rows
+
+    def unranked_parent_families(self) -> dict[str, str]:
+        """family -> lineage digest, for families whose parent candidates are missing or older than their lineage."""
+        return dict(self.con.execute(
+            "SELECT f.family, f.digest FROM lineage_families f LEFT JOIN parent_rankings r ON r.family = f.family "
+            "WHERE r.digest IS DISTINCT FROM f.digest ORDER BY f.family").fetchall())
+
+    def state_digest(self) -> str:
+        """A digest of what the catalog's views are computed from (models, lineage, embeddings): equal digests mean
+        an unchanged catalog, whichever process or code path wrote it. One scan of each table, no row leaves DuckDB."""
+        row = self.con.execute(
+            "SELECT (SELECT count(*) || ':' || coalesce(bit_xor(hash(id, revision, status, kind, family, base, "
+            "tags::VARCHAR)), 0) FROM models), (SELECT count(*) || ':' || coalesce(bit_xor(hash(model_id, family, "
+            "parents::VARCHAR, relation, confidence)), 0) FROM lineage), (SELECT count(*) || ':' || "
+            "coalesce(bit_xor(hash(model_id, method, revision, base, base_revision, norm)), 0) FROM embeddings)"
+        ).fetchone()
+        return "/".join(row)
 
     def counts(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall())
@@ -230,6 +278,38 @@ class Catalog:
         except Exception:
             self.con.execute("ROLLBACK")
             raise
+
+    def replace_parent_candidates(self, family: str, digest: str, ranked: dict[str, list[dict]]) -> None:
+        """Swap in a family's ranked parent candidates (model -> candidates, best first) in one transaction."""
+        cols: dict[str, list] = {c: [] for c in ("model_id", "rank", "candidate", "score", "distance", "allowed",
+                                                 "evidence")}
+        for model_id, candidates in ranked.items():
+            for rank, c in enumerate(candidates):
+                for key, value in (("model_id", model_id), ("rank", rank), ("candidate", c["model"]),
+                                   ("score", c["score"]), ("distance", c["distance"]), ("allowed", c["allowed"]),
+                                   ("evidence", json.dumps(c["evidence"]))):
+                    cols[key].append(value)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM parent_candidates WHERE family = ? OR model_id IN (SELECT unnest(?))",
+                             [family, list(ranked)])
+            if cols["model_id"]:
+                self.con.execute(
+                    "INSERT INTO parent_candidates SELECT unnest(?), ?, unnest(?), unnest(?), unnest(?), "
+                    "unnest(?::DOUBLE[]), unnest(?), unnest(?)::JSON",
+                    [cols["model_id"], family, cols["rank"], cols["candidate"], cols["score"], cols["distance"],
+                     cols["allowed"], cols["evidence"]])
+            self.con.execute("INSERT OR REPLACE INTO parent_rankings VALUES (?, ?)", [family, digest])
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def drop_stale_parent_candidates(self) -> None:
+        """Forget rankings of families whose lineage is gone (drop_stale_lineage ran first)."""
+        self.con.execute("DELETE FROM parent_rankings WHERE family NOT IN (SELECT family FROM lineage_families)")
+        self.con.execute("DELETE FROM parent_candidates WHERE family NOT IN (SELECT family FROM parent_rankings) "
+                         "OR model_id NOT IN (SELECT model_id FROM lineage)")
 
     def drop_stale_lineage(self, families: set[str]) -> None:
         """Forget lineage of families that no longer exist and of models no longer indexed."""

@@ -28,6 +28,7 @@ from hubindex.indexer.embedding import stale
 from hubindex.indexer.jobs import BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
 from hubindex.indexer.metadata import file_stamp
 from hubindex.lineage.engine import update_lineage
+from hubindex.lineage.ranked_parents import store_parent_candidates
 from hubindex.status import OK_STATUSES, ModelStatus
 
 # Errors inserting one model's rows (a value out of a column's range): recorded as that model's failure. Disk and
@@ -278,4 +279,6 @@ def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
 
 def finish(catalog: Catalog) -> tuple[int, int]:
     """A run's last step: lineage of the families that changed, then the FAISS spaces. (families, spaces)"""
-    return len(update_lineage(catalog)), len(rebuild(catalog))
+    families = len(update_lineage(catalog))
+    store_parent_candidates(catalog)
+    return families, len(rebuild(catalog))
