@@ -13,6 +13,7 @@ from pydantic import BaseModel, RootModel
 
 from hubindex.atlas.answers import AtlasForest, AtlasMap
 from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
+from hubindex.cli.answers import DomainsAnswer, MergedModel, Reindexed, TrainedModel, ZooBuilt
 from hubindex.embed.task import ExamplesQuery
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.evaluate.merging import MergeEval
@@ -73,6 +74,11 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "atlas_map": AtlasMap,
     "examples_query": ExamplesQuery,
     "crawl_report": CrawlReport,
+    "trained_model": TrainedModel,
+    "merged_model": MergedModel,
+    "zoo_built": ZooBuilt,
+    "domains": DomainsAnswer,
+    "reindexed": Reindexed,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
