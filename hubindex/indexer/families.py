@@ -108,9 +108,7 @@ def assign(catalog: Catalog) -> dict[str, Assignment]:
             for m in group_rows:
                 out[m["id"]] = Assignment(root, root if m["id"] != root else None, source if m["id"] != root else None)
             roots.append(next(m for m in group_rows if m["id"] == root))
-    for row in rows:
-        if row["kind"] == "adapter":
-            out[row["id"]] = adapter_base.assign(catalog, row, roots, out)
+    out.update(adapter_base.assign_all(catalog, [r for r in rows if r["kind"] == "adapter"], roots, dict(out)))
     return out
 
 
