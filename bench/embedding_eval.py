@@ -89,17 +89,26 @@ class FeatureCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.computed = 0
 
+    def _path(self, zoo: Path, truth: dict, model_id: str, probes: str, tokenizer: str) -> Path:
+        root = self._root(truth, model_id)
+        key = hashlib.sha256(f"{files_key(model_path(zoo, model_id))}|{probes_key(probes)}|{tokenizer}|"
+                             f"{files_key(model_path(zoo, root))}".encode()).hexdigest()[:24]
+        return self.folder / f"{key}.pt"
+
+    def cached(self, zoo: Path, truth: dict, model_id: str, probes: str, tokenizer: str
+               ) -> dict[str, torch.Tensor] | None:
+        """The features if computed before, else None (nothing is computed)."""
+        path = self._path(zoo, truth, model_id, probes, tokenizer)
+        return torch.load(path, weights_only=True) if path.exists() else None
+
     def features(self, zoo: Path, truth: dict, model_id: str, probes: str, tokenizer: str) -> dict[str, torch.Tensor]:
         folder = model_path(zoo, model_id)
-        root = self._root(truth, model_id)
-        key = hashlib.sha256(f"{files_key(folder)}|{probes_key(probes)}|{tokenizer}|"
-                             f"{files_key(model_path(zoo, root))}".encode()).hexdigest()[:24]
-        path = self.folder / f"{key}.pt"
+        path = self._path(zoo, truth, model_id, probes, tokenizer)
         if path.exists():
             return torch.load(path, weights_only=True)
         entry = truth[model_id]
         applied_on = model_path(zoo, entry["parents"][0]) if entry["relation"] == "adapter" else None
-        tokenizer_from = model_path(zoo, root) if tokenizer == "base" else None
+        tokenizer_from = model_path(zoo, self._root(truth, model_id)) if tokenizer == "base" else None
         probe = load_probe_model(folder, applied_on, tokenizer_from)
         features = probe_features(probe, probe_set(probes), 16)
         torch.save(features, path)

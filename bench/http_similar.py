@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/server.
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.spaces import rebuild
+from hubindex.embed.methods import get_method
 from tests.server import start_server
 
 
@@ -53,7 +54,7 @@ def write_catalog(db: Path, models: int, families: int, dim: int) -> None:
         con.execute(f"""
             INSERT INTO embeddings
             SELECT model_id, 'hubindex', revision, base, 'rev0', vector,
-                   sqrt(list_sum(list_transform(vector, lambda x: x * x)))
+                   sqrt(list_sum(list_transform(vector, lambda x: x * x))), '{get_method("hubindex").recipe}'
             FROM (SELECT 'org' || (i % 97) || '/bench-model-' || i AS model_id, 'rev' || i AS revision,
                          'org' || ((i % {families}) % 97) || '/bench-model-' || (i % {families}) AS base,
                          list_transform(range({dim}), lambda x: (random() - 0.5)::FLOAT) AS vector

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -155,3 +157,38 @@ def test_top_k_share_counts_domains_among_nearest_answers():
     assert top_k_share(np.array([0.0, 1.0]), vectors, domains, "legal", k=3) == (1.0, 1.0)
     share, best = top_k_share(np.array([0.0, 1.0]), vectors, domains, "code", k=5)
     assert share < best == 0.8
+
+
+def test_recipe_names_what_decides_the_vector():
+    paper, default = METHODS["paper"], METHODS["hubindex"]
+    assert paper.recipe.startswith("paper/") and default.recipe.startswith("hubindex/")
+    assert len({paper.recipe, default.recipe}) == 2
+    assert dataclasses.replace(paper, batch_size=8).recipe == paper.recipe  # batching never changes features
+    assert dataclasses.replace(paper, pooling="mean").recipe != paper.recipe
+    assert dataclasses.replace(default, probes=default.probes[:-1]).recipe != default.recipe
+
+
+def test_embedding_of_another_recipe_is_stale_and_never_read(tmp_path):
+    """A row computed by an earlier recipe counts as missing: `index` re-embeds it, spaces and `similar` skip it."""
+    from hubindex.catalog import Catalog
+    from hubindex.catalog.spaces import Spaces, delta_space, delta_vectors, rebuild
+    from hubindex.indexer.embedding import stale
+    from tests.synthetic_catalog import write_catalog
+
+    method = METHODS["hubindex"]
+    db = write_catalog(tmp_path / "synthetic.duckdb", 40)
+    with Catalog(db) as catalog:
+        before = {r["id"] for r in stale(catalog, method)}  # the synthetic roots, which have no delta
+        family, members = next(iter(delta_vectors(catalog, "hubindex").items()))
+        old = sorted(members)[1]
+        row = catalog.embedding(old, "hubindex")
+        catalog.con.execute("UPDATE embeddings SET recipe = 'hubindex/0ld0ld0ld0ld' WHERE model_id = ? AND "
+                            "method = 'hubindex'", [old])
+        assert {r["id"] for r in stale(catalog, method)} == before | {old}
+        assert catalog.embedding(old, "hubindex") is None and catalog.embedding(old, "paper") is not None
+        assert old not in delta_vectors(catalog, "hubindex")[family]
+        rebuild(catalog, weights=False)
+        assert not Spaces.open(catalog.spaces_dir).contains(delta_space("hubindex", family), old)
+        catalog.save_embedding(old, "hubindex", row["revision"], row["base"], row["base_revision"], row["vector"],
+                               method.recipe)
+        assert {r["id"] for r in stale(catalog, method)} == before and old in delta_vectors(catalog, "hubindex")[family]

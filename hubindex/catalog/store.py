@@ -16,6 +16,7 @@ import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
 from hubindex.catalog.terms import text_terms
+from hubindex.embed.methods import current_recipe
 from hubindex.errors import HubindexError, NotFoundError
 from hubindex.fingerprint import WeightSignature
 from hubindex.status import ok_sql
@@ -135,7 +136,9 @@ class Catalog:
         return declared if declared and self.signature(declared) is not None else None
 
     def embedding(self, model_id: str, method: str) -> dict | None:
-        rows = self._rows("SELECT * FROM embeddings WHERE model_id = ? AND method = ?", [model_id, method])
+        """The model's embedding by `method`'s current recipe (a row of another recipe counts as missing)."""
+        rows = self._rows("SELECT * FROM embeddings WHERE model_id = ? AND method = ? AND recipe = ?",
+                          [model_id, method, current_recipe(method)])
         if not rows:
             return None
         rows[0]["vector"] = np.asarray(rows[0]["vector"], dtype=np.float32)
@@ -147,8 +150,9 @@ class Catalog:
         rows = self._rows(
             f"SELECT e.{'*' if vectors else '* EXCLUDE (vector)'}, m.family FROM embeddings e "
             "JOIN models m ON m.id = e.model_id "
-            f"WHERE e.method = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
-            f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id", [method, *([family] if family else [])])
+            f"WHERE e.method = ? AND e.recipe = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
+            f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id",
+            [method, current_recipe(method), *([family] if family else [])])
         for row in rows if vectors else ():
             row["vector"] = np.asarray(row["vector"], dtype=np.float32)
         return rows
@@ -258,10 +262,11 @@ class Catalog:
                          [family, base, base_source, model_id])
 
     def save_embedding(self, model_id: str, method: str, revision: str, base: str, base_revision: str,
-                       vector: np.ndarray) -> None:
-        self.con.execute("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       vector: np.ndarray, recipe: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO embeddings (model_id, method, revision, base, base_revision, vector, "
+                         "norm, recipe) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          [model_id, method, revision, base, base_revision, vector.astype(np.float32).tolist(),
-                          float(np.linalg.norm(vector))])
+                          float(np.linalg.norm(vector)), recipe])
 
     def replace_lineage(self, family: str, digest: str, entries: list[dict], seconds: float) -> None:
         """Swap in a family's recomputed lineage in one transaction."""

@@ -252,7 +252,7 @@ class Run(BaseModel):
             return  # the model or its base moved on while this ran: the next run embeds the new revision
         if result.ok:
             catalog.save_embedding(job.model_id, job.method, job.revision, job.base, job.base_revision,
-                                   result.vector.array())
+                                   result.vector.array(), get_method(job.method).recipe)
             self.report.embedded[job.method] = self.report.embedded.get(job.method, 0) + 1
             return
         catalog.set_status(job.model_id, "weights_only", f"Delta Activations: {result.error}")
