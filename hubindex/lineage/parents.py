@@ -15,9 +15,12 @@ from hubindex.lineage.evidence import increment_tail, increment_tails
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
 # A farther candidate replaces the nearest when the step from the nearest has a tail longer than the step from
-# the candidate and further above 1 than TAIL_EXCESS times the nearest's own step's (one run's tail, measured on
-# the same samples), plus TAIL_FLOOR. Excess over 1, not a ratio: how clean one run's cap looks depends on the run
-# length and the samples, and a sibling's difference has about twice the excess or more (see evidence.py).
+# the candidate and further above 1 than TAIL_EXCESS times a one-run reference, plus TAIL_FLOOR: the nearest's own
+# step's tail (one run's tail, measured on the same samples) or, when smaller, the step from the candidate itself.
+# Excess over 1, not a ratio: how clean one run's cap looks depends on the run length and the samples, and a
+# sibling's difference has about twice the excess or more (see evidence.py). The second reference keeps one wrong
+# decision from spreading through a fan: a sibling taken for a parent has a sibling's difference as its own step,
+# which would excuse every later sibling's difference from it.
 TAIL_EXCESS = 2.0
 TAIL_FLOOR = 0.01
 TAIL_CANDIDATES = 8  # allowed candidates, nearest first, whose step tail is examined (with their parents)
@@ -85,7 +88,7 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
     best = int(allowed[0])
     own = ctx.own_tail(int(ranked.members[best]))
     for position in examined[1:].tolist():
-        if tail[best] > tail[position] and tail[best] - 1 > TAIL_EXCESS * (own - 1) + TAIL_FLOOR:
+        if tail[best] > tail[position] and tail[best] - 1 > TAIL_EXCESS * (min(own, tail[position]) - 1) + TAIL_FLOOR:
             best, own = position, ctx.own_tail(int(ranked.members[position]))
     declared = declared_bases(fam.rows[model_id])
     if declared and declared[0] != fam.ids[ranked.members[best]]:
