@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from hubindex.indexer.run import IndexReport, Run
+from hubindex.pipeline.run import IndexReport, Run
 
 
 class StageProgress(BaseModel):
