@@ -42,9 +42,9 @@ from hubindex import corpus
 from hubindex.embed.activations import load_probe_model, probe_features
 from hubindex.embed.methods import EmbeddingMethod, get_method
 from hubindex.embed.probes import PROBE_SETS
-from hubindex.embed.task import TaskExample, task_model, top_k_share
 from hubindex.evaluate.embedding import domains_of, family_members, family_roots, score_family
 from hubindex.ids import model_path
+from hubindex.search_by_examples import TaskExample, task_model, top_k_share
 from hubindex.zoo.build import STATE_FILE, ZOO_FILE, ZooOptions
 from hubindex.zoo.truth import TRUTH_FILE, load_truth, truth_from_plan
 
@@ -118,7 +118,7 @@ class FeatureCache:
     def task_features(self, zoo: Path, root: str, domain: str, probes: str, tokenizer: str,
                       examples: int) -> dict[str, torch.Tensor]:
         """Features of the search-by-examples model: `examples` documents of `domain` (drawn from a stream the zoo
-        never trains on), a short finetune of the root, read like the models (hubindex.embed.task)."""
+        never trains on), a short finetune of the root, read like the models (hubindex.search_by_examples)."""
         base = model_path(zoo, root)
         key = hashlib.sha256(f"task|{files_key(base)}|{domain}|{examples}|{probes_key(probes)}|{tokenizer}".encode())
         path = self.folder / f"{key.hexdigest()[:24]}.pt"

@@ -14,7 +14,6 @@ from pydantic import BaseModel, RootModel
 from hubindex.atlas.answers import AtlasForest, AtlasMap
 from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
 from hubindex.cli.answers import DomainsAnswer, MergedModel, Reindexed, TrainedModel, ZooBuilt
-from hubindex.embed.task import ExamplesQuery
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.evaluate.merging import MergeEval
 from hubindex.hub.crawl import CrawlReport
@@ -22,6 +21,7 @@ from hubindex.indexer.pipeline import IndexReport
 from hubindex.indexer.progress import JobsAnswer, RunProgress
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
 from hubindex.merging.answers import MergeCandidates
+from hubindex.search_by_examples import ExamplesQuery
 from hubindex.service import ErrorBody, Health, JobRequest, JobStatus
 from hubindex.train.merge.recipe import MergeRecipe
 from hubindex.zoo.cards import PlantedCards

@@ -321,27 +321,26 @@ def test_queued_crawl_on_workers_equals_in_process_crawl(tiny_zoo, odd_repos, br
 
 def test_queued_crawl_run_records_each_commit_once(tiny_zoo, odd_repos, tmp_path):
     """The owner's side without a broker: redelivered and stale-sha results change nothing."""
+    from hubindex.hub.crawl_jobs import CrawlRequest, CrawlRun
     from hubindex.hub.source import CrawlQuery
-    from hubindex.indexer.jobs import CrawlRequest
-    from hubindex.indexer.run import Run
-    from hubindex.indexer.stages import execute
+    from hubindex.pipeline.stage import execute
 
     author = sorted(zoo_ids(tiny_zoo))[0].split("/")[0]
     mine = {m for m in zoo_ids(tiny_zoo) if m.startswith(author + "/")}
     with serve(tiny_zoo, odd_repos) as hub, Catalog(tmp_path / "run.duckdb") as catalog:
-        run = Run.new_crawl("r1", catalog.path, CrawlRequest(endpoint=hub.endpoint, query=CrawlQuery(author=author)))
+        run = CrawlRun.new("r1", catalog.path, CrawlRequest(endpoint=hub.endpoint, query=CrawlQuery(author=author)))
         jobs = run.start(catalog)
         assert run.phase == "crawl" and {j.model_id for j in jobs} == mine
         results = [execute(job) for job in jobs]
         assert all(run.record(catalog, result) for result in results)
         assert not any(run.record(catalog, result) for result in results)  # a redelivery
-        stale = results[0].model_copy(update={"job": {**results[0].job, "sha": "0" * 40}})
+        stale = results[0].model_copy(update={"job": results[0].job.model_copy(update={"sha": "0" * 40})})
         assert not run.record(catalog, stale)  # a commit this run did not plan
         assert run.advance(catalog) == [] and run.phase == "finished"
         rows = {r["id"]: r for r in catalog.models()}
         assert set(rows) == mine and all(rows[m]["revision"] == hub.repos[m].sha for m in mine)
         assert run.report.indexed == len(mine) and run.stages["crawl"].done == len(mine)
-        again = Run.new_crawl("r2", catalog.path, CrawlRequest(endpoint=hub.endpoint, query=CrawlQuery(author=author)))
+        again = CrawlRun.new("r2", catalog.path, CrawlRequest(endpoint=hub.endpoint, query=CrawlQuery(author=author)))
         assert again.start(catalog) == [] and again.report.unchanged == len(mine)
 
 

@@ -148,7 +148,7 @@ def test_family_score_counts_merge_neighbours_and_domains():
 
 
 def test_top_k_share_counts_domains_among_nearest_answers():
-    from hubindex.embed.task import top_k_share
+    from hubindex.search_by_examples import top_k_share
 
     vectors = {f"code{i}": np.array([1.0, 0.1 * i]) for i in range(3)}
     vectors |= {f"legal{i}": np.array([0.1 * i, 1.0]) for i in range(4)}

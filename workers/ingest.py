@@ -34,8 +34,10 @@ from redis.exceptions import LockError
 
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
-from hubindex.indexer.jobs import JOB_TYPES, BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
-from hubindex.indexer.run import Failure, Run
+from hubindex.hub.crawl_jobs import CrawlRequest, CrawlRun
+from hubindex.indexer.run import IndexRun
+from hubindex.pipeline.run import Failure, Run
+from hubindex.pipeline.stage import Job, parse_result
 
 BATCH = 64  # results recorded between two saves of the run state
 POLL = 0.5  # seconds an idle owner waits for a message before checking its stop flag
@@ -46,7 +48,8 @@ log = logging.getLogger(__name__)
 
 def submit(db: Path, paths: list[Path], methods: list[str], embed: bool = True, prune: bool = False) -> Run:
     """Queue an indexing run for the owner of `db` (`hubindex index PATH --queue`)."""
-    run = Run.new(uuid.uuid4().hex, Path(db).resolve(), [Path(p).resolve() for p in paths], methods, embed, prune)
+    run = IndexRun.new(uuid.uuid4().hex, Path(db).resolve(), [Path(p).resolve() for p in paths], methods, embed,
+                       prune)
     save_run(client(), run)
     publish({"type": "plan", "run": run.id})
     return run
@@ -54,7 +57,7 @@ def submit(db: Path, paths: list[Path], methods: list[str], embed: bool = True, 
 
 def submit_crawl(db: Path, request: CrawlRequest) -> Run:
     """Queue a hub crawl for the owner of `db` (`hubindex crawl --queue`); the owner lists the hub."""
-    run = Run.new_crawl(uuid.uuid4().hex, Path(db).resolve(), request)
+    run = CrawlRun.new(uuid.uuid4().hex, Path(db).resolve(), request)
     save_run(client(), run)
     publish({"type": "plan", "run": run.id})
     return run
@@ -94,10 +97,6 @@ def wait_for(run_id: str, timeout: float | None = None, poll: float = 0.5,
         time.sleep(poll)
 
 
-def _stage(job: Job) -> str:
-    return {FingerprintJob: "fingerprint", BasesJob: "bases", EmbedJob: "embed", CrawlJob: "crawl"}[type(job)]
-
-
 class Ledger:
     """What this owner wrote to the broker: each run as last saved, and every job it enqueued. When the broker
     comes back without them (a restart without persistence, a flush), the owner writes the runs back and enqueues
@@ -105,7 +104,7 @@ class Ledger:
 
     def __init__(self) -> None:
         self.runs: dict[str, Run] = {}
-        self.jobs: dict[str, dict[str, tuple[str, dict]]] = {}
+        self.jobs: dict[str, dict[str, Job]] = {}
 
     def saved(self, run: Run) -> None:
         self.runs[run.id] = run.model_copy(deep=True)
@@ -113,8 +112,8 @@ class Ledger:
             self.runs.pop(run.id)
             self.jobs.pop(run.id, None)
 
-    def enqueued(self, run_id: str, stage: str, job: dict) -> None:
-        self.jobs.setdefault(run_id, {})[_key(stage, job)] = (stage, job)
+    def enqueued(self, run_id: str, job: Job) -> None:
+        self.jobs.setdefault(run_id, {})[job.key] = job
 
     def restore(self, r: redis.Redis) -> None:
         """Write back the runs the broker lost and enqueue their pending jobs (or their plan) again."""
@@ -127,14 +126,7 @@ class Ledger:
             if run.phase == "queued":
                 publish({"type": "plan", "run": run.id})
             planned = self.jobs.get(run_id, {})
-            for key in run.pending:
-                if key in planned:
-                    stage, job = planned[key]
-                    TASKS[stage].apply_async(args=[run_id, job])
-
-
-def _key(stage: str, job: dict) -> str:
-    return JOB_TYPES[stage].model_validate(job).key
+            enqueue(run_id, [planned[key] for key in run.pending if key in planned])
 
 
 class IngestMessage(BaseModel):
@@ -145,16 +137,11 @@ class IngestMessage(BaseModel):
     result: dict | None = None
 
 
-def _stage(job: Job) -> str:
-    return {FingerprintJob: "fingerprint", BasesJob: "bases", EmbedJob: "embed", CrawlJob: "crawl"}[type(job)]
-
-
 def enqueue(run_id: str, jobs: list[Job], ledger: Ledger | None = None) -> None:
     for job in jobs:
-        stage, payload = _stage(job), job.model_dump(mode="json")
         if ledger is not None:
-            ledger.enqueued(run_id, stage, payload)
-        TASKS[stage].apply_async(args=[run_id, payload])
+            ledger.enqueued(run_id, job)
+        TASKS[job.stage].apply_async(args=[run_id, job.model_dump(mode="json")])
 
 
 def _renew(lock: redis.lock.Lock, done: threading.Event, lost: threading.Event) -> None:
@@ -285,9 +272,9 @@ def _start(catalog: Catalog, run: Run, ledger: Ledger) -> None:
 
 def _record(catalog: Catalog, r: redis.Redis, run: Run, payload: object) -> None:
     try:
-        result = Result.model_validate(payload)
-        key = result.job_obj().key
-    except (ValueError, KeyError) as exc:
+        result = parse_result(payload)
+        key = result.job.key
+    except ValueError as exc:
         record(INGEST, f"run {run.id}: malformed result: {exc}", payload)
         return
     try:
@@ -295,7 +282,7 @@ def _record(catalog: Catalog, r: redis.Redis, run: Run, payload: object) -> None
     except Exception as exc:  # one result that cannot be written must not stall the run
         log.exception("run %s: recording %s failed", run.id, key)
         run.pending.discard(key)
-        run.report.failed.append(Failure(model=result.job.get("model_id", "?"), status="error",
+        run.report.failed.append(Failure(model=getattr(result.job, "model_id", "?"), status="error",
                                          error=f"ingest: {type(exc).__name__}: {exc}"))
     r.hdel(running_key(run.id), key)
 

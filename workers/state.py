@@ -11,7 +11,7 @@ import redis
 from hubindex.workers.app import CPU, GPU, INGEST, require_broker
 
 from hubindex.indexer.progress import JobsAnswer, progress_of
-from hubindex.indexer.run import Run
+from hubindex.pipeline.run import Run, parse_run
 
 RUNS = "hubindex:runs"  # sorted set: run id -> creation time
 OWNER_TTL_ENV = "HUBINDEX_OWNER_TTL"
@@ -48,7 +48,7 @@ def save_run(r: redis.Redis, run: Run) -> None:
 
 def load_run(r: redis.Redis, run_id: str) -> Run | None:
     text = r.get(run_key(run_id))
-    return Run.model_validate_json(text) if text else None
+    return parse_run(text) if text else None
 
 
 def run_ids(r: redis.Redis, newest_first: bool = True) -> list[str]:

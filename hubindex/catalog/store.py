@@ -225,8 +225,7 @@ class Catalog:
         values = [row.get(c) for c in MODEL_COLUMNS]
         self.con.execute("BEGIN TRANSACTION")
         try:
-            self._delete(row["id"], keep_model_row=False,
-                         keep_embeddings=previous is not None and previous["revision"] == signature.revision)
+            self._delete(row["id"], keep_embeddings=previous is not None and previous["revision"] == signature.revision)
             self.con.execute(f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) VALUES "
                              f"({', '.join('?' * len(MODEL_COLUMNS))})", values)
             self.con.executemany(
@@ -327,15 +326,14 @@ class Catalog:
         gone = [r[0] for r in self.con.execute("SELECT id FROM models WHERE source = ?", [source]).fetchall()
                 if r[0] not in keep]
         for model_id in gone:
-            self._delete(model_id, keep_model_row=False, keep_embeddings=False)
+            self._delete(model_id, keep_embeddings=False)
         return gone
 
-    def _delete(self, model_id: str, keep_model_row: bool, keep_embeddings: bool) -> None:
+    def _delete(self, model_id: str, keep_embeddings: bool) -> None:
         self.con.execute("DELETE FROM card_terms WHERE model_id = ?", [model_id])
         self.con.execute("DELETE FROM tensor_stats WHERE model_id = ?", [model_id])
         self.con.execute("DELETE FROM signatures WHERE model_id = ?", [model_id])
         if not keep_embeddings:
             self.con.execute("DELETE FROM embeddings WHERE model_id = ?", [model_id])
             self.con.execute("DELETE FROM lineage WHERE model_id = ?", [model_id])
-        if not keep_model_row:
-            self.con.execute("DELETE FROM models WHERE id = ?", [model_id])
+        self.con.execute("DELETE FROM models WHERE id = ?", [model_id])
