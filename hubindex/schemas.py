@@ -43,6 +43,10 @@ class SimilarAnswer(RootModel[list[SimilarHit]]):
     """`hubindex similar --json`: nearest models, best first, the query model excluded."""
 
 
+class ExamplesSearchAnswer(RootModel[list[SimilarHit]]):
+    """`hubindex search --examples FILE --json`, `POST /search/examples`: models nearest to the task, best first."""
+
+
 class SearchAnswer(RootModel[list[SearchHit]]):
     """`hubindex search --json`, `GET /search`: models holding every query term, best first."""
 
@@ -72,6 +76,7 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "atlas_forest": AtlasForest,
     "atlas_map": AtlasMap,
     "examples_query": ExamplesQuery,
+    "examples_search": ExamplesSearchAnswer,
     "crawl_report": CrawlReport,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
