@@ -44,6 +44,10 @@ class SimilarAnswer(RootModel[list[SimilarHit]]):
     """`hubindex similar --json`: nearest models, best first, the query model excluded."""
 
 
+class ExamplesSearchAnswer(RootModel[list[SimilarHit]]):
+    """`hubindex search --examples FILE --json`, `POST /search/examples`: models nearest to the task, best first."""
+
+
 class SearchAnswer(RootModel[list[SearchHit]]):
     """`hubindex search --json`, `GET /search`: models holding every query term, best first."""
 
@@ -73,6 +77,7 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "atlas_forest": AtlasForest,
     "atlas_map": AtlasMap,
     "examples_query": ExamplesQuery,
+    "examples_search": ExamplesSearchAnswer,
     "crawl_report": CrawlReport,
     "trained_model": TrainedModel,
     "merged_model": MergedModel,

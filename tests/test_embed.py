@@ -192,3 +192,47 @@ def test_embedding_of_another_recipe_is_stale_and_never_read(tmp_path):
         catalog.save_embedding(old, "hubindex", row["revision"], row["base"], row["base_revision"], row["vector"],
                                method.recipe)
         assert {r["id"] for r in stale(catalog, method)} == before and old in delta_vectors(catalog, "hubindex")[family]
+
+
+def test_cli_search_by_examples_over_db_and_api(tiny_zoo, tiny_catalog, api_server, tmp_path, monkeypatch):
+    """`hubindex search --examples FILE --base ROOT`: code examples find code models, the same over --db and --api,
+    and the JSON follows schemas/examples_search."""
+    import json
+
+    import jsonschema
+    from click.testing import CliRunner
+    from hubindex.cli.main import cli
+
+    from hubindex import corpus
+    from hubindex.schemas import SCHEMA_DIR
+
+    truth = load_truth(tiny_zoo)
+    root = sorted(m for m, e in truth.items() if e["relation"] == "root")[0]
+    docs = corpus.generate("code", 6, 4242)  # a seed no zoo model trained on
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text("\n".join(json.dumps({"input": d[: len(d) // 2], "output": d[len(d) // 2:]}) for d in docs))
+    schema = json.loads((SCHEMA_DIR / "examples_search.schema.json").read_text())
+
+    def run(*where: str) -> list[dict]:
+        result = CliRunner().invoke(cli, ["search", "--examples", str(examples), "--base", root, "--limit", "3",
+                                          *where, "--json"])
+        assert result.exit_code == 0, result.output
+        hits = json.loads(result.output)
+        jsonschema.validate(hits, schema)
+        return hits
+
+    local = run("--db", str(tiny_catalog))
+    assert len(local) == 3 and truth[local[0]["model"]]["domain"] == "code", local
+    assert all(truth[h["model"]]["family"] == truth[root]["family"] for h in local)
+    monkeypatch.setenv("HUBINDEX_API_TOKEN", api_server.token)
+    remote = run("--api", api_server.url)
+    assert remote[0]["model"] == local[0]["model"]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["search", "--examples", str(examples), "--db", str(tiny_catalog)])
+    assert result.exit_code == 2 and "--base" in result.output
+    result = runner.invoke(cli, ["search", "code", "--examples", str(examples), "--base", root, "--db", "x.duckdb"])
+    assert result.exit_code == 2 and "QUERY or --examples" in result.output
+    (tmp_path / "one.json").write_text(json.dumps([{"input": "a", "output": "b"}]))
+    result = runner.invoke(cli, ["search", "--examples", str(tmp_path / "one.json"), "--base", root,
+                                 "--db", str(tiny_catalog)])
+    assert result.exit_code != 0 and "not a valid example search" in result.output
