@@ -16,6 +16,12 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True,
                            help="Print the result as JSON on stdout (schemas/trained_model, merged_model).")
 
 
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    """Before any training: the library only finds out when it saves, minutes later."""
+    if out.exists() and not overwrite:
+        raise HubindexError(f"{out} already exists (pass --overwrite to replace it)")
+
+
 def _trained(out: Path, kind: str, parameters: int, loop) -> None:
     from hubindex.cli.answers import TrainedModel
 
@@ -40,6 +46,7 @@ def pretrain(arch: str, size: str, out: Path, seed: int, steps: int | None, over
     """Pretrain a tiny base model from scratch on generated text."""
     from hubindex.train.pretrain import pretrain as run
 
+    _refuse_existing(out, overwrite)
     with progress_bars(enabled=not as_json) as progress:
         result = run(arch, size, out, seed, steps=steps, overwrite=overwrite, progress=progress)
     if as_json:
@@ -75,6 +82,7 @@ def finetune(base: Path, base_id: str | None, data: Path | None, domain: str | N
 
     if (data is None) == (domain is None):
         raise click.UsageError("give exactly one of --data FILE.jsonl or --domain NAME")
+    _refuse_existing(out, overwrite)
     texts = read_jsonl(data) if data else domain_texts(domain, docs, seed)
     lr = lr or (5e-3 if lora_rank else 1e-3)
     with progress_bars(enabled=not as_json) as progress:
@@ -126,6 +134,7 @@ def merge(method: str | None, base: Path | None, models: tuple[str, ...], weight
     from hubindex.train.merge import load_recipe, parse_recipe
     from hubindex.train.merge import merge as run
 
+    _refuse_existing(out, overwrite)
     if config:
         recipe = load_recipe(config)
         if fp32_compute:

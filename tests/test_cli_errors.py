@@ -132,6 +132,10 @@ from hubindex.cli.main import cli
 def noisy():
     warnings.warn("old API", DeprecationWarning)
     logging.getLogger("transformers.modeling_utils").warning("some weights were not initialised")
+    from huggingface_hub.utils import tqdm  # the bars of huggingface_hub and transformers (save_pretrained)
+
+    for _ in tqdm(range(3), desc="hub bar"):
+        pass
     click.echo("done")
 
 cli()
@@ -141,8 +145,10 @@ cli()
 def test_third_party_warnings_only_with_verbose():
     env = {**os.environ, "PYTHONWARNINGS": ""}
     env.pop("TRANSFORMERS_VERBOSITY", None)
+    env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
     quiet = subprocess.run([sys.executable, "-c", WARNING_COMMAND, "noisy"], capture_output=True, text=True, env=env)
     assert quiet.returncode == 0 and quiet.stdout.strip() == "done" and quiet.stderr == "", quiet.stderr
     loud = subprocess.run([sys.executable, "-c", WARNING_COMMAND, "noisy", "--verbose"], capture_output=True,
                           text=True, env=env)
     assert "old API" in loud.stderr and "some weights were not initialised" in loud.stderr, loud.stderr
+    assert "hub bar" in loud.stderr
