@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 import redis
-from hubindex.workers.app import BROKER_ERRORS, INGEST, INGEST_QUEUE, app
+from hubindex.workers.app import BROKER_ERRORS, INGEST, INGEST_QUEUE, ROUTES, app, declare
 from hubindex.workers.dead_letters import record
 from hubindex.workers.state import client, load_run, owner_lock, run_ids, running_key, save_run
 from hubindex.workers.tasks import TASKS, publish
@@ -138,6 +138,8 @@ class IngestMessage(BaseModel):
 
 
 def enqueue(run_id: str, jobs: list[Job], ledger: Ledger | None = None) -> None:
+    if jobs:
+        declare({ROUTES[f"hubindex.{job.stage}"] for job in jobs})
     for job in jobs:
         if ledger is not None:
             ledger.enqueued(run_id, job)
