@@ -126,12 +126,12 @@ def search(query: str | None, db: Path | None, api: str | None, limit: int, exam
 def merge_candidates(model: str, db: Path | None, api: str | None, k: int, method: str, as_json: bool,
                      recipe: Path | None) -> None:
     """Models sharing MODEL's base, ranked by expected merge benefit, with the reasons."""
-    from hubindex.merging.answers import MergeCandidates
-    from hubindex.merging.recipe import catalog_locator, write_candidate_recipe
+    from hubindex.merge_candidates.answers import MergeCandidates
+    from hubindex.merge_candidates.recipe import catalog_locator, write_candidate_recipe
 
     if need_db(db, api):
         from hubindex.catalog import Catalog
-        from hubindex.merging.candidates import rank
+        from hubindex.merge_candidates.candidates import rank
 
         with Catalog(db, read_only=True) as catalog:
             answer = rank(catalog, model, k, method)

@@ -20,9 +20,9 @@ from hubindex.hub.crawl import CrawlReport
 from hubindex.indexer.pipeline import IndexReport
 from hubindex.indexer.progress import JobsAnswer, RunProgress
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
-from hubindex.merging.answers import MergeCandidates
+from hubindex.merge_candidates.answers import MergeCandidates
 from hubindex.search_by_examples import ExamplesQuery
-from hubindex.service import ErrorBody, Health, JobRequest, JobStatus
+from hubindex.service_answers import ErrorBody, Health, JobRequest, JobStatus
 from hubindex.train.merge.recipe import MergeRecipe
 from hubindex.zoo.cards import PlantedCards
 from hubindex.zoo.summary import TruthEntry, ZooSummary

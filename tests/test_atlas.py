@@ -88,7 +88,7 @@ def test_parents_and_merge_candidates_of_a_model_without_signature_say_so(tmp_pa
     from hubindex.catalog import Catalog
     from hubindex.errors import NotFoundError
     from hubindex.lineage.queries import parents
-    from hubindex.merging.candidates import rank
+    from hubindex.merge_candidates.candidates import rank
     from tests.synthetic_catalog import write_catalog
 
     db = write_catalog(tmp_path / "synthetic.duckdb", 60)

@@ -214,6 +214,27 @@ def test_results_are_recorded_once_and_stale_ones_change_nothing(small_hub, tmp_
         assert cat.model("org/good-a")["revision"] == row["revision"]
 
 
+def test_a_saved_run_keeps_its_pending_keys_in_a_set_of_their_own(broker, tmp_path):
+    """The owner saves a run's record and only the changes to its pending set (not the whole set per batch)."""
+    from hubindex.workers.state import client, load_run, pending_key, run_key, save_run
+
+    from hubindex.indexer.run import IndexRun
+
+    r = client()
+    run = IndexRun.new("p1", tmp_path / "p.duckdb", [tmp_path], ["hubindex"])
+    run.phase, run.pending = "fingerprint", {f"fingerprint:org/m{i}" for i in range(25_000)}
+    save_run(r, run, planned=run.pending)
+    assert "pending" not in json.loads(r.get(run_key("p1"))) and r.scard(pending_key("p1")) == 25_000
+    assert load_run(r, "p1").pending == run.pending and load_run(r, "p1", pending=False).pending == set()
+    done = sorted(run.pending)[:24_999]
+    run.pending -= set(done)
+    save_run(r, run, done=done)
+    assert load_run(r, "p1").pending == run.pending == {"fingerprint:org/m9999"}
+    run.pending, run.phase = set(), "finished"
+    save_run(r, run, done=["fingerprint:org/m9999"])
+    assert not r.exists(pending_key("p1")) and load_run(r, "p1").finished
+
+
 def test_worker_and_queue_commands_explain_a_missing_broker(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HUBINDEX_BROKER_URL"}
     for args in (["worker"], ["jobs"], ["index", str(tmp_path), "--db", str(tmp_path / "x.duckdb"), "--queue"]):

@@ -65,5 +65,15 @@ def configure(celery: Celery) -> None:
     )
 
 
+def declare(names: set[str]) -> None:
+    """Bind these queues on the broker now. A broker restarted empty (or flushed) forgets its bindings, while
+    kombu's pooled connections remember having declared them and do not declare again: a task sent there would be
+    routed nowhere until a worker binds the queue again (kombu's Redis transport looks bindings up in Redis on every
+    publish, so binding once through any connection is enough)."""
+    with app.producer_or_acquire() as producer:
+        for name in sorted(names):
+            QUEUES[name].bind(producer.channel).declare()
+
+
 app = Celery("hubindex", include=["hubindex.workers.tasks"])
 configure(app)

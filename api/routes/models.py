@@ -17,8 +17,8 @@ from hubindex.catalog import browse, queries
 from hubindex.catalog.answers import ModelPage, ModelView, SimilarHit
 from hubindex.lineage import queries as lineage
 from hubindex.lineage.answers import LineageTree, ParentCandidate
-from hubindex.merging import candidates
-from hubindex.merging.answers import MergeCandidates
+from hubindex.merge_candidates import candidates
+from hubindex.merge_candidates.answers import MergeCandidates
 from hubindex.status import ModelKind, ModelStatus
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)

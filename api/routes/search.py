@@ -17,7 +17,7 @@ from hubindex.catalog.answers import SearchHit, SimilarHit
 from hubindex.errors import HubindexError
 from hubindex.ids import validate_model_id
 from hubindex.search_by_examples import ExamplesQuery, TaskExample, base_folder, nearest_to_examples
-from hubindex.service import ErrorBody
+from hubindex.service_answers import ErrorBody
 
 router = APIRouter(prefix="/search", tags=["search"], responses=ERRORS)
 
