@@ -158,7 +158,7 @@ def merge_candidates(model: str, db: Path | None, api: str | None, k: int, metho
 
 
 # `hubindex search --examples FILE --base ROOT`: the task is embedded like a model (a short finetune of the family
-# root read with the recipe's probes, hubindex.embed.task); with --db here, with --api by the server or its gpu worker.
+# root read with the recipe's probes, hubindex.search_by_examples); with --db here, with --api by the server or its gpu worker.
 def read_examples(path: Path) -> list[dict]:
     """A JSON array of {"input", "output"} objects, or one such object per line (JSON lines)."""
     text = path.read_text()
@@ -177,7 +177,7 @@ def read_examples(path: Path) -> list[dict]:
 def search_by_examples(path: Path, base: str | None, db: Path | None, api: str | None, k: int, method: str,
                        as_json: bool) -> None:
     from hubindex.catalog.answers import SimilarHit
-    from hubindex.embed.task import ExamplesQuery
+    from hubindex.search_by_examples import ExamplesQuery
 
     if not base:
         raise click.UsageError("--examples needs --base ROOT: the family root to embed the examples against")
@@ -187,8 +187,9 @@ def search_by_examples(path: Path, base: str | None, db: Path | None, api: str |
         raise HubindexError(f"{path}: not a valid example search ({exc.error_count()} problems: "
                             f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']})") from None
     if need_db(db, api):
+        from hubindex.search_by_examples import nearest_to_examples
+
         from hubindex.catalog import Catalog
-        from hubindex.embed.task import nearest_to_examples
         from hubindex.ids import validate_model_id
 
         validate_model_id(base)
