@@ -187,10 +187,9 @@ def search_by_examples(path: Path, base: str | None, db: Path | None, api: str |
         raise HubindexError(f"{path}: not a valid example search ({exc.error_count()} problems: "
                             f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']})") from None
     if need_db(db, api):
-        from hubindex.search_by_examples import nearest_to_examples
-
         from hubindex.catalog import Catalog
         from hubindex.ids import validate_model_id
+        from hubindex.search_by_examples import nearest_to_examples
 
         validate_model_id(base)
         with Catalog(db, read_only=True) as catalog:
