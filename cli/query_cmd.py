@@ -158,7 +158,8 @@ def merge_candidates(model: str, db: Path | None, api: str | None, k: int, metho
 
 
 # `hubindex search --examples FILE --base ROOT`: the task is embedded like a model (a short finetune of the family
-# root read with the recipe's probes, hubindex.search_by_examples); with --db here, with --api by the server or its gpu worker.
+# root read with the recipe's probes, hubindex.search_by_examples); with --db here, with --api by the server or its
+# gpu worker.
 def read_examples(path: Path) -> list[dict]:
     """A JSON array of {"input", "output"} objects, or one such object per line (JSON lines)."""
     text = path.read_text()
