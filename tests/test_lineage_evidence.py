@@ -119,6 +119,24 @@ def test_a_family_smaller_than_every_shortlist_is_inferred():
     found = {e.model: e for e in infer_family(family)}
     assert set(found) == set(family.ids)
     assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.8
+    # A fan child's alternative to its parent is the parent's own parent (the root), farther than the parent.
+    fan_children = [m for m, e in found.items() if e.relation == "finetune" and e.parents != [family.root]]
+    assert fan_children
+    assert all(found[m].evidence["ancestor"] == family.root for m in fan_children)
+    assert all(0 < found[m].evidence["ancestor_distance_ratio"] < 1 for m in fan_children)
+
+
+def test_confidence_falls_when_the_parents_own_parent_is_about_as_near():
+    """Same-domain runs of one base line up: a smaller run looks like the parent of a larger one, and then the
+    base, the smaller run's own parent, is about as near as it. Such an answer must not look sure."""
+    from hubindex.lineage import confidence
+
+    plain = confidence.finetune(0.3, 0.1, alone=False, timed=True)
+    assert confidence.finetune(0.3, 0.1, False, True, ancestor_ratio=confidence.ANCESTOR_FREE) == plain
+    doubtful = confidence.finetune(0.3, 0.1, False, True, ancestor_ratio=0.75)
+    assert doubtful < plain
+    assert confidence.finetune(0.3, 0.1, False, True, ancestor_ratio=0.95) < doubtful
+    assert confidence.finetune(0.3, 0.1, False, False, ancestor_ratio=2.0) == confidence.FINETUNE_RANGE[0]
 
 
 def test_quantized_only_on_a_grid_and_a_short_run_is_no_resave():

@@ -104,13 +104,21 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
     tail_margin = min(others) - tail[best] if others else 0.0
     parent = int(ranked.members[best])
     timed = bool(np.isfinite(ctx.times[[parent, index]]).all() and ctx.times[parent] < ctx.times[index])
-    sure = confidence.finetune(distance_margin, tail_margin, second is None, timed or parent == ctx.root)
+    # Child of the parent, or its sibling? The parent's own parent (the root for models decided otherwise) is the
+    # alternative that distance and tail tell apart least well: about as near as the parent is no evidence either way.
+    ancestor = -1 if parent == ctx.root else (int(ctx.parent[parent]) if ctx.parent[parent] >= 0 else ctx.root)
+    ancestor_ratio = 0.0 if ancestor < 0 else float(ranked.distance[best]) / max(
+        float(np.linalg.norm(fam.scaled[index] - fam.scaled[ancestor])), 1e-30)
+    sure = confidence.finetune(distance_margin, tail_margin, second is None, timed or parent == ctx.root,
+                               ancestor_ratio)
     ctx.parent[index], ctx.tails[index] = parent, tail[best]
     evidence = {"cos_at_parent": round(float(ranked.cosine[best]), 4), "created_before": bool(ranked.before[best]),
                 "distance": round(float(ranked.distance[best]), 6), "step_tail": round(tail[best], 4),
                 "runner_up": fam.ids[ranked.members[second]] if second is not None else None}
     if second is not None and second in tail:
         evidence["runner_up_step_tail"] = round(tail[second], 4)
+    if ancestor >= 0:
+        evidence["ancestor"], evidence["ancestor_distance_ratio"] = fam.ids[ancestor], round(ancestor_ratio, 4)
     return LineageEntry(model=model_id, parents=[fam.ids[parent]], relation="finetune", family=fam.root,
                         confidence=sure, evidence={**evidence, **card_check(fam.rows[model_id],
                                                                                    [fam.ids[parent]])})
