@@ -24,6 +24,9 @@ def card_check(row: dict, chosen: list[str]) -> dict:
         "declared": declared, "card_agrees": False, "conflict": f"card declares {declared}, weights say {chosen}"}
 
 
+TYPICAL_EVERY = 64  # decisions between two recomputations of Context.typical_tail
+
+
 class Context:
     """What every decision in one family reads: samples, creation times, the shortlist, decisions so far."""
 
@@ -41,6 +44,7 @@ class Context:
         self.parent = np.full(len(fam.ids), -1)  # inferred parent of each finetune decided so far
         self.tails: dict[int, float] = {self.root: 1.0}  # step tail of each decided model from its parent
         self._flags = np.zeros(len(fam.ids), dtype=bool)
+        self._typical = (0, 1.0)  # (finetunes decided, their median step tail) when last computed
 
     def marked(self, members: np.ndarray, query: np.ndarray) -> np.ndarray:
         """np.isin(query, members) for member indices, through a reused flag array (no sort)."""
@@ -73,6 +77,15 @@ class Context:
         if member not in self.tails:
             self.tails[member] = increment_tail(self.fam.raw[member], self.fam.raw[self.root])
         return self.tails[member]
+
+    def typical_tail(self) -> float:
+        """Median step tail of the finetunes decided so far: one run's tail in this family, read from all of them,
+        so no single wrong decision moves it. Recomputed every TYPICAL_EVERY decisions (a median per decision would
+        make the family O(n^2))."""
+        decided = np.flatnonzero(self.parent >= 0)
+        if len(decided) >= self._typical[0] + TYPICAL_EVERY or (len(decided) and not self._typical[0]):
+            self._typical = (len(decided), float(np.median([self.tails[int(i)] for i in decided])))
+        return self._typical[1]
 
 
 def ancestors(entries: dict[str, LineageEntry], model_id: str) -> set[str]:

@@ -126,9 +126,11 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
 
 def unlike_one_run(ctx: Context, index: int) -> bool:
     """Is the step from the chosen parent still no single optimizer run (a tail TAIL_EXCESS times the parent's
-    own)? Then the model may be a merge of sources outside its shortlist."""
+    own, or the family's typical one-run tail when that is smaller)? Then the model may be a merge of sources
+    outside its shortlist. The typical tail catches merges whose chosen parent has a long tail itself."""
     parent = int(ctx.parent[index])
-    return ctx.tails[index] - 1 > TAIL_EXCESS * (ctx.own_tail(parent) - 1) + TAIL_FLOOR
+    reference = min(ctx.own_tail(parent), ctx.typical_tail())
+    return ctx.tails[index] - 1 > TAIL_EXCESS * (reference - 1) + TAIL_FLOOR
 
 
 def rank_parents(ctx: Context, index: int, candidates: tuple[np.ndarray, np.ndarray]) -> list[ParentCandidate]:
