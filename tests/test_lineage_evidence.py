@@ -173,3 +173,35 @@ def test_tied_created_times_give_the_tree_from_the_weights():
     assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.9
     merges = [m for m, p in truth.items() if len(p) == 2]
     assert np.mean([found[m].relation == "merge" for m in merges]) >= 0.75
+
+
+def test_a_long_run_keeps_the_root_over_a_farther_model_with_a_slightly_shorter_tail():
+    """A long run's step tail is long from every candidate (s101's 300-step run: 1.43 from its root, 1.38 from a
+    vocabulary-extended sibling just farther away). The root has no step of its own to compare a tail with, so
+    nothing farther than the root replaces it."""
+    from datetime import UTC, datetime, timedelta
+
+    from hubindex.lineage.engine import infer_family
+    from hubindex.lineage.evidence import increment_tail
+    from hubindex.lineage.family import Family
+
+    rng = np.random.default_rng(0)
+    root = rng.standard_normal(4096)
+    long_step = 0.1 * rng.standard_normal(4096)  # no common cap: a long tail
+    top = np.argsort(-np.abs(long_step))[:10]
+    sibling_step = 0.01 * rng.standard_normal(4096)
+    sibling_step[top] += 0.2 * long_step[top]  # shares the long run's largest moves: a shorter tail from it
+    weights = np.stack([root, root + sibling_step, root + long_step])
+    ids = ["t/root", "t/sibling", "t/long"]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = {m: {"id": m, "created_at": start + timedelta(days=i), "dtype": "F32", "declared_base": None,
+                "adapter_base": None, "base_source": None, "kind": "model", "base": None, "family": ids[0]}
+            for i, m in enumerate(ids)}
+    family = Family(root=ids[0], ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=rows, adapters=[],
+                    kurtosis=np.zeros(3))
+    raw = family.raw
+    assert np.linalg.norm(weights[2] - weights[1]) > np.linalg.norm(weights[2] - weights[0])  # the root is nearer
+    assert increment_tail(raw[2], raw[1]) < increment_tail(raw[2], raw[0])  # the sibling's tail is shorter
+    found = {e.model: e for e in infer_family(family)}
+    assert found["t/long"].parents == ["t/root"] and found["t/long"].relation == "finetune"
+    assert found["t/sibling"].parents == ["t/root"]

@@ -88,6 +88,11 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
     best = int(allowed[0])
     own = ctx.own_tail(int(ranked.members[best]))
     for position in examined[1:].tolist():
+        if ranked.members[best] == ctx.root:
+            # Nothing farther than the root replaces it: a candidate C lies beyond (angle at it <= BETWEEN) is
+            # nearer C than the root is unless it sits next to the root, and the root has no step of its own whose
+            # tail would tell how clean one run looks (a long run's tail is long from every candidate).
+            break
         if tail[best] > tail[position] and tail[best] - 1 > TAIL_EXCESS * (min(own, tail[position]) - 1) + TAIL_FLOOR:
             best, own = position, ctx.own_tail(int(ranked.members[position]))
     declared = declared_bases(fam.rows[model_id])
