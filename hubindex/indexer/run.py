@@ -24,7 +24,7 @@ from hubindex.embed.methods import get_method
 from hubindex.indexer import families
 from hubindex.indexer.assignment import Assignment
 from hubindex.indexer.discover import discover
-from hubindex.indexer.embedding import stale
+from hubindex.indexer.embedding import embedding_base, stale
 from hubindex.indexer.jobs import BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
 from hubindex.indexer.metadata import file_stamp
 from hubindex.lineage.engine import update_lineage
@@ -180,7 +180,7 @@ class Run(BaseModel):
         self.report.embedded.setdefault(method.name, 0)
         jobs: list[Job] = []
         for row in stale(catalog, method):
-            base = catalog.require(row["base"])
+            base = catalog.require(embedding_base(row))
             applied = catalog.applied_base(row) if row["kind"] == "adapter" else None
             jobs.append(EmbedJob(model_id=row["id"], revision=row["revision"], folder=row["path"], kind=row["kind"],
                                  applied_on=(applied, catalog.require(applied)["path"]) if applied else None,
@@ -246,7 +246,7 @@ class Run(BaseModel):
     def _record_embedding(self, catalog: Catalog, job: EmbedJob, result: Result) -> None:
         row, base = catalog.model(job.model_id), catalog.model(job.base)
         current = row is not None and base is not None and row["revision"] == job.revision \
-            and row["base"] == job.base and base["revision"] == job.base_revision
+            and embedding_base(row) == job.base and base["revision"] == job.base_revision
         if not current:
             return  # the model or its base moved on while this ran: the next run embeds the new revision
         if result.ok:
