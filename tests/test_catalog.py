@@ -107,6 +107,8 @@ def test_look_alike_families_and_adapter_bases_from_weights_and_probes(multi_fam
         adapters = [m for m, e in truth.items() if e["relation"] == "adapter"]
         assert {m: rows[m]["base"] for m in adapters} == {m: truth[m]["parents"][0] for m in adapters}
         assert all(rows[m]["base_source"] in ("weights", "probe-loss") for m in adapters)
+        # Applied on that base, compared with the family root like the finetunes (indexer.embedding.embedding_base).
+        assert all(catalog.embedding(m, "hubindex")["base"] == rows[m]["family"] for m in adapters)
         gpt_adapters = [m for m, e in truth.items() if e["relation"] == "adapter" and e["arch"] == "gpt2"]
         assert gpt_adapters and all(rows[m]["base_source"] == "weights" for m in gpt_adapters)
 

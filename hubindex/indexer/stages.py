@@ -24,7 +24,7 @@ from hubindex.ids import validate_model_id
 from hubindex.indexer import families
 from hubindex.indexer.assignment import Assignment
 from hubindex.indexer.discover import discover
-from hubindex.indexer.embedding import delta_activation, probe_loss, probe_model, stale
+from hubindex.indexer.embedding import delta_activation, embedding_base, probe_loss, probe_model, stale
 from hubindex.indexer.jobs import (
     BasesJob,
     BasesResult,
@@ -221,7 +221,7 @@ class EmbedStage:
         run.report.embedded.setdefault(method, 0)
         jobs: list[EmbedJob] = []
         for row in stale(catalog, get_method(method)):
-            base = catalog.require(row["base"])
+            base = catalog.require(embedding_base(row))
             applied = catalog.applied_base(row) if row["kind"] == "adapter" else None
             jobs.append(EmbedJob(model_id=row["id"], revision=row["revision"], folder=row["path"], kind=row["kind"],
                                  applied_on=(applied, catalog.require(applied)["path"]) if applied else None,
@@ -239,7 +239,7 @@ class EmbedStage:
         job = result.job
         row, base = catalog.model(job.model_id), catalog.model(job.base)
         current = row is not None and base is not None and row["revision"] == job.revision \
-            and row["base"] == job.base and base["revision"] == job.base_revision
+            and embedding_base(row) == job.base and base["revision"] == job.base_revision
         if not current:
             return  # the model or its base moved on while this ran: the next run embeds the new revision
         if result.ok:
