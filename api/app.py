@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import faiss
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from hubindex.api import errors
@@ -83,6 +84,9 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         catalog = Catalog(settings.db)  # the one read-write connection of this process
+        # One FAISS thread: a request searches one vector, where an OpenMP team only adds wake-ups (on the shared
+        # 2-core machine /similar took 4.6x longer with the default team: bench/http_similar.py, notes wt-query).
+        faiss.omp_set_num_threads(1)
         app.state.catalog = catalog
         app.state.jobs = make_jobs(settings, catalog, app.state.metrics)
         stop = threading.Event()

@@ -100,15 +100,17 @@ class Catalog:
         return {r[0]: (r[1], r[2]) for r in rows}
 
     def delta_query(self, model_id: str, method: str) -> dict | None:
-        """What `similar --by delta` reads of the asking model, in one point lookup: status, error, family and its
-        embedding (None when the model is not in the catalog)."""
-        row = self.con.execute(
-            "SELECT m.status, m.error, m.family, e.vector, e.norm FROM models m LEFT JOIN embeddings e "
-            "ON e.model_id = m.id AND e.method = ? WHERE m.id = ?", [method, model_id]).fetchone()
+        """What `similar --by delta` reads of the asking model: status, error, family and its embedding (None when
+        the model is not in the catalog)."""
+        # Two primary-key lookups: a join would read every embedding of the method.
+        row = self.con.execute("SELECT status, error, family FROM models WHERE id = ?", [model_id]).fetchone()
         if row is None:
             return None
+        emb = self.con.execute("SELECT vector, norm FROM embeddings WHERE model_id = ? AND method = ?",
+                               [model_id, method]).fetchone()
         return {"status": row[0], "error": row[1], "family": row[2],
-                "vector": None if row[3] is None else np.asarray(row[3], dtype=np.float32), "norm": row[4]}
+                "vector": None if emb is None else np.asarray(emb[0], dtype=np.float32),
+                "norm": None if emb is None else emb[1]}
 
     def all_families_and_kinds(self) -> dict[str, tuple[str | None, str | None]]:
         return {r[0]: (r[1], r[2]) for r in self.con.execute("SELECT id, family, kind FROM models").fetchall()}
@@ -181,11 +183,12 @@ class Catalog:
     def stored_parents(self, model_id: str, k: int) -> list[dict] | None:
         """The first k stored parent candidates of a model, best first; None when its family's candidates were not
         ranked from its current lineage (a catalog indexed before they were stored, or lineage newer than them)."""
-        current = self.con.execute(
-            "SELECT coalesce(r.digest = f.digest, false) FROM lineage l "
-            "LEFT JOIN lineage_families f ON f.family = l.family LEFT JOIN parent_rankings r ON r.family = l.family "
-            "WHERE l.model_id = ?", [model_id]).fetchone()
-        if not current or not current[0]:
+        family = self.con.execute("SELECT family FROM lineage WHERE model_id = ?", [model_id]).fetchone()
+        if family is None:
+            return None
+        current = self.con.execute("SELECT (SELECT digest FROM lineage_families WHERE family = $1) = "
+                                   "(SELECT digest FROM parent_rankings WHERE family = $1)", [family[0]]).fetchone()
+        if not current[0]:
             return None
         rows = self._rows("SELECT candidate, score, distance, allowed, evidence FROM parent_candidates "
                           "WHERE model_id = ? ORDER BY rank LIMIT ?", [model_id, k])
