@@ -100,8 +100,9 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     return list(entries.values())
 
 
-def parent_candidates(fam: Family, model_id: str) -> list[ParentCandidate]:
-    """`hubindex parents`: every shortlisted candidate of one model, ranked as the engine ranks them."""
-    ctx = Context(fam)
+def parent_candidates(fam: Family, model_id: str, ctx: Context | None = None) -> list[ParentCandidate]:
+    """`hubindex parents`: every shortlisted candidate of one model, ranked as the engine ranks them. Ranking reads
+    the context and changes nothing, so one fresh `Context(fam)` serves every member of a family."""
+    ctx = ctx or Context(fam)
     index = fam.index(model_id)
     return rank_parents(ctx, index, ctx.neighbours.of(index))
