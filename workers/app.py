@@ -60,6 +60,10 @@ def configure(celery: Celery) -> None:
                                   "unacked_restore_interval": max(1, min(10, timeout // 2)),
                                   "unacked_restore_throttle": 1},
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        # No remote control (`celery inspect`/`control`): `hubindex jobs` reads Redis itself, and the control
+        # queue's binding is refreshed by a Lua script that, on a broker restarted empty, failed with NoScriptError
+        # and stopped the worker ("Unrecoverable error") in the broker-restart test.
+        worker_enable_remote_control=False,
         # Items that are not messages, foreign serializers and unknown tasks become dead letters, never fatal.
         broker_transport="hubindex.workers.transport:Transport", worker_consumer="hubindex.workers.consumer:Consumer",
     )
