@@ -14,10 +14,10 @@ from pathlib import Path
 
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
-from hubindex.indexer.progress import ProgressCallback
 from hubindex.indexer.run import IndexRun
 from hubindex.pipeline.local import run_locally
 from hubindex.pipeline.run import Failure, IndexReport
+from hubindex.progress import ProgressCallback
 
 __all__ = ["Failure", "IndexReport", "index_paths"]
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from hubindex.pipeline.run import IndexReport, Run
-from hubindex.progress import ProgressCallback as ProgressCallback  # where runs' callers have imported it from
 
 
 class StageProgress(BaseModel):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def run_locally(catalog: Catalog, run: Run, progress: Callable[[str, int, int], None] | None = None) -> Run:
     """Transient errors are recorded at once (nothing retries here). `progress(stage, done, total)` hears of every
     finished job
-    (`indexer.progress.ProgressCallback`)."""
+    (`hubindex.progress.ProgressCallback`)."""
     jobs: list[Job] = run.start(catalog)
     while jobs:
         phase = run.phase
