@@ -1,13 +1,17 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
-# `make demo` needs no root, no browser and no Redis: a venv, the tiny zoo, an in-process index and a local hub.
-# `make test` also installs Debian's redis-server and chromium (apt) for the worker and atlas page tests.
+# `make demo` needs no root, no browser and no Redis: a venv without the test tools, one family of the tiny zoo, an
+# in-process index and a local hub. `make test` adds the test tools (.[dev]) and Debian's redis-server and chromium
+# (apt) for the worker and atlas page tests.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= .hubindex
 DEMO_SIZE  ?= tiny
 DEMO_JOBS  ?= 2
-DEMO_ZOO   := $(DATA)/zoo-$(DEMO_SIZE)-seed0
+# One family (31 models: finetunes, LoRAs, merges, a bf16 copy, an int8 copy), bit-identical to the lm family of the
+# two-family tiny zoo: half the training, indexing and crawling, and every relation still shown.
+DEMO_FAMILIES ?= 1
+DEMO_ZOO   := $(DATA)/zoo-$(DEMO_SIZE)-seed0-f$(DEMO_FAMILIES)
 DEMO_DB    := $(DATA)/demo.duckdb
 DEMO_HUB_DB := $(DATA)/demo-hub.duckdb
 DEMO_MODEL ?= acme-ai/lm-legal-ft1
@@ -18,18 +22,23 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo demo-index test lint setup clean schemas redis
 
-# Everything `make test` needs: the venv plus Debian's redis-server and chromium.
-setup: $(VENV)/.installed redis $(CHROMIUM)
+# Everything `make test` needs: the venv with the test tools, plus Debian's redis-server and chromium.
+setup: $(VENV)/.dev-installed redis $(CHROMIUM)
 
 # Debian's redis-server: the Celery broker the worker tests start on a free loopback port.
 redis:
 	@command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null)
 
-# torch is pinned first so pip takes the CPU build on local disk, not the multi-GB CUDA one.
+# torch is pinned first so pip takes the CPU build on local disk, not the multi-GB CUDA one. The demo needs only
+# hubindex itself; the test tools (pytest, mergekit, playwright, schemathesis...) come with `make test`.
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -38,14 +47,14 @@ $(CHROMIUM):
 	command -v apt-get >/dev/null || { echo "install chromium at $@ (the atlas tests need it)"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
+# `hubindex serve` prints the atlas URL.
 demo: demo-index
-	@echo "atlas: http://$(DEMO_HOST):$(DEMO_PORT)/  (hubindex serve; Ctrl-C stops it)"
 	$(BIN)/hubindex serve --db $(DEMO_DB) --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 # Everything before serving: build the tiny zoo, index it in-process, score it against the zoo's truth, query it,
 # then crawl the same zoo served by the local test hub (range reads over HTTP, as from a real hub).
 demo-index: $(VENV)/.installed
-	$(BIN)/hubindex zoo build $(DEMO_ZOO) --size $(DEMO_SIZE) --seed 0 --jobs $(DEMO_JOBS)
+	$(BIN)/hubindex zoo build $(DEMO_ZOO) --size $(DEMO_SIZE) --seed 0 --families $(DEMO_FAMILIES) --jobs $(DEMO_JOBS)
 	$(BIN)/hubindex index $(DEMO_ZOO) --db $(DEMO_DB)
 	$(BIN)/hubindex eval --db $(DEMO_DB) --truth $(DEMO_ZOO)/truth.json
 	$(BIN)/hubindex lineage $(DEMO_ROOT) --db $(DEMO_DB)
@@ -62,7 +71,7 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 
 schemas: $(VENV)/.installed

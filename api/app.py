@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import faiss
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from hubindex.api import errors
@@ -26,6 +27,7 @@ from hubindex.api.metrics import Metrics, MetricsMiddleware
 from hubindex.api.routes import atlas, docs, jobs, lineage, models, search, service
 
 from hubindex import __version__
+from hubindex.atlas.cache import AnswerCache
 from hubindex.catalog import Catalog
 
 # A background loop gets a view of the owner catalog (its own cursor) and a stop event; it returns soon after
@@ -82,6 +84,9 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         catalog = Catalog(settings.db)  # the one read-write connection of this process
+        # One FAISS thread: a request searches one vector, where an OpenMP team only adds wake-ups (on the shared
+        # 2-core machine /similar took 4.6x longer with the default team: bench/http_similar.py, notes wt-query).
+        faiss.omp_set_num_threads(1)
         app.state.catalog = catalog
         app.state.jobs = make_jobs(settings, catalog, app.state.metrics)
         stop = threading.Event()
@@ -104,6 +109,7 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
                   description="Query a model hub's index: similar models, lineage, merge candidates, search.")
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.atlas_cache = AnswerCache()
     app.state.examples_limit = RateLimit(settings.examples_per_minute)
     errors.install(app)
     for module in (models, lineage, search, jobs, service, atlas, docs):

@@ -9,7 +9,7 @@ from hubindex.api.guard import BodyTooLarge, validation_errors
 from hubindex.api.redact import scrub
 
 from hubindex.errors import HubindexError, NotFoundError
-from hubindex.service import ErrorBody
+from hubindex.service_answers import ErrorBody
 
 ERRORS = {400: {"model": ErrorBody, "description": "bad input (invalid id, bad parameter, nothing to compare)"},
           404: {"model": ErrorBody, "description": "model or job not in the catalog"}}

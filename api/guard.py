@@ -12,7 +12,7 @@ import json
 
 from fastapi import HTTPException
 
-from hubindex.service import ErrorBody
+from hubindex.service_answers import ErrorBody
 
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 DEFAULT_MAX_BODY = 256 * 1024  # a job request (64 paths) or an example search (32 short examples) fits easily

@@ -19,7 +19,7 @@ from hubindex.api.errors import ServiceError
 
 from hubindex.errors import NotFoundError
 from hubindex.indexer.pipeline import IndexReport, index_paths
-from hubindex.service import JobRequest, JobStatus
+from hubindex.service_answers import JobRequest, JobStatus
 
 if TYPE_CHECKING:
     from hubindex.api.app import Settings

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from hubindex.catalog.answers import ModelView
-from hubindex.service import JobStatus
+from hubindex.service_answers import JobStatus
 
 _ABSOLUTE = re.compile(r"(?<![\w:/.])/(?:[^\s'\"/:,;()]+/)*[^\s'\"/:,;()]*")  # a POSIX path not inside a URL
 

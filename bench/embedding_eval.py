@@ -42,9 +42,9 @@ from hubindex import corpus
 from hubindex.embed.activations import load_probe_model, probe_features
 from hubindex.embed.methods import EmbeddingMethod, get_method
 from hubindex.embed.probes import PROBE_SETS
-from hubindex.embed.task import TaskExample, task_model, top_k_share
 from hubindex.evaluate.embedding import domains_of, family_members, family_roots, score_family
 from hubindex.ids import model_path
+from hubindex.search_by_examples import TaskExample, task_model, top_k_share
 from hubindex.zoo.build import STATE_FILE, ZOO_FILE, ZooOptions
 from hubindex.zoo.truth import TRUTH_FILE, load_truth, truth_from_plan
 
@@ -89,17 +89,26 @@ class FeatureCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.computed = 0
 
+    def _path(self, zoo: Path, truth: dict, model_id: str, probes: str, tokenizer: str) -> Path:
+        root = self._root(truth, model_id)
+        key = hashlib.sha256(f"{files_key(model_path(zoo, model_id))}|{probes_key(probes)}|{tokenizer}|"
+                             f"{files_key(model_path(zoo, root))}".encode()).hexdigest()[:24]
+        return self.folder / f"{key}.pt"
+
+    def cached(self, zoo: Path, truth: dict, model_id: str, probes: str, tokenizer: str
+               ) -> dict[str, torch.Tensor] | None:
+        """The features if computed before, else None (nothing is computed)."""
+        path = self._path(zoo, truth, model_id, probes, tokenizer)
+        return torch.load(path, weights_only=True) if path.exists() else None
+
     def features(self, zoo: Path, truth: dict, model_id: str, probes: str, tokenizer: str) -> dict[str, torch.Tensor]:
         folder = model_path(zoo, model_id)
-        root = self._root(truth, model_id)
-        key = hashlib.sha256(f"{files_key(folder)}|{probes_key(probes)}|{tokenizer}|"
-                             f"{files_key(model_path(zoo, root))}".encode()).hexdigest()[:24]
-        path = self.folder / f"{key}.pt"
+        path = self._path(zoo, truth, model_id, probes, tokenizer)
         if path.exists():
             return torch.load(path, weights_only=True)
         entry = truth[model_id]
         applied_on = model_path(zoo, entry["parents"][0]) if entry["relation"] == "adapter" else None
-        tokenizer_from = model_path(zoo, root) if tokenizer == "base" else None
+        tokenizer_from = model_path(zoo, self._root(truth, model_id)) if tokenizer == "base" else None
         probe = load_probe_model(folder, applied_on, tokenizer_from)
         features = probe_features(probe, probe_set(probes), 16)
         torch.save(features, path)
@@ -109,7 +118,7 @@ class FeatureCache:
     def task_features(self, zoo: Path, root: str, domain: str, probes: str, tokenizer: str,
                       examples: int) -> dict[str, torch.Tensor]:
         """Features of the search-by-examples model: `examples` documents of `domain` (drawn from a stream the zoo
-        never trains on), a short finetune of the root, read like the models (hubindex.embed.task)."""
+        never trains on), a short finetune of the root, read like the models (hubindex.search_by_examples)."""
         base = model_path(zoo, root)
         key = hashlib.sha256(f"task|{files_key(base)}|{domain}|{examples}|{probes_key(probes)}|{tokenizer}".encode())
         path = self.folder / f"{key.hexdigest()[:24]}.pt"

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from hubindex.cli.index_cmd import DB_OPTION
 from hubindex.cli.options import split_list
-from hubindex.cli.output import Table, console
+from hubindex.cli.output import Table, console, progress_bars
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$", re.IGNORECASE)
 
@@ -89,7 +89,9 @@ def crawl(db: Path, endpoint: str | None, author: str | None, base_model: str | 
             get_method(name)
         options = FullFetchOptions(cache=cache or db.with_name(db.name + ".hub-cache"),
                                    max_disk=parse_size(max_disk) if max_disk else None, keep=keep, methods=chosen)
-    report = run_crawl(db, query, HubSource(endpoint=endpoint), options, quiet=as_json, metadata_only=metadata_only)
+    with progress_bars(enabled=not as_json) as progress:
+        report = run_crawl(db, query, HubSource(endpoint=endpoint), options, progress=progress,
+                           metadata_only=metadata_only)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
         return
@@ -116,7 +118,7 @@ def _queue(db: Path, endpoint: str, query, wait: bool, as_json: bool) -> None:
     from hubindex.workers.ingest import submit_crawl, wait_for
 
     from hubindex.errors import HubindexError
-    from hubindex.indexer.jobs import CrawlRequest
+    from hubindex.hub.crawl_jobs import CrawlRequest
     from hubindex.indexer.progress import progress_of
 
     run = submit_crawl(db, CrawlRequest(endpoint=endpoint, query=query))

@@ -90,11 +90,18 @@ def _queue(db: Path, paths: tuple[Path, ...], methods: list[str], embed: bool, p
 
 @click.command()
 @DB_OPTION
-def reindex(db: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the spaces rebuilt as JSON (schemas/reindexed).")
+def reindex(db: Path, as_json: bool) -> None:
     """Apply pending catalog migrations and rebuild every FAISS index from the catalog tables."""
+    from hubindex.cli.answers import Reindexed
+
     from hubindex.catalog import Catalog
     from hubindex.catalog.spaces import rebuild
 
     with Catalog(db) as catalog:
         spaces = rebuild(catalog)
+    if as_json:
+        click.echo(Reindexed(db=str(db), spaces_dir=str(catalog.spaces_dir), spaces=spaces,
+                             vectors=sum(spaces.values())).model_dump_json(indent=2))
+        return
     console.print(f"rebuilt {len(spaces)} FAISS spaces ({sum(spaces.values())} vectors) in {catalog.spaces_dir}")

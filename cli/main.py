@@ -27,6 +27,17 @@ def _quiet_third_parties() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")  # worker processes a command starts (zoo build --jobs)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # tqdm bars of huggingface_hub and transformers ("Writing model shards", downloads): hubindex draws its own.
+    # Read when huggingface_hub is imported; a process that imported it already is told directly.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
 

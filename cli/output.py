@@ -3,7 +3,9 @@ progress bars (on a terminal's stderr only) fed by the library's `(stage, done, 
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table as RichTable
 
-from hubindex.indexer.progress import ProgressCallback
+from hubindex.progress import ProgressCallback
 
 # Wide enough that no row of a plain table wraps: a pipe has no width, and rich would assume 80 columns.
 PLAIN_WIDTH = 100_000
@@ -62,11 +64,19 @@ def Table(*columns: Any, **options: Any) -> RichTable:
     return RichTable(*columns, **{**options, **plain})
 
 
+PLAIN_EVERY_S = 10.0  # at most one plain progress line per stage this often (a log is not a terminal)
+
+
 @contextmanager
 def progress_bars(enabled: bool = True) -> Iterator[ProgressCallback | None]:
-    """A callback that draws one bar per stage (count, elapsed, ETA) on a terminal's stderr; None elsewhere."""
-    if not enabled or not on_terminal(sys.stderr):
+    """A callback for the library's `(stage, done, total)` reports (total 0: not known). On a terminal's stderr it
+    draws one bar per stage (count, elapsed, ETA); elsewhere it writes a plain `stage: done/total` line to stderr
+    now and then and when a stage completes. Not `enabled` (e.g. with --json): None, nothing is shown."""
+    if not enabled:
         yield None
+        return
+    if not on_terminal(sys.stderr):
+        yield _plain_lines()
         return
     columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
@@ -75,10 +85,27 @@ def progress_bars(enabled: bool = True) -> Iterator[ProgressCallback | None]:
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bars.add_task(stage, total=total)
-            bars.update(tasks[stage], completed=done, total=total)
+                tasks[stage] = bars.add_task(stage, total=total or None)
+            bars.update(tasks[stage], completed=done, total=total or None)
 
         yield update
+
+
+def _plain_lines() -> ProgressCallback:
+    last: dict[str, float] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        finished = total > 0 and done >= total
+        if stage in last and not finished and now - last[stage] < PLAIN_EVERY_S:
+            return
+        if finished and last.get(stage) == math.inf:
+            return  # said already
+        last[stage] = math.inf if finished else now
+        of = f"/{total}" if total else ""
+        print(f"{stage}: {done}{of}", file=sys.stderr, flush=True)
+
+    return update
 
 
 __all__ = ["Table", "box", "console", "err_console", "make_console", "on_terminal", "progress_bars"]

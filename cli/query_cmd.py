@@ -9,7 +9,10 @@ import click
 from hubindex.cli.index_cmd import DB_OPTION
 from hubindex.cli.output import Table, console
 from hubindex.cli.remote import db_or_api, fetch, model_path, need_db
+from pydantic import ValidationError
 from rich.table import Column
+
+from hubindex.errors import HubindexError
 
 
 @click.command()
@@ -72,14 +75,26 @@ def show(model: str, db: Path, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("query")
+@click.argument("query", required=False)
 @db_or_api
 @click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--examples", "examples_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Search by a task instead: a JSON array (or JSON lines) of {\"input\", \"output\"} examples, "
+              "embedded against --base like a model (POST /search/examples); prints schemas/examples_search.")
+@click.option("--base", help="With --examples: the family root (base model) to embed the examples against.")
+@click.option("--method", default="hubindex", show_default=True, help="With --examples: Delta Activations recipe.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (schemas/search).")
-def search(query: str, db: Path | None, api: str | None, limit: int, as_json: bool) -> None:
-    """Models whose id, tags or card text contain every word of QUERY, best first."""
+def search(query: str | None, db: Path | None, api: str | None, limit: int, examples_file: Path | None,
+           base: str | None, method: str, as_json: bool) -> None:
+    """Models whose id, tags or card text contain every word of QUERY, best first; or, with --examples FILE and
+    --base ROOT, the --limit models nearest to the task the examples show."""
     from hubindex.catalog.answers import SearchHit
 
+    if (query is None) == (examples_file is None):
+        raise click.UsageError("give QUERY or --examples FILE (with --base)")
+    if examples_file is not None:
+        search_by_examples(examples_file, base, db, api, limit, method, as_json)
+        return
     if need_db(db, api):
         from hubindex.catalog import Catalog
         from hubindex.catalog.browse import search as run
@@ -111,12 +126,12 @@ def search(query: str, db: Path | None, api: str | None, limit: int, as_json: bo
 def merge_candidates(model: str, db: Path | None, api: str | None, k: int, method: str, as_json: bool,
                      recipe: Path | None) -> None:
     """Models sharing MODEL's base, ranked by expected merge benefit, with the reasons."""
-    from hubindex.merging.answers import MergeCandidates
-    from hubindex.merging.recipe import catalog_locator, write_candidate_recipe
+    from hubindex.merge_candidates.answers import MergeCandidates
+    from hubindex.merge_candidates.recipe import catalog_locator, write_candidate_recipe
 
     if need_db(db, api):
         from hubindex.catalog import Catalog
-        from hubindex.merging.candidates import rank
+        from hubindex.merge_candidates.candidates import rank
 
         with Catalog(db, read_only=True) as catalog:
             answer = rank(catalog, model, k, method)
@@ -140,3 +155,53 @@ def merge_candidates(model: str, db: Path | None, api: str | None, k: int, metho
     if answer.excluded:
         console.print(f"{len(answer.excluded)} family members left out: " + "; ".join(
             f"{m} ({why})" for m, why in sorted(answer.excluded.items())[:8]), highlight=False)
+
+
+# `hubindex search --examples FILE --base ROOT`: the task is embedded like a model (a short finetune of the family
+# root read with the recipe's probes, hubindex.search_by_examples); with --db here, with --api by the server or its
+# gpu worker.
+def read_examples(path: Path) -> list[dict]:
+    """A JSON array of {"input", "output"} objects, or one such object per line (JSON lines)."""
+    text = path.read_text()
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            loaded = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise HubindexError(f"{path}: neither a JSON array nor JSON lines of examples ({exc})") from None
+    if not isinstance(loaded, list):
+        raise HubindexError(f"{path}: expected a JSON array of {{\"input\", \"output\"}} examples")
+    return loaded
+
+
+def search_by_examples(path: Path, base: str | None, db: Path | None, api: str | None, k: int, method: str,
+                       as_json: bool) -> None:
+    from hubindex.catalog.answers import SimilarHit
+    from hubindex.search_by_examples import ExamplesQuery
+
+    if not base:
+        raise click.UsageError("--examples needs --base ROOT: the family root to embed the examples against")
+    try:
+        query = ExamplesQuery(base=base, examples=read_examples(path), k=k, method=method)
+    except ValidationError as exc:
+        raise HubindexError(f"{path}: not a valid example search ({exc.error_count()} problems: "
+                            f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']})") from None
+    if need_db(db, api):
+        from hubindex.catalog import Catalog
+        from hubindex.ids import validate_model_id
+        from hubindex.search_by_examples import nearest_to_examples
+
+        validate_model_id(base)
+        with Catalog(db, read_only=True) as catalog:
+            hits = nearest_to_examples(catalog, query)
+    else:
+        hits = fetch(api, "/search/examples", list[SimilarHit], body=query.model_dump())
+    if as_json:
+        click.echo(json.dumps([h.model_dump() for h in hits], indent=2))
+        return
+    table = Table("#", Column("model", no_wrap=True), "score", Column("family", overflow="fold"), "kind",
+                  title=f"nearest to the {len(query.examples)} examples (base {base}, {method})")
+    for rank, hit in enumerate(hits, 1):
+        table.add_row(str(rank), hit.model, f"{hit.score:.4f}", hit.family or "-", hit.kind or "-")
+    console.print(table)

@@ -5,6 +5,7 @@ Both give the same typed answer (the server returns the same pydantic models), s
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,12 +37,18 @@ def model_path(model_id: str, suffix: str = "") -> str:
     return f"/models/{quote(validate_model_id(model_id), safe='/')}{suffix}"
 
 
-def fetch(api: str, path: str, answer: Any, params: dict | None = None) -> Any:
+def fetch(api: str, path: str, answer: Any, params: dict | None = None, body: dict | None = None) -> Any:
+    """GET `path`, or POST `body` as JSON with the bearer token in HUBINDEX_API_TOKEN when there is one."""
     import httpx
 
     try:
         with httpx.Client(base_url=api.rstrip("/"), timeout=120) as client:
-            response = client.get(path, params={k: v for k, v in (params or {}).items() if v is not None})
+            if body is not None:
+                token = os.environ.get("HUBINDEX_API_TOKEN")
+                response = client.post(path, json=body, timeout=600,
+                                       headers={"Authorization": f"Bearer {token}"} if token else None)
+            else:
+                response = client.get(path, params={k: v for k, v in (params or {}).items() if v is not None})
     except httpx.HTTPError as exc:
         raise HubindexError(f"cannot reach {api}: {exc}") from None
     if response.status_code >= 400:

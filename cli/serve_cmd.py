@@ -29,4 +29,7 @@ def serve(db: Path, host: str, port: int, index_roots: tuple[Path, ...], cors_or
 
     settings = settings_from_env(db, index_roots=list(index_roots) or None, cors_origins=list(cors_origins) or None,
                                  public_examples=public_examples or None, debug=debug or None)
-    uvicorn.run(create_app(db, settings), host=host, port=port, log_level=log_level)
+    app = create_app(db, settings)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"atlas: http://{shown}:{port}/  (API docs: /docs; Ctrl-C stops the server)")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -6,12 +6,27 @@ from pathlib import Path
 
 import click
 from hubindex.cli.options import float_list, split_list
-from hubindex.cli.output import err_console
+from hubindex.cli.output import err_console, progress_bars
 
 from hubindex.errors import HubindexError, MergeError
 from hubindex.ids import id_for_folder
 
 console = err_console
+JSON_OPTION = click.option("--json", "as_json", is_flag=True,
+                           help="Print the result as JSON on stdout (schemas/trained_model, merged_model).")
+
+
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    """Before any training: the library only finds out when it saves, minutes later."""
+    if out.exists() and not overwrite:
+        raise HubindexError(f"{out} already exists (pass --overwrite to replace it)")
+
+
+def _trained(out: Path, kind: str, parameters: int, loop) -> None:
+    from hubindex.cli.answers import TrainedModel
+
+    click.echo(TrainedModel(out=str(out), kind=kind, parameters=parameters, steps=loop.steps,
+                            first_loss=loop.first_loss, final_loss=loop.final_loss).model_dump_json(indent=2))
 
 
 @click.group()
@@ -26,11 +41,17 @@ def train() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--steps", type=int, default=None, help="Training steps (default: the size's).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
-def pretrain(arch: str, size: str, out: Path, seed: int, steps: int | None, overwrite: bool) -> None:
+@JSON_OPTION
+def pretrain(arch: str, size: str, out: Path, seed: int, steps: int | None, overwrite: bool, as_json: bool) -> None:
     """Pretrain a tiny base model from scratch on generated text."""
     from hubindex.train.pretrain import pretrain as run
 
-    result = run(arch, size, out, seed, steps=steps, overwrite=overwrite)
+    _refuse_existing(out, overwrite)
+    with progress_bars(enabled=not as_json) as progress:
+        result = run(arch, size, out, seed, steps=steps, overwrite=overwrite, progress=progress)
+    if as_json:
+        _trained(out, "pretrain", result.parameters, result.loop)
+        return
     console.print(f"wrote {out} ({result.parameters:,} parameters, loss {result.loop.first_loss:.2f} -> "
                   f"{result.loop.final_loss:.2f})")
 
@@ -51,19 +72,26 @@ def pretrain(arch: str, size: str, out: Path, seed: int, steps: int | None, over
 @click.option("--batch", type=int, default=16, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True)
+@JSON_OPTION
 def finetune(base: Path, base_id: str | None, data: Path | None, domain: str | None, docs: int, out: Path,
              lora_rank: int | None, merge_lora: bool, steps: int, lr: float | None, seq_len: int, batch: int,
-             seed: int, overwrite: bool) -> None:
+             seed: int, overwrite: bool, as_json: bool) -> None:
     """Finetune a model: full, LoRA adapter, or LoRA merged into full weights."""
     from hubindex.train.data import domain_texts, read_jsonl
     from hubindex.train.finetune import finetune as run
 
     if (data is None) == (domain is None):
         raise click.UsageError("give exactly one of --data FILE.jsonl or --domain NAME")
+    _refuse_existing(out, overwrite)
     texts = read_jsonl(data) if data else domain_texts(domain, docs, seed)
     lr = lr or (5e-3 if lora_rank else 1e-3)
-    result = run(base, out, texts, seed, steps, lr, base_id or id_for_folder(base), lora_rank=lora_rank,
-                 merge_lora=merge_lora, domain=domain, seq_len=seq_len, batch=batch, overwrite=overwrite)
+    with progress_bars(enabled=not as_json) as progress:
+        result = run(base, out, texts, seed, steps, lr, base_id or id_for_folder(base), lora_rank=lora_rank,
+                     merge_lora=merge_lora, domain=domain, seq_len=seq_len, batch=batch, overwrite=overwrite,
+                     progress=progress)
+    if as_json:
+        _trained(out, result.kind, result.trainable_parameters, result.loop)
+        return
     console.print(f"wrote {out} ({result.kind}, {result.trainable_parameters:,} trainable parameters, "
                   f"loss {result.loop.first_loss:.2f} -> {result.loop.final_loss:.2f})")
 
@@ -93,10 +121,11 @@ def finetune(base: Path, base_id: str | None, data: Path | None, domain: str | N
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--shard-size", type=int, default=None, help="Split output into shards of at most this many bytes.")
 @click.option("--overwrite", is_flag=True)
+@JSON_OPTION
 def merge(method: str | None, base: Path | None, models: tuple[str, ...], weights: tuple[str, ...],
           density: tuple[str, ...], t: float | None, scale: float | None, dtype: str | None, out_dtype: str | None,
           fp32_compute: bool, seed: int, config: Path | None, hub_root: Path | None, cache_dir: Path | None,
-          out: Path, shard_size: int | None, overwrite: bool) -> None:
+          out: Path, shard_size: int | None, overwrite: bool, as_json: bool) -> None:
     """Merge models tensor by tensor (memory: a few tensors, never whole models).
 
     With --config, model ids that are not local folders are hub repos (HF_ENDPOINT, HF_TOKEN): every gate
@@ -105,6 +134,7 @@ def merge(method: str | None, base: Path | None, models: tuple[str, ...], weight
     from hubindex.train.merge import load_recipe, parse_recipe
     from hubindex.train.merge import merge as run
 
+    _refuse_existing(out, overwrite)
     if config:
         recipe = load_recipe(config)
         if fp32_compute:
@@ -121,7 +151,14 @@ def merge(method: str | None, base: Path | None, models: tuple[str, ...], weight
                                            float_list(density, "--density"), t, scale, dtype, out_dtype,
                                            "float32" if fp32_compute else None, seed))
         resolve = ids.__getitem__
-    run(recipe, out, resolve=resolve, max_shard_bytes=shard_size, overwrite=overwrite)
+    with progress_bars(enabled=not as_json) as progress:
+        plan = run(recipe, out, resolve=resolve, max_shard_bytes=shard_size, overwrite=overwrite, progress=progress)
+    if as_json:
+        from hubindex.cli.answers import MergedModel
+
+        click.echo(MergedModel(out=str(out), method=recipe.merge_method, inputs=recipe.inputs(),
+                               tensors=len(plan.tensors)).model_dump_json(indent=2))
+        return
     console.print(f"wrote {out} ({recipe.merge_method} of {len(recipe.inputs())} inputs)")
 
 

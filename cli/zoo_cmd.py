@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 from hubindex.cli.options import split_list
-from hubindex.cli.output import Table, console
-from rich.console import Console
+from hubindex.cli.output import Table, console, err_console, progress_bars
 from rich.table import Column
 from rich.tree import Tree
 
@@ -38,16 +37,23 @@ def zoo() -> None:
 @click.option("--jobs", type=int, default=min(2, os.cpu_count() or 1), show_default=True,
               help="Models trained side by side (the result does not depend on it).")
 @click.option("--force", is_flag=True, help="Delete a different zoo already in DIRECTORY.")
+@click.option("--json", "as_json", is_flag=True, help="Print the zoo.json written as JSON (schemas/zoo_built).")
 def build(directory: Path, seed: int, size: str, profile: str, clock: str, domains: tuple[str, ...],
-          families: int | None, strip_metadata: bool, jobs: int, force: bool) -> None:
+          families: int | None, strip_metadata: bool, jobs: int, force: bool, as_json: bool) -> None:
     """Build a zoo into DIRECTORY (resumes an interrupted build; a finished one is left as is)."""
     from hubindex.zoo.build import ZooOptions, build_zoo
 
     options = ZooOptions(seed=seed, size=size, domains=split_list(domains) or None,
                          strip_metadata=strip_metadata, families=families, profile=profile, clock=clock)
-    summary = build_zoo(directory, options, jobs=jobs, force=force, console=Console(stderr=True))
-    Console(stderr=True).print(f"zoo ready: {directory} ({summary['models']} models, {summary['built_models']} "
-                               f"built in {summary['build_seconds']} s)")
+    with progress_bars(enabled=not as_json) as progress:
+        summary = build_zoo(directory, options, jobs=jobs, force=force, progress=progress)
+    if as_json:
+        from hubindex.cli.answers import ZooBuilt
+
+        click.echo(ZooBuilt(directory=str(directory), **summary).model_dump_json(indent=2))
+        return
+    err_console.print(f"zoo ready: {directory} ({summary['models']} models, {summary['built_models']} "
+                      f"built in {summary['build_seconds']} s)")
 
 
 @zoo.command()
@@ -113,10 +119,19 @@ def plant_cards_command(directory: Path, wrong_fraction: float, seed: int, as_js
 
 
 @zoo.command()
-def domains() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the domains as JSON (schemas/domains).")
+def domains(as_json: bool) -> None:
     """List the generated text domains."""
+    from hubindex.cli.answers import Domain, DomainsAnswer
+
     from hubindex import corpus
 
-    for name in corpus.domain_names():
-        sample = corpus.generate(name, 1, 0)[0].replace("\n", " ")
-        console.print(f"[bold]{name:<11}[/] {sample[:90]}...", highlight=False)
+    answer = DomainsAnswer([Domain(name=name, sample=corpus.generate(name, 1, 0)[0].replace("\n", " ")[:90])
+                            for name in corpus.domain_names()])
+    if as_json:
+        click.echo(answer.model_dump_json(indent=2))
+        return
+    table = Table("domain", "sample (seed 0)")
+    for domain in answer.root:
+        table.add_row(domain.name, domain.sample + "...")
+    console.print(table)

@@ -13,15 +13,16 @@ from pydantic import BaseModel, RootModel
 
 from hubindex.atlas.answers import AtlasForest, AtlasMap
 from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
-from hubindex.embed.task import ExamplesQuery
+from hubindex.cli.answers import DomainsAnswer, MergedModel, Reindexed, TrainedModel, ZooBuilt
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.evaluate.merging import MergeEval
 from hubindex.hub.crawl import CrawlReport
 from hubindex.indexer.pipeline import IndexReport
 from hubindex.indexer.progress import JobsAnswer, RunProgress
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
-from hubindex.merging.answers import MergeCandidates
-from hubindex.service import ErrorBody, Health, JobRequest, JobStatus
+from hubindex.merge_candidates.answers import MergeCandidates
+from hubindex.search_by_examples import ExamplesQuery
+from hubindex.service_answers import ErrorBody, Health, JobRequest, JobStatus
 from hubindex.train.merge.recipe import MergeRecipe
 from hubindex.zoo.cards import PlantedCards
 from hubindex.zoo.summary import TruthEntry, ZooSummary
@@ -41,6 +42,10 @@ class ParentsAnswer(RootModel[list[ParentCandidate]]):
 
 class SimilarAnswer(RootModel[list[SimilarHit]]):
     """`hubindex similar --json`: nearest models, best first, the query model excluded."""
+
+
+class ExamplesSearchAnswer(RootModel[list[SimilarHit]]):
+    """`hubindex search --examples FILE --json`, `POST /search/examples`: models nearest to the task, best first."""
 
 
 class SearchAnswer(RootModel[list[SearchHit]]):
@@ -72,7 +77,13 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "atlas_forest": AtlasForest,
     "atlas_map": AtlasMap,
     "examples_query": ExamplesQuery,
+    "examples_search": ExamplesSearchAnswer,
     "crawl_report": CrawlReport,
+    "trained_model": TrainedModel,
+    "merged_model": MergedModel,
+    "zoo_built": ZooBuilt,
+    "domains": DomainsAnswer,
+    "reindexed": Reindexed,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.spaces import rebuild
+from hubindex.embed.methods import get_method
 
 DOMAINS = ["arithmetic", "code", "legal", "medical", "recipes", "weather", "sports", "finance", "geography", "poetry"]
 DIM = 64
@@ -83,7 +84,7 @@ def write_catalog(path: Path, n: int) -> Path:
         (tmp / "emb.json").write_text(json.dumps(embeddings))
         for method in ("hubindex", "paper"):
             con.execute("INSERT INTO embeddings SELECT model_id, ?, md5(model_id), base, md5(base), "
-                        "vector::FLOAT[], sqrt(list_inner_product(vector, vector)) "
-                        f"FROM read_json('{tmp / 'emb.json'}')", [method])
+                        "vector::FLOAT[], sqrt(list_inner_product(vector, vector)), ? "
+                        f"FROM read_json('{tmp / 'emb.json'}')", [method, get_method(method).recipe])
         rebuild(catalog)
     return path

@@ -179,3 +179,24 @@ def test_search_by_examples_finds_models_tuned_for_the_task(api_server, truth):
     response = http.post("/search/examples", json={"base": not_root, "examples": examples})
     assert response.status_code == 400 and "family root" in response.json()["detail"]
     assert http.post("/search/examples", json={"base": "../x", "examples": examples}).status_code == 400
+
+
+def test_parents_are_read_from_candidates_stored_when_lineage_ran(tiny_catalog, truth, tmp_path):
+    from hubindex.catalog import Catalog
+    from hubindex.lineage.queries import parents
+    from hubindex.lineage.ranked_parents import rank_model, store_parent_candidates
+    from tests.server import copy_catalog
+
+    with Catalog(copy_catalog(tiny_catalog, tmp_path)) as catalog:
+        models = [pick(truth, "finetune"), pick(truth, "adapter")]
+        for model in models:  # the index run stored them, and they equal a ranking done now
+            stored = catalog.stored_parents(model, 1000)
+            assert stored and stored[0]["evidence"]["chosen"]
+            assert [c.model_dump() for c in parents(catalog, model, 1000)] == \
+                [c.model_dump() for c in rank_model(catalog, model)]
+        assert len(parents(catalog, models[0], 2)) == 2
+        catalog.con.execute("UPDATE lineage_families SET digest = 'lineage-moved-on'")
+        assert catalog.stored_parents(models[0], 5) is None  # older than the lineage: ranked on request instead
+        assert parents(catalog, models[0], 3) == rank_model(catalog, models[0])[:3]
+        ranked = store_parent_candidates(catalog)
+        assert sum(ranked.values()) == len(catalog.lineage()) and catalog.stored_parents(models[0], 5)

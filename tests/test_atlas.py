@@ -88,7 +88,7 @@ def test_parents_and_merge_candidates_of_a_model_without_signature_say_so(tmp_pa
     from hubindex.catalog import Catalog
     from hubindex.errors import NotFoundError
     from hubindex.lineage.queries import parents
-    from hubindex.merging.candidates import rank
+    from hubindex.merge_candidates.candidates import rank
     from tests.synthetic_catalog import write_catalog
 
     db = write_catalog(tmp_path / "synthetic.duckdb", 60)
@@ -97,3 +97,32 @@ def test_parents_and_merge_candidates_of_a_model_without_signature_say_so(tmp_pa
         for query in (parents, rank):
             with pytest.raises(NotFoundError, match="no weight signature"):
                 query(catalog, child)
+
+
+def test_atlas_answers_are_cached_until_the_catalog_changes(tmp_path):
+    import json
+
+    from hubindex.atlas import forest
+    from hubindex.atlas.cache import AnswerCache
+    from hubindex.catalog import Catalog
+    from tests.synthetic_catalog import write_catalog
+
+    db = write_catalog(tmp_path / "synthetic.duckdb", 80)
+    cache, computed = AnswerCache(), []
+
+    def answer(catalog):
+        computed.append(1)
+        return forest(catalog)
+
+    with Catalog(db) as catalog:
+        first = cache.json(catalog, ("forest",), lambda: answer(catalog))
+        assert cache.json(catalog, ("forest",), lambda: answer(catalog)) == first and len(computed) == 1
+        model, other = (e["model_id"] for e in catalog.lineage()[-2:])
+        for change in (lambda: catalog.set_status(model, "error", "gone"),
+                       lambda: catalog.con.execute("UPDATE lineage SET confidence = 0.5 WHERE model_id = ?", [model]),
+                       lambda: catalog.con.execute("DELETE FROM embeddings WHERE model_id = ?", [other])):
+            change()
+            body = cache.json(catalog, ("forest",), lambda: answer(catalog))
+            assert json.loads(body) == forest(catalog).model_dump(mode="json") and body != first
+            first = body
+        assert len(computed) == 4

@@ -7,12 +7,14 @@ import shutil
 
 import duckdb
 import jsonschema
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hubindex.cli.main import cli
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.migrations import available
+from hubindex.indexer.adapter_base import MIN_SCORE, continuation_scores
 from hubindex.indexer.pipeline import index_paths
 from hubindex.schemas import schema_for
 from hubindex.zoo.truth import load_truth
@@ -100,7 +102,13 @@ def test_look_alike_families_and_adapter_bases_from_weights_and_probes(multi_fam
         assert {m: rows[m]["family"] for m in truth} == {m: root(m) for m in truth}
         llama_adapters = [m for m, e in truth.items() if e["relation"] == "adapter" and e["arch"] == "llama"]
         assert len({root(m) for m in llama_adapters}) == 2  # two look-alike Llama families
-        assert all(rows[m]["base_source"] == "probe-loss" for m in llama_adapters)
+        # Each adapter's base is its true parent, chosen by the weights (where its delta points) among the models
+        # of both look-alike families, with probe loss only as the fallback.
+        adapters = [m for m, e in truth.items() if e["relation"] == "adapter"]
+        assert {m: rows[m]["base"] for m in adapters} == {m: truth[m]["parents"][0] for m in adapters}
+        assert all(rows[m]["base_source"] in ("weights", "probe-loss") for m in adapters)
+        # Applied on that base, compared with the family root like the finetunes (indexer.embedding.embedding_base).
+        assert all(catalog.embedding(m, "hubindex")["base"] == rows[m]["family"] for m in adapters)
         gpt_adapters = [m for m, e in truth.items() if e["relation"] == "adapter" and e["arch"] == "gpt2"]
         assert gpt_adapters and all(rows[m]["base_source"] == "weights" for m in gpt_adapters)
 
@@ -221,3 +229,34 @@ def test_eval_reports_both_recipes(tiny_zoo, tiny_catalog):
     scores = {m["method"]: m for m in report["methods"]}
     assert scores["hubindex"]["finetunes"] == scores["paper"]["finetunes"] > 0
     assert report["silhouette_gain"] == pytest.approx(scores["hubindex"]["silhouette"] - scores["paper"]["silhouette"])
+
+
+def _family_geometry(seed: int = 0, dim: int = 4000):
+    """A root, two finetunes on different domains, a child of the first (trained on, same domain) and unit
+    directions: members' rows and the directions of each step, in a space wide enough for random directions to be
+    near-orthogonal."""
+    rng = np.random.default_rng(seed)
+    unit = lambda: (v := rng.normal(size=dim)) / np.linalg.norm(v)  # noqa: E731
+    root = rng.normal(size=dim) * 3
+    d_a, d_b, d_more = unit(), unit(), unit()
+    first, second = root + 0.8 * (0.8 * d_a + 0.6 * unit()), root + 0.8 * d_b
+    child = first + 0.5 * (0.7 * d_more + 0.7 * d_a)
+    return np.stack([root, first, second, child]), d_a, d_b, d_more, unit
+
+
+def test_adapter_base_is_where_its_delta_continues_from():
+    members, d_a, d_b, d_more, noise = _family_geometry()
+    # An adapter trained on the first finetune continues it (the way its child went): the finetune scores best.
+    on_finetune = continuation_scores(0.7 * d_more + 0.5 * d_a + 0.5 * noise(), members, 0)
+    assert int(np.argmax(on_finetune)) == 1
+    # An adapter trained on the root for domain b runs along the root's finetune on b: the root scores best.
+    on_root = continuation_scores(0.8 * d_b + 0.6 * noise(), members, 0)
+    assert int(np.argmax(on_root)) == 0 and on_root[0] > 0.5
+    # The child has no member beyond it: it cannot be scored as a base.
+    assert on_root[3] == -1.0
+
+
+def test_adapter_delta_of_another_family_scores_low_everywhere():
+    members, *_, noise = _family_geometry(seed=1)
+    other_family_delta = noise()  # a look-alike family's adapter: unrelated to this family's steps
+    assert continuation_scores(other_family_delta, members, 0).max() < MIN_SCORE

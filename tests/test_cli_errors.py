@@ -4,6 +4,7 @@ lets third-party warnings through."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,8 +68,10 @@ echo "rc=$?"
     done = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip().endswith("rc=2"), (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: disk full: "), done.stderr
-    assert "No space left on device" in lines[0]
+    # In a log, progress comes as plain "stage: done/total" lines; the failure is one error line, the last.
+    assert all(re.fullmatch(r"[\w ():-]+: \d+/\d+", line) for line in lines[:-1]), done.stderr
+    assert lines[-1].startswith("error: disk full: "), done.stderr
+    assert "No space left on device" in lines[-1]
 
 
 def test_broker_trouble_names_the_cause(tmp_path, monkeypatch):
@@ -132,6 +135,10 @@ from hubindex.cli.main import cli
 def noisy():
     warnings.warn("old API", DeprecationWarning)
     logging.getLogger("transformers.modeling_utils").warning("some weights were not initialised")
+    from huggingface_hub.utils import tqdm  # the bars of huggingface_hub and transformers (save_pretrained)
+
+    for _ in tqdm(range(3), desc="hub bar"):
+        pass
     click.echo("done")
 
 cli()
@@ -141,8 +148,10 @@ cli()
 def test_third_party_warnings_only_with_verbose():
     env = {**os.environ, "PYTHONWARNINGS": ""}
     env.pop("TRANSFORMERS_VERBOSITY", None)
+    env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
     quiet = subprocess.run([sys.executable, "-c", WARNING_COMMAND, "noisy"], capture_output=True, text=True, env=env)
     assert quiet.returncode == 0 and quiet.stdout.strip() == "done" and quiet.stderr == "", quiet.stderr
     loud = subprocess.run([sys.executable, "-c", WARNING_COMMAND, "noisy", "--verbose"], capture_output=True,
                           text=True, env=env)
     assert "old API" in loud.stderr and "some weights were not initialised" in loud.stderr, loud.stderr
+    assert "hub bar" in loud.stderr

@@ -3,6 +3,7 @@ no box drawing), progress reported through the library's callback."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -85,3 +86,33 @@ def test_merge_candidates_table_in_a_pipe(tiny_catalog):
         assert line.split()[0] == str(rank)
     header = next(line for line in lines if line.startswith("#"))
     assert "score" in header and "sign" in header
+
+
+def test_reindex_json(long_named):
+    import jsonschema
+
+    from hubindex.schemas import schema_for
+
+    db, ids, _ = long_named
+    answer = json.loads(_run("reindex", "--db", str(db), "--json"))
+    jsonschema.validate(answer, schema_for("reindexed"))
+    assert answer["vectors"] == sum(answer["spaces"].values()) >= len(ids)  # every model has a weight signature
+    assert Path(answer["spaces_dir"]).is_dir()
+
+
+LIBRARY = [Path(__file__).resolve().parent.parent / part for part in ("hubindex", "api", "workers")]
+
+
+def test_no_library_module_draws_progress():
+    """Progress is the library's `(stage, done, total)` callback; only cli/ draws it (rich.progress, rich.live)."""
+    drawing = {"rich.progress", "rich.live"}
+    offenders = []
+    for root in LIBRARY:
+        for path in root.rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ImportFrom):  # `from rich.progress import X`, `from rich import progress`
+                    names = [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+                else:
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                offenders += [f"{path}: {n}" for n in names if n in drawing]
+    assert len(LIBRARY) == sum(root.is_dir() for root in LIBRARY) and not offenders, offenders

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -146,7 +148,7 @@ def test_family_score_counts_merge_neighbours_and_domains():
 
 
 def test_top_k_share_counts_domains_among_nearest_answers():
-    from hubindex.embed.task import top_k_share
+    from hubindex.search_by_examples import top_k_share
 
     vectors = {f"code{i}": np.array([1.0, 0.1 * i]) for i in range(3)}
     vectors |= {f"legal{i}": np.array([0.1 * i, 1.0]) for i in range(4)}
@@ -155,3 +157,82 @@ def test_top_k_share_counts_domains_among_nearest_answers():
     assert top_k_share(np.array([0.0, 1.0]), vectors, domains, "legal", k=3) == (1.0, 1.0)
     share, best = top_k_share(np.array([0.0, 1.0]), vectors, domains, "code", k=5)
     assert share < best == 0.8
+
+
+def test_recipe_names_what_decides_the_vector():
+    paper, default = METHODS["paper"], METHODS["hubindex"]
+    assert paper.recipe.startswith("paper/") and default.recipe.startswith("hubindex/")
+    assert len({paper.recipe, default.recipe}) == 2
+    assert dataclasses.replace(paper, batch_size=8).recipe == paper.recipe  # batching never changes features
+    assert dataclasses.replace(paper, pooling="mean").recipe != paper.recipe
+    assert dataclasses.replace(default, probes=default.probes[:-1]).recipe != default.recipe
+
+
+def test_embedding_of_another_recipe_is_stale_and_never_read(tmp_path):
+    """A row computed by an earlier recipe counts as missing: `index` re-embeds it, spaces and `similar` skip it."""
+    from hubindex.catalog import Catalog
+    from hubindex.catalog.spaces import Spaces, delta_space, delta_vectors, rebuild
+    from hubindex.indexer.embedding import stale
+    from tests.synthetic_catalog import write_catalog
+
+    method = METHODS["hubindex"]
+    db = write_catalog(tmp_path / "synthetic.duckdb", 40)
+    with Catalog(db) as catalog:
+        before = {r["id"] for r in stale(catalog, method)}  # the synthetic roots, which have no delta
+        family, members = next(iter(delta_vectors(catalog, "hubindex").items()))
+        old = sorted(members)[1]
+        row = catalog.embedding(old, "hubindex")
+        catalog.con.execute("UPDATE embeddings SET recipe = 'hubindex/0ld0ld0ld0ld' WHERE model_id = ? AND "
+                            "method = 'hubindex'", [old])
+        assert {r["id"] for r in stale(catalog, method)} == before | {old}
+        assert catalog.embedding(old, "hubindex") is None and catalog.embedding(old, "paper") is not None
+        assert old not in delta_vectors(catalog, "hubindex")[family]
+        rebuild(catalog, weights=False)
+        assert not Spaces.open(catalog.spaces_dir).contains(delta_space("hubindex", family), old)
+        catalog.save_embedding(old, "hubindex", row["revision"], row["base"], row["base_revision"], row["vector"],
+                               method.recipe)
+        assert {r["id"] for r in stale(catalog, method)} == before and old in delta_vectors(catalog, "hubindex")[family]
+
+
+def test_cli_search_by_examples_over_db_and_api(tiny_zoo, tiny_catalog, api_server, tmp_path, monkeypatch):
+    """`hubindex search --examples FILE --base ROOT`: code examples find code models, the same over --db and --api,
+    and the JSON follows schemas/examples_search."""
+    import json
+
+    import jsonschema
+    from click.testing import CliRunner
+    from hubindex.cli.main import cli
+
+    from hubindex import corpus
+    from hubindex.schemas import SCHEMA_DIR
+
+    truth = load_truth(tiny_zoo)
+    root = sorted(m for m, e in truth.items() if e["relation"] == "root")[0]
+    docs = corpus.generate("code", 6, 4242)  # a seed no zoo model trained on
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text("\n".join(json.dumps({"input": d[: len(d) // 2], "output": d[len(d) // 2:]}) for d in docs))
+    schema = json.loads((SCHEMA_DIR / "examples_search.schema.json").read_text())
+
+    def run(*where: str) -> list[dict]:
+        result = CliRunner().invoke(cli, ["search", "--examples", str(examples), "--base", root, "--limit", "3",
+                                          *where, "--json"])
+        assert result.exit_code == 0, result.output
+        hits = json.loads(result.output)
+        jsonschema.validate(hits, schema)
+        return hits
+
+    local = run("--db", str(tiny_catalog))
+    assert len(local) == 3 and truth[local[0]["model"]]["domain"] == "code", local
+    assert all(truth[h["model"]]["family"] == truth[root]["family"] for h in local)
+    monkeypatch.setenv("HUBINDEX_API_TOKEN", api_server.token)
+    remote = run("--api", api_server.url)
+    assert remote[0]["model"] == local[0]["model"]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["search", "--examples", str(examples), "--db", str(tiny_catalog)])
+    assert result.exit_code == 2 and "--base" in result.output
+    result = runner.invoke(cli, ["search", "code", "--examples", str(examples), "--base", root, "--db", "x.duckdb"])
+    assert result.exit_code == 2 and "QUERY or --examples" in result.output
+    (tmp_path / "one.json").write_text(json.dumps([{"input": "a", "output": "b"}]))
+    result = runner.invoke(cli, ["search", "--examples", str(tmp_path / "one.json"), "--base", root,
+                                 "--db", str(tiny_catalog)])
+    assert result.exit_code != 0 and "not a valid example search" in result.output

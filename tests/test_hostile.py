@@ -544,10 +544,11 @@ def test_crawler_records_hostile_repos_and_crawls_the_good_ones(good_hub, tmp_pa
 
 
 def test_stage_execution_returns_a_failure_instead_of_raising(tmp_path):
-    """What a queue worker runs (`stages.execute`, the same code as in-process): a hostile folder is a failed
+    """What a queue worker runs (`pipeline.stage.execute`, the same code as in-process): a hostile folder is a failed
     Result carrying the reason, never an exception that would kill or redeliver the task."""
+    import hubindex.indexer.stages  # noqa: F401  (registers indexing's stages)
     from hubindex.indexer.jobs import FingerprintJob
-    from hubindex.indexer.stages import execute
+    from hubindex.pipeline.stage import execute
 
     folders = {}
     for name, build in (("fifo", lambda f: _fifo(f / "config.json")),

@@ -117,9 +117,10 @@ def test_a_wrong_card_is_overruled_and_reported(tiny_zoo, tiny_catalog, tmp_path
     assert entry.evidence["card_agrees"] is False and liar in entry.evidence["conflict"]
 
 
-def test_an_adapter_card_naming_a_finetune_is_checked_by_probe_loss(tiny_zoo, tmp_path):
-    """An adapter trained on the root whose config names a sibling finetune as base: the probe-loss check puts it
-    back on the root and the answer reports the conflict; adapters on the root keep their declared base."""
+def test_an_adapter_card_naming_a_finetune_is_checked_by_the_weights(tiny_zoo, tmp_path):
+    """An adapter trained on the root whose config names a sibling finetune as base: the weights (the adapter's delta
+    continues the root's finetunes, not the liar's) put it back on the root and the answer reports the conflict;
+    adapters on the root keep their declared base."""
     import shutil
 
     from hubindex.card import read_card, write_card
@@ -142,7 +143,7 @@ def test_an_adapter_card_naming_a_finetune_is_checked_by_probe_loss(tiny_zoo, tm
     with Catalog(db, read_only=True) as catalog:
         found = {e.model: e for e in entries(catalog)}
         row = catalog.require(adapter)
-    assert row["base_source"] == "probe-loss" and row["base"] == truth[adapter]["parents"][0]
+    assert row["base_source"] == "weights" and row["base"] == truth[adapter]["parents"][0]
     assert found[adapter].parents == truth[adapter]["parents"]
     assert found[adapter].evidence["card_agrees"] is False and liar in found[adapter].evidence["conflict"]
     honest = [m for m in members if truth[m]["relation"] == "adapter" and m != adapter]

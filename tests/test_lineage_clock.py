@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from hubindex.catalog import Catalog
-from hubindex.indexer.run import plan_bases
+from hubindex.indexer.stages import plan_bases
 from hubindex.lineage.engine import update_lineage
 from hubindex.lineage.queries import entries
 from hubindex.zoo.truth import load_truth

@@ -119,6 +119,24 @@ def test_a_family_smaller_than_every_shortlist_is_inferred():
     found = {e.model: e for e in infer_family(family)}
     assert set(found) == set(family.ids)
     assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.8
+    # A fan child's alternative to its parent is the parent's own parent (the root), farther than the parent.
+    fan_children = [m for m, e in found.items() if e.relation == "finetune" and e.parents != [family.root]]
+    assert fan_children
+    assert all(found[m].evidence["ancestor"] == family.root for m in fan_children)
+    assert all(0 < found[m].evidence["ancestor_distance_ratio"] < 1 for m in fan_children)
+
+
+def test_confidence_falls_when_the_parents_own_parent_is_about_as_near():
+    """Same-domain runs of one base line up: a smaller run looks like the parent of a larger one, and then the
+    base, the smaller run's own parent, is about as near as it. Such an answer must not look sure."""
+    from hubindex.lineage import confidence
+
+    plain = confidence.finetune(0.3, 0.1, alone=False, timed=True)
+    assert confidence.finetune(0.3, 0.1, False, True, ancestor_ratio=confidence.ANCESTOR_FREE) == plain
+    doubtful = confidence.finetune(0.3, 0.1, False, True, ancestor_ratio=0.75)
+    assert doubtful < plain
+    assert confidence.finetune(0.3, 0.1, False, True, ancestor_ratio=0.95) < doubtful
+    assert confidence.finetune(0.3, 0.1, False, False, ancestor_ratio=2.0) == confidence.FINETUNE_RANGE[0]
 
 
 def test_quantized_only_on_a_grid_and_a_short_run_is_no_resave():
@@ -155,3 +173,35 @@ def test_tied_created_times_give_the_tree_from_the_weights():
     assert np.mean([sorted(found[m].parents) == p for m, p in truth.items()]) >= 0.9
     merges = [m for m, p in truth.items() if len(p) == 2]
     assert np.mean([found[m].relation == "merge" for m in merges]) >= 0.75
+
+
+def test_a_long_run_keeps_the_root_over_a_farther_model_with_a_slightly_shorter_tail():
+    """A long run's step tail is long from every candidate (s101's 300-step run: 1.43 from its root, 1.38 from a
+    vocabulary-extended sibling just farther away). The root has no step of its own to compare a tail with, so
+    nothing farther than the root replaces it."""
+    from datetime import UTC, datetime, timedelta
+
+    from hubindex.lineage.engine import infer_family
+    from hubindex.lineage.evidence import increment_tail
+    from hubindex.lineage.family import Family
+
+    rng = np.random.default_rng(0)
+    root = rng.standard_normal(4096)
+    long_step = 0.1 * rng.standard_normal(4096)  # no common cap: a long tail
+    top = np.argsort(-np.abs(long_step))[:10]
+    sibling_step = 0.01 * rng.standard_normal(4096)
+    sibling_step[top] += 0.2 * long_step[top]  # shares the long run's largest moves: a shorter tail from it
+    weights = np.stack([root, root + sibling_step, root + long_step])
+    ids = ["t/root", "t/sibling", "t/long"]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    rows = {m: {"id": m, "created_at": start + timedelta(days=i), "dtype": "F32", "declared_base": None,
+                "adapter_base": None, "base_source": None, "kind": "model", "base": None, "family": ids[0]}
+            for i, m in enumerate(ids)}
+    family = Family(root=ids[0], ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=rows, adapters=[],
+                    kurtosis=np.zeros(3))
+    raw = family.raw
+    assert np.linalg.norm(weights[2] - weights[1]) > np.linalg.norm(weights[2] - weights[0])  # the root is nearer
+    assert increment_tail(raw[2], raw[1]) < increment_tail(raw[2], raw[0])  # the sibling's tail is shorter
+    found = {e.model: e for e in infer_family(family)}
+    assert found["t/long"].parents == ["t/root"] and found["t/long"].relation == "finetune"
+    assert found["t/sibling"].parents == ["t/root"]

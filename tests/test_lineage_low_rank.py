@@ -129,8 +129,9 @@ def test_a_file_broken_after_indexing_costs_only_its_own_check(tiny_zoo, tmp_pat
 def test_a_low_rank_delta_from_the_root_overrules_a_wrong_sibling_parent(tiny_zoo, tmp_path):
     """A merged LoRA put on a sibling finetune (what the engine does when a same-domain sibling looks nearer by
     distance and step tail, seen on stripped zoos) is moved back to the root, where its delta is low rank."""
-    from hubindex.lineage.engine import _check_low_rank, infer_family
+    from hubindex.lineage.engine import infer_family
     from hubindex.lineage.family import families
+    from hubindex.lineage.low_rank import check_low_rank
 
     child, parent, sibling, _hub, db = _indexed_trio(tiny_zoo, tmp_path)
     with Catalog(db, read_only=True) as catalog:
@@ -138,7 +139,7 @@ def test_a_low_rank_delta_from_the_root_overrules_a_wrong_sibling_parent(tiny_zo
     found = {e.model: e for e in infer_family(family)}
     assert found[child].parents == [parent] and "parent_by_rank" not in found[child].evidence
     wrong = found[child].model_copy(update={"parents": [sibling], "evidence": {"runner_up": None}})
-    _check_low_rank(family, {child: wrong})
+    check_low_rank(family, {child: wrong})
     assert wrong.parents == [parent] and wrong.evidence["lora_merged"] is True
     assert wrong.evidence["parent_by_rank"]["replaced"] == sibling
     assert wrong.evidence["parent_by_rank"]["its_rank"] > wrong.evidence["low_rank_delta"]["bound"]

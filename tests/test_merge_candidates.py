@@ -11,7 +11,7 @@ from hubindex.cli.main import cli
 
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
-from hubindex.merging.candidates import rank, sign_conflict
+from hubindex.merge_candidates.candidates import rank, sign_conflict
 from hubindex.zoo.truth import load_truth
 from tests.test_api import valid
 

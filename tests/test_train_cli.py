@@ -2,6 +2,7 @@
 
 import json
 
+import jsonschema
 import pytest
 import torch
 import yaml
@@ -11,7 +12,9 @@ from safetensors.torch import load_file
 
 from hubindex.card import read_card
 from hubindex.checkpoint import ModelFolder
+from hubindex.schemas import schema_for
 from hubindex.zoo.truth import load_truth
+from tests.test_cli_json import progress_lines
 
 
 def invoke(*args):
@@ -25,9 +28,15 @@ def ok(*args):
 
 
 def test_pretrain_is_deterministic_for_a_seed(tmp_path):
-    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        ok("train", "pretrain", "--arch", "gpt2", "--size", "tiny", "--steps", "6", "--seed", seed,
-           "--out", tmp_path / "org" / name)
+    results = {name: ok("train", "pretrain", "--arch", "gpt2", "--size", "tiny", "--steps", "6", "--seed", seed,
+                        "--out", tmp_path / "org" / name, *(["--json"] if name == "a" else []))
+               for name, seed in (("a", 5), ("b", 5), ("c", 6))}
+    answer = json.loads(results["a"].stdout)
+    jsonschema.validate(answer, schema_for("trained_model"))
+    assert answer["kind"] == "pretrain" and answer["steps"] == 6 and answer["parameters"] > 0
+    # Not a terminal: the loop's progress callback becomes plain lines on stderr, the last one the whole run.
+    assert progress_lines(results["b"].stderr, "pretrain gpt2")[-1] == (6, 6)
+    assert results["a"].stderr == ""  # --json: nothing else on either stream
     a, b, c = (load_file(tmp_path / "org" / n / "model.safetensors") for n in "abc")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)
@@ -60,8 +69,11 @@ def test_lora_adapter_and_merged_lora(base, tmp_path):
     assert any(n.endswith("lora_A.weight") for n in adapter.tensors)
     config = json.loads((tmp_path / "o/lora/adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == "someone/base" and config["r"] == 4
-    ok("train", "finetune", "--base", base, "--domain", "poetry", "--docs", 200, "--out", tmp_path / "o/merged",
-       "--lora-rank", 4, "--merge-lora", "--steps", 5)
+    merged_lora = ok("train", "finetune", "--base", base, "--domain", "poetry", "--docs", 200, "--out",
+                     tmp_path / "o/merged", "--lora-rank", 4, "--merge-lora", "--steps", 5, "--json")
+    answer = json.loads(merged_lora.stdout)
+    jsonschema.validate(answer, schema_for("trained_model"))
+    assert answer["kind"] == "lora_merged" and answer["out"] == str(tmp_path / "o/merged")
     merged, original = ModelFolder.open(tmp_path / "o/merged"), ModelFolder.open(base)
     assert merged.kind == "model" and set(merged.tensors) == set(original.tensors)
     name = next(n for n in original.tensors if n.endswith("q_proj.weight"))
@@ -81,7 +93,11 @@ def test_cli_merge_with_flags(tiny_zoo, tmp_path):
     assert recipe["base_model"] == root and [m["model"] for m in recipe["models"]] == fam
     assert [m["parameters"]["weight"] for m in recipe["models"]] == [0.6, 0.4]
     # The recipe file drives the same merge through --config with a hub root.
-    ok("train", "merge", "--config", out / "mergekit_config.yml", "--hub-root", tiny_zoo, "--out", tmp_path / "m2")
+    again = ok("train", "merge", "--config", out / "mergekit_config.yml", "--hub-root", tiny_zoo, "--out",
+               tmp_path / "m2", "--json")
+    answer = json.loads(again.stdout)
+    jsonschema.validate(answer, schema_for("merged_model"))
+    assert answer["method"] == "ties" and answer["inputs"] == [*fam, root] and answer["tensors"] > 0
     a, b = ModelFolder.open(out), ModelFolder.open(tmp_path / "m2")
     assert all(torch.equal(a.read(n), b.read(n)) for n in a.tensors)
 

@@ -193,13 +193,14 @@ def test_owner_thread_records_failures_once_and_lock_keeps_one_owner(small_hub, 
 
 
 def test_results_are_recorded_once_and_stale_ones_change_nothing(small_hub, tmp_path):
-    from hubindex.indexer.jobs import EmbedJob, Packed, Result
-    from hubindex.indexer.run import Run
-    from hubindex.indexer.stages import execute
+    from hubindex.indexer.jobs import EmbedJob, EmbedResult
+    from hubindex.indexer.run import IndexRun
+    from hubindex.pipeline.payload import Packed
+    from hubindex.pipeline.stage import execute
 
     db = tmp_path / "idem.duckdb"
     with Catalog(db) as cat:
-        run = Run.new("r1", db, [small_hub], ["hubindex"], embed=False)
+        run = IndexRun.new("r1", db, [small_hub], ["hubindex"], embed=False)
         jobs = {j.model_id: j for j in run.start(cat)}
         result = execute(jobs["org/good-a"])
         assert run.record(cat, result) and not run.record(cat, result)  # a redelivery is a no-op
@@ -207,11 +208,31 @@ def test_results_are_recorded_once_and_stale_ones_change_nothing(small_hub, tmp_
         stale = EmbedJob(model_id="org/good-a", revision="0" * 32, folder=row["path"], kind="model", applied_on=None,
                          method="hubindex", base="org/good-b", base_revision="1" * 32, base_folder=None)
         run.pending.add(stale.key)
-        assert run.record(cat, Result(stage="embed", job=stale.model_dump(), ok=True,
-                                      vector=Packed.of(np.ones(8, np.float32))))
+        assert run.record(cat, EmbedResult(job=stale, ok=True, vector=Packed.of(np.ones(8, np.float32))))
         assert cat.embedding("org/good-a", "hubindex") is None  # an older revision's result changes nothing
         assert cat.con.execute("SELECT count(*) FROM models").fetchone()[0] == 1
         assert cat.model("org/good-a")["revision"] == row["revision"]
+
+
+def test_a_saved_run_keeps_its_pending_keys_in_a_set_of_their_own(broker, tmp_path):
+    """The owner saves a run's record and only the changes to its pending set (not the whole set per batch)."""
+    from hubindex.workers.state import client, load_run, pending_key, run_key, save_run
+
+    from hubindex.indexer.run import IndexRun
+
+    r = client()
+    run = IndexRun.new("p1", tmp_path / "p.duckdb", [tmp_path], ["hubindex"])
+    run.phase, run.pending = "fingerprint", {f"fingerprint:org/m{i}" for i in range(25_000)}
+    save_run(r, run, planned=run.pending)
+    assert "pending" not in json.loads(r.get(run_key("p1"))) and r.scard(pending_key("p1")) == 25_000
+    assert load_run(r, "p1").pending == run.pending and load_run(r, "p1", pending=False).pending == set()
+    done = sorted(run.pending)[:24_999]
+    run.pending -= set(done)
+    save_run(r, run, done=done)
+    assert load_run(r, "p1").pending == run.pending == {"fingerprint:org/m9999"}
+    run.pending, run.phase = set(), "finished"
+    save_run(r, run, done=["fingerprint:org/m9999"])
+    assert not r.exists(pending_key("p1")) and load_run(r, "p1").finished
 
 
 def test_worker_and_queue_commands_explain_a_missing_broker(tmp_path):

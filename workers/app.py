@@ -15,15 +15,20 @@ from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
 
 from hubindex.errors import HubindexError
+from hubindex.hub.crawl_jobs import CrawlRun
+from hubindex.indexer.run import IndexRun
+from hubindex.pipeline.stage import stages
 
 BROKER_ENV = "HUBINDEX_BROKER_URL"
 VISIBILITY_ENV = "HUBINDEX_VISIBILITY_TIMEOUT"
 CPU, GPU, INGEST = "cpu", "gpu", "ingest"
-INGEST_QUEUE = Queue(INGEST, Exchange(INGEST, type="direct"), routing_key=INGEST)
+QUEUES = {name: Queue(name, Exchange(name, type="direct"), routing_key=name) for name in (CPU, GPU, INGEST)}
+INGEST_QUEUE = QUEUES[INGEST]
 # What a broker that went away raises (redis-py's own errors, kombu's wrapper of them, the socket's).
 BROKER_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError, ConnectionError)
-ROUTES = {"hubindex.fingerprint": CPU, "hubindex.crawl": CPU, "hubindex.bases": GPU, "hubindex.embed": GPU,
-          "hubindex.examples": GPU}
+# The run kinds this deployment serves; importing them registered their stages, one task per stage.
+RUN_KINDS = (IndexRun, CrawlRun)
+ROUTES = {**{f"hubindex.{stage.name}": stage.queue for stage in stages()}, "hubindex.examples": GPU}
 
 
 def broker_url() -> str | None:
@@ -48,17 +53,30 @@ def configure(celery: Celery) -> None:
         broker_url=url, result_backend=url, task_ignore_result=True,  # results travel to the owner on `ingest`
         task_serializer="json", accept_content=["json"], result_serializer="json",
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
-        task_queues=[Queue(CPU, Exchange(CPU, type="direct"), routing_key=CPU),
-                     Queue(GPU, Exchange(GPU, type="direct"), routing_key=GPU)],
+        task_queues=[QUEUES[CPU], QUEUES[GPU]],
         task_routes={name: {"queue": queue, "routing_key": queue} for name, queue in ROUTES.items()},
         broker_transport_options={"visibility_timeout": timeout,
                                   # look for messages of dead workers at least twice per timeout
                                   "unacked_restore_interval": max(1, min(10, timeout // 2)),
                                   "unacked_restore_throttle": 1},
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        # No remote control (`celery inspect`/`control`): `hubindex jobs` reads Redis itself, and the control
+        # queue's binding is refreshed by a Lua script that, on a broker restarted empty, failed with NoScriptError
+        # and stopped the worker ("Unrecoverable error") in the broker-restart test.
+        worker_enable_remote_control=False,
         # Items that are not messages, foreign serializers and unknown tasks become dead letters, never fatal.
         broker_transport="hubindex.workers.transport:Transport", worker_consumer="hubindex.workers.consumer:Consumer",
     )
+
+
+def declare(names: set[str]) -> None:
+    """Bind these queues on the broker now. A broker restarted empty (or flushed) forgets its bindings, while
+    kombu's pooled connections remember having declared them and do not declare again: a task sent there would be
+    routed nowhere until a worker binds the queue again (kombu's Redis transport looks bindings up in Redis on every
+    publish, so binding once through any connection is enough)."""
+    with app.producer_or_acquire() as producer:
+        for name in sorted(names):
+            QUEUES[name].bind(producer.channel).declare()
 
 
 app = Celery("hubindex", include=["hubindex.workers.tasks"])

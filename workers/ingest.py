@@ -5,7 +5,8 @@ it). That process, the owner (`hubindex serve` when it runs, else `hubindex work
 `run_owner` in a thread; a Redis lock per database file, renewed while it lives, makes sure only one owner consumes
 `ingest` at a time. Workers never open the catalog: they publish results here. Messages are acknowledged only after
 their results are recorded and the run's state is saved, so an owner killed mid-batch loses nothing: the messages
-come back after the visibility timeout and recording them again is a no-op.
+come back after the visibility timeout and recording them again is a no-op. The owner keeps its runs in memory; a
+save writes the run's record and only the changes to its pending set (`state.save_run`).
 
 Nothing that arrives on `ingest` can stop the owner: a message that is not JSON, uses another serializer or has
 another shape is a dead letter (recorded for `hubindex jobs`, acknowledged). A broker that goes away is waited for;
@@ -20,24 +21,27 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 from typing import Literal
 
 import redis
-from hubindex.workers.app import BROKER_ERRORS, INGEST, INGEST_QUEUE, app
+from hubindex.workers.app import BROKER_ERRORS, INGEST, INGEST_QUEUE, ROUTES, app, declare
 from hubindex.workers.dead_letters import record
-from hubindex.workers.state import client, load_run, owner_lock, run_ids, running_key, save_run
+from hubindex.workers.state import client, load_run, owner_lock, run_ids, run_key, running_key, save_run
 from hubindex.workers.tasks import TASKS, publish
 from pydantic import BaseModel, Field, ValidationError
 from redis.exceptions import LockError
 
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
-from hubindex.indexer.jobs import JOB_TYPES, BasesJob, CrawlJob, CrawlRequest, EmbedJob, FingerprintJob, Job, Result
-from hubindex.indexer.run import Failure, Run
+from hubindex.hub.crawl_jobs import CrawlRequest, CrawlRun
+from hubindex.indexer.run import IndexRun
+from hubindex.pipeline.run import Failure, Run
+from hubindex.pipeline.stage import Job, parse_result
 
-BATCH = 64  # results recorded between two saves of the run state
+BATCH = 64  # results recorded between two saves of a run's record
 POLL = 0.5  # seconds an idle owner waits for a message before checking its stop flag
 RECONNECT_MAX = 5.0  # seconds between two tries to reach a broker that went away
 GRACE_ENV, LOST_ENV = "HUBINDEX_BROKER_GRACE", "HUBINDEX_LOST_AFTER"
@@ -46,7 +50,8 @@ log = logging.getLogger(__name__)
 
 def submit(db: Path, paths: list[Path], methods: list[str], embed: bool = True, prune: bool = False) -> Run:
     """Queue an indexing run for the owner of `db` (`hubindex index PATH --queue`)."""
-    run = Run.new(uuid.uuid4().hex, Path(db).resolve(), [Path(p).resolve() for p in paths], methods, embed, prune)
+    run = IndexRun.new(uuid.uuid4().hex, Path(db).resolve(), [Path(p).resolve() for p in paths], methods, embed,
+                       prune)
     save_run(client(), run)
     publish({"type": "plan", "run": run.id})
     return run
@@ -54,7 +59,7 @@ def submit(db: Path, paths: list[Path], methods: list[str], embed: bool = True, 
 
 def submit_crawl(db: Path, request: CrawlRequest) -> Run:
     """Queue a hub crawl for the owner of `db` (`hubindex crawl --queue`); the owner lists the hub."""
-    run = Run.new_crawl(uuid.uuid4().hex, Path(db).resolve(), request)
+    run = CrawlRun.new(uuid.uuid4().hex, Path(db).resolve(), request)
     save_run(client(), run)
     publish({"type": "plan", "run": run.id})
     return run
@@ -75,7 +80,7 @@ def wait_for(run_id: str, timeout: float | None = None, poll: float = 0.5,
     run = None
     while True:
         try:
-            run = load_run(r, run_id)
+            run = load_run(r, run_id, pending=False)
             unreachable_since = None
         except BROKER_ERRORS as exc:
             unreachable_since = unreachable_since or time.monotonic()
@@ -94,47 +99,44 @@ def wait_for(run_id: str, timeout: float | None = None, poll: float = 0.5,
         time.sleep(poll)
 
 
-def _stage(job: Job) -> str:
-    return {FingerprintJob: "fingerprint", BasesJob: "bases", EmbedJob: "embed", CrawlJob: "crawl"}[type(job)]
-
-
 class Ledger:
-    """What this owner wrote to the broker: each run as last saved, and every job it enqueued. When the broker
-    comes back without them (a restart without persistence, a flush), the owner writes the runs back and enqueues
-    their pending jobs again; a duplicate result is recorded once, so redoing a job costs time, never correctness."""
+    """The runs this owner works on, kept in memory between batches (loaded from the broker once), and every job it
+    enqueued. When the broker comes back without them (a restart without persistence, a flush), the owner writes
+    the runs back and enqueues their pending jobs again; a duplicate result is recorded once, so redoing a job
+    costs time, never correctness."""
 
     def __init__(self) -> None:
         self.runs: dict[str, Run] = {}
-        self.jobs: dict[str, dict[str, tuple[str, dict]]] = {}
+        self.jobs: dict[str, dict[str, Job]] = {}
+
+    def run(self, r: redis.Redis, run_id: str) -> Run | None:
+        if run_id not in self.runs and (run := load_run(r, run_id)) is not None:
+            self.runs[run_id] = run
+        return self.runs.get(run_id)
 
     def saved(self, run: Run) -> None:
-        self.runs[run.id] = run.model_copy(deep=True)
+        self.runs[run.id] = run
         if run.finished:
             self.runs.pop(run.id)
             self.jobs.pop(run.id, None)
 
-    def enqueued(self, run_id: str, stage: str, job: dict) -> None:
-        self.jobs.setdefault(run_id, {})[_key(stage, job)] = (stage, job)
+    def enqueued(self, run_id: str, job: Job) -> None:
+        self.jobs.setdefault(run_id, {})[job.key] = job
 
     def restore(self, r: redis.Redis) -> None:
-        """Write back the runs the broker lost and enqueue their pending jobs (or their plan) again."""
+        """Write back the runs the broker lost and enqueue their pending jobs (or their plan) again. Runs it still
+        holds are read again when next needed (another owner may have moved them on meanwhile)."""
         for run_id, run in list(self.runs.items()):
-            if load_run(r, run_id) is not None:
+            if r.exists(run_key(run_id)):
+                self.runs.pop(run_id)
                 continue
             log.warning("run %s: the broker lost its record; restoring it (%d jobs pending)", run_id,
                         len(run.pending))
-            save_run(r, run)
+            save_run(r, run, planned=run.pending)
             if run.phase == "queued":
                 publish({"type": "plan", "run": run.id})
             planned = self.jobs.get(run_id, {})
-            for key in run.pending:
-                if key in planned:
-                    stage, job = planned[key]
-                    TASKS[stage].apply_async(args=[run_id, job])
-
-
-def _key(stage: str, job: dict) -> str:
-    return JOB_TYPES[stage].model_validate(job).key
+            enqueue(run_id, [planned[key] for key in run.pending if key in planned])
 
 
 class IngestMessage(BaseModel):
@@ -145,16 +147,13 @@ class IngestMessage(BaseModel):
     result: dict | None = None
 
 
-def _stage(job: Job) -> str:
-    return {FingerprintJob: "fingerprint", BasesJob: "bases", EmbedJob: "embed", CrawlJob: "crawl"}[type(job)]
-
-
 def enqueue(run_id: str, jobs: list[Job], ledger: Ledger | None = None) -> None:
+    if jobs:
+        declare({ROUTES[f"hubindex.{job.stage}"] for job in jobs})
     for job in jobs:
-        stage, payload = _stage(job), job.model_dump(mode="json")
         if ledger is not None:
-            ledger.enqueued(run_id, stage, payload)
-        TASKS[stage].apply_async(args=[run_id, payload])
+            ledger.enqueued(run_id, job)
+        TASKS[job.stage].apply_async(args=[run_id, job.model_dump(mode="json")])
 
 
 def _renew(lock: redis.lock.Lock, done: threading.Event, lost: threading.Event) -> None:
@@ -220,7 +219,7 @@ def _consume(catalog: Catalog, r: redis.Redis, ledger: Ledger, stop: threading.E
             [INGEST_QUEUE], callbacks=[lambda body, message: inbox.append((body, message))], accept=["json"],
             on_decode_error=_dead_letter, prefetch_count=BATCH):
         for run_id in run_ids(r):  # an owner restarted mid-run: phases whose jobs are all recorded move on
-            run = load_run(r, run_id)
+            run = ledger.run(r, run_id)
             if run is not None and not run.finished and run.phase != "queued":
                 _advance(catalog, r, run, ledger)
         while not stop.is_set() and not lost.is_set():
@@ -244,6 +243,8 @@ def _drain(conn, inbox: list) -> None:
 
 def _handle(catalog: Catalog, r: redis.Redis, inbox: list, ledger: Ledger) -> None:
     runs: dict[str, Run] = {}
+    done: dict[str, list[str]] = {}
+    planned: dict[str, list[str]] = {}
     for body, _ in inbox:
         try:
             parsed = IngestMessage.model_validate(body)
@@ -251,17 +252,17 @@ def _handle(catalog: Catalog, r: redis.Redis, inbox: list, ledger: Ledger) -> No
             record(INGEST, f"not an ingest message: {exc.error_count()} problem(s): "
                    f"{exc.errors()[0]['msg']}", body)
             continue
-        run = runs.get(parsed.run) or load_run(r, parsed.run)
+        run = runs.get(parsed.run) or ledger.run(r, parsed.run)
         if run is None or run.finished:
             continue  # a late duplicate for a finished run, or an unknown run: nothing to record
         runs[parsed.run] = run
         if parsed.type == "plan":
             if run.phase == "queued":
-                _start(catalog, run, ledger)
-        else:
-            _record(catalog, r, run, parsed.result)
+                planned.setdefault(run.id, []).extend(_start(catalog, run, ledger))
+        elif (key := _record(catalog, r, run, parsed.result)) is not None:
+            done.setdefault(run.id, []).append(key)
     for run in runs.values():
-        _advance(catalog, r, run, ledger)
+        _advance(catalog, r, run, ledger, done.get(run.id, ()), planned.get(run.id, ()))
     for _, message in inbox:
         message.ack()
 
@@ -271,36 +272,44 @@ def _fail(run: Run, error: str) -> None:
     log.error("run %s failed: %s", run.id, error)
 
 
-def _start(catalog: Catalog, run: Run, ledger: Ledger) -> None:
+def _start(catalog: Catalog, run: Run, ledger: Ledger) -> list[str]:
+    """Plan the run's first phase; the keys of the jobs enqueued."""
     if Path(run.db).resolve() != catalog.path.resolve():
         _fail(run, f"queued for {run.db}, but this owner holds {catalog.path} (one catalog per broker)")
-        return
+        return []
     try:
         jobs = run.start(catalog)
     except Exception as exc:  # a missing root, a database error: the run says why instead of hanging
         _fail(run, f"{type(exc).__name__}: {exc}")
-        return
+        return []
     enqueue(run.id, jobs, ledger)  # a broker error here is the owner's to ride out, not the run's failure
+    return [job.key for job in jobs]
 
 
-def _record(catalog: Catalog, r: redis.Redis, run: Run, payload: object) -> None:
+def _record(catalog: Catalog, r: redis.Redis, run: Run, payload: object) -> str | None:
+    """Record one result; the key it took off the run's pending set, if any."""
     try:
-        result = Result.model_validate(payload)
-        key = result.job_obj().key
-    except (ValueError, KeyError) as exc:
+        result = parse_result(payload)
+        key = result.job.key
+    except ValueError as exc:
         record(INGEST, f"run {run.id}: malformed result: {exc}", payload)
-        return
+        return None
+    pending = key in run.pending
     try:
         run.record(catalog, result)
     except Exception as exc:  # one result that cannot be written must not stall the run
         log.exception("run %s: recording %s failed", run.id, key)
         run.pending.discard(key)
-        run.report.failed.append(Failure(model=result.job.get("model_id", "?"), status="error",
+        run.report.failed.append(Failure(model=getattr(result.job, "model_id", "?"), status="error",
                                          error=f"ingest: {type(exc).__name__}: {exc}"))
     r.hdel(running_key(run.id), key)
+    return key if pending else None
 
 
-def _advance(catalog: Catalog, r: redis.Redis, run: Run, ledger: Ledger) -> None:
+def _advance(catalog: Catalog, r: redis.Redis, run: Run, ledger: Ledger, done: Iterable[str] = (),
+             planned: Iterable[str] = ()) -> None:
+    """Move the run on if its phase is done, then save it: its record and the changes to its pending set."""
+    planned = list(planned)
     if not run.finished:
         try:
             jobs = run.advance(catalog)
@@ -308,8 +317,9 @@ def _advance(catalog: Catalog, r: redis.Redis, run: Run, ledger: Ledger) -> None
             _fail(run, f"{type(exc).__name__}: {exc}")
         else:
             enqueue(run.id, jobs, ledger)
+            planned += [job.key for job in jobs]
     if run.finished:
         run.report.seconds = round(((run.finished_at or run.created_at) - run.created_at).total_seconds(), 3)
         r.delete(running_key(run.id))
-    save_run(r, run)
+    save_run(r, run, done=done, planned=planned)
     ledger.saved(run)

@@ -1,19 +1,21 @@
-"""Where queued runs live in Redis: run records (written by the catalog owner), what workers are running now, and
-the owner lock (one ingest consumer per catalog file)."""
+"""Where queued runs live in Redis: run records (written by the catalog owner) with each run's pending job keys in a
+set of their own, what workers are running now, and the owner lock (one ingest consumer per catalog file)."""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 
 import redis
 from hubindex.workers.app import CPU, GPU, INGEST, require_broker
 
 from hubindex.indexer.progress import JobsAnswer, progress_of
-from hubindex.indexer.run import Run
+from hubindex.pipeline.run import Run, parse_run
 
 RUNS = "hubindex:runs"  # sorted set: run id -> creation time
+CHUNK = 10_000  # keys per SADD/SREM/SSCAN call
 OWNER_TTL_ENV = "HUBINDEX_OWNER_TTL"
 
 
@@ -39,16 +41,34 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def save_run(r: redis.Redis, run: Run) -> None:
+def pending_key(run_id: str) -> str:
+    return f"hubindex:pending:{run_id}"
+
+
+def save_run(r: redis.Redis, run: Run, done: Iterable[str] = (), planned: Iterable[str] = ()) -> None:
+    """Write the run's record. Its pending set lives beside it, in a Redis set changed by what was recorded
+    (`done`) and planned since the last save, so a save costs what changed, not the whole set. One transaction:
+    the record and its pending set never disagree."""
     with r.pipeline() as pipe:
-        pipe.set(run_key(run.id), run.model_dump_json())
+        pipe.set(run_key(run.id), run.model_dump_json(exclude={"pending"}))
         pipe.zadd(RUNS, {run.id: run.created_at.timestamp()})
+        for keys, change in ((list(planned), pipe.sadd), (list(done), pipe.srem)):
+            for at in range(0, len(keys), CHUNK):
+                change(pending_key(run.id), *keys[at:at + CHUNK])
+        if run.finished:
+            pipe.delete(pending_key(run.id))
         pipe.execute()
 
 
-def load_run(r: redis.Redis, run_id: str) -> Run | None:
+def load_run(r: redis.Redis, run_id: str, pending: bool = True) -> Run | None:
+    """The run's record, with its pending set unless `pending` is False (a caller that only wants its phase)."""
     text = r.get(run_key(run_id))
-    return Run.model_validate_json(text) if text else None
+    if not text:
+        return None
+    run = parse_run(text)
+    if pending:
+        run.pending |= set(r.sscan_iter(pending_key(run_id), count=CHUNK))
+    return run
 
 
 def run_ids(r: redis.Redis, newest_first: bool = True) -> list[str]:

@@ -1,4 +1,4 @@
-"""Celery tasks: one per job stage, each a thin shell over `hubindex.indexer.stages.execute`.
+"""Celery tasks: one per registered stage (`hubindex.pipeline.stage`), each a thin shell over `execute`.
 
 A task never opens the catalog. It runs its job and publishes the Result to the `ingest` queue, where the catalog
 owner records it. Transient errors (OSError, connection trouble) are retried with exponential backoff; after
@@ -16,8 +16,8 @@ from hubindex.workers.app import BROKER_ERRORS, INGEST, INGEST_QUEUE, ROUTES, ap
 from hubindex.workers.dead_letters import record
 from hubindex.workers.state import client, running_key, worker_name
 
-from hubindex.indexer.jobs import JOB_TYPES, Result
-from hubindex.indexer.stages import TRANSIENT, execute, failure
+from hubindex.pipeline.payload import Packed
+from hubindex.pipeline.stage import TRANSIENT, Result, Stage, execute, failure, stage, stages
 
 MAX_RETRIES = 5
 BACKOFF_MAX = 600  # seconds
@@ -53,14 +53,13 @@ def publish_result(run_id: str, result: Result) -> None:
     publish({"type": "result", "run": run_id, "result": result.model_dump(mode="json")})
 
 
-def _run(task: Task, stage: str, run_id: object, payload: object) -> None:
+def _run(task: Task, name: str, run_id: object, payload: object) -> None:
     try:
         if not isinstance(run_id, str):
             raise ValueError(f"run id must be a string, not {type(run_id).__name__}")
-        job = JOB_TYPES[stage].model_validate(payload)
+        job = stage(name).job_type.model_validate(payload)
     except ValueError as exc:  # not from our owner: nothing to record it on but the dead letters
-        record(ROUTES[f"hubindex.{stage}"], f"malformed {stage} job: {exc}",
-               {"run": run_id, "job": payload})
+        record(ROUTES[f"hubindex.{name}"], f"malformed {name} job: {exc}", {"run": run_id, "job": payload})
         return
     _note_running(run_id, job.key, True)
     try:
@@ -77,39 +76,22 @@ def _run(task: Task, stage: str, run_id: object, payload: object) -> None:
     _note_running(run_id, job.key, False)
 
 
-@app.task(name="hubindex.fingerprint", bind=True, max_retries=MAX_RETRIES)
-def fingerprint(self: Task, run_id: str, job: dict) -> None:
-    """Read a checkpoint folder (locate + weight signature)."""
-    _run(self, "fingerprint", run_id, job)
+def _task(runner: Stage) -> Task:
+    def run(self: Task, run_id: str, job: dict) -> None:
+        _run(self, runner.name, run_id, job)
+
+    run.__doc__ = f"Run one {runner.name} job and publish its result to `ingest`."
+    return app.task(name=f"hubindex.{runner.name}", bind=True, max_retries=MAX_RETRIES)(run)
 
 
-@app.task(name="hubindex.bases", bind=True, max_retries=MAX_RETRIES)
-def bases(self: Task, run_id: str, job: dict) -> None:
-    """Probe loss of an adapter on each candidate base."""
-    _run(self, "bases", run_id, job)
-
-
-@app.task(name="hubindex.embed", bind=True, max_retries=MAX_RETRIES)
-def embed(self: Task, run_id: str, job: dict) -> None:
-    """Delta Activations of one model against its base."""
-    _run(self, "embed", run_id, job)
-
-
-@app.task(name="hubindex.crawl", bind=True, max_retries=MAX_RETRIES)
-def crawl(self: Task, run_id: str, job: dict) -> None:
-    """Partial fingerprint of one hub repo commit from range reads."""
-    _run(self, "crawl", run_id, job)
-
-
-TASKS = {"fingerprint": fingerprint, "bases": bases, "embed": embed, "crawl": crawl}
+TASKS: dict[str, Task] = {runner.name: _task(runner) for runner in stages()}
 
 
 @app.task(name="hubindex.examples", ignore_result=False, acks_late=False)
 def examples(base_folder: str, base_id: str, examples: list[dict], method: str) -> dict:
     """Search by examples, queued by the API server: the task's Delta Activations against the base (a short
     finetune, the reason it runs on a gpu worker rather than in the web process). Returns the packed vector."""
-    from hubindex.embed.task import TaskExample, embed_examples_at
-    from hubindex.indexer.jobs import Packed
+    from hubindex.search_by_examples import TaskExample, embed_examples_at
 
     vector = embed_examples_at(Path(base_folder), base_id, [TaskExample.model_validate(e) for e in examples], method)
     return Packed.of(vector).model_dump(mode="json")

@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
 from hubindex.api.deps import CatalogDep
 from hubindex.api.errors import ERRORS
 
 from hubindex.atlas import AtlasForest, AtlasMap, family_map, forest
+from hubindex.catalog import Catalog
 from hubindex.errors import NotFoundError
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -38,13 +39,19 @@ def asset(name: str) -> FileResponse:
     return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
 
+def _cached(request: Request, catalog: Catalog, key: tuple, compute) -> Response:
+    """Serialized once per catalog state (atlas/cache.py); the answer models still document and type them."""
+    return Response(request.app.state.atlas_cache.json(catalog, key, compute), media_type="application/json")
+
+
 @router.get("/atlas/forest", response_model=AtlasForest, summary="Every model's parents, relation and family")
-def atlas_forest(catalog: CatalogDep) -> AtlasForest:
-    return forest(catalog)
+def atlas_forest(catalog: CatalogDep, request: Request) -> Response:
+    return _cached(request, catalog, ("forest",), lambda: forest(catalog))
 
 
 @router.get("/atlas/map", response_model=AtlasMap, summary="A family's Delta Activations in 2-D (PCA, k-means)")
-def atlas_map(catalog: CatalogDep, family: Annotated[str, Query(max_length=200, description="family root id")],
-              method: Literal["hubindex", "paper"] = "hubindex") -> AtlasMap:
+def atlas_map(catalog: CatalogDep, request: Request,
+              family: Annotated[str, Query(max_length=200, description="family root id")],
+              method: Literal["hubindex", "paper"] = "hubindex") -> Response:
     # The family is only ever a bound SQL parameter, never a path: any string is safe, an unknown one is a 404.
-    return family_map(catalog, family, method)
+    return _cached(request, catalog, ("map", family, method), lambda: family_map(catalog, family, method))

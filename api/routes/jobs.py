@@ -9,7 +9,7 @@ from hubindex.api import redact
 from hubindex.api.deps import require_token
 from hubindex.api.errors import ERRORS, WRITE_ERRORS
 
-from hubindex.service import JobRequest, JobStatus
+from hubindex.service_answers import JobRequest, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 

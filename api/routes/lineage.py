@@ -16,5 +16,4 @@ router = APIRouter(prefix="/lineage", tags=["lineage"], responses=ERRORS)
 
 @router.get("", response_model=list[LineageEntry], summary="Lineage of every model (optionally one family)")
 def lineage(catalog: CatalogDep, family: Annotated[str | None, Query(max_length=200)] = None) -> list[LineageEntry]:
-    found = queries.entries(catalog)
-    return found if family is None else [e for e in found if e.family == family]
+    return queries.entries(catalog, family)

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from hubindex.api import redact
 from hubindex.api.deps import CatalogDep, ModelId
 from hubindex.api.errors import ERRORS
+from pydantic import TypeAdapter
 
 from hubindex.catalog import browse, queries
 from hubindex.catalog.answers import ModelPage, ModelView, SimilarHit
 from hubindex.lineage import queries as lineage
 from hubindex.lineage.answers import LineageTree, ParentCandidate
-from hubindex.merging import candidates
-from hubindex.merging.answers import MergeCandidates
+from hubindex.merge_candidates import candidates
+from hubindex.merge_candidates.answers import MergeCandidates
 from hubindex.status import ModelKind, ModelStatus
 
 router = APIRouter(prefix="/models", tags=["models"], responses=ERRORS)
 MAX_K = 100
+HITS = TypeAdapter(list[SimilarHit])
 
 Method = Literal["hubindex", "paper"]
 
@@ -41,9 +44,19 @@ def list_models(catalog: CatalogDep,
 
 
 @router.get("/{model_id:path}/similar", response_model=list[SimilarHit], summary="Nearest models")
-def similar(model_id: ModelId, catalog: CatalogDep, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-            by: Literal["delta", "weights"] = "delta", method: Method = "hubindex") -> list[SimilarHit]:
-    return queries.similar(catalog, model_id, k, by, method)
+async def similar(model_id: ModelId, request: Request, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+                  by: Literal["delta", "weights"] = "delta", method: Method = "hubindex") -> Response:
+    """The hot route: by delta it is one point lookup and one FAISS search (well under a millisecond), answered on
+    the event loop and serialized once (no thread-pool hop, no second validation); by weights re-ranks a shortlist
+    over the stored samples, so it runs in the thread pool."""
+    def answer() -> bytes:
+        view = request.app.state.catalog.cursor_view()
+        try:
+            return HITS.dump_json(queries.similar(view, model_id, k, by, method))
+        finally:
+            view.close()
+
+    return Response(answer() if by == "delta" else await run_in_threadpool(answer), media_type="application/json")
 
 
 @router.get("/{model_id:path}/parents", response_model=list[ParentCandidate], summary="Ranked parent candidates")

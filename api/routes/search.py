@@ -14,10 +14,10 @@ from hubindex.api.limits import caller
 
 from hubindex.catalog import Catalog, browse
 from hubindex.catalog.answers import SearchHit, SimilarHit
-from hubindex.embed.task import ExamplesQuery, TaskExample, base_folder, nearest_to_examples
 from hubindex.errors import HubindexError
 from hubindex.ids import validate_model_id
-from hubindex.service import ErrorBody
+from hubindex.search_by_examples import ExamplesQuery, TaskExample, base_folder, nearest_to_examples
+from hubindex.service_answers import ErrorBody
 
 router = APIRouter(prefix="/search", tags=["search"], responses=ERRORS)
 
@@ -50,7 +50,7 @@ def _queued_embed(catalog: Catalog, base: str, examples: list[TaskExample], meth
     from celery.exceptions import TimeoutError as CeleryTimeout
     from hubindex.workers.tasks import examples as task
 
-    from hubindex.indexer.jobs import Packed
+    from hubindex.pipeline.payload import Packed
 
     folder = base_folder(catalog, base)
     pending = task.apply_async(args=[str(folder), base, [e.model_dump() for e in examples], method],

@@ -7,7 +7,7 @@ from hubindex.api.deps import CatalogDep
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hubindex import __version__
-from hubindex.service import Health
+from hubindex.service_answers import Health
 
 router = APIRouter(tags=["service"])
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
 from hubindex.catalog.terms import text_terms
+from hubindex.embed.methods import current_recipe
 from hubindex.errors import HubindexError, NotFoundError
 from hubindex.fingerprint import WeightSignature
 from hubindex.status import ok_sql
@@ -98,6 +99,22 @@ class Catalog:
                                 [model_ids]).fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def delta_query(self, model_id: str, method: str) -> dict | None:
+        """What `similar --by delta` reads of the asking model: status, error, family and its embedding (None when
+        the model is not in the catalog)."""
+        # Two primary-key lookups: a join would read every embedding of the method.
+        row = self.con.execute("SELECT status, error, family FROM models WHERE id = ?", [model_id]).fetchone()
+        if row is None:
+            return None
+        emb = self.con.execute("SELECT vector, norm FROM embeddings WHERE model_id = ? AND method = ?",
+                               [model_id, method]).fetchone()
+        return {"status": row[0], "error": row[1], "family": row[2],
+                "vector": None if emb is None else np.asarray(emb[0], dtype=np.float32),
+                "norm": None if emb is None else emb[1]}
+
+    def all_families_and_kinds(self) -> dict[str, tuple[str | None, str | None]]:
+        return {r[0]: (r[1], r[2]) for r in self.con.execute("SELECT id, family, kind FROM models").fetchall()}
+
     def tensor_stats(self, model_id: str) -> list[dict]:
         return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
 
@@ -121,7 +138,9 @@ class Catalog:
         return declared if declared and self.signature(declared) is not None else None
 
     def embedding(self, model_id: str, method: str) -> dict | None:
-        rows = self._rows("SELECT * FROM embeddings WHERE model_id = ? AND method = ?", [model_id, method])
+        """The model's embedding by `method`'s current recipe (a row of another recipe counts as missing)."""
+        rows = self._rows("SELECT * FROM embeddings WHERE model_id = ? AND method = ? AND recipe = ?",
+                          [model_id, method, current_recipe(method)])
         if not rows:
             return None
         rows[0]["vector"] = np.asarray(rows[0]["vector"], dtype=np.float32)
@@ -133,8 +152,9 @@ class Catalog:
         rows = self._rows(
             f"SELECT e.{'*' if vectors else '* EXCLUDE (vector)'}, m.family FROM embeddings e "
             "JOIN models m ON m.id = e.model_id "
-            f"WHERE e.method = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
-            f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id", [method, *([family] if family else [])])
+            f"WHERE e.method = ? AND e.recipe = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
+            f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id",
+            [method, current_recipe(method), *([family] if family else [])])
         for row in rows if vectors else ():
             row["vector"] = np.asarray(row["vector"], dtype=np.float32)
         return rows
@@ -147,8 +167,10 @@ class Catalog:
         """Every model's parents, relation, confidence and family, without the evidence."""
         return self._rows("SELECT model_id, family, parents, relation, confidence FROM lineage ORDER BY model_id")
 
-    def lineage(self, model_id: str | None = None) -> list[dict]:
+    def lineage(self, model_id: str | None = None, family: str | None = None) -> list[dict]:
         where, params = ("WHERE model_id = ?", [model_id]) if model_id else ("", [])
+        if family is not None:
+            where, params = (f"{where} AND family = ?" if where else "WHERE family = ?"), [*params, family]
         rows = self._rows(f"SELECT * FROM lineage {where} ORDER BY model_id", params)
         for row in rows:
             row["evidence"] = json.loads(row["evidence"])
@@ -157,6 +179,39 @@ class Catalog:
     def family_digest(self, family: str) -> str | None:
         row = self.con.execute("SELECT digest FROM lineage_families WHERE family = ?", [family]).fetchone()
         return row[0] if row else None
+
+    def stored_parents(self, model_id: str, k: int) -> list[dict] | None:
+        """The first k stored parent candidates of a model, best first; None when its family's candidates were not
+        ranked from its current lineage (a catalog indexed before they were stored, or lineage newer than them)."""
+        family = self.con.execute("SELECT family FROM lineage WHERE model_id = ?", [model_id]).fetchone()
+        if family is None:
+            return None
+        current = self.con.execute("SELECT (SELECT digest FROM lineage_families WHERE family = $1) = "
+                                   "(SELECT digest FROM parent_rankings WHERE family = $1)", [family[0]]).fetchone()
+        if not current[0]:
+            return None
+        rows = self._rows("SELECT candidate, score, distance, allowed, evidence FROM parent_candidates "
+                          "WHERE model_id = ? ORDER BY rank LIMIT ?", [model_id, k])
+        for row in rows:
+            row["evidence"] = json.loads(row["evidence"])
+        return rows
+
+    def unranked_parent_families(self) -> dict[str, str]:
+        """family -> lineage digest, for families whose parent candidates are missing or older than their lineage."""
+        return dict(self.con.execute(
+            "SELECT f.family, f.digest FROM lineage_families f LEFT JOIN parent_rankings r ON r.family = f.family "
+            "WHERE r.digest IS DISTINCT FROM f.digest ORDER BY f.family").fetchall())
+
+    def state_digest(self) -> str:
+        """A digest of what the catalog's views are computed from (models, lineage, embeddings): equal digests mean
+        an unchanged catalog, whichever process or code path wrote it. One scan of each table, no row leaves DuckDB."""
+        row = self.con.execute(
+            "SELECT (SELECT count(*) || ':' || coalesce(bit_xor(hash(id, revision, status, kind, family, base, "
+            "tags::VARCHAR)), 0) FROM models), (SELECT count(*) || ':' || coalesce(bit_xor(hash(model_id, family, "
+            "parents::VARCHAR, relation, confidence)), 0) FROM lineage), (SELECT count(*) || ':' || "
+            "coalesce(bit_xor(hash(model_id, method, revision, base, base_revision, norm)), 0) FROM embeddings)"
+        ).fetchone()
+        return "/".join(row)
 
     def counts(self) -> dict[str, int]:
         return dict(self.con.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall())
@@ -173,8 +228,7 @@ class Catalog:
         values = [row.get(c) for c in MODEL_COLUMNS]
         self.con.execute("BEGIN TRANSACTION")
         try:
-            self._delete(row["id"], keep_model_row=False,
-                         keep_embeddings=previous is not None and previous["revision"] == signature.revision)
+            self._delete(row["id"], keep_embeddings=previous is not None and previous["revision"] == signature.revision)
             self.con.execute(f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) VALUES "
                              f"({', '.join('?' * len(MODEL_COLUMNS))})", values)
             self.con.executemany(
@@ -210,10 +264,11 @@ class Catalog:
                          [family, base, base_source, model_id])
 
     def save_embedding(self, model_id: str, method: str, revision: str, base: str, base_revision: str,
-                       vector: np.ndarray) -> None:
-        self.con.execute("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       vector: np.ndarray, recipe: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO embeddings (model_id, method, revision, base, base_revision, vector, "
+                         "norm, recipe) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                          [model_id, method, revision, base, base_revision, vector.astype(np.float32).tolist(),
-                          float(np.linalg.norm(vector))])
+                          float(np.linalg.norm(vector)), recipe])
 
     def replace_lineage(self, family: str, digest: str, entries: list[dict], seconds: float) -> None:
         """Swap in a family's recomputed lineage in one transaction."""
@@ -231,6 +286,38 @@ class Catalog:
             self.con.execute("ROLLBACK")
             raise
 
+    def replace_parent_candidates(self, family: str, digest: str, ranked: dict[str, list[dict]]) -> None:
+        """Swap in a family's ranked parent candidates (model -> candidates, best first) in one transaction."""
+        cols: dict[str, list] = {c: [] for c in ("model_id", "rank", "candidate", "score", "distance", "allowed",
+                                                 "evidence")}
+        for model_id, candidates in ranked.items():
+            for rank, c in enumerate(candidates):
+                for key, value in (("model_id", model_id), ("rank", rank), ("candidate", c["model"]),
+                                   ("score", c["score"]), ("distance", c["distance"]), ("allowed", c["allowed"]),
+                                   ("evidence", json.dumps(c["evidence"]))):
+                    cols[key].append(value)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("DELETE FROM parent_candidates WHERE family = ? OR model_id IN (SELECT unnest(?))",
+                             [family, list(ranked)])
+            if cols["model_id"]:
+                self.con.execute(
+                    "INSERT INTO parent_candidates SELECT unnest(?), ?, unnest(?), unnest(?), unnest(?), "
+                    "unnest(?::DOUBLE[]), unnest(?), unnest(?)::JSON",
+                    [cols["model_id"], family, cols["rank"], cols["candidate"], cols["score"], cols["distance"],
+                     cols["allowed"], cols["evidence"]])
+            self.con.execute("INSERT OR REPLACE INTO parent_rankings VALUES (?, ?)", [family, digest])
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def drop_stale_parent_candidates(self) -> None:
+        """Forget rankings of families whose lineage is gone (drop_stale_lineage ran first)."""
+        self.con.execute("DELETE FROM parent_rankings WHERE family NOT IN (SELECT family FROM lineage_families)")
+        self.con.execute("DELETE FROM parent_candidates WHERE family NOT IN (SELECT family FROM parent_rankings) "
+                         "OR model_id NOT IN (SELECT model_id FROM lineage)")
+
     def drop_stale_lineage(self, families: set[str]) -> None:
         """Forget lineage of families that no longer exist and of models no longer indexed."""
         self.con.execute("DELETE FROM lineage_families WHERE family NOT IN (SELECT unnest(?))", [sorted(families)])
@@ -242,15 +329,14 @@ class Catalog:
         gone = [r[0] for r in self.con.execute("SELECT id FROM models WHERE source = ?", [source]).fetchall()
                 if r[0] not in keep]
         for model_id in gone:
-            self._delete(model_id, keep_model_row=False, keep_embeddings=False)
+            self._delete(model_id, keep_embeddings=False)
         return gone
 
-    def _delete(self, model_id: str, keep_model_row: bool, keep_embeddings: bool) -> None:
+    def _delete(self, model_id: str, keep_embeddings: bool) -> None:
         self.con.execute("DELETE FROM card_terms WHERE model_id = ?", [model_id])
         self.con.execute("DELETE FROM tensor_stats WHERE model_id = ?", [model_id])
         self.con.execute("DELETE FROM signatures WHERE model_id = ?", [model_id])
         if not keep_embeddings:
             self.con.execute("DELETE FROM embeddings WHERE model_id = ?", [model_id])
             self.con.execute("DELETE FROM lineage WHERE model_id = ?", [model_id])
-        if not keep_model_row:
-            self.con.execute("DELETE FROM models WHERE id = ?", [model_id])
+        self.con.execute("DELETE FROM models WHERE id = ?", [model_id])

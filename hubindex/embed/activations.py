@@ -18,9 +18,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from transformers.utils import logging as transformers_logging
 
 from hubindex.checkpoint import ModelFolder
+from hubindex.embed.probes import MAX_TOKENS
 from hubindex.errors import CheckpointError
 
-MAX_TOKENS = 256
 transformers_logging.disable_progress_bar()  # one bar per model load would bury the run's own progress
 # peft calls a transformers helper deprecated in 5.x on every adapter load; it says nothing about the user's data.
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)

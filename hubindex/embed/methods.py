@@ -18,13 +18,18 @@ Read-out options (candidates measured by bench/embedding_eval.py):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 
-from hubindex.embed.probes import PAPER_PROBES, task_passages
+from hubindex.embed.probes import MAX_TOKENS, PAPER_PROBES, task_passages
 from hubindex.errors import HubindexError
+
+READOUT_CODE = 1  # bump when code below changes what a recipe's fields give (their values cannot show that)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,19 @@ class EmbeddingMethod:
     per_probe_norm: bool = False
     combine: str = "mean"  # "mean" over probes | "concat" (probe by probe) | "profile" (log shift size per probe)
     parts: tuple[Part, ...] = ()  # when given, the embedding is these parts side by side (final layer each)
+
+    @cached_property
+    def recipe(self) -> str:
+        """`name/hash` of everything that decides the vector: probes, read-out, truncation, tokenizer and dtype
+        policy, and READOUT_CODE. Stored with each embedding (catalog `embeddings.recipe`): a row of another recipe
+        counts as missing, so a changed recipe re-embeds instead of mixing vectors. The batch size is left out:
+        batching never changes the features (tested)."""
+        spec = {"probes": self.probes, "pooling": self.pooling, "layers": self.layers,
+                "per_probe_norm": self.per_probe_norm, "combine": self.combine,
+                "parts": [asdict(p) for p in self.parts], "max_tokens": MAX_TOKENS, "tokenizer": "family base",
+                "dtype": "float32 read-out", "code": READOUT_CODE}
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+        return f"{self.name}/{digest}"
 
     def delta(self, model_features: dict[str, torch.Tensor], base_features: dict[str, torch.Tensor]) -> np.ndarray:
         """The model's activation shift from the base, one vector (hidden size x layers or parts read)."""
@@ -103,3 +121,8 @@ def get_method(name: str) -> EmbeddingMethod:
         return METHODS[name]
     except KeyError:
         raise HubindexError(f"unknown embedding method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def current_recipe(method: str) -> str:
+    """The recipe a stored embedding of `method` must have to be read (hubindex.catalog: other rows are stale)."""
+    return get_method(method).recipe

@@ -36,6 +36,7 @@ _INSTRUCTIONS = (
     "Please provide a response.", "Continue the text.", "Summarise the following.", "Explain this in detail.",
     "Write the next part.", "Answer the question.", "Describe what happens next.", "Give an example.",
 )
+MAX_TOKENS = 256  # a probe is cut after this many tokens (part of every recipe: it changes what is read)
 GENERAL_PASSAGES = 32
 PROBE_SEED = 20250904  # fixed forever: changing it changes every stored embedding
 

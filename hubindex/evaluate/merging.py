@@ -20,7 +20,7 @@ from hubindex.catalog import Catalog
 from hubindex.embed.activations import load_probe_model
 from hubindex.errors import HubindexError
 from hubindex.indexer.embedding import probe_loss
-from hubindex.merging.candidates import rank
+from hubindex.merge_candidates.candidates import rank
 from hubindex.train.merge import merge, parse_recipe
 from hubindex.zoo.truth import load_truth
 

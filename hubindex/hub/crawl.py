@@ -22,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel
-from rich.progress import Progress
 
 from hubindex.catalog import Catalog
 from hubindex.catalog.hub_rows import (
@@ -44,6 +43,7 @@ from hubindex.hub.stages import (
     record_stage,
 )
 from hubindex.ids import model_path
+from hubindex.progress import ProgressCallback
 
 
 class CrawlReport(BaseModel):
@@ -107,15 +107,17 @@ def listed_pages(catalog: Catalog, source: HubSource, query: CrawlQuery, mode: s
 
 
 def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions | None = None,
-          quiet: bool = True, metadata_only: bool = False,
+          progress: ProgressCallback | None = None, metadata_only: bool = False,
           on_page: Callable[[int], None] | None = None) -> CrawlReport:
-    """One crawl of the listing `query`; `on_page(repos listed so far)` after each recorded page."""
+    """One crawl of the listing `query`; `on_page(repos listed so far)` after each recorded page, and
+    `progress("crawl", repos done, limit or 0)` after each repo (each page with `metadata_only`)."""
     started = time.perf_counter()
     models: list[CrawledModel] = []
     listed_count = transient = 0
-    with Catalog(db) as catalog, Progress(disable=quiet, transient=True) as progress:
+    report_progress = progress or (lambda stage, done, total: None)
+    with Catalog(db) as catalog:
         resumed = load_cursor(catalog, source.endpoint, query_key(query, "metadata" if metadata_only else "crawl"))
-        task = progress.add_task("crawl", total=query.limit)
+        report_progress("crawl", 0, query.limit or 0)
 
         def fingerprint_page(items: list[dict]) -> None:
             nonlocal transient
@@ -135,6 +137,7 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
                     continue
                 record_stage(catalog, source.endpoint, listed, fetched)
                 models.append(fetched.outcome)
+                report_progress("crawl", len(models), query.limit or 0)
 
         def record_metadata(items: list[dict]) -> None:
             rows = [listed_fields(i) for i in items]
@@ -146,7 +149,7 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
         for size in listed_pages(catalog, source, query, "metadata" if metadata_only else "crawl", record,
                                  atomic=metadata_only):
             listed_count += size
-            progress.advance(task, size)
+            report_progress("crawl", listed_count, query.limit or 0)
             if on_page is not None:
                 on_page(listed_count)
         families = spaces = 0
@@ -157,7 +160,7 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
     if full is not None:
         fetched = fetch_full(source, wanted, full)
         full_fetched, over_budget, bytes_full = fetched.fetched, fetched.over_budget, sum(fetched.bytes.values())
-        families, spaces = _index_fetched(db, source.endpoint, full, fetched.fetched, fetched.bytes)
+        families, spaces = _index_fetched(db, source.endpoint, full, fetched.fetched, fetched.bytes, progress)
         for model in models:
             if model.id in fetched.failed:
                 model.reason = f"partial signature kept; full fetch failed: {fetched.failed[model.id]}"
@@ -187,11 +190,11 @@ def _lacking_full(catalog: Catalog, endpoint: str, ids: list[str]) -> list[tuple
 
 
 def _index_fetched(db: Path, endpoint: str, options: FullFetchOptions, fetched: list[str],
-                   sizes: dict[str, int]) -> tuple[int, int]:
+                   sizes: dict[str, int], progress: ProgressCallback | None) -> tuple[int, int]:
     """Index the downloaded folders like any local root, then give the rows back their hub identity."""
     from hubindex.indexer.pipeline import index_paths
 
-    report = index_paths(db, [options.cache], options.methods, embed=True, quiet=True)
+    report = index_paths(db, [options.cache], options.methods, embed=True, progress=progress)
     if not options.keep:
         drop_weights(options.cache, fetched)
     with Catalog(db) as catalog:

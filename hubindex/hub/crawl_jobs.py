@@ -1,14 +1,20 @@
-"""The hub crawl as jobs of a queued `Run` (`hubindex crawl --queue`): the same stages as the in-process crawl.
+"""The hub crawl as a run of the pipeline core (`hubindex crawl --queue`): the same stages as the in-process crawl.
 
 The catalog owner lists the hub (`list_stage`) and skips commits crawled to a final outcome before; every changed
 repo becomes a CrawlJob that any worker runs (`fingerprint_stage`: range reads, never the catalog) and whose
 Fetched result travels back as JSON; the owner records it (`record_stage`) keyed on (repo id, sha) and runs
 `finish_stage` once the last one is in.
+
+Transient hub trouble (timeouts, dropped connections, 429/5xx that huggingface_hub's `http_backoff` still gets
+after its own retries) raises TransientHubError out of `execute`. A queue worker retries the job with exponential
+backoff (`workers.tasks.MAX_RETRIES`), then records an `error` outcome; a run driven in-process records the error
+at once. Either way the commit is not final, so the next crawl lists and tries it again.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -17,14 +23,36 @@ from hubindex.catalog.hub_rows import is_current
 from hubindex.hub.partial import PartialResult
 from hubindex.hub.remote_safetensors import Traffic
 from hubindex.hub.repo_files import RepoFiles
-from hubindex.hub.source import HubSource, go_online
-from hubindex.hub.stages import CrawledModel, Fetched, Listed, fingerprint_stage, list_stage, record_stage
-from hubindex.indexer.jobs import CrawlJob, CrawlRequest, Result, SignaturePayload
-
-if TYPE_CHECKING:
-    from hubindex.indexer.run import Run
+from hubindex.hub.source import CrawlQuery, HubSource, go_online
+from hubindex.hub.stages import CrawledModel, Fetched, Listed, fingerprint_stage, finish_stage, list_stage, record_stage
+from hubindex.pipeline.payload import SignaturePayload
+from hubindex.pipeline.run import Failure, IndexReport, Run
+from hubindex.pipeline.stage import Job, QueueName, Result, message, register
+from hubindex.status import ModelStatus
 
 FINAL = ("partial", "full")
+
+
+class CrawlRequest(BaseModel):
+    """A queued hub crawl: the hub (so workers on other machines use the same one) and the listing's filters."""
+
+    endpoint: str
+    query: CrawlQuery = CrawlQuery()
+
+
+class CrawlJob(Job):
+    """Partial fingerprint of one listed repo commit by range reads (`hub.stages.fingerprint_stage`)."""
+
+    stage: ClassVar[str] = "crawl"
+
+    model_id: str
+    sha: str | None
+    endpoint: str
+    listed: Listed
+
+    @property
+    def key(self) -> str:
+        return f"crawl:{self.model_id}@{self.sha}"
 
 
 class FetchedPayload(BaseModel):
@@ -53,53 +81,82 @@ class FetchedPayload(BaseModel):
             traffic=Traffic(bytes=self.outcome.bytes_fetched, requests=self.outcome.requests)))
 
 
+class CrawlResult(Result):
+    stage: Literal["crawl"] = "crawl"
+    job: CrawlJob
+    crawled: FetchedPayload
+
+
 def _source(endpoint: str) -> HubSource:
     go_online()  # a queued crawl is the command that asks for the hub (workers run offline for everything else)
     return HubSource(endpoint=endpoint)
 
 
-def plan(run: Run, catalog: Catalog, request: CrawlRequest) -> list[CrawlJob]:
-    """List the hub; one job per repo whose listed commit was not crawled to a final outcome."""
-    source = _source(request.endpoint)
-    query = request.query
-    jobs: dict[str, CrawlJob] = {}
-    for listed in list_stage(source, query):
-        run.report.seen += 1
-        if is_current(catalog, listed.id, listed.sha, source.endpoint):
-            run.report.unchanged += 1
-            continue
-        job = CrawlJob(model_id=listed.id, sha=listed.sha, endpoint=source.endpoint,
-                       listed=listed.model_dump(mode="json"))
-        jobs.setdefault(job.key, job)
-    return list(jobs.values())
+class CrawlStage:
+    name, job_type, result_type = "crawl", CrawlJob, CrawlResult
+    queue: QueueName = "cpu"
+
+    def tally(self, run: CrawlRun) -> str:
+        return self.name
+
+    def plan(self, run: CrawlRun, catalog: Catalog) -> list[CrawlJob]:
+        """List the hub; one job per repo whose listed commit was not crawled to a final outcome."""
+        source = _source(run.request.endpoint)
+        jobs: dict[str, CrawlJob] = {}
+        for listed in list_stage(source, run.request.query):
+            run.report.seen += 1
+            if is_current(catalog, listed.id, listed.sha, source.endpoint):
+                run.report.unchanged += 1
+                continue
+            job = CrawlJob(model_id=listed.id, sha=listed.sha, endpoint=source.endpoint, listed=listed)
+            jobs.setdefault(job.key, job)
+        return list(jobs.values())
+
+    def execute(self, job: CrawlJob) -> CrawlResult:
+        """A permanent problem (gated, missing, pickle-only, invalid id, bad file) is an outcome; transient hub
+        trouble propagates (see the module's docstring)."""
+        fetched = fingerprint_stage(_source(job.endpoint), job.listed.model_copy(deep=True))
+        ok = fetched.outcome.status in FINAL
+        return CrawlResult(job=job, ok=ok, crawled=FetchedPayload.of(fetched),
+                           status=None if ok else fetched.outcome.status, error=fetched.outcome.reason)
+
+    def failure(self, job: CrawlJob, exc: BaseException) -> CrawlResult:
+        outcome = CrawledModel(id=job.model_id, sha=job.sha, status="error", reason=message(exc))
+        return CrawlResult(job=job, ok=False, crawled=FetchedPayload(outcome=outcome), status=ModelStatus.ERROR,
+                           error=outcome.reason)
+
+    def record(self, run: CrawlRun, catalog: Catalog, result: CrawlResult) -> None:
+        """Record one repo's outcome, unless this commit was recorded to a final outcome already."""
+        job, fetched = result.job, result.crawled.fetched()
+        outcome = fetched.outcome
+        if outcome.id != job.model_id or outcome.sha != job.sha:
+            raise ValueError(f"crawl result for {outcome.id}@{outcome.sha} under job {job.key}")
+        if outcome.status in FINAL:
+            run.report.indexed += 1
+        else:
+            run.report.failed.append(Failure(model=job.model_id, status=outcome.status, error=outcome.reason or ""))
+        if not is_current(catalog, job.model_id, job.sha, job.endpoint):
+            record_stage(catalog, job.endpoint, job.listed, fetched)
 
 
-def execute(job: CrawlJob) -> Result:
-    """Run on a worker: a permanent problem (gated, missing, pickle-only, invalid id, bad file) is an outcome;
-    transient connection trouble beyond huggingface_hub's own retries propagates for the task's backoff."""
-    fetched = fingerprint_stage(_source(job.endpoint), Listed.model_validate(job.listed))
-    ok = fetched.outcome.status in FINAL
-    return Result(stage="crawl", job=job.model_dump(), ok=ok, crawled=FetchedPayload.of(fetched).model_dump(),
-                  status=None if ok else fetched.outcome.status, error=fetched.outcome.reason)
+class CrawlRun(Run):
+    """A queued crawl: one `crawl` phase, then bases from the weights (no probes), lineage and spaces."""
+
+    KIND: ClassVar[str] = "crawl"
+
+    kind: Literal["crawl"] = "crawl"
+    request: CrawlRequest
+
+    @classmethod
+    def new(cls, run_id: str, db: Path, request: CrawlRequest) -> CrawlRun:
+        return cls(id=run_id, db=str(db), paths=[request.endpoint], request=request,
+                   report=IndexReport.empty(str(db)))
+
+    def phases(self) -> list[str]:
+        return ["crawl"]
+
+    def finish(self, catalog: Catalog) -> None:
+        self.report.lineage_families, self.report.spaces = finish_stage(catalog)
 
 
-def failure(job: CrawlJob, exc: BaseException) -> Result:
-    outcome = CrawledModel(id=job.model_id, sha=job.sha, status="error", reason=str(exc))
-    return Result(stage="crawl", job=job.model_dump(), ok=False, crawled=FetchedPayload(outcome=outcome).model_dump(),
-                  status="error", error=str(exc))
-
-
-def record(run: Run, catalog: Catalog, job: CrawlJob, result: Result) -> None:
-    """Record one repo's outcome, unless this commit was recorded to a final outcome already."""
-    from hubindex.indexer.run import Failure
-
-    fetched = FetchedPayload.model_validate(result.crawled).fetched()
-    if fetched.outcome.id != job.model_id or fetched.outcome.sha != job.sha:
-        raise ValueError(f"crawl result for {fetched.outcome.id}@{fetched.outcome.sha} under job {job.key}")
-    outcome = fetched.outcome
-    if outcome.status in FINAL:
-        run.report.indexed += 1
-    else:
-        run.report.failed.append(Failure(model=job.model_id, status=outcome.status, error=outcome.reason or ""))
-    if not is_current(catalog, job.model_id, job.sha, job.endpoint):
-        record_stage(catalog, job.endpoint, Listed.model_validate(job.listed), fetched)
+CRAWL = register(CrawlStage())

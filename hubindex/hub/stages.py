@@ -23,7 +23,7 @@ from hubindex.hub.partial import PartialResult, partial_signature
 from hubindex.hub.source import CREATED_FLOOR, CrawlQuery, HubAccessError, HubSource, TransientHubError
 from hubindex.ids import validate_model_id
 from hubindex.indexer.metadata import dominant_dtype, metadata_columns, parse_timestamp
-from hubindex.indexer.run import finish, plan_bases
+from hubindex.indexer.stages import finish, plan_bases
 
 PARTIAL_NOTE = "partial fingerprint from range reads: Delta Activations need the weights (crawl --full)"
 

@@ -16,41 +16,65 @@ Adapters get their base in `indexer/adapter_base.py`.
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from hubindex.catalog import Catalog
-from hubindex.catalog.samples import pairwise_distances, sample_vectors
+from hubindex.catalog.samples import sample_vectors
 from hubindex.indexer import adapter_base
 from hubindex.indexer.assignment import Assignment
-from hubindex.lineage.direction import choose_root
+from hubindex.lineage.direction import ROOT_CANDIDATES, choose_root, tied_earliest
 from hubindex.lineage.evidence import PRECISION
 from hubindex.lineage.family import shared_samples
 
 SAME_FAMILY = 0.5  # relative distance below which two models share a pretrained ancestor
+NEIGHBOURS = 64  # nearest models checked per model: a family is a tight cluster, so its links are among them
+HNSW_FROM = 50_000  # models of one layout above which neighbours come from an HNSW graph, not exact search
+CENTRAL_BLOCK = 1024  # rows per block when ranking many tied members by mean distance
 
 
 def pairwise_relative(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1)
-    scale = np.sqrt((norms[:, None] ** 2 + norms[None, :] ** 2) / 2) + 1e-12
-    return pairwise_distances(vectors) / scale
+    return relative_between(vectors, vectors)
 
 
-def _components(linked: np.ndarray) -> list[list[int]]:
-    seen, groups = set(), []
-    for start in range(len(linked)):
-        if start in seen:
-            continue
-        stack, group = [start], []
-        seen.add(start)
-        while stack:
-            i = stack.pop()
-            group.append(i)
-            for j in np.flatnonzero(linked[i]):
-                if int(j) not in seen:
-                    seen.add(int(j))
-                    stack.append(int(j))
-        groups.append(sorted(group))
-    return groups
+def relative_between(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Relative distances between every row of `rows` and of `cols`: L2 over the RMS of the two norms."""
+    row_sq, col_sq = np.einsum("ij,ij->i", rows, rows), np.einsum("ij,ij->i", cols, cols)
+    distance = np.sqrt(np.maximum(row_sq[:, None] + col_sq[None, :] - 2 * (rows @ cols.T), 0.0))
+    return distance / (np.sqrt((row_sq[:, None] + col_sq[None, :]) / 2) + 1e-12)
+
+
+def linked_groups(scaled: np.ndarray) -> list[list[int]]:
+    """Connected components of "relative distance < SAME_FAMILY", without an n x n matrix: each model's NEIGHBOURS
+    nearest (FAISS, exact up to HNSW_FROM) are tested exactly, and the links found are joined. Groups come in order
+    of their first member, members sorted (the order the all-pairs version gave)."""
+    n = len(scaled)
+    if n == 0:
+        return []
+    data = np.ascontiguousarray(scaled, dtype=np.float32)
+    if n >= HNSW_FROM:
+        index = faiss.IndexHNSWFlat(data.shape[1], 32)
+        index.hnsw.efSearch = max(128, NEIGHBOURS)
+    else:
+        index = faiss.IndexFlatL2(data.shape[1])
+    index.add(data)
+    _, found = index.search(data, min(n, NEIGHBOURS + 1))
+    source = np.repeat(np.arange(n), found.shape[1])
+    target = found.ravel()
+    keep = (target >= 0) & (target != source)
+    source, target = source[keep], target[keep]
+    squares = np.einsum("ij,ij->i", scaled, scaled)
+    dots = np.einsum("ij,ij->i", scaled[source], scaled[target])
+    distance = np.sqrt(np.maximum(squares[source] + squares[target] - 2 * dots, 0.0))
+    linked = distance / (np.sqrt((squares[source] + squares[target]) / 2) + 1e-12) < SAME_FAMILY
+    graph = coo_matrix((np.ones(int(linked.sum())), (source[linked], target[linked])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    groups: dict[int, list[int]] = {}
+    for i, label in enumerate(labels.tolist()):
+        groups.setdefault(label, []).append(i)
+    return sorted(groups.values(), key=lambda g: g[0])
 
 
 def _declared_root(members: list[dict]) -> str | None:
@@ -73,21 +97,18 @@ def assign(catalog: Catalog) -> dict[str, Assignment]:
     out: dict[str, Assignment] = {}
     roots: list[dict] = []
     for members, samples in _comparable(catalog, [r for r in rows if r["kind"] == "model"]):
-        distance = pairwise_relative(np.stack([scaled for _, scaled in samples]))
-        for group in _components(distance < SAME_FAMILY):
+        scaled = np.stack([s for _, s in samples])
+        for group in linked_groups(scaled):
             group_rows = [members[i] for i in group]
             root = _declared_root(group_rows)
             source = "declared"
             if root is None:
                 source = "weights"
-                root = group_rows[_earliest(group_rows, np.stack([samples[i][1] for i in group]),
-                                            distance[np.ix_(group, group)])]["id"]
+                root = group_rows[_earliest(group_rows, scaled[group])]["id"]
             for m in group_rows:
                 out[m["id"]] = Assignment(root, root if m["id"] != root else None, source if m["id"] != root else None)
             roots.append(next(m for m in group_rows if m["id"] == root))
-    for row in rows:
-        if row["kind"] == "adapter":
-            out[row["id"]] = adapter_base.assign(catalog, row, roots, out)
+    out.update(adapter_base.assign_all(catalog, [r for r in rows if r["kind"] == "adapter"], roots, dict(out)))
     return out
 
 
@@ -112,9 +133,18 @@ def _comparable(catalog: Catalog, rows: list[dict]) -> list[tuple[list[dict], li
     return out
 
 
-def _earliest(rows: list[dict], scaled: np.ndarray, distance: np.ndarray) -> int:
+def _earliest(rows: list[dict], scaled: np.ndarray) -> int:
     """Position of the group's root: the earliest created, or by the weights among members whose created times
-    tie or are missing (lineage/direction.py), preferring full precision among re-saves."""
+    tie or are missing (lineage/direction.py), preferring full precision among re-saves. Distances are computed
+    only between the tied members (at most ROOT_CANDIDATES of them, the most central, when more tie)."""
     times = np.array([r["created_at"].timestamp() if r["created_at"] else np.nan for r in rows])
     precision = np.array([PRECISION.get(r["dtype"], 0) for r in rows])
-    return choose_root(scaled, distance, times, precision)
+    tied = tied_earliest(times)
+    if len(tied) == 1:
+        return int(tied[0])
+    if len(tied) > ROOT_CANDIDATES:  # choose_root's own cut, by mean distance, computed in blocks of rows
+        mean = np.concatenate([relative_between(scaled[tied[i:i + CENTRAL_BLOCK]], scaled[tied]).mean(axis=1)
+                               for i in range(0, len(tied), CENTRAL_BLOCK)])
+        tied = tied[np.argsort(mean)[:ROOT_CANDIDATES]]
+    chosen = choose_root(scaled[tied], pairwise_relative(scaled[tied]), times[tied], precision[tied])
+    return int(tied[chosen])

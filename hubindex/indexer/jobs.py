@@ -1,46 +1,24 @@
-"""The units of work of an indexing run and their results, as small JSON-able objects.
+"""The jobs of an indexing run and their results, as typed, JSON-able models (`pipeline.stage` says how they travel).
 
 A job names what to read (ids, paths, revision keys), never tensors; a result carries compact arrays (a signature's
-samples and sketch, an embedding vector) packed as base64 float32. The same objects travel in-process and as queue
-messages, so both paths run one piece of code per stage.
+samples and sketch, an embedding vector) packed as base64 float32.
 """
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
-import numpy as np
 from pydantic import BaseModel
 
-from hubindex.fingerprint import WeightSignature
-from hubindex.fingerprint.stats import TensorStats
-from hubindex.hub.source import CrawlQuery
+from hubindex.pipeline.payload import Packed, SignaturePayload
+from hubindex.pipeline.stage import Job, Result
 from hubindex.status import ModelStatus
 
-Stage = Literal["fingerprint", "bases", "embed", "crawl"]
-STAGES: tuple[Stage, ...] = ("fingerprint", "bases", "embed", "crawl")
 
+class FingerprintJob(Job):
+    stage: ClassVar[str] = "fingerprint"
 
-class Packed(BaseModel):
-    """A numpy array as JSON: dtype, shape and the raw little-endian bytes in base64 (no pickle)."""
-
-    dtype: str
-    shape: list[int]
-    data: str
-
-    @classmethod
-    def of(cls, array: np.ndarray) -> Packed:
-        array = np.ascontiguousarray(array)
-        little = array.astype(array.dtype.newbyteorder("<"), copy=False)
-        return cls(dtype=little.dtype.str, shape=list(array.shape), data=base64.b64encode(little.tobytes()).decode())
-
-    def array(self) -> np.ndarray:
-        return np.frombuffer(base64.b64decode(self.data), dtype=np.dtype(self.dtype)).reshape(self.shape).copy()
-
-
-class FingerprintJob(BaseModel):
     model_id: str
     source: str
     folder: str
@@ -52,8 +30,10 @@ class FingerprintJob(BaseModel):
         return f"fingerprint:{self.model_id}"
 
 
-class BasesJob(BaseModel):
+class BasesJob(Job):
     """An adapter with several possible bases: score each candidate by probe loss."""
+
+    stage: ClassVar[str] = "bases"
 
     model_id: str
     revision: str
@@ -70,7 +50,9 @@ class BasesJob(BaseModel):
         return f"bases:{self.model_id}"
 
 
-class EmbedJob(BaseModel):
+class EmbedJob(Job):
+    stage: ClassVar[str] = "embed"
+
     model_id: str
     revision: str
     folder: str | None
@@ -85,30 +67,9 @@ class EmbedJob(BaseModel):
     def key(self) -> str:
         return f"embed:{self.method}:{self.model_id}"
 
-
-class CrawlRequest(BaseModel):
-    """A queued hub crawl: the hub (so workers on other machines use the same one) and the listing's filters."""
-
-    endpoint: str
-    query: CrawlQuery = CrawlQuery()
-
-
-class CrawlJob(BaseModel):
-    """Partial fingerprint of one listed repo commit by range reads (`hub.stages.fingerprint_stage`)."""
-
-    model_id: str
-    sha: str | None
-    endpoint: str
-    listed: dict  # hub.stages.Listed, as JSON
-
     @property
-    def key(self) -> str:
-        return f"crawl:{self.model_id}@{self.sha}"
-
-
-Job = FingerprintJob | BasesJob | EmbedJob | CrawlJob
-JOB_TYPES: dict[str, type[BaseModel]] = {"fingerprint": FingerprintJob, "bases": BasesJob, "embed": EmbedJob,
-                                         "crawl": CrawlJob}
+    def tally(self) -> str:
+        return f"embed:{self.method}"
 
 
 class ModelRow(BaseModel):
@@ -131,51 +92,24 @@ class ModelRow(BaseModel):
     card_text: str | None = None  # the README's text (front matter removed), for search
 
 
-class SignaturePayload(BaseModel):
-    kind: str
-    revision: str
-    layout: str
-    params: int
-    dtypes: dict[str, int]
-    tensors: list[dict]
-    samples: dict[str, Packed]
-    sketch: Packed
-    files: list[dict]
-    meta: dict
-    content_hash: str | None = None
-    sha: str | None = None
-
-    @classmethod
-    def of(cls, sig: WeightSignature) -> SignaturePayload:
-        return cls(kind=sig.kind, revision=sig.revision, layout=sig.layout, params=sig.params, dtypes=sig.dtypes,
-                   tensors=[vars(t) for t in sig.tensors], samples={k: Packed.of(v) for k, v in sig.samples.items()},
-                   sketch=Packed.of(sig.sketch), files=sig.files, meta=sig.meta, content_hash=sig.content_hash,
-                   sha=sig.sha)
-
-    def signature(self) -> WeightSignature:
-        return WeightSignature(self.kind, self.revision, self.layout, self.params, dict(self.dtypes),
-                               [TensorStats(**t) for t in self.tensors],
-                               {k: v.array() for k, v in self.samples.items()}, self.sketch.array(),
-                               list(self.files), dict(self.meta), self.content_hash, self.sha)
-
-
 class Fingerprinted(BaseModel):
     row: ModelRow
     signature: SignaturePayload
 
 
-class Result(BaseModel):
-    """What a job produced: a payload, or the reason it failed for good (status says how to record it)."""
-
-    stage: Stage
-    job: dict
-    ok: bool
+class FingerprintResult(Result):
+    stage: Literal["fingerprint"] = "fingerprint"
+    job: FingerprintJob
     fingerprint: Fingerprinted | None = None
-    losses: dict[str, float] | None = None
-    vector: Packed | None = None
-    crawled: dict | None = None  # hub.stages.FetchedPayload, as JSON
-    status: str | None = None  # on failure: unsupported | error | weights_only
-    error: str | None = None
 
-    def job_obj(self) -> Job:
-        return JOB_TYPES[self.stage].model_validate(self.job)
+
+class BasesResult(Result):
+    stage: Literal["bases"] = "bases"
+    job: BasesJob
+    losses: dict[str, float] | None = None  # probe loss per candidate base that loaded
+
+
+class EmbedResult(Result):
+    stage: Literal["embed"] = "embed"
+    job: EmbedJob
+    vector: Packed | None = None

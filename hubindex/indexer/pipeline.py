@@ -1,8 +1,8 @@
-"""`hubindex index` in one process: the run's phases (`run.py`) with every job executed right here.
+"""`hubindex index` in one process: an IndexRun driven by `pipeline.local.run_locally`.
 
-The queue path (`hubindex.workers`) drives the same Run with the same jobs on Celery workers; this is the embedded
-default when no broker is configured. Unchanged folders (same file sizes and mtimes) are not re-read, so a second
-run is cheap and changes nothing.
+The queue path (`hubindex.workers`) drives the same run with the same stages on Celery workers; this is the
+embedded default when no broker is configured. Unchanged folders (same file sizes and mtimes) are not re-read, so a
+second run is cheap and changes nothing.
 """
 
 from __future__ import annotations
@@ -14,35 +14,12 @@ from pathlib import Path
 
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
-from hubindex.indexer.jobs import Job
-from hubindex.indexer.progress import ProgressCallback
-from hubindex.indexer.run import Failure, IndexReport, Run
-from hubindex.indexer.stages import TRANSIENT, execute, failure
+from hubindex.indexer.run import IndexRun
+from hubindex.pipeline.local import run_locally
+from hubindex.pipeline.run import Failure, IndexReport
+from hubindex.progress import ProgressCallback
 
-__all__ = ["Failure", "IndexReport", "index_paths", "run_locally"]
-
-
-def run_locally(catalog: Catalog, run: Run, progress: ProgressCallback | None = None) -> Run:
-    """Drive a run to the end in this process; transient errors are recorded at once (nothing retries here).
-    `progress(stage, done, total)` hears of every finished job."""
-    jobs: list[Job] = run.start(catalog)
-    while True:
-        if not jobs:
-            jobs = run.advance(catalog)
-            if not jobs:
-                return run
-        stage = run.phase
-        if progress:
-            progress(stage, 0, len(jobs))
-        for done, job in enumerate(jobs, 1):
-            try:
-                result = execute(job)
-            except TRANSIENT as exc:
-                result = failure(job, exc)
-            run.record(catalog, result)
-            if progress:
-                progress(stage, done, len(jobs))
-        jobs = []
+__all__ = ["Failure", "IndexReport", "index_paths"]
 
 
 def index_paths(db: Path | Catalog, paths: list[Path], methods: list[str], embed: bool = True, prune: bool = False,
@@ -54,7 +31,7 @@ def index_paths(db: Path | Catalog, paths: list[Path], methods: list[str], embed
         if not Path(path).is_dir():
             raise HubindexError(f"{path}: no such directory")
     db_path = db.path if isinstance(db, Catalog) else Path(db)
-    run = Run.new(uuid.uuid4().hex, db_path, list(paths), methods, embed=embed, prune=prune)
+    run = IndexRun.new(uuid.uuid4().hex, db_path, list(paths), methods, embed=embed, prune=prune)
     opened = nullcontext(db) if isinstance(db, Catalog) else Catalog(db)
     with opened as catalog:
         run_locally(catalog, run, None if quiet else progress)

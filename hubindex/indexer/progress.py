@@ -4,11 +4,10 @@ running. Plain data; where the runs are kept (Redis for queued runs) is the call
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from hubindex.indexer.run import IndexReport, Run
+from hubindex.pipeline.run import IndexReport, Run
 
 
 class StageProgress(BaseModel):
@@ -66,9 +65,3 @@ def progress_of(run: Run, running: set[str]) -> RunProgress:
                                     done=count.done, failed=count.failed))
     return RunProgress(id=run.id, db=run.db, paths=run.paths, phase=run.phase, created_at=run.created_at,
                        finished_at=run.finished_at, stages=stages, report=run.report, error=run.error)
-
-
-class ProgressCallback(Protocol):
-    """Called by a run as its jobs finish: `(stage, done, total)`. The library draws nothing; the CLI draws bars."""
-
-    def __call__(self, stage: str, done: int, total: int) -> None: ...

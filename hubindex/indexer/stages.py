@@ -1,46 +1,65 @@
-"""Run one job of an indexing run, anywhere: in the owner's process or on a stateless worker.
+"""Indexing's stages (fingerprint, bases, embed), registered with the pipeline core (`hubindex.pipeline.stage`).
 
-Nothing here opens the catalog: a job names folders and revisions, the result carries what the owner records.
-Permanent problems (bad checkpoints, unsupported formats, hostile ids) come back as a failed Result; transient ones
-(OSError and other connection trouble) are raised, so a queue worker can retry them with backoff. Any other exception
-(a library choking on one model's files) is that model's failure too: one bad folder never stops a run.
+Each stage plans its jobs from an IndexRun and the catalog (owner side), runs one job anywhere (in the owner's
+process or on a stateless worker; nothing there opens the catalog) and records the result (owner side). Recording
+is idempotent, keyed on (model id, revision): a result for a folder that changed since, or for a revision the
+catalog has moved past, changes nothing.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import duckdb
+
+from hubindex.catalog import Catalog
+from hubindex.catalog.spaces import rebuild
 from hubindex.checkpoint import ModelFolder
 from hubindex.embed.methods import get_method
-from hubindex.errors import HubindexError, UnsupportedFormatError
+from hubindex.errors import UnsupportedFormatError
 from hubindex.fingerprint import compute_signature
 from hubindex.ids import validate_model_id
-from hubindex.indexer.embedding import delta_activation, probe_loss, probe_model
+from hubindex.indexer import families
+from hubindex.indexer.assignment import Assignment
+from hubindex.indexer.discover import discover
+from hubindex.indexer.embedding import delta_activation, embedding_base, probe_loss, probe_model, stale
 from hubindex.indexer.jobs import (
     BasesJob,
-    CrawlJob,
+    BasesResult,
     EmbedJob,
+    EmbedResult,
     Fingerprinted,
     FingerprintJob,
-    Job,
+    FingerprintResult,
     ModelRow,
-    Packed,
-    Result,
-    SignaturePayload,
 )
-from hubindex.indexer.metadata import declared_metadata, dominant_dtype
+from hubindex.indexer.metadata import declared_metadata, dominant_dtype, file_stamp
+from hubindex.lineage.engine import update_lineage
+from hubindex.lineage.ranked_parents import store_parent_candidates
+from hubindex.pipeline.payload import Packed, SignaturePayload
+from hubindex.pipeline.run import Failure
+from hubindex.pipeline.stage import TRANSIENT, QueueName, message, register
+from hubindex.status import OK_STATUSES, ModelStatus
 
-TRANSIENT = (OSError, ConnectionError, TimeoutError)
-MAX_ERROR_CHARS = 1000
+if TYPE_CHECKING:
+    from hubindex.indexer.run import IndexRun
+
+# Errors inserting one model's rows (a value out of a column's range): recorded as that model's failure. Disk and
+# connection errors are not among them: they stop the run.
+UNRECORDABLE = (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.ConstraintException, ValueError,
+                TypeError)
+CHECKED = ("probe-loss", "declared-checked")  # base sources decided by probe loss, kept per revision
 
 
+# ---- fingerprint: read a checkpoint folder (locate + weight signature)
 def fingerprint(job: FingerprintJob) -> Fingerprinted:
     validate_model_id(job.model_id)
     folder = ModelFolder.open(Path(job.folder))
     signature = compute_signature(folder)
     if job.revision:  # a cached hub snapshot goes by its commit, like a crawled repo
-        signature.revision = signature.sha = job.revision
+        signature.revision = job.revision
     row = {"id": job.model_id, "source": job.source, "path": job.folder, "file_stamp": job.stamp,
            "dtype": dominant_dtype(signature.dtypes), **declared_metadata(folder), "status": "indexed", "error": None}
     if row["created_at"] is None:
@@ -53,6 +72,84 @@ def fingerprint(job: FingerprintJob) -> Fingerprinted:
     elif folder.kind == "model" and (problem := folder.tokenizer_problem()):
         row["status"], row["error"] = "weights_only", problem
     return Fingerprinted(row=ModelRow(**row), signature=SignaturePayload.of(signature))
+
+
+class FingerprintStage:
+    name, job_type, result_type = "fingerprint", FingerprintJob, FingerprintResult
+    queue: QueueName = "cpu"
+
+    def tally(self, run: IndexRun) -> str:
+        return self.name
+
+    def plan(self, run: IndexRun, catalog: Catalog) -> list[FingerprintJob]:
+        """Discover folders; a job for each one whose files changed since it was indexed."""
+        jobs: dict[str, FingerprintJob] = {}
+        for path in run.paths:
+            for item in discover(path):
+                run.report.seen += 1
+                if item.model_id is None:
+                    run.report.skipped.append(f"{item.folder}: {item.problem}")
+                    continue
+                run.sources.setdefault(item.source, []).append(item.model_id)
+                try:
+                    stamp = file_stamp(item.folder)
+                except OSError as exc:
+                    catalog.record_failure(item.model_id, item.source, str(item.folder), "error", str(exc))
+                    run.report.failed.append(Failure(model=item.model_id, status="error", error=str(exc)))
+                    continue
+                previous = catalog.model(item.model_id)
+                if previous and previous["file_stamp"] == stamp and previous["status"] in OK_STATUSES:
+                    run.report.unchanged += 1
+                    continue
+                jobs.setdefault(item.model_id, FingerprintJob(model_id=item.model_id, source=item.source,
+                                                              folder=str(item.folder), stamp=stamp,
+                                                              revision=item.revision))
+        return list(jobs.values())
+
+    def execute(self, job: FingerprintJob) -> FingerprintResult:
+        return FingerprintResult(job=job, ok=True, fingerprint=fingerprint(job))
+
+    def failure(self, job: FingerprintJob, exc: BaseException) -> FingerprintResult:
+        status = ModelStatus.UNSUPPORTED if isinstance(exc, UnsupportedFormatError) else ModelStatus.ERROR
+        return FingerprintResult(job=job, ok=False, status=status, error=message(exc))
+
+    def record(self, run: IndexRun, catalog: Catalog, result: FingerprintResult) -> None:
+        job = result.job
+        previous = catalog.model(job.model_id)
+        if result.ok:
+            found = result.fingerprint
+            if not (previous and previous["file_stamp"] == job.stamp and previous["status"] == found.row.status
+                    and previous["revision"] == found.signature.revision):
+                try:
+                    catalog.record_model(found.row.model_dump(), found.signature.signature())
+                except UNRECORDABLE as exc:  # a value the catalog's columns cannot hold: this model's problem
+                    result = result.model_copy(update={"ok": False, "status": ModelStatus.ERROR,
+                                                       "error": f"cannot be recorded in the catalog ({exc})"[:1000]})
+            if result.ok:
+                run.report.indexed += 1
+                return
+        if not (previous and previous["file_stamp"] == job.stamp and previous["status"] in OK_STATUSES):
+            catalog.record_failure(job.model_id, job.source, job.folder, result.status, result.error)
+        run.report.failed.append(Failure(model=job.model_id, status=result.status, error=result.error))
+
+
+# ---- bases: families from the weights; adapters with several possible bases scored by probe loss
+def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
+    """Set every model's family and base that the weights decide; return probe-loss jobs for models with several
+    candidate bases (`probe`), else take the weights' choice. Bases decided by probes earlier are kept."""
+    jobs: list[BasesJob] = []
+    for model_id, choice in families.assign(catalog).items():
+        row = catalog.require(model_id)
+        if choice.candidates and row["base_source"] in CHECKED and row["base"] in choice.candidates:
+            continue  # decided on an earlier run for this revision
+        if choice.candidates and probe:  # several possible bases: the one it models text best on
+            candidates = {c: catalog.require(c)["path"] for c in choice.candidates}
+            jobs.append(BasesJob(model_id=model_id, revision=row["revision"], folder=row["path"],
+                                 kind=row["kind"], method=method, candidates=candidates, family=choice.family,
+                                 base=choice.base, source=choice.source))
+            continue
+        catalog.set_base(model_id, choice.family, choice.base, choice.source)
+    return jobs
 
 
 def base_losses(job: BasesJob) -> dict[str, float]:
@@ -69,51 +166,96 @@ def base_losses(job: BasesJob) -> dict[str, float]:
     return losses
 
 
+class BasesStage:
+    name, job_type, result_type = "bases", BasesJob, BasesResult
+    queue: QueueName = "gpu"
+
+    def tally(self, run: IndexRun) -> str:
+        return self.name
+
+    def plan(self, run: IndexRun, catalog: Catalog) -> list[BasesJob]:
+        if run.prune:  # every root is discovered: models whose folders are gone go before families are assigned
+            for source, keep in run.sources.items():
+                run.report.pruned += catalog.prune(source, set(keep))
+        return plan_bases(catalog, run.methods[0], probe=run.embed)
+
+    def execute(self, job: BasesJob) -> BasesResult:
+        return BasesResult(job=job, ok=True, losses=base_losses(job))
+
+    def failure(self, job: BasesJob, exc: BaseException) -> BasesResult:
+        return BasesResult(job=job, ok=False, status=ModelStatus.ERROR, error=message(exc))
+
+    def record(self, run: IndexRun, catalog: Catalog, result: BasesResult) -> None:
+        job = result.job
+        choice = Assignment(job.family, job.base, job.source)
+        losses = result.losses or {}
+        if losses:
+            declared = job.base if job.source == "declared" else None
+            best = min(losses, key=lambda c: (losses[c], c != declared))
+            choice = Assignment(job.family or best, best, "declared-checked" if best == declared else "probe-loss")
+        row = catalog.model(job.model_id)
+        if row and row["revision"] == job.revision:
+            catalog.set_base(job.model_id, choice.family, choice.base, choice.source)
+
+
+# ---- embed: Delta Activations missing or stale, one method per phase (`embed:<i>`)
 def embedding(job: EmbedJob) -> Packed:
     vector = delta_activation(get_method(job.method), job.model_id, job.folder, job.kind, job.applied_on, job.base,
                               job.base_folder, job.base_revision)
     return Packed.of(vector)
 
 
-def execute(job: Job) -> Result:
-    """Run a job; a permanent error becomes a failed Result, a transient one propagates (the caller retries)."""
-    if isinstance(job, CrawlJob):
-        from hubindex.hub import crawl_jobs
+class EmbedStage:
+    name, job_type, result_type = "embed", EmbedJob, EmbedResult
+    queue: QueueName = "gpu"
 
-        return crawl_jobs.execute(job)
-    try:
-        if isinstance(job, FingerprintJob):
-            return Result(stage="fingerprint", job=job.model_dump(), ok=True, fingerprint=fingerprint(job))
-        if isinstance(job, BasesJob):
-            return Result(stage="bases", job=job.model_dump(), ok=True, losses=base_losses(job))
-        return Result(stage="embed", job=job.model_dump(), ok=True, vector=embedding(job))
-    except HubindexError as exc:
-        return failure(job, exc)
-    except TRANSIENT:
-        raise  # the caller retries (a queue worker) or records it (in-process)
-    except Exception as exc:  # a library choking on one model's files (transformers, peft, torch) is that model's
-        return failure(job, _unforeseen(exc))
+    @staticmethod
+    def _method(run: IndexRun) -> str:
+        return get_method(run.methods[int(run.phase.split(":")[1])]).name
+
+    def tally(self, run: IndexRun) -> str:
+        return f"embed:{self._method(run)}"
+
+    def plan(self, run: IndexRun, catalog: Catalog) -> list[EmbedJob]:
+        method = self._method(run)
+        run.report.embedded.setdefault(method, 0)
+        jobs: list[EmbedJob] = []
+        for row in stale(catalog, get_method(method)):
+            base = catalog.require(embedding_base(row))
+            applied = catalog.applied_base(row) if row["kind"] == "adapter" else None
+            jobs.append(EmbedJob(model_id=row["id"], revision=row["revision"], folder=row["path"], kind=row["kind"],
+                                 applied_on=(applied, catalog.require(applied)["path"]) if applied else None,
+                                 method=method, base=base["id"], base_revision=base["revision"],
+                                 base_folder=base["path"]))
+        return jobs
+
+    def execute(self, job: EmbedJob) -> EmbedResult:
+        return EmbedResult(job=job, ok=True, vector=embedding(job))
+
+    def failure(self, job: EmbedJob, exc: BaseException) -> EmbedResult:
+        return EmbedResult(job=job, ok=False, status=ModelStatus.WEIGHTS_ONLY, error=message(exc))
+
+    def record(self, run: IndexRun, catalog: Catalog, result: EmbedResult) -> None:
+        job = result.job
+        row, base = catalog.model(job.model_id), catalog.model(job.base)
+        current = row is not None and base is not None and row["revision"] == job.revision \
+            and embedding_base(row) == job.base and base["revision"] == job.base_revision
+        if not current:
+            return  # the model or its base moved on while this ran: the next run embeds the new revision
+        if result.ok:
+            catalog.save_embedding(job.model_id, job.method, job.revision, job.base, job.base_revision,
+                                   result.vector.array(), get_method(job.method).recipe)
+            run.report.embedded[job.method] = run.report.embedded.get(job.method, 0) + 1
+            return
+        catalog.set_status(job.model_id, "weights_only", f"Delta Activations: {result.error}")
+        run.report.failed.append(Failure(model=job.model_id, status=ModelStatus.WEIGHTS_ONLY, error=result.error))
 
 
-def _unforeseen(exc: BaseException) -> HubindexError:
-    return HubindexError(f"unexpected {type(exc).__name__} while reading this model: {exc}")
+def finish(catalog: Catalog) -> tuple[int, int]:
+    """A run's last step: lineage of the families that changed, then the FAISS spaces. (families, spaces)"""
+    families = len(update_lineage(catalog))
+    store_parent_candidates(catalog)
+    return families, len(rebuild(catalog))
 
 
-def failure(job: Job, exc: BaseException) -> Result:
-    """A job that will not succeed: how its model's row records it."""
-    if isinstance(job, CrawlJob):
-        from hubindex.hub import crawl_jobs
-
-        return crawl_jobs.failure(job, exc)
-    if isinstance(job, FingerprintJob):
-        status = "unsupported" if isinstance(exc, UnsupportedFormatError) else "error"
-        return Result(stage="fingerprint", job=job.model_dump(), ok=False, status=status, error=_message(exc))
-    if isinstance(job, BasesJob):
-        return Result(stage="bases", job=job.model_dump(), ok=False, status="error", error=_message(exc))
-    return Result(stage="embed", job=job.model_dump(), ok=False, status="weights_only", error=_message(exc))
-
-
-def _message(exc: BaseException) -> str:
-    """The recorded reason, bounded: a library's message may carry a large piece of what it was reading."""
-    text = str(exc)
-    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " [...]"
+STAGES = (register(FingerprintStage()), register(BasesStage()), register(EmbedStage()))

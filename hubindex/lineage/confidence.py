@@ -2,7 +2,9 @@
 
 A confidence should rank answers: wrong ones low. What makes an answer doubtful:
 - a finetune: another candidate about as near (distance margin) or with a step about as clean (tail margin);
-  an order that only the weights gave (created times tied or missing) is weaker than one the clock confirms.
+  an order that only the weights gave (created times tied or missing) is weaker than one the clock confirms;
+  a parent whose own parent is about as near (child or sibling of it? Same-domain runs of one base line up, and
+  a smaller run looks like the parent of a larger one).
 - a merge: a loose fit (residual) or a small ratio-mode share (sparse merges).
 - a re-save: a relative distance near the copy radius.
 - a family root: chosen by the weights among members whose times tie (smallest norm), with a small norm gap.
@@ -18,6 +20,10 @@ FINETUNE_TAIL = 2.0  # weight of the tail margin (runner-up's step tail - chosen
 FINETUNE_RANGE = (0.3, 0.98)
 FINETUNE_ALONE = 0.95  # no other allowed candidate
 UNTIMED_PENALTY = 0.1  # the parent comes first only by distance from the root (times tie or are missing)
+# Child of its parent or sibling of it: the distance to the parent over the distance to the parent's own parent.
+# Up to ANCESTOR_FREE a step of its own; above, confidence falls by ANCESTOR_WEIGHT per unit of ratio.
+ANCESTOR_FREE = 0.5
+ANCESTOR_WEIGHT = 1.0
 MERGE_RANGE = (0.5, 0.99)
 SPARSE_MERGE_BASE = 0.7  # a sparse merge: this plus its weakest source's mode share
 ROOT_BY_TIME = 1.0
@@ -28,12 +34,14 @@ ADAPTER_UNKNOWN = 0.5
 NO_FAMILY = 0.3
 
 
-def finetune(distance_margin: float, tail_margin: float, alone: bool, timed: bool) -> float:
+def finetune(distance_margin: float, tail_margin: float, alone: bool, timed: bool,
+             ancestor_ratio: float = 0.0) -> float:
     """High when every other candidate is farther and its step less like one optimizer run; near 0.5 when another
-    is about as near or its step about as clean."""
+    is about as near or its step about as clean; lower when the parent's own parent is about as near."""
     value = FINETUNE_ALONE if alone else float(np.clip(
         FINETUNE_BASE + FINETUNE_DISTANCE * distance_margin + FINETUNE_TAIL * tail_margin, *FINETUNE_RANGE))
-    return value if timed else max(FINETUNE_RANGE[0], value - UNTIMED_PENALTY)
+    value -= ANCESTOR_WEIGHT * max(0.0, ancestor_ratio - ANCESTOR_FREE)
+    return max(FINETUNE_RANGE[0], value if timed else value - UNTIMED_PENALTY)
 
 
 def merge(residual: float, sparse_shares: list[float] | None) -> float:

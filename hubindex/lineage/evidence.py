@@ -5,6 +5,7 @@
   by much more than 2^-8 of themselves.
 - betweenness: P can be C's parent (rather than its sibling) only if C lies beyond P as seen from the root: the
   angle at P between (root - P) and (C - P) is at least about 90 degrees. A sibling sits beside P (acute angle).
+  parents.rank_candidates reads the angle from three distances.
 - ratio modes: a sparse merge (TIES, DARE) copies a source's task vector unchanged (TIES) or rescaled by 1/density
   (DARE) wherever that source alone survives trimming or dropping, so (merge - root) / (source - root) takes one
   exact value on a large share of coordinates. For unrelated pairs the ratio is continuous.
@@ -63,14 +64,6 @@ def resave_kind(child: np.ndarray, parent: np.ndarray) -> str | None:
     if float(np.mean(moved)) <= QUANTIZED_SHARE:
         return "copy"
     return "quantized" if grid_share(child) >= GRID_SHARE else None
-
-
-def cos_at(scaled: np.ndarray, root: int, parent: int, child: int) -> float:
-    """Cosine of the angle at `parent` between the root and the child (<= 0: child lies beyond parent)."""
-    back = scaled[root] - scaled[parent]
-    forward = scaled[child] - scaled[parent]
-    denominator = float(np.linalg.norm(back) * np.linalg.norm(forward))
-    return float(back @ forward) / denominator if denominator > 0 else -1.0
 
 
 def ratio_modes(task: np.ndarray, source_tasks: np.ndarray, decimals: int = 4) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,9 @@ import torch
 
 from hubindex.checkpoint import ModelFolder
 from hubindex.errors import HubindexError
+from hubindex.lineage.answers import LineageEntry
+from hubindex.lineage.context import ancestors, card_check
+from hubindex.lineage.family import Family
 
 ENERGY = 0.99  # share of the delta's squared Frobenius norm the rank must capture
 MAX_RANK = 64  # LoRA ranks on the Hub are <= 64; a larger "low rank" is no adapter's
@@ -125,3 +128,32 @@ def low_rank_evidence(child_path: str | None, parent_path: str | None,
         return {"low_rank_delta": {"not_checked": str(exc)}}
     return {"low_rank_delta": {k: v for k, v in found.items() if k != "lora_merged"},
             "lora_merged": found["lora_merged"]}
+
+
+def check_low_rank(fam: Family, entries: dict[str, LineageEntry]) -> None:
+    """Add low-rank delta evidence to every finetune whose weights and parent's are local (low_rank.py): a full
+    checkpoint that is its parent plus a merged LoRA. Reads a few whole matrices per finetune, so it runs here,
+    once the family's decisions are final, and only when its lineage is recomputed. A delta that is full rank from
+    the chosen parent but low rank from the family root or the runner-up re-parents the model there: two
+    independent runs never differ by a low-rank update (a same-domain sibling can look nearer than the base by
+    distance and step tail, not by rank)."""
+    folders: dict[str, ModelFolder] = {}
+    for entry in entries.values():
+        if entry.relation != "finetune" or not entry.parents:
+            continue
+        path = fam.rows[entry.model].get("path")
+        found = low_rank_evidence(path, fam.rows[entry.parents[0]].get("path"), folders)
+        # Other candidates, only for deltas that are not low rank: the root, then the runner-up (both allowed).
+        others = [m for m in dict.fromkeys([fam.root, entry.evidence.get("runner_up")]) if m in fam.rows
+                  and m != entry.parents[0] and entry.model not in ancestors(entries, m)] \
+            if found.get("lora_merged") is False else []
+        for other in others:
+            from_other = low_rank_evidence(path, fam.rows[other].get("path"), folders)
+            if from_other.get("lora_merged"):
+                found = {**from_other, "parent_by_rank": {"replaced": entry.parents[0],
+                                                          "its_rank": found["low_rank_delta"]["rank"]}}
+                entry.parents = [other]
+                entry.evidence.pop("conflict", None)
+                entry.evidence.update(card_check(fam.rows[entry.model], entry.parents))
+                break
+        entry.evidence.update(found)

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError, NotFoundError
 from hubindex.lineage.answers import LineageEntry, LineageNode, LineageTree, ParentCandidate
-from hubindex.lineage.engine import parent_candidates
-from hubindex.lineage.family import load_family
+from hubindex.lineage.ranked_parents import rank_model
 
 MAX_K = 1000
 
 
-def entries(catalog: Catalog) -> list[LineageEntry]:
+def entries(catalog: Catalog, family: str | None = None) -> list[LineageEntry]:
+    """Every model's lineage entry, or one family's (read by SQL, not filtered here)."""
     return [LineageEntry(model=r["model_id"], parents=list(r["parents"]), relation=r["relation"],
                          confidence=r["confidence"], evidence=r["evidence"], family=r["family"])
-            for r in catalog.lineage()]
+            for r in catalog.lineage(family=family)]
 
 
 def _entry(by_id: dict[str, LineageEntry], model_id: str) -> LineageEntry:
@@ -52,23 +50,15 @@ def tree(catalog: Catalog, model_id: str) -> LineageTree:
 
 
 def parents(catalog: Catalog, model_id: str, k: int = 5) -> list[ParentCandidate]:
-    """Ranked parent candidates: the chosen parent(s) first, then the other candidates by the engine's ranking."""
+    """Ranked parent candidates: the chosen parent(s) first, then the other candidates by the engine's ranking,
+    as stored when lineage ran (lineage/ranked_parents.py); ranked now when the stored ones are older."""
     if not 1 <= k <= MAX_K:
         raise HubindexError(f"k must be between 1 and {MAX_K}, got {k}")
-    by_id = {e.model: e for e in entries(catalog)}
-    entry = _entry(by_id, model_id)
-    chosen = [ParentCandidate(model=p, score=round(entry.confidence, 4), distance=None, allowed=True,
-                              evidence={"chosen": True, "relation": entry.relation, **entry.evidence})
-              for p in entry.parents]
-    row = catalog.require(model_id)
-    family = row["family"]
-    if row["kind"] != "model" or not family or family == model_id:
-        return chosen[:k]
-    members = [r for r in catalog.models(ok_only=True) if r["family"] == family]
-    fam = load_family(catalog, family, members)
-    model = fam.scaled[fam.index(model_id)]
-    for candidate in chosen:
-        if candidate.model in fam.ids:
-            candidate.distance = float(np.linalg.norm(fam.scaled[fam.index(candidate.model)] - model))
-    others = [c for c in parent_candidates(fam, model_id) if c.model not in entry.parents]
-    return (chosen + others)[:k]
+    stored = catalog.stored_parents(model_id, k)
+    if stored is not None:
+        return [ParentCandidate(model=r["candidate"], score=r["score"], distance=r["distance"], allowed=r["allowed"],
+                                evidence=r["evidence"]) for r in stored]
+    if not catalog.lineage(model_id):
+        catalog.require(model_id)
+        raise NotFoundError(f"model {model_id!r} has no lineage in the catalog (not indexed, or indexing failed)")
+    return rank_model(catalog, model_id)[:k]

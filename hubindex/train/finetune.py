@@ -14,6 +14,7 @@ from hubindex.card import lineage_meta, write_card
 from hubindex.checkpoint.folder import ADAPTER_CONFIG
 from hubindex.checkpoint.staging import staged_dir
 from hubindex.errors import TrainingError
+from hubindex.progress import ProgressCallback
 from hubindex.train.architectures import LORA_TARGETS
 from hubindex.train.data import pack
 from hubindex.train.loop import LoopResult, Recipe, seed_everything, train
@@ -33,7 +34,7 @@ def finetune(base: Path, out: Path, texts: list[str], seed: int, steps: int, lr:
              seq_len: int = 128, batch: int = 16, max_shard_bytes: int | None = None, overwrite: bool = False,
              quiet: bool = False, recipe: Recipe | None = None, lora_targets: list[str] | None = None,
              added_tokens: list[str] | None = None, pad_vocab_to: int | None = None,
-             save_dtype: str | None = None) -> FinetuneResult:
+             save_dtype: str | None = None, progress: ProgressCallback | None = None) -> FinetuneResult:
     """`added_tokens`: special tokens added to the tokenizer (the embeddings are resized, optionally padded to a
     multiple of `pad_vocab_to`, and each text is wrapped in them so their rows train); `save_dtype`: e.g.
     "bfloat16" to save the trained weights in that dtype, as many hub uploads are."""
@@ -55,7 +56,7 @@ def finetune(base: Path, out: Path, texts: list[str], seed: int, steps: int, lr:
                           fan_in_fan_out=model.config.model_type == "gpt2", task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    loop = train(model, blocks, steps, lr, batch, seed, f"finetune ({kind})", quiet, recipe)
+    loop = train(model, blocks, steps, lr, batch, seed, f"finetune ({kind})", quiet, recipe, progress)
     relation = "adapter" if kind == "lora" else "finetune"
     card = {"library_name": "peft" if kind == "lora" else "transformers", "pipeline_tag": "text-generation",
             "license": "apache-2.0", **lineage_meta([base_id], relation),

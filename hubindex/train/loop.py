@@ -1,4 +1,4 @@
-"""The one training loop every trainer uses: AdamW or SGD, a schedule, clipping, rich progress, CPU or CUDA."""
+"""The one training loop every trainer uses: AdamW or SGD, a schedule, clipping, a progress callback, CPU or CUDA."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hubindex.errors import TrainingError
+from hubindex.progress import ProgressCallback
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "linear", "constant")
@@ -78,8 +78,10 @@ def _schedule(steps: int, recipe: Recipe):
 
 
 def train(model: torch.nn.Module, blocks: torch.Tensor, steps: int, lr: float, batch: int, seed: int,
-          label: str, quiet: bool = False, recipe: Recipe | None = None) -> LoopResult:
-    """Train on random batches of packed blocks; the batch order depends only on `seed`."""
+          label: str, quiet: bool = False, recipe: Recipe | None = None,
+          progress: ProgressCallback | None = None) -> LoopResult:
+    """Train on random batches of packed blocks; the batch order depends only on `seed`. `progress` hears
+    `(label, steps done, steps)` after each step (not when `quiet`)."""
     recipe = recipe or Recipe()
     dev = device()
     model.to(dev).train()
@@ -88,22 +90,20 @@ def train(model: torch.nn.Module, blocks: torch.Tensor, steps: int, lr: float, b
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(steps, recipe))
     generator = torch.Generator().manual_seed(seed)
     losses: list[float] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn())
-    with Progress(*columns, transient=True, disable=quiet) as progress:
-        task = progress.add_task(label, total=steps, loss=float("nan"))
-        for _ in range(steps):
-            rows = torch.randint(0, blocks.shape[0], (min(batch, blocks.shape[0]),), generator=generator)
-            inputs = blocks[rows].to(dev)
-            loss = model(input_ids=inputs, labels=inputs).loss
-            loss.backward()
-            if recipe.clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, recipe.clip)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            progress.update(task, advance=1, loss=losses[-1])
+    report_progress = (lambda stage, done, total: None) if quiet or progress is None else progress
+    report_progress(label, 0, steps)
+    for step in range(steps):
+        rows = torch.randint(0, blocks.shape[0], (min(batch, blocks.shape[0]),), generator=generator)
+        inputs = blocks[rows].to(dev)
+        loss = model(input_ids=inputs, labels=inputs).loss
+        loss.backward()
+        if recipe.clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, recipe.clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        report_progress(label, step + 1, steps)
     if not math.isfinite(losses[-1]):
         raise TrainingError(f"{label}: training diverged (loss {losses[-1]}); lower the learning rate")
     model.eval()

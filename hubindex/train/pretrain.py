@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM
 
 from hubindex import corpus
 from hubindex.checkpoint.staging import staged_dir
+from hubindex.progress import ProgressCallback
 from hubindex.train.architectures import build_config, get_size
 from hubindex.train.data import pack, weighted_mix
 from hubindex.train.loop import LoopResult, Recipe, seed_everything, train
@@ -29,7 +30,7 @@ class PretrainResult:
 def pretrain(arch: str, size: str, out: Path, seed: int, steps: int | None = None,
              max_shard_bytes: int | None = None, overwrite: bool = False, quiet: bool = False,
              mix: dict[str, float] | None = None, tie_embeddings: bool | None = None,
-             recipe: Recipe | None = None) -> PretrainResult:
+             recipe: Recipe | None = None, progress: ProgressCallback | None = None) -> PretrainResult:
     """`mix`: domain weights of the pretraining text (default: every domain evenly); `tie_embeddings`: override
     the architecture's default (Qwen2-like small models tie them)."""
     spec = get_size(size)
@@ -44,7 +45,8 @@ def pretrain(arch: str, size: str, out: Path, seed: int, steps: int | None = Non
         config.tie_word_embeddings = tie_embeddings
     model = AutoModelForCausalLM.from_config(config)
     blocks = pack(texts, tokenizer, spec.seq_len)
-    loop = train(model, blocks, steps, PRETRAIN_LR, spec.batch, seed, f"pretrain {arch}", quiet, recipe)
+    loop = train(model, blocks, steps, PRETRAIN_LR, spec.batch, seed, f"pretrain {arch}", quiet, recipe,
+                 progress)
     n_params = sum(p.numel() for p in model.parameters())
     card = {"library_name": "transformers", "pipeline_tag": "text-generation", "license": "apache-2.0",
             "tags": ["hubindex", arch]}

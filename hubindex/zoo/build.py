@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from hubindex import __version__
 from hubindex.errors import HubindexError
 from hubindex.ids import model_path
+from hubindex.progress import ProgressCallback
 from hubindex.zoo.clock import apply_clock, shown_times
 from hubindex.zoo.realistic import DIMS as REALISTIC_DIMS
 from hubindex.zoo.spec import ModelSpec, plan_zoo
@@ -55,10 +53,11 @@ class ZooOptions:
 
 
 def build_zoo(root: Path, options: ZooOptions, jobs: int = 1, force: bool = False,
-              console: Console | None = None) -> dict:
-    """Build (or finish building) the zoo under `root`; returns the zoo.json summary it writes."""
+              progress: ProgressCallback | None = None) -> dict:
+    """Build (or finish building) the zoo under `root`; returns the zoo.json summary it writes. `progress` hears
+    `("zoo", models done, models planned)` as models finish."""
     root = Path(root)
-    console = console or Console(stderr=True)
+    report_progress = progress or (lambda stage, done, total: None)
     plan = options.plan()
     shown_times(plan, options.clock)  # an unknown clock fails before anything is built
     _claim(root, options, force)
@@ -67,11 +66,9 @@ def build_zoo(root: Path, options: ZooOptions, jobs: int = 1, force: bool = Fals
     todo = [s for s in plan if state.get(s.id) != s.digest() or not model_path(root, s.id).is_dir()]
     started = time.perf_counter()
     done = {s.id for s in plan} - {s.id for s in todo}
-    columns = (TextColumn("zoo {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress, ProcessPoolExecutor(
-        max_workers=max(1, jobs), mp_context=get_context("spawn"), initializer=_init_worker
-    ) as pool:
-        task = progress.add_task(f"{options.size} seed {options.seed}", total=len(plan), completed=len(done))
+    report_progress("zoo", len(done), len(plan))
+    with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context("spawn"),
+                             initializer=_init_worker) as pool:
         running: dict[Future, ModelSpec] = {}
         pending = list(todo)
         while pending or running:
@@ -88,8 +85,7 @@ def build_zoo(root: Path, options: ZooOptions, jobs: int = 1, force: bool = Fals
                 done.add(spec.id)
                 state[spec.id] = spec.digest()
                 state_path.write_text(json.dumps(state, indent=1, sort_keys=True))
-                progress.update(task, advance=1)
-                progress.console.print(f"  {spec.relation:<9} {spec.id}", highlight=False)
+                report_progress("zoo", len(done), len(plan))
     apply_clock(root, plan, options.clock)
     truth = truth_from_plan(plan)
     (root / TRUTH_FILE).write_text(json.dumps(truth, indent=1) + "\n")
@@ -131,7 +127,7 @@ def _init_worker() -> None:
     from transformers.utils import logging
 
     torch.set_num_threads(1)
-    logging.set_verbosity_error()  # the zoo's own progress bar says what happens
+    logging.set_verbosity_error()  # the zoo's own progress callback says what happens
     logging.disable_progress_bar()
 
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rich.progress import Progress
 
 from hubindex.card import lineage_meta, write_card
 from hubindex.checkpoint import ModelFolder, PlannedTensor, ShardedWriter
 from hubindex.checkpoint.dtypes import CODES, FLOAT_CODES, code_for, torch_dtype
 from hubindex.checkpoint.staging import staged_dir
 from hubindex.errors import HubindexError, MergeError
+from hubindex.progress import ProgressCallback
 from hubindex.train.merge.gates import InputMeta, check_inputs, vocab_digest
 from hubindex.train.merge.methods import MergeMethod, TensorInputs, get_method
 from hubindex.train.merge.recipe import MergeRecipe, layer_fraction
@@ -112,15 +112,16 @@ def merge_tensor(plan: MergePlan, item: PlannedTensor) -> torch.Tensor:
 
 
 def execute_merge(plan: MergePlan, out: Path, ids: list[str], max_shard_bytes: int | None = None,
-                  overwrite: bool = False, quiet: bool = False) -> None:
-    """Write the merged model to `out`; `ids` name the merged models in the card (its declared parents)."""
+                  overwrite: bool = False, quiet: bool = False, progress: ProgressCallback | None = None) -> None:
+    """Write the merged model to `out`; `ids` name the merged models in the card (its declared parents).
+    `progress` hears `("merge (method)", tensors written, tensors)` (not when `quiet`)."""
+    report_progress = (lambda stage, done, total: None) if quiet or progress is None else progress
+    stage = f"merge ({plan.method.name})"
     with staged_dir(Path(out), overwrite) as staging:
-        with ShardedWriter(staging, plan.tensors, max_shard_bytes) as writer, Progress(
-                transient=True, disable=quiet) as progress:
-            task = progress.add_task(f"merge ({plan.method.name})", total=len(plan.tensors))
-            for item in plan.tensors:
+        with ShardedWriter(staging, plan.tensors, max_shard_bytes) as writer:
+            for done, item in enumerate(plan.tensors, 1):
                 writer.write(item.name, merge_tensor(plan, item))
-                progress.advance(task)
+                report_progress(stage, done, len(plan.tensors))
         copy_side_files(plan.reference, staging)
         for path in plan.tokenizer.tokenizer_files():
             (staging / path.name).write_bytes(path.read_bytes())
@@ -137,8 +138,9 @@ def execute_merge(plan: MergePlan, out: Path, ids: list[str], max_shard_bytes: i
 
 
 def merge(recipe: MergeRecipe, out: Path, resolve: Callable[[str], Path] = Path,
-          max_shard_bytes: int | None = None, overwrite: bool = False, quiet: bool = False) -> MergePlan:
+          max_shard_bytes: int | None = None, overwrite: bool = False, quiet: bool = False,
+          progress: ProgressCallback | None = None) -> MergePlan:
     """Plan and run a merge; the card names the models by their ids in the recipe."""
     plan = plan_merge(recipe, resolve)
-    execute_merge(plan, out, [m.model for m in recipe.models], max_shard_bytes, overwrite, quiet)
+    execute_merge(plan, out, [m.model for m in recipe.models], max_shard_bytes, overwrite, quiet, progress)
     return plan

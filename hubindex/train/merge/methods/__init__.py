@@ -1,4 +1,4 @@
-"""Registry of merge methods: one module each, so adding a method touches one file.
+"""Registry of merge methods: one module each, listed in `_registry` (a new method: its module and one entry there).
 
 Each method declares its parameters the way mergekit 0.1.5 does (name, scope, type, default or required), so a
 recipe means the same thing in both tools: `weight` is required for every method that takes it, `density`

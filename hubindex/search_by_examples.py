@@ -5,6 +5,8 @@ activation shift on the method's probes, against the base, is the task's embeddi
 family's delta space are the models tuned for something like the task. The finetuned weights live in a temporary
 folder and are deleted afterwards. `top_k_share` measures it: given examples of a domain, the share of the top-k
 answers that have that domain (bench/embedding_eval.py --examples runs it per family and domain).
+
+It sits on the query side, above the packages it uses (catalog, embed, train), so none of them imports it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hubindex.errors import HubindexError
-from hubindex.merging.answers import MergeCandidates
+from hubindex.merge_candidates.answers import MergeCandidates
 from hubindex.train.merge.recipe import MergeRecipe, parse_recipe
 
 DENSITY = 0.5  # TIES keeps half of each task vector: the common setting in mergekit's examples

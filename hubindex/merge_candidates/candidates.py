@@ -21,7 +21,7 @@ from hubindex.catalog.samples import sample_vectors
 from hubindex.catalog.spaces import NULL_DELTA, delta_vectors
 from hubindex.embed.methods import get_method
 from hubindex.errors import HubindexError
-from hubindex.merging.answers import MergeCandidate, MergeCandidates
+from hubindex.merge_candidates.answers import MergeCandidate, MergeCandidates
 from hubindex.status import OK_STATUSES
 
 TRIM_DENSITY = 0.2  # TIES keeps the top 20 % magnitudes of each task vector (mergekit's common setting)

@@ -1,0 +1,95 @@
+"""Search by examples through the CLI (`hubindex search --examples FILE --base ROOT --db DB --json`), measured.
+
+Per family root of the zoo's truth and per domain with 2+ models in that family's delta space of the catalog: N
+documents of the domain from a corpus stream no zoo model trains on (the same as bench/embedding_eval.py
+--examples), split into input/output halves, written as an examples file; the CLI's top-k answers are scored: the
+share that have the domain (a merge has its sources' domains) and the best share possible (fewer than k models of
+the domain cap it). Unlike bench/embedding_eval.py (queries = direct finetunes and merges, embedded from truth),
+every model of the indexed family space competes, with the bases lineage decided.
+
+Usage: nice python bench/examples_search.py ZOO DB [--examples 8] [-k 5] [--methods hubindex,paper] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+from hubindex.cli.main import cli
+
+from hubindex import corpus
+from hubindex.catalog import Catalog
+from hubindex.catalog.spaces import delta_members
+from hubindex.evaluate.embedding import domains_of, family_roots
+from hubindex.zoo.truth import load_truth
+
+EXAMPLES_SEED = 7_000_003  # as bench/embedding_eval.py: a corpus stream the zoo's finetunes never use
+
+
+def cli_search(db: Path, root: str, examples: Path, k: int, method: str) -> list[dict]:
+    result = CliRunner().invoke(cli, ["search", "--examples", str(examples), "--base", root, "--db", str(db),
+                                      "--limit", str(k), "--method", method, "--json"])
+    if result.exit_code != 0:
+        raise SystemExit(f"hubindex search --examples failed for {root}: {result.output}")
+    return json.loads(result.output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("zoo", type=Path)
+    parser.add_argument("db", type=Path)
+    parser.add_argument("--examples", type=int, default=8)
+    parser.add_argument("-k", type=int, default=5)
+    parser.add_argument("--methods", default="hubindex,paper")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    truth = load_truth(args.zoo)
+    methods = args.methods.split(",")
+    with Catalog(args.db, read_only=True) as catalog:
+        spaces = {m: delta_members(catalog, m) for m in methods}
+    rows = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="examples-search-") as scratch:
+        for root in family_roots(truth):
+            members = spaces[methods[0]].get(root, [])
+            counts: dict[str, int] = {}
+            for model in members:
+                for domain in domains_of(truth.get(model)):
+                    counts[domain] = counts.get(domain, 0) + 1
+            for domain in sorted(d for d, n in counts.items() if n >= 2):
+                docs = corpus.generate(domain, args.examples, EXAMPLES_SEED)
+                path = Path(scratch) / f"{domain}.json"
+                path.write_text(json.dumps([{"input": d[: len(d) // 2], "output": d[len(d) // 2:]} for d in docs]))
+                row = {"family": root, "arch": truth[root].get("arch"), "domain": domain, "members": len(members),
+                       "best": min(args.k, counts[domain]) / min(args.k, len(members))}
+                for method in methods:
+                    hits = cli_search(args.db, root, path, args.k, method)
+                    row[method] = float(np.mean([domain in domains_of(truth.get(h["model"])) for h in hits]))
+                rows.append(row)
+                print(f"{root:32s} {row['arch']:6s} {domain:11s} " + " ".join(
+                    f"{m} {row[m]:.2f}" for m in methods) + f"  best {row['best']:.2f}", flush=True)
+    print(f"\nmean top-{args.k} share over {len(rows)} family/domain queries ({time.perf_counter() - started:.0f} s):")
+    for family in sorted({r["family"] for r in rows}):
+        mine = [r for r in rows if r["family"] == family]
+        print(f"  {family:32s} {mine[0]['arch']:6s} " + " ".join(
+            f"{m} {np.mean([r[m] for r in mine]):.2f}" for m in methods) +
+            f"  best {np.mean([r['best'] for r in mine]):.2f}  ({len(mine)} domains)")
+    print("  all" + " " * 37 + " ".join(f"{m} {np.mean([r[m] for r in rows]):.2f}" for m in methods) +
+          f"  best {np.mean([r['best'] for r in rows]):.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Infer every model's parents, relation and confidence, one family at a time (decisions on a family's samples).
+
+Every decision looks at a model's shortlist: its nearest family members by weight distance (neighbours.py, FAISS),
+widened by what earlier decisions know (context.py), so a family of n models costs O(n * k), never all pairs. Models
+are decided in creation order where created times differ, by distance from the root where they tie or are missing,
+merges after their sources (direction.py); each decision uses the weights first and declared metadata as checked
+evidence:
+1. re-saves (resaves.py): models within COPY_MAX of another are copies (dtype conversions) or quantized re-saves of
+   it; the original is the one in higher precision (else created first). Later steps use originals only.
+2. adapters: their base as resolved at indexing (declared and shape-checked, the only fitting root, or probe loss).
+3. merges (merge_search.py, merges.py): sources, weights and method from task vectors, first among the nearest
+   earlier models.
+4. finetunes (parents.py): the shortlist plus the inferred parents and grandparents of its members (a fan's parent
+   hides behind its children), those C lies beyond (betweenness), created earlier, plus the root. The nearest wins
+   unless the step from it does not look like one optimizer run (evidence.increment_tail): a sibling of the same
+   domain looks like a parent by distance and angle, but the difference of two runs has no displacement cap. A card
+   naming another plausible parent (allowed, and at most DECLARED_SLACK times farther) wins; a card naming an
+   implausible one is reported as a conflict and overruled.
+5. a model whose step from its chosen parent still is no single run may be a merge of sources outside the
+   shortlist: matching pursuit over the whole family (merge_search.pursued_sources) proposes them, step 3 decides.
+Finally every finetune with local weights gets low-rank delta evidence (low_rank.check_low_rank, the only step that
+reads model files): a merged LoRA shows there, and a delta low rank from the root or the runner-up but not from the
+chosen parent moves the model there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubindex.lineage import confidence
+from hubindex.lineage.answers import LineageEntry, ParentCandidate
+from hubindex.lineage.context import Context, card_check
+from hubindex.lineage.direction import tied_earliest
+from hubindex.lineage.evidence import COPY_MAX
+from hubindex.lineage.family import Family
+from hubindex.lineage.low_rank import check_low_rank
+from hubindex.lineage.merge_search import fit_merge, possible_sources, pursued_sources, rank_merges_after_sources
+from hubindex.lineage.parents import choose_parent, rank_parents, unlike_one_run
+from hubindex.lineage.resaves import find_resaves
+
+
+def infer_family(fam: Family) -> list[LineageEntry]:
+    ctx = Context(fam)
+    root = ctx.root
+    entries = ctx.entries
+    by_weights = len(tied_earliest(ctx.times)) > 1  # the clock did not name the root: the smallest norm did
+    entries[fam.root] = LineageEntry(model=fam.root, parents=[], relation="root", family=fam.root,
+                                     confidence=confidence.ROOT_BY_WEIGHTS if by_weights else confidence.ROOT_BY_TIME,
+                                     evidence={"source": fam.rows[fam.root].get("base_source") or "family root"})
+    resaved = find_resaves(ctx)
+    for child, (parent, kind, rel) in resaved.items():
+        entries[fam.ids[child]] = LineageEntry(
+            model=fam.ids[child], parents=[fam.ids[parent]], relation=kind, family=fam.root,
+            confidence=confidence.resave(rel, COPY_MAX),
+            evidence={"relative_distance": round(rel, 6), "dtype": fam.rows[fam.ids[child]]["dtype"],
+                      "parent_dtype": fam.rows[fam.ids[parent]]["dtype"]})
+    original = np.ones(len(fam.ids), dtype=bool)
+    original[list(resaved)] = False
+    merged: dict[str, set[str]] = {}
+    root_raw = fam.raw[root].astype(np.float64)
+    rank_merges_after_sources(ctx, original, root_raw)
+    order = np.argsort(ctx.rank)
+    # Chronological, so a merge is known before a later merge of the same sources is examined, and a parent's own
+    # step is known before its children are.
+    for index in (int(i) for i in order if original[i] and i != root):
+        model_id = fam.ids[index]
+        shortlist, shortlist_distance = ctx.neighbours.of(index)
+        sources = possible_sources(ctx, index, shortlist, original)
+        merge = fit_merge(ctx, index, sources, root_raw, merged)
+        if merge is None:
+            keep = original[shortlist]
+            entries[model_id] = choose_parent(ctx, index, shortlist[keep], shortlist_distance[keep])
+            if not unlike_one_run(ctx, index):
+                continue
+            # Not one optimizer run from any shortlisted model: look for merge sources beyond the shortlist.
+            wide = pursued_sources(ctx, index, original)
+            if not len(wide):
+                continue
+            merge = fit_merge(ctx, index, np.concatenate([sources, wide[~ctx.marked(sources, wide)]]), root_raw,
+                           merged)
+            if merge is None:
+                continue
+            ctx.parent[index] = -1
+            ctx.tails.pop(index, None)
+        merged[model_id] = set(merge.sources)
+        for source in merge.sources:
+            ctx.merged_into.setdefault(fam.index(source), set()).add(index)
+        entries[model_id] = LineageEntry(
+            model=model_id, parents=merge.sources, relation="merge", family=fam.root,
+            confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares")),
+            evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
+                      **merge.evidence, **card_check(fam.rows[model_id], merge.sources)})
+    for adapter in fam.adapters:
+        row = fam.rows[adapter]
+        base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
+        entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
+                                        confidence=confidence.adapter(row["base_source"]), family=fam.root,
+                                        evidence={"base_source": row["base_source"], **card_check(row, [base])})
+    check_low_rank(fam, entries)
+    return list(entries.values())
+
+
+def parent_candidates(fam: Family, model_id: str, ctx: Context | None = None) -> list[ParentCandidate]:
+    """`hubindex parents`: every shortlisted candidate of one model, ranked as the engine ranks them. Ranking reads
+    the context and changes nothing, so one fresh `Context(fam)` serves every member of a family."""
+    ctx = ctx or Context(fam)
+    index = fam.index(model_id)
+    return rank_parents(ctx, index, ctx.neighbours.of(index))

@@ -1,0 +1,101 @@
+"""Which models may be merge sources, and the merge test on them (merges.py decides; pure numpy).
+
+Sources are tried first among the nearest earlier models; a model whose step from its chosen parent is no single
+optimizer run gets a matching pursuit over the whole family. Where created times tie, merges are ranked after their
+sources (a merge lies inside their hull, nearer the root, so distance alone would put it first).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubindex.lineage.context import Context
+from hubindex.lineage.direction import weight_order
+from hubindex.lineage.evidence import round_bf16
+from hubindex.lineage.merges import MAX_SOURCES, MergeFit, detect_merge
+
+ROUNDED = {"BF16": round_bf16, "F16": lambda x: x.astype(np.float16).astype(np.float64)}
+NEAREST_SOURCES = 12  # merge sources tried first: the nearest earlier models
+PURSUIT_SEEDS = 16  # per pursuit round: best aligned models in the projection...
+PURSUIT_NEIGHBOURS = 8  # ...and this many nearest neighbours of each
+
+
+def fit_merge(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
+           merged: dict[str, set[str]]) -> MergeFit | None:
+    fam, root = ctx.fam, ctx.root
+    members = np.concatenate([[index], sources])
+    raw = fam.raw[members].astype(np.float64)
+    rounding = ROUNDED.get(fam.rows[fam.ids[index]]["dtype"])
+    if rounding is not None:
+        # A merge saved in low precision holds round(source) where one source alone survives (TIES) and
+        # round(root) where every source was trimmed: compare with the root and sources rounded alike.
+        raw[1:] = rounding(raw[1:])
+        root_raw = rounding(root_raw[None])[0]
+    return detect_merge([fam.ids[c] for c in sources], fam.scaled[members] - fam.scaled[root], raw - root_raw,
+                        merged)
+
+
+def possible_sources(ctx: Context, index: int, shortlist: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Earlier original models (not the root) among the nearest: the merge sources tried first."""
+    near = shortlist[original[shortlist] & (shortlist != ctx.root) & ctx.not_after(shortlist, index)]
+    if ctx.tied_merges:
+        near = near[~ctx.marked(np.fromiter(ctx.tied_merges, dtype=np.int64), near)]
+    return near[:NEAREST_SOURCES]
+
+
+def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarray:
+    """Merge sources by non-negative matching pursuit: each round adds the earlier model whose task vector is best
+    aligned with what the sources chosen so far leave unexplained. Raw alignment ranks a second source hundreds
+    deep behind the first one's relatives; the residual's does not. Each round shortlists PURSUIT_SEEDS models in
+    the projection (cheap, over the whole family), adds their nearest neighbours (siblings look alike in the
+    projection), and picks by the exact sample vectors, where the merge carries its source's own step."""
+    fam, root = ctx.fam, ctx.root
+    reduced, unit = ctx.reduced_tasks()
+    possible = original & ctx.not_after(np.arange(len(fam.ids)), index)
+    possible[list(ctx.tied_merges)] = False
+    possible[[root, index]] = False
+    if possible.sum() < 2:
+        return np.zeros(0, dtype=np.int64)
+    target = fam.scaled[index] - fam.scaled[root]
+    chosen: list[int] = []
+    left, left_projected = target, reduced[index]
+    for _ in range(MAX_SOURCES):
+        alignment = np.where(possible, unit @ left_projected.astype(np.float32), -np.inf)
+        count = min(PURSUIT_SEEDS, len(alignment))
+        seeds = np.argpartition(-alignment, count - 1)[:count]
+        seeds = seeds[np.isfinite(alignment[seeds])]
+        pool = np.unique(np.concatenate([seeds, ctx.neighbours.index[seeds, :PURSUIT_NEIGHBOURS].ravel()]))
+        pool = pool[possible[pool]]
+        pool = pool[~ctx.marked(np.array(chosen, dtype=np.int64), pool)]
+        if not len(pool):
+            break
+        tasks = fam.scaled[pool] - fam.scaled[root]
+        exact = tasks @ left / np.maximum(np.linalg.norm(tasks, axis=1), 1e-30)
+        best = int(np.argmax(exact))
+        if exact[best] <= 0:
+            break
+        chosen.append(int(pool[best]))
+        sources = fam.scaled[chosen] - fam.scaled[root]
+        weights = np.linalg.lstsq(sources.T, target, rcond=None)[0]
+        left = target - weights @ sources
+        left_projected = reduced[index] - weights @ reduced[chosen]
+        if np.linalg.norm(left) < 0.01 * np.linalg.norm(target):
+            break
+    return np.array(chosen, dtype=np.int64)
+
+
+def rank_merges_after_sources(ctx: Context, original: np.ndarray, root_raw: np.ndarray) -> None:
+    """Where created times tie, distance from the root orders a merge before its sources (it lies inside their
+    hull). A first pass finds the merges among tied models; each is then ranked after its sources, and merges
+    found there are no merge sources of tied models (ctx.tied_merges)."""
+    tied = np.isnan(ctx.times).any() or len(np.unique(ctx.times)) < len(ctx.times)
+    if not tied:
+        return
+    key = ctx.rank.astype(np.float64)
+    for index in (int(i) for i in np.argsort(ctx.rank) if original[i] and i != ctx.root):
+        shortlist, _ = ctx.neighbours.of(index)
+        merge = fit_merge(ctx, index, possible_sources(ctx, index, shortlist, original), root_raw, {})
+        if merge is not None:
+            ctx.tied_merges.add(index)
+            key[index] = max(key[ctx.fam.index(m)] for m in merge.sources) + 0.5
+    ctx.rank = weight_order(key, np.zeros(len(key)))

@@ -1,0 +1,152 @@
+"""A finetune's parent among its candidates (pure numpy): the nearest allowed one unless the step from it does not
+look like one optimizer run (evidence.increment_tail), a checked card, then the confidence of the choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hubindex.lineage import confidence
+from hubindex.lineage.answers import LineageEntry, ParentCandidate
+from hubindex.lineage.context import Context, card_check, declared_bases
+from hubindex.lineage.evidence import increment_tail, increment_tails
+
+BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
+DECLARED_SLACK = 1.5
+# A farther candidate replaces the nearest when the step from the nearest has a tail longer than the step from
+# the candidate and further above 1 than TAIL_EXCESS times a one-run reference, plus TAIL_FLOOR: the nearest's own
+# step's tail (one run's tail, measured on the same samples) or, when smaller, the step from the candidate itself.
+# Excess over 1, not a ratio: how clean one run's cap looks depends on the run length and the samples, and a
+# sibling's difference has about twice the excess or more (see evidence.py). The second reference keeps one wrong
+# decision from spreading through a fan: a sibling taken for a parent has a sibling's difference as its own step,
+# which would excuse every later sibling's difference from it.
+TAIL_EXCESS = 2.0
+TAIL_FLOOR = 0.01
+TAIL_CANDIDATES = 8  # allowed candidates, nearest first, whose step tail is examined (with their parents)
+
+
+@dataclass
+class Ranked:
+    """Candidates of one model, allowed ones first, nearest first (arrays: no per-candidate objects)."""
+
+    members: np.ndarray
+    distance: np.ndarray
+    cosine: np.ndarray
+    before: np.ndarray
+    allowed: np.ndarray
+
+
+def with_lineage(ctx: Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray,
+                                                                                                  np.ndarray]:
+    """The shortlist plus the inferred parents and grandparents of its earlier members: in a fan, siblings crowd
+    the shortlist and can push the common parent out of it, but a sibling decided earlier names that parent."""
+    above = ctx.parent[candidates[ctx.before(candidates, index)]]
+    above = np.concatenate([above, ctx.parent[above[above >= 0]]])
+    above = np.unique(above[above >= 0])
+    extra = above[~ctx.marked(np.append(candidates, index), above)]
+    if not len(extra):
+        return candidates, distance
+    extra_distance = np.linalg.norm(ctx.fam.scaled[extra] - ctx.fam.scaled[index], axis=1)
+    return np.concatenate([candidates, extra]), np.concatenate([distance, extra_distance])
+
+
+def rank_candidates(ctx: Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> Ranked:
+    """`candidates` with their distances to model `index`, the root added; the angle at each candidate comes from
+    the three distances (law of cosines), so ranking reads no weights."""
+    root = ctx.root
+    keep = candidates != index
+    candidates, distance = candidates[keep], distance[keep]
+    if not np.any(candidates == root):
+        candidates, distance = np.append(candidates, root), np.append(distance, ctx.root_distance[index])
+    back = ctx.root_distance[candidates]
+    denominator = 2 * back * distance
+    cosine = np.where(denominator > 0, (back**2 + distance**2 - ctx.root_distance[index] ** 2)
+                      / np.maximum(denominator, 1e-300), -1.0)
+    cosine[candidates == root] = -1.0
+    before = ctx.before(candidates, index)
+    # The root is always possible: a finetune "older" than its family root only shows unreliable times.
+    allowed = (candidates == root) | (before & (cosine <= BETWEEN))
+    if index in ctx.merged_into:  # a merge that contains this model is no parent of it
+        allowed &= ~ctx.marked(np.fromiter(ctx.merged_into[index], dtype=np.int64), candidates)
+    order = np.lexsort((distance, ~allowed))
+    return Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order])
+
+
+def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> LineageEntry:
+    fam = ctx.fam
+    model_id = fam.ids[index]
+    ranked = rank_candidates(ctx, index, *with_lineage(ctx, index, candidates, distance))
+    allowed = np.flatnonzero(ranked.allowed)  # positions in `ranked`
+    # The nearest allowed candidates and the inferred parents and grandparents of those: a fan's parent can sit
+    # behind dozens of its children, whose steps from one another are no single run.
+    above = ctx.parent[ranked.members[allowed[:TAIL_CANDIDATES]]]
+    above = np.concatenate([above, ctx.parent[above[above >= 0]]])
+    examined = np.union1d(allowed[:TAIL_CANDIDATES], allowed[ctx.marked(above[above >= 0], ranked.members[allowed])])
+    tail = dict(zip(examined.tolist(), increment_tails(fam.raw[index], fam.raw[ranked.members[examined]]).tolist(),
+                    strict=True))
+    best = int(allowed[0])
+    own = ctx.own_tail(int(ranked.members[best]))
+    for position in examined[1:].tolist():
+        if ranked.members[best] == ctx.root:
+            # Nothing farther than the root replaces it: a candidate C lies beyond (angle at it <= BETWEEN) is
+            # nearer C than the root is unless it sits next to the root, and the root has no step of its own whose
+            # tail would tell how clean one run looks (a long run's tail is long from every candidate).
+            break
+        if tail[best] > tail[position] and tail[best] - 1 > TAIL_EXCESS * (min(own, tail[position]) - 1) + TAIL_FLOOR:
+            best, own = position, ctx.own_tail(int(ranked.members[position]))
+    declared = declared_bases(fam.rows[model_id])
+    if declared and declared[0] != fam.ids[ranked.members[best]]:
+        match = next((int(p) for p in allowed if fam.ids[ranked.members[p]] == declared[0]), None)
+        if match is not None and ranked.distance[match] <= DECLARED_SLACK * ranked.distance[best]:
+            best = match
+    second = next((int(p) for p in allowed if p != best), None)
+    if best not in tail:
+        tail[best] = increment_tail(fam.raw[index], fam.raw[ranked.members[best]])
+    others = [t for p, t in tail.items() if p != best]
+    distance_margin = 1.0 if second is None or ranked.distance[second] <= 0 else \
+        max(0.0, 1 - ranked.distance[best] / ranked.distance[second])
+    tail_margin = min(others) - tail[best] if others else 0.0
+    parent = int(ranked.members[best])
+    timed = bool(np.isfinite(ctx.times[[parent, index]]).all() and ctx.times[parent] < ctx.times[index])
+    # Child of the parent, or its sibling? The parent's own parent (the root for models decided otherwise) is the
+    # alternative that distance and tail tell apart least well: about as near as the parent is no evidence either way.
+    ancestor = -1 if parent == ctx.root else (int(ctx.parent[parent]) if ctx.parent[parent] >= 0 else ctx.root)
+    ancestor_ratio = 0.0 if ancestor < 0 else float(ranked.distance[best]) / max(
+        float(np.linalg.norm(fam.scaled[index] - fam.scaled[ancestor])), 1e-30)
+    sure = confidence.finetune(distance_margin, tail_margin, second is None, timed or parent == ctx.root,
+                               ancestor_ratio)
+    ctx.parent[index], ctx.tails[index] = parent, tail[best]
+    evidence = {"cos_at_parent": round(float(ranked.cosine[best]), 4), "created_before": bool(ranked.before[best]),
+                "distance": round(float(ranked.distance[best]), 6), "step_tail": round(tail[best], 4),
+                "runner_up": fam.ids[ranked.members[second]] if second is not None else None}
+    if second is not None and second in tail:
+        evidence["runner_up_step_tail"] = round(tail[second], 4)
+    if ancestor >= 0:
+        evidence["ancestor"], evidence["ancestor_distance_ratio"] = fam.ids[ancestor], round(ancestor_ratio, 4)
+    return LineageEntry(model=model_id, parents=[fam.ids[parent]], relation="finetune", family=fam.root,
+                        confidence=sure, evidence={**evidence, **card_check(fam.rows[model_id],
+                                                                                   [fam.ids[parent]])})
+
+
+def unlike_one_run(ctx: Context, index: int) -> bool:
+    """Is the step from the chosen parent still no single optimizer run (a tail TAIL_EXCESS times the parent's
+    own, or the family's typical one-run tail when that is smaller)? Then the model may be a merge of sources
+    outside its shortlist. The typical tail catches merges whose chosen parent has a long tail itself."""
+    parent = int(ctx.parent[index])
+    reference = min(ctx.own_tail(parent), ctx.typical_tail())
+    return ctx.tails[index] - 1 > TAIL_EXCESS * (reference - 1) + TAIL_FLOOR
+
+
+def rank_parents(ctx: Context, index: int, candidates: tuple[np.ndarray, np.ndarray]) -> list[ParentCandidate]:
+    """Possible parents of model `index` among `candidates` (plus the root), allowed ones first, nearest first."""
+    fam = ctx.fam
+    ranked = rank_candidates(ctx, index, *with_lineage(ctx, index, *candidates))
+    declared = set(declared_bases(fam.rows[fam.ids[index]]))
+    nearest = float(ranked.distance[0]) if len(ranked.members) else 1.0
+    return [ParentCandidate(
+        model=fam.ids[c], distance=float(d), allowed=bool(a),
+        score=(round(nearest / float(d), 4) if d > 0 else 1.0) if a else 0.0,
+        evidence={"cos_at_parent": round(float(cos), 4), "created_before": bool(b), "declared": fam.ids[c] in declared})
+        for c, d, cos, b, a in zip(ranked.members, ranked.distance, ranked.cosine, ranked.before, ranked.allowed,
+                                   strict=True)]

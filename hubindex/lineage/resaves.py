@@ -1,0 +1,37 @@
+"""Re-saves: models within COPY_MAX of another are dtype copies or quantized re-saves of it (pure numpy)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubindex.lineage.context import Context
+from hubindex.lineage.evidence import COPY_MAX, GRID_SHARE, PRECISION, grid_share, resave_kind
+
+
+def find_resaves(ctx: Context) -> dict[int, tuple[int, str, float]]:
+    """child index -> (original index, 'copy' | 'quantized', relative distance)."""
+    fam = ctx.fam
+    out: dict[int, tuple[int, str, float]] = {}
+    near, distance = ctx.neighbours.index, ctx.neighbours.distance
+    rows = np.broadcast_to(np.arange(len(near))[:, None], near.shape)
+    close = distance < COPY_MAX * np.maximum(np.maximum(ctx.norms[rows], ctx.norms[near]), 1e-30)
+    pairs = {(min(int(i), int(j)), max(int(i), int(j))): float(d)
+             for i, j, d in zip(rows[close], near[close], distance[close], strict=True)}
+    for (i, j), d in sorted(pairs.items()):
+        rel = d / max(ctx.norms[i], ctx.norms[j], 1e-30)
+        a, b = fam.ids[i], fam.ids[j]
+        pa, pb = PRECISION.get(fam.rows[a]["dtype"], 0), PRECISION.get(fam.rows[b]["dtype"], 0)
+        if pa != pb:
+            child, parent = (j, i) if pa > pb else (i, j)
+        elif (gi := grid_share(fam.raw[i]) >= GRID_SHARE) != (grid_share(fam.raw[j]) >= GRID_SHARE):
+            child, parent = (i, j) if gi else (j, i)  # the one on a quantization grid is the re-save
+        else:
+            child, parent = (j, i) if ctx.before(np.array([i]), j)[0] else (i, j)
+        if fam.ids[child] == fam.root:
+            child, parent = parent, child
+        kind = resave_kind(fam.raw[child], fam.raw[parent])
+        if kind is None:  # moved off its parent without a grid: a short run, decided as a finetune
+            continue
+        if child not in out or rel < out[child][2]:
+            out[child] = (parent, kind, float(rel))
+    return out
