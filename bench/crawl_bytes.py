@@ -1,15 +1,15 @@
-"""Bytes and wall time of partial (range-read) vs full fingerprints, over a zoo served by the test Hub server.
+"""HTTP requests and bytes of a partial fingerprint, and lineage from partial vs full reads.
 
-    .venv/bin/python bench/crawl_bytes.py [--zoo DIR]   # default: builds/reuses .hubindex/zoo-tiny-seed7
+    .venv/bin/python bench/crawl_bytes.py [--zoo DIR] [--no-zoo] [--no-big]
 
-Both runs go through huggingface_hub's client against tests/hub_server.py on 127.0.0.1; bytes are the response
-bodies the server sent. Partial: `crawl` (headers + sampled windows). Full: `snapshot_download` of every weight
-file, then the local signature pass (`index --no-embed`). Parent accuracy of the lineage engine on each catalog is
-printed side by side (target: partial within 2 points of full).
-
-Tiny zoo models are ~150 kB, so their sampled windows cover most of each tensor: the fraction that matters is the
-one for real sizes, computed by the same read planner (`planned_bytes`) on the layouts of real checkpoints (bf16,
-shapes from their config.json), plus the 100 kB header probe and config.json per file.
+1. Real layouts (no download): the crawler's own read planner (`hub.partial.shards_to_read`, `infer_unread`,
+   `remote_safetensors.block_requests`, `fingerprint.sampling.sampled_names`) on the shapes of real checkpoints
+   (bf16, 5 GB shards as the Hub stores them, shapes from their config.json): requests, headers included, and
+   bytes per model. Target (issue 16): a 7B model in <= 64 requests and <= 0.05 % of its bytes.
+2. One synthetic Llama-shaped bf16 checkpoint in 4 shards over HTTP from tests/hub_server.py: the requests the server
+   saw and the client counted, and that the sampled values equal a full download's.
+3. A zoo crawled (partial) and downloaded + indexed (full) through huggingface_hub's client: bytes, time, and the
+   lineage engine's parent accuracy on both catalogs (target: partial within 1 point of full).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -41,8 +42,11 @@ REAL_LAYOUTS = {
     "Llama-2-7B": (4096, 32, 11008, 32000, 4096, False),
     "Llama-3-8B": (4096, 32, 14336, 128256, 1024, False),
     "Llama-3-70B": (8192, 80, 28672, 128256, 1024, False),
+    "Qwen2.5-72B": (8192, 80, 29568, 152064, 1024, False),
 }
 REQUEST_TARGET = 64  # HTTP requests per partial fingerprint, headers included (issue 16)
+BYTES_TARGET = 0.0005  # share of a 7B checkpoint's bytes (issue 16)
+CONFIG_BYTES = 700  # a config.json
 SHARD_BYTES = 5 << 30  # the Hub's usual shard size
 
 
@@ -61,54 +65,76 @@ def llama_tensors(hidden: int, layers: int, inter: int, vocab: int, kv: int, tie
 
 
 def shard_layout(shapes: list[tuple]) -> list[list[TensorInfo]]:
-    """bf16 tensors packed into 5 GB shards, in order, as the Hub's checkpoints are."""
-    shards: list[list[TensorInfo]] = [[]]
-    offset = 0
+    """bf16 tensors packed into 5 GB shards in order, as the Hub's checkpoints are, at their real byte offsets (after
+    each shard's header)."""
+    groups: list[list[tuple]] = [[]]
+    size = 0
     for name, shape in shapes:
         nbytes = 2 * math.prod(shape)
-        if offset + nbytes > SHARD_BYTES and shards[-1]:
-            shards.append([])
-            offset = 0
-        shards[-1].append(TensorInfo(name, "BF16", shape, offset, offset + nbytes))
-        offset += nbytes
+        if size + nbytes > SHARD_BYTES and groups[-1]:
+            groups.append([])
+            size = 0
+        groups[-1].append((name, shape, nbytes))
+        size += nbytes
+    shards = []
+    for group in groups:
+        offsets, at = [], 0
+        for _, _, nbytes in group:
+            offsets.append((at, at + nbytes))
+            at += nbytes
+        header = json.dumps({n: {"dtype": "BF16", "shape": list(s), "data_offsets": list(o)}
+                             for (n, s, _), o in zip(group, offsets, strict=True)}).encode()
+        start = 8 + len(header)
+        shards.append([TensorInfo(n, "BF16", s, start + a, start + b)
+                       for (n, s, _), (a, b) in zip(group, offsets, strict=True)])
     return shards
 
 
-def fixed_requests(shards: int) -> int:
-    """Requests besides the sampled data: config.json HEAD + GET, the shard index HEAD + GET when sharded, and per
-    shard a HEAD (the 302 to the CDN carries size and ETag) and one header range read (a 7B header is ~30 kB)."""
-    return 2 + (2 if shards > 1 else 0) + 2 * shards
-
-
-def planned_fraction(shapes: list[tuple], budgeted: bool = True) -> tuple[int, int, int, int]:
-    """(model bytes, fetched bytes, HTTP requests, shards) of a partial fingerprint of a bf16 checkpoint in 5 GB
-    shards, by the crawler's read planner: gaps under 4 kB closed, then (budgeted) the smallest gaps while the
-    shard's bytes stay within BYTE_BUDGET."""
-    from hubindex.hub.remote_safetensors import file_budget, planned_bytes
+def planned(shapes: list[tuple]) -> dict:
+    """What `hub.partial.partial_signature` requests for this checkpoint: config.json and the index (HEAD + GET
+    each), a HEAD and a header read (two when the header exceeds the probe) per shard it reads, then one request per
+    coalesced block."""
+    from hubindex.fingerprint.sampling import sampled_names
+    from hubindex.hub.partial import infer_unread, shards_to_read
+    from hubindex.hub.remote_safetensors import block_requests
 
     shards = shard_layout(shapes)
-    total = sum(t.nbytes for s in shards for t in s)
-    fetched, requests = 2_000, fixed_requests(len(shards))  # config.json and index: ~1 kB each
-    for shard in shards:
-        size = max(t.end for t in shard)
-        budget = file_budget(size, HEADER_PROBE) if budgeted else 0
-        data, n = planned_bytes(shard, budget=budget)
-        fetched += data + HEADER_PROBE
-        requests += n
-    return total, fetched, requests, len(shards)
+    files = {f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors": shard for i, shard in enumerate(shards)}
+    weight_map = {t.name: file for file, shard in files.items() for t in shard}
+    total = sum(t.nbytes for shard in shards for t in shard)
+    sharded = len(shards) > 1
+    index_bytes = len(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map})) if sharded else 0
+    read = shards_to_read(weight_map) if sharded else list(files)
+    known = {t.name: t for file in read for t in files[file]}
+    inferred = infer_unread(known, list(weight_map), total) if len(read) < len(files) else {}
+    if inferred is None:
+        read, inferred = list(files), {}
+    chosen = sampled_names({t.name: t.shape for shard in shards for t in shard})
+    requests, fetched = 2 + (2 if sharded else 0), CONFIG_BYTES + index_bytes
+    for file in read:
+        header_end = files[file][0].start
+        probe = min(HEADER_PROBE, max(t.end for t in files[file]))
+        ranges = block_requests([t for t in files[file] if t.name in chosen], max(probe, header_end))
+        requests += 2 + (header_end > probe) + len(ranges)
+        fetched += max(probe, header_end) + sum(e - s for s, e in ranges)
+    return {"bytes": total, "fetched": fetched, "requests": requests, "shards": len(shards), "read": len(read),
+            "sampled": len(chosen), "inferred": len(inferred)}
 
 
-def redesign(shapes: list[tuple], blocks: int = 40, block_bytes: int = 64 << 10,
-             shards_read: int = 4) -> tuple[int, int]:
-    """(HTTP requests, bytes) of the proposed coordinates (in the notes; not implemented: fingerprint/sampling.py is
-    shared with lineage): one contiguous block of `block_bytes` in each of `blocks` tensors chosen by name across
-    depth, all within at most `shards_read` shards (the layout of the others comes from config.json and the index's
-    names, checked against the headers read), one range request per block, plus the fixed requests."""
-    read = min(len(shard_layout(shapes)), shards_read)
-    return fixed_requests(read) + blocks, 2_000 + read * HEADER_PROBE + blocks * block_bytes
+def differing(partial_db: Path, full_db: Path, truth_path: Path) -> list[str]:
+    """Models whose parents differ between the two catalogs: (model, partial, full, truth)."""
+    from hubindex.catalog import Catalog
+    from hubindex.lineage.queries import entries
+    from hubindex.zoo.truth import load_truth
+
+    truth = load_truth(truth_path)
+    with Catalog(partial_db, read_only=True) as a, Catalog(full_db, read_only=True) as b:
+        ours, theirs = ({e.model: sorted(e.parents) for e in entries(c)} for c in (a, b))
+    return [f"{m}: partial {ours.get(m)} full {theirs.get(m)} truth {sorted(truth[m]['parents'])}"
+            for m in sorted(truth) if ours.get(m) != theirs.get(m)]
 
 
-def measured(zoo: Path) -> None:
+def measured(zoo: Path, keep: Path | None = None) -> None:
     from huggingface_hub import snapshot_download
 
     from hubindex.catalog import Catalog
@@ -124,6 +150,8 @@ def measured(zoo: Path) -> None:
         tmp_path = Path(tmp)
         started = time.perf_counter()
         report = crawl(tmp_path / "partial.duckdb", CrawlQuery(), HubSource(endpoint=hub.endpoint))
+        with Catalog(tmp_path / "partial.duckdb", read_only=True) as c:
+            created = dict(c.con.execute("SELECT id, created_at FROM hub_models").fetchall())
         partial_s = time.perf_counter() - started
         partial_bytes = sum(n for p, n in hub.traffic.body_bytes.items() if "/resolve/" in p)
         hub.traffic.body_bytes.clear()
@@ -134,7 +162,9 @@ def measured(zoo: Path) -> None:
             folder = tmp_path / "full" / listed.id
             snapshot_download(listed.id, revision=listed.sha, local_dir=folder, endpoint=hub.endpoint,
                               allow_patterns=PATTERNS, max_workers=2)
-            stamp_times(folder, listed.created_at)  # the hub's creation time, as the crawl records it
+            # the creation time the crawl recorded (the first commit's date for repos at the Hub's createdAt floor),
+            # so both catalogs order models by the same clock and differ only in how the weights were read
+            stamp_times(folder, created.get(listed.id) or listed.created_at)
         download_s = time.perf_counter() - started
         index_paths(tmp_path / "full.duckdb", [tmp_path / "full"], ["hubindex"], embed=False, quiet=True)
         full_s = time.perf_counter() - started
@@ -145,6 +175,11 @@ def measured(zoo: Path) -> None:
             partial_eval = evaluate_lineage(c, truth)
         with Catalog(tmp_path / "full.duckdb", read_only=True) as c:
             full_eval = evaluate_lineage(c, truth)
+        diffs = differing(tmp_path / "partial.duckdb", tmp_path / "full.duckdb", Path(truth))
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            for name in ("partial.duckdb", "full.duckdb"):
+                shutil.copy(tmp_path / name, keep / name)
     weights = report.bytes_total
     print(f"zoo {zoo} ({report.listed} models, {weights / 1e6:.1f} MB of weights), served by tests/hub_server.py")
     print(f"{'':>8} {'bytes fetched':>14} {'of weights':>10} {'wall s':>7} {'parent acc':>10} {'edge F1':>8}")
@@ -157,11 +192,13 @@ def measured(zoo: Path) -> None:
     print(f"ratio partial/full: bytes {partial_bytes / full_bytes:.3f}, time {partial_s / full_s:.2f}; "
           f"parent accuracy difference {gap:.1f} points")
     print(f"requests per model (partial): {sum(m.requests for m in report.models) / max(1, report.listed):.1f}")
+    for line in diffs:
+        print(f"  parents differ: {line}")
 
 
-def measured_big(hidden: int, layers: int, inter: int, vocab: int) -> None:
-    """One Llama-shaped bf16 checkpoint of random weights, big enough that the fraction means something, fetched
-    over HTTP both ways."""
+def measured_big(hidden: int, layers: int, inter: int, vocab: int, shard_bytes: int) -> None:
+    """One Llama-shaped bf16 checkpoint of random weights in several shards, fetched over HTTP both ways: requests
+    as the server saw them, and sampled values compared with a full download's."""
     import torch
     from huggingface_hub import snapshot_download
 
@@ -176,37 +213,47 @@ def measured_big(hidden: int, layers: int, inter: int, vocab: int) -> None:
         folder = Path(tmp) / "acme-big" / "llama"
         folder.mkdir(parents=True)
         g = torch.Generator().manual_seed(0)
-        with ShardedWriter(folder, [PlannedTensor(n, "BF16", s) for n, s in shapes], None) as writer:
+        with ShardedWriter(folder, [PlannedTensor(n, "BF16", s) for n, s in shapes], shard_bytes) as writer:
             for name, shape in shapes:
                 writer.write(name, (torch.randn(shape, generator=g) * 0.02).to(torch.bfloat16))
         (folder / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"],
                                                          "vocab_size": vocab, "hidden_size": hidden,
                                                          "num_hidden_layers": layers}))
-        size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+        weight_files = sorted(folder.glob("*.safetensors"))
+        size = sum(p.stat().st_size for p in weight_files)
         with HubServer(Path(tmp)) as hub:
             repo = hub.repos["acme-big/llama"]
+            seen = len(hub.traffic.log)
             started = time.perf_counter()
             result = partial_signature(HubSource(endpoint=hub.endpoint), repo.id, repo.sha, list(repo.files))
             partial_s = time.perf_counter() - started
+            server_requests = len(hub.traffic.log) - seen
+            multi_range = sum("," in (e.get("range") or "") for e in hub.traffic.log[seen:])
             started = time.perf_counter()
             local = Path(tmp) / "download"
             snapshot_download(repo.id, local_dir=local, endpoint=hub.endpoint, allow_patterns=["*.safetensors",
                                                                                                  "*.json"])
             full = compute_signature(ModelFolder.open(local))
             full_s = time.perf_counter() - started
-        same = all(np.array_equal(full.samples[n], result.signature.samples[n]) for n in full.samples)
-    print(f"synthetic Llama-shaped checkpoint: {size / 2**20:.0f} MiB bf16 ({size / 2 / 1e6:.0f}M params), "
-          f"over HTTP from tests/hub_server.py")
+        sig = result.signature
+        same = set(full.samples) == set(sig.samples) and all(
+            np.array_equal(full.samples[n], sig.samples[n]) for n in full.samples)
+    print(f"synthetic Llama-shaped checkpoint: {size / 2**20:.0f} MiB bf16 ({size / 2 / 1e6:.0f}M params) in "
+          f"{len(weight_files)} shards, over HTTP from tests/hub_server.py")
     print(f"  partial: {result.traffic.bytes:,} bytes ({result.traffic.bytes / size:.3%}) in "
-          f"{result.traffic.requests:,} requests, {partial_s:.2f} s")
-    print(f"  full:    {size:,} bytes downloaded + signature pass, {full_s:.2f} s; "
-          f"time ratio partial/full {partial_s / full_s:.2f}; sampled values identical: {same}")
+          f"{result.traffic.requests} requests counted by the client, {server_requests} seen by the server "
+          f"({multi_range} multi-range); {sig.meta['headers_read']} of {len(weight_files)} headers read, "
+          f"{sig.meta['shapes_inferred']} shapes inferred; {partial_s:.2f} s")
+    print(f"  full:    {size:,} bytes downloaded + signature pass, {full_s:.2f} s; sampled values identical: {same}; "
+          f"layout and parameters equal: {(full.layout, full.params) == (sig.layout, sig.params)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--zoo", type=Path, help="a built zoo (default: build/reuse .hubindex/zoo-tiny-seed7)")
     parser.add_argument("--no-zoo", action="store_true", help="skip the zoo crawl (real layouts and one big model)")
+    parser.add_argument("--no-big", action="store_true", help="skip the synthetic checkpoint over HTTP")
+    parser.add_argument("--keep", type=Path, help="copy the zoo's partial and full catalogs into this folder")
     args = parser.parse_args()
     zoo = args.zoo
     if zoo is None and not args.no_zoo:
@@ -214,26 +261,23 @@ def main() -> None:
 
         zoo = Path(".hubindex/zoo-tiny-seed7")
         build_zoo(zoo, ZooOptions(seed=7, size="tiny"), jobs=2)  # resumes: a finished zoo returns at once
-    print("HTTP requests and bytes of a partial fingerprint, by model size (read planner on real layouts, bf16,")
-    print(f"5 GB shards; requests include HEADs, config, index and shard headers; target <= {REQUEST_TARGET} requests "
-          "and <= 0.05 % of bytes):")
-    print(f"{'model':>13} {'params':>7} {'size':>8} {'shards':>6} | {'4 kB gaps':>21} | {'0.05 % budget':>21} | "
-          f"{'redesign (notes)':>21}")
-    print(f"{'':>13} {'':>7} {'':>8} {'':>6} | {'requests':>9} {'bytes %':>11} | {'requests':>9} {'bytes %':>11} | "
-          f"{'requests':>9} {'bytes %':>11}")
+    print("HTTP requests and bytes of a partial fingerprint, by model size (the crawler's read planner on real "
+          "layouts, bf16, 5 GB shards;")
+    print(f"requests include HEADs, config, index and shard headers; target for 7B: <= {REQUEST_TARGET} requests and "
+          f"<= {BYTES_TARGET:.2%} of bytes):")
+    print(f"{'model':>13} {'params':>7} {'size':>8} {'shards':>6} {'read':>5} {'tensors':>7} {'requests':>8} "
+          f"{'bytes':>11} {'of model':>9}")
     for name, dims in REAL_LAYOUTS.items():
-        shapes = llama_tensors(*dims)
-        total, before, before_n, shards = planned_fraction(shapes, budgeted=False)
-        _, after, after_n, _ = planned_fraction(shapes, budgeted=True)
-        new_n, new_bytes = redesign(shapes)
-        print(f"{name:>13} {total / 2 / 1e9:>6.2f}B {total / 2**30:>6.1f}GB {shards:>6} | {before_n:>9,} "
-              f"{before / total:>11.4%} | {after_n:>9,} {after / total:>11.4%} | {new_n:>9,} "
-              f"{new_bytes / total:>11.4%}")
+        plan = planned(llama_tensors(*dims))
+        total = plan["bytes"]
+        print(f"{name:>13} {total / 2 / 1e9:>6.2f}B {total / 2**30:>6.1f}GB {plan['shards']:>6} {plan['read']:>5} "
+              f"{plan['sampled']:>7} {plan['requests']:>8} {plan['fetched']:>11,} {plan['fetched'] / total:>9.4%}")
     print()
-    measured_big(1024, 8, 2816, 32000)
+    if not args.no_big:
+        measured_big(1024, 8, 2816, 32000, 100 << 20)
     if zoo is not None:
         print()
-        measured(zoo)
+        measured(zoo, args.keep)
 
 
 if __name__ == "__main__":

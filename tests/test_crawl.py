@@ -107,7 +107,7 @@ def test_crawl_survives_faults_and_matches_full_signatures(tiny_zoo, tiny_catalo
             assert row["source"] == hub.endpoint and row["path"] is None
             stats = {t["name"]: t for t in full.tensor_stats(model_id)}
             for t in crawled.tensor_stats(model_id):  # estimated norms: within sampling error of exact ones
-                if t["numel"] > 4096 and stats[t["name"]]["l2"] > 0:
+                if t["l2"] is not None and t["numel"] > 4096 and stats[t["name"]]["l2"] > 0:
                     assert abs(t["l2"] / stats[t["name"]]["l2"] - 1) < 0.35, (model_id, t["name"])
         meta = crawled.signature(sorted(m for m in expected if crawled.model(m)["kind"] == "model")[0])["meta"]
         assert meta["fingerprint"] == "partial" and "l2" in meta["stats_estimated"]
@@ -342,3 +342,55 @@ def test_queued_crawl_run_records_each_commit_once(tiny_zoo, odd_repos, tmp_path
         assert run.report.indexed == len(mine) and run.stages["crawl"].done == len(mine)
         again = CrawlRun.new("r2", catalog.path, CrawlRequest(endpoint=hub.endpoint, query=CrawlQuery(author=author)))
         assert again.start(catalog) == [] and again.report.unchanged == len(mine)
+
+
+def _llama(layers: int, odd_layer: int | None = None) -> dict:
+    """A small Llama-shaped bf16 state dict; `odd_layer` gets a wider MLP (layers that do not repeat)."""
+    import torch
+
+    g = torch.Generator().manual_seed(layers)
+    shapes = {"model.embed_tokens.weight": (256, 64), "model.norm.weight": (64,), "lm_head.weight": (256, 64)}
+    for i in range(layers):
+        inter = 320 if i == odd_layer else 256
+        p = f"model.layers.{i}."
+        shapes |= {p + "input_layernorm.weight": (64,), p + "post_attention_layernorm.weight": (64,),
+                   p + "self_attn.q_proj.weight": (64, 64), p + "self_attn.k_proj.weight": (64, 64),
+                   p + "self_attn.v_proj.weight": (64, 64), p + "self_attn.o_proj.weight": (64, 64),
+                   p + "mlp.gate_proj.weight": (inter, 64), p + "mlp.up_proj.weight": (inter, 64),
+                   p + "mlp.down_proj.weight": (64, inter)}
+    return {n: (torch.randn(s, generator=g) * 0.02).to(torch.bfloat16) for n, s in shapes.items()}
+
+
+@pytest.mark.parametrize("odd_layer", [None, 7])
+def test_partial_fingerprint_reads_few_shards_and_equals_a_full_read(tmp_path, odd_layer):
+    """Only the shards holding sampled tensors are read; the others' shapes are inferred from repeating layers and
+    checked against the index's total_size (a layer that does not repeat makes every header be read). Layout,
+    parameters and sampled values equal a full local read; one single-range request per block."""
+    from hubindex.checkpoint import ModelFolder
+    from hubindex.fingerprint import compute_signature
+    from hubindex.hub.partial import partial_signature
+    from tests.helpers import CONFIG, write_checkpoint
+
+    layers = 16
+    folder = write_checkpoint(tmp_path / "acme" / "llama", _llama(layers, odd_layer),
+                              {**CONFIG, "hidden_size": 64, "num_hidden_layers": layers, "vocab_size": 256},
+                              max_shard_bytes=200_000)
+    shards = len(list(folder.glob("*.safetensors")))
+    full = compute_signature(ModelFolder.open(folder))
+    with HubServer(tmp_path) as hub:
+        repo = hub.repos["acme/llama"]
+        result = partial_signature(HubSource(endpoint=hub.endpoint), repo.id, repo.sha, list(repo.files))
+        log = hub.traffic.log
+    sig = result.signature
+    assert (sig.layout, sig.params, sig.dtypes) == (full.layout, full.params, full.dtypes)
+    assert set(sig.samples) == set(full.samples) and len(full.samples) == 4 * 9 + 3
+    for name in full.samples:
+        np.testing.assert_array_equal(sig.samples[name], full.samples[name], err_msg=name)
+    assert sig.sha == sig.revision == repo.sha and sig.content_hash is None and full.sha is None
+    read = sig.meta["headers_read"]
+    if odd_layer is None:
+        assert read < shards and sig.meta["shapes_inferred"] > 0
+    else:
+        assert read == shards and sig.meta["shapes_inferred"] == 0
+    assert len(log) == result.traffic.requests <= 4 + 2 * read + len(sig.samples)
+    assert not any("," in (e["range"] or "") for e in log)  # single ranges only

@@ -247,14 +247,15 @@ def test_metadata_only_reads_no_weights(small_hub, tmp_path):
         assert refused.exit_code == 2 and "--metadata-only" in refused.output
 
 
-def test_range_plan_trades_bytes_for_requests_within_budget():
-    """Gaps are closed smallest first while the bytes stay within the budget: fewest requests for those bytes."""
-    from hubindex.hub.remote_safetensors import within_budget
+def test_range_plan_is_one_request_per_block_beyond_the_header_probe():
+    """Blocks within 4 kB share a request, bytes the header probe already holds are not asked again."""
+    from hubindex.checkpoint.safetensors_file import TensorInfo
+    from hubindex.hub.remote_safetensors import block_requests, coalesce
 
     windows = [(0, 32), (5000, 5032), (5100, 5132), (90_000, 90_032), (200_000, 200_032), (200_500, 200_532)]
-    assert within_budget(windows, 0) == [(0, 32), (5000, 5132), (90_000, 90_032), (200_000, 200_532)]  # < 4 kB gaps
-    plan = within_budget(windows, 6_000)
-    assert plan == [(0, 5132), (90_000, 90_032), (200_000, 200_532)] and sum(e - s for s, e in plan) <= 6_000
-    assert within_budget(windows, 10**9) == [(0, 200_532)]
-    for start, end in windows:  # every window inside one request
-        assert sum(s <= start and end <= e for s, e in plan) == 1
+    assert coalesce(windows) == [(0, 32), (5000, 5132), (90_000, 90_032), (200_000, 200_532)]
+    small = TensorInfo("norm", "BF16", (64,), 1000, 1128)  # whole, inside a 100 kB probe
+    big = TensorInfo("w", "BF16", (4096, 4096), 200_000, 200_000 + 2 * 4096 * 4096)
+    plan = block_requests([small, big], have=100_000)
+    assert len(plan) == 1 and plan[0][1] - plan[0][0] == 2 * 8192  # one block of two whole rows
+    assert (plan[0][0] - 200_000) % (2 * 4096) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -13,8 +14,10 @@ from transformers import AutoModelForCausalLM
 from hubindex.checkpoint import ModelFolder
 from hubindex.errors import CheckpointError
 from hubindex.fingerprint import compute_signature
-from hubindex.fingerprint.sampling import WINDOW, project, tensor_sample
+from hubindex.fingerprint.builder import sampled_signature
+from hubindex.fingerprint.sampling import BLOCK, MAX_TENSORS, project, sampled_names, tensor_sample
 from hubindex.fingerprint.signature import scaled_distance
+from hubindex.fingerprint.source import LocalSource
 from hubindex.fingerprint.stats import tensor_stats
 from hubindex.zoo.truth import load_truth
 from tests.helpers import CONFIG, random_tensors, write_checkpoint
@@ -64,13 +67,62 @@ def test_dtype_copy_keeps_layout_and_is_near(tmp_path):
     assert scaled_distance(a.samples, b.samples, a.shapes) / norm < 0.01
 
 
-def test_sample_windows_are_contiguous_ranges_and_small_tensors_are_fully_sampled():
+def test_sample_blocks_are_one_range_of_whole_rows_and_small_tensors_are_whole():
     big = tensor_sample("w", (4096, 4096))
-    assert big.count % WINDOW == 0 and big.count < 4096 * 4096 / 1000
-    assert all(end - start >= WINDOW for start, end in big.windows())
+    assert big.count == BLOCK and big.start % 4096 == 0 and big.stop == big.start + BLOCK
+    assert big.scale == pytest.approx(math.sqrt(4096 * 4096 / BLOCK))
+    wide = tensor_sample("down", (4096, 14336))  # a row wider than BLOCK: one whole row
+    assert wide.count == 14336 and wide.start % 14336 == 0
+    assert tensor_sample("w", (4096, 4096)) == big and tensor_sample("v", (4096, 4096)).start != big.start
     small = tensor_sample("norm", (64,))
     np.testing.assert_array_equal(small.positions, np.arange(64))
     assert small.scale == 1.0
+
+
+def _llama_names(layers: int) -> dict[str, tuple[int, ...]]:
+    shapes = {"model.embed_tokens.weight": (1000, 64), "model.norm.weight": (64,), "lm_head.weight": (1000, 64)}
+    for i in range(layers):
+        for part in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
+                     "mlp.up_proj", "mlp.down_proj"):
+            shapes[f"model.layers.{i}.{part}.weight"] = (64, 64)
+        shapes[f"model.layers.{i}.input_layernorm.weight"] = (64,)
+        shapes[f"model.layers.{i}.post_attention_layernorm.weight"] = (64,)
+    return shapes
+
+
+def test_sampled_tensors_are_four_depths_and_an_adapter_gets_its_bases_depths():
+    shapes = _llama_names(32)
+    chosen = sampled_names(shapes)
+    layers = {int(n.split(".")[2]) for n in chosen if ".layers." in n}
+    assert layers == {0, 10, 21, 31} and len(chosen) == 4 * 9 + 3 <= MAX_TENSORS
+    assert sampled_names(_llama_names(2)) == set(_llama_names(2))  # small models: every tensor
+    targets = {n: s for n, s in shapes.items() if "q_proj" in n or "v_proj" in n}  # a LoRA on q and v
+    assert sampled_names(targets) == {n for n in chosen if n in targets}
+    moe = {**shapes, **{f"model.layers.{i}.mlp.experts.{e}.w1.weight": (64, 64) for i in range(32) for e in range(64)}}
+    assert len(sampled_names(moe)) == MAX_TENSORS and all(len(moe[n]) == 2 for n in sampled_names(moe))
+
+
+def test_sampled_signature_from_blocks_equals_the_full_reads_samples(tmp_path):
+    shapes = {**SHAPES, **{f"model.layers.{i}.mlp.up_proj.weight": (512, 256) for i in range(1, 5)}}
+    write_checkpoint(tmp_path / "m", random_tensors(6, shapes), {**CONFIG_256, "num_hidden_layers": 5},
+                     max_shard_bytes=600_000)
+    folder = ModelFolder.open(tmp_path / "m")
+    full = compute_signature(folder)
+    partial = sampled_signature(LocalSource(folder), content_hash="local")
+    assert (partial.layout, partial.params, partial.dtypes) == (full.layout, full.params, full.dtypes)
+    assert set(partial.samples) == set(full.samples) == sampled_names({n: s for n, s in shapes.items()})
+    assert "model.layers.2.mlp.up_proj.weight" not in full.samples  # depths of 5 layers: 0, 1, 3, 4
+    for name in full.samples:
+        np.testing.assert_array_equal(partial.samples[name], full.samples[name])
+    np.testing.assert_array_equal(partial.sketch, full.sketch)
+    assert full.meta["sampling"] == partial.meta["sampling"] == 2
+    assert full.content_hash == full.revision and full.sha is None
+    unsampled = next(t for t in partial.tensors if t.name == "model.layers.2.mlp.up_proj.weight")
+    assert unsampled.l2 is None and unsampled.shape == [512, 256]  # known from the header, not read
+    exact = {t.name: t.l2 for t in full.tensors}
+    for t in partial.tensors:  # estimated norms of sampled tensors: within sampling error
+        if t.l2 is not None:
+            assert t.l2 == pytest.approx(exact[t.name], rel=0.1), t.name
 
 
 def test_count_sketch_is_linear():
@@ -129,3 +181,29 @@ def test_adapter_signature_is_the_exact_effective_delta(tiny_zoo, arch):
         np.testing.assert_allclose(values, expected, atol=1e-6)
         stat = next(t for t in signature.tensors if t.name == name)
         assert stat.l2 == pytest.approx(float((merged[name] - base_state[name]).double().norm()), rel=1e-4)
+
+
+def test_version_1_signatures_become_stale_instead_of_mixing(tmp_path, monkeypatch):
+    """Migration 009: a catalog written with version-1 coordinates re-fingerprints those models (no file stamp,
+    not ok, the crawl's row not final); a version-2 signature is left alone."""
+    import duckdb
+
+    from hubindex.catalog import migrations
+
+    steps = migrations.available()
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    monkeypatch.setattr(migrations, "available", lambda: [s for s in steps if s[0] < 9])
+    migrations.migrate(con)
+    for model_id, meta in (("old/model", {"fingerprint": "partial"}), ("new/model", {"sampling": 2})):
+        con.execute("INSERT INTO models (id, revision, source, status, file_stamp, indexed_at) "
+                    "VALUES (?, 'r', 's', 'indexed', 'stamp', now())", [model_id])
+        con.execute("INSERT INTO signatures VALUES (?, 'r', 'model', 'l', [1.0], [1.0], ?)",
+                    [model_id, json.dumps(meta)])
+        con.execute("INSERT INTO hub_models (id, endpoint, sha, status, crawled_at) VALUES (?, 'e', 'r', "
+                    "'partial', now())", [model_id])
+    monkeypatch.setattr(migrations, "available", lambda: steps)
+    migrations.migrate(con)
+    models = dict(con.execute("SELECT id, status || ':' || coalesce(file_stamp, '-') FROM models").fetchall())
+    assert models == {"old/model": "error:-", "new/model": "indexed:stamp"}
+    assert dict(con.execute("SELECT id, status FROM hub_models").fetchall()) == {"old/model": "error",
+                                                                                 "new/model": "partial"}

@@ -1,8 +1,9 @@
 """Signature of a PEFT LoRA adapter's effective delta, computed from the adapter file alone.
 
 delta W = B @ A * scale (scale = alpha / r, or alpha / sqrt(r) with rsLoRA; transposed for fan_in_fan_out layers
-such as GPT-2's Conv1D). Only the sampled coordinates of delta W are computed, as row-times-column dot products, so
-no merged model (or full delta matrix) is ever written or held.
+such as GPT-2's Conv1D). Only the sampled block of delta W (a few whole rows, `fingerprint/sampling.py`) is computed,
+as a small matrix product, so no merged model (or full delta matrix) is ever written or held. The sampled targets
+are those at the base's sampled depths (depth counts from the layer indices, which an adapter shares with its base).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import torch
 
 from hubindex.checkpoint import ModelFolder
 from hubindex.errors import CheckpointError, UnsupportedFormatError
-from hubindex.fingerprint.layout import layout_hash
-from hubindex.fingerprint.sampling import project, tensor_sample
+from hubindex.fingerprint.builder import assemble
+from hubindex.fingerprint.sampling import sampled_names, tensor_sample
 from hubindex.fingerprint.signature import WeightSignature
 from hubindex.fingerprint.stats import TensorStats
 from hubindex.fingerprint.stream import FileDigest, stream_tensors
@@ -60,9 +61,8 @@ def adapter_signature(folder: ModelFolder) -> WeightSignature:
     alpha_default = float(config.get("lora_alpha", rank_default))
     fan_in_fan_out = bool(config.get("fan_in_fan_out", False))
     stats: list[TensorStats] = []
-    samples: dict[str, np.ndarray] = {}
+    blocks: dict[str, np.ndarray] = {}
     shapes: dict[str, tuple[int, ...]] = {}
-    file = folder.files[0]
     digests: list[FileDigest] = []
     for _ in stream_tensors(folder, digests):
         pass  # hashes the adapter file; its tensors are small and read again by name below
@@ -81,24 +81,23 @@ def adapter_signature(folder: ModelFolder) -> WeightSignature:
         shape = (in_dim, out_dim) if fan_in_fan_out else (out_dim, in_dim)
         name = f"{module}.weight"
         plan = tensor_sample(name, shape)
-        rows, cols = np.divmod(plan.positions, shape[1])
-        if fan_in_fan_out:  # W[p, q] += (B @ A)[q, p]
-            rows, cols = cols, rows
-        values = (lora_b[rows] * lora_a[:, cols].T).sum(dim=1) * scale
+        first, last = plan.start // shape[1], plan.stop // shape[1]  # a block is whole rows of W
+        # fan_in_fan_out: W[p, q] = (B @ A)[q, p], so rows of W are columns of B @ A
+        block = ((lora_b @ lora_a[:, first:last]).T if fan_in_fan_out else lora_b[first:last] @ lora_a) * scale
         # ||B A||_F^2 = sum((B^T B) * (A A^T)): the exact delta norm without forming B A.
         frob = float(((lora_b.T @ lora_b) * (lora_a @ lora_a.T)).sum()) * scale * scale
-        sampled = values.numpy()
+        sampled = block.reshape(-1).numpy()
         centred = sampled - sampled.mean()
         m2 = float(np.mean(centred**2))
         kurt = float(np.mean(centred**4)) / (m2 * m2) if m2 > 0 else 0.0
         numel = shape[0] * shape[1]
         stats.append(TensorStats(name, "F32", list(shape), numel, math.sqrt(max(frob, 0.0)), float(sampled.mean()),
                                  math.sqrt(m2), float(np.abs(sampled).max(initial=0.0)), kurt, 0))
-        samples[name] = sampled.astype(np.float32)
+        blocks[name] = sampled.astype(np.float32)
         shapes[name] = shape
-    sketch = project({name: (shapes[name], values) for name, values in samples.items()})
+    chosen = sampled_names(shapes)
     meta = {"rank": rank_default, "alpha": alpha_default, "targets": sorted(shapes),
             "declared_base": config.get("base_model_name_or_path")}
-    files = [asdict(d) for d in digests]
-    return WeightSignature("adapter", digests[0].xxh3_128, layout_hash(shapes.items()),
-                           sum(t.numel for t in file.tensors.values()), {"F32": 0}, stats, samples, sketch, files, meta)
+    return assemble("adapter", shapes, {"F32": 0}, stats, {n: v for n, v in blocks.items() if n in chosen},
+                    [asdict(d) for d in digests], content_hash=digests[0].xxh3_128, meta=meta,
+                    params=sum(t.numel for t in folder.files[0].tensors.values()))  # the adapter's own size

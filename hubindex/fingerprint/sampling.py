@@ -1,25 +1,39 @@
-"""Which weight coordinates a signature samples, fixed per tensor (name, shape).
+"""Which weight coordinates a signature samples: a few tensors, one contiguous block of whole rows in each.
 
-Every model with the same tensor gets the same coordinates, so sampled values of two models compare directly, and an
-adapter's effective delta can be sampled at exactly the base tensor's coordinates. Coordinates come in contiguous
-windows so a crawler can fetch them with few HTTP range reads. A tensor with n elements gets about 2*log2(n)
-windows: big tensors are sampled sparsely, small ones (norms) almost fully, and a 7B model keeps ~200k samples.
+Sampling version 2 (`SAMPLING_VERSION`). A crawler pays per HTTP request, so the samples are laid out for range
+reads: `sampled_names` picks about 40 tensors of a checkpoint by name (every tensor of four depths per layer stack,
+first, 1/3, 2/3 and last, plus the tensors outside the layer stacks), and `tensor_sample` gives each of them one
+block of whole rows (about BLOCK values, at a row fixed by the tensor's name and shape): one range request per
+tensor. Tensors up to BLOCK values are taken whole. Every model with the same tensor names samples the same
+coordinates, so sampled values of two models compare directly, and an adapter's effective delta is sampled at
+exactly its base's coordinates (its targets at the same depths, since depth is counted from the layer indices).
 
 Scaling each sampled value by sqrt(numel / samples) makes the L2 distance of two sample vectors an estimate of the L2
-distance of the full weights. A CountSketch of the scaled samples gives every layout a fixed-size vector for FAISS.
+distance of the full weights (of the sampled tensors). A CountSketch of the scaled samples gives every layout a
+fixed-size vector for FAISS.
+
+Version 1 (before) took ~2 log2(n) 16-element windows at random positions of every tensor: ~2,400 range requests for
+a 321 MiB checkpoint. Signatures of different versions are never compared: migration 009 marks version-1 rows stale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-WINDOW = 16  # elements per window: 32 bytes of bf16, one cheap range
+SAMPLING_VERSION = 2
+BLOCK = 8192  # values per tensor block: 16 kB of bf16, a few whole rows of a 7B matrix
+MAX_TENSORS = 44  # sampled tensors per checkpoint: one range request each (issue 16: <= 64 requests in all)
+DEPTHS = (0.0, 1 / 3, 2 / 3, 1.0)  # where in each layer stack whole layers are sampled
 SKETCH_DIM = 1024  # CountSketch size: ~4 % relative error on squared distances, enough to shortlist
+# A layer stack and the layer's index: model.layers.3., transformer.h.3., encoder.block.3., bert.encoder.layer.3.
+LAYER = re.compile(r"^(?P<stack>(?:.*?\.)?(?:layers|layer|h|blocks|block))\.(?P<index>\d+)\.(?P<rest>.+)$")
 
 
 def _seed(*parts: object) -> int:
@@ -29,40 +43,69 @@ def _seed(*parts: object) -> int:
 
 @dataclass(frozen=True)
 class TensorSample:
-    """Flat positions sampled from one tensor and the factor that scales them to full-tensor magnitude."""
+    """Flat positions sampled from one tensor (one contiguous block) and the factor that scales them to
+    full-tensor magnitude."""
 
-    positions: np.ndarray  # int64, sorted
+    start: int
+    stop: int
     scale: float
 
     @property
     def count(self) -> int:
-        return len(self.positions)
+        return self.stop - self.start
 
-    def windows(self) -> list[tuple[int, int]]:
-        """Contiguous [start, end) element ranges covering the positions, for range reads."""
-        if not self.count:
-            return []
-        breaks = np.flatnonzero(np.diff(self.positions) != 1) + 1
-        starts = np.concatenate([[0], breaks])
-        ends = np.concatenate([breaks, [self.count]])
-        return [(int(self.positions[s]), int(self.positions[e - 1]) + 1) for s, e in zip(starts, ends, strict=True)]
+    @property
+    def positions(self) -> np.ndarray:
+        return np.arange(self.start, self.stop, dtype=np.int64)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def tensor_sample(name: str, shape: tuple[int, ...]) -> TensorSample:
+    """The block a tensor is sampled at when it is among the sampled tensors (`sampled_names`)."""
     numel = math.prod(shape)
     if numel == 0:
-        return TensorSample(np.zeros(0, dtype=np.int64), 1.0)
-    slots = math.ceil(numel / WINDOW)
-    wanted = 2 * max(1, math.ceil(math.log2(numel + 1)))
-    rng = np.random.default_rng(_seed("sample", name, shape))
-    chosen = np.arange(slots) if wanted >= slots else np.sort(rng.choice(slots, size=wanted, replace=False))
-    positions = (chosen[:, None] * WINDOW + np.arange(WINDOW)[None, :]).reshape(-1)
-    positions = positions[positions < numel].astype(np.int64)
-    return TensorSample(positions, math.sqrt(numel / len(positions)))
+        return TensorSample(0, 0, 1.0)
+    if numel <= BLOCK:
+        return TensorSample(0, numel, 1.0)
+    row = math.prod(shape[1:]) if len(shape) > 1 else 1
+    rows = max(1, BLOCK // row)
+    first = int(np.random.default_rng(_seed("block", name, shape)).integers(0, numel // row - rows + 1))
+    start, stop = first * row, (first + rows) * row
+    return TensorSample(start, stop, math.sqrt(numel / (stop - start)))
 
 
-@lru_cache(maxsize=4096)
+def depth_names(names: Iterable[str]) -> list[str]:
+    """The tensors of the sampled depths (first, 1/3, 2/3, last layer of each layer stack) and every tensor outside
+    the layer stacks: the candidates `sampled_names` chooses from, decided from names alone (a crawler knows which
+    shards to read from the shard index's names)."""
+    names = list(names)
+    stacks: dict[str, int] = {}
+    for name in names:
+        if match := LAYER.match(name):
+            stacks[match["stack"]] = max(stacks.get(match["stack"], 0), int(match["index"]) + 1)
+    chosen = {stack: {round(d * (count - 1)) for d in DEPTHS} for stack, count in stacks.items()}
+    return [n for n in names if not (m := LAYER.match(n)) or int(m["index"]) in chosen[m["stack"]]]
+
+
+def sampled_names(shapes: Mapping[str, tuple[int, ...]]) -> frozenset[str]:
+    """The tensors a signature samples, from the names (and, only when over MAX_TENSORS, the shapes) of all of a
+    checkpoint's floating-point tensors. Depth is counted from the largest layer index of each stack, so an
+    adapter targeting every layer samples its targets at its base's depths."""
+    names = depth_names(shapes)
+    if len(names) > MAX_TENSORS:  # norms and biases go first (adapters never target them), then by a fixed hash
+        names = [n for n in names if len(shapes[n]) > 1] or names
+    if len(names) > MAX_TENSORS:
+        names = sorted(names, key=lambda n: _seed("pick", n))[:MAX_TENSORS]
+    return frozenset(names)
+
+
+def sample_counts(shapes: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
+    """Values each tensor contributes to the stored sample vector (0 for tensors that are not sampled)."""
+    chosen = sampled_names(shapes)
+    return {name: tensor_sample(name, tuple(shape)).count if name in chosen else 0 for name, shape in shapes.items()}
+
+
+@lru_cache(maxsize=8192)
 def _count_sketch(name: str, shape: tuple[int, ...], count: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(_seed("sketch", name, shape))
     buckets = rng.integers(0, SKETCH_DIM, size=count)
@@ -78,6 +121,8 @@ def project(segments: dict[str, tuple[tuple[int, ...], np.ndarray]]) -> np.ndarr
     """
     out = np.zeros(SKETCH_DIM, dtype=np.float64)
     for name, (shape, values) in segments.items():
+        if not len(values):
+            continue
         plan = tensor_sample(name, tuple(shape))
         buckets, signs = _count_sketch(name, tuple(shape), plan.count)
         np.add.at(out, buckets, signs * values.astype(np.float64) * plan.scale)

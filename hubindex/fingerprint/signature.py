@@ -1,6 +1,8 @@
-"""A checkpoint's weight signature from one streaming pass over its safetensors files.
+"""A checkpoint's weight signature from one streaming pass over its safetensors files (the full read).
 
-Each tensor is read once (`stream.py`: in cache-sized pieces by two workers that hash and reduce each piece as it
+Exact statistics of every tensor and the content hash need every byte; the sampled blocks are the same ones a
+partial read takes (`builder.sampled_signature`), and both are put together by `builder.assemble`. Each tensor is
+read once (`stream.py`: in cache-sized pieces by two workers that hash and reduce each piece as it
 arrives, into one of two reused buffers), then its subsampled moments and sampled coordinates are taken. Peak
 memory is about two of the largest tensor plus a 4 MiB conversion chunk per worker, whatever the
 model size (bench/signature_throughput.py).
@@ -9,6 +11,7 @@ model size (bench/signature_throughput.py).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -18,8 +21,7 @@ from hubindex.checkpoint import ModelFolder
 from hubindex.checkpoint.dtypes import FLOAT_CODES
 from hubindex.errors import CheckpointError
 from hubindex.fingerprint.consistency import check_config
-from hubindex.fingerprint.layout import layout_hash, param_count
-from hubindex.fingerprint.sampling import project, tensor_sample
+from hubindex.fingerprint.sampling import sample_counts, sampled_names, tensor_sample
 from hubindex.fingerprint.stats import TensorStats, tensor_stats
 from hubindex.fingerprint.stream import FileDigest, stream_tensors
 
@@ -33,7 +35,7 @@ class WeightSignature:
     """
 
     kind: str  # "model" | "adapter"
-    revision: str
+    revision: str  # what the catalog keys the weights by: the hub commit (`sha`) when known, else `content_hash`
     layout: str
     params: int
     dtypes: dict[str, int]
@@ -41,7 +43,9 @@ class WeightSignature:
     samples: dict[str, np.ndarray]  # tensor name -> raw sampled values (fp32)
     sketch: np.ndarray  # CountSketch of the scaled samples
     files: list[dict] = field(default_factory=list)  # name, bytes, xxh3_128
-    meta: dict = field(default_factory=dict)  # adapter: rank, alpha, targets
+    meta: dict = field(default_factory=dict)  # sampling version; adapter: rank, alpha, targets; partial: estimated
+    content_hash: str | None = None  # XXH3-128 over the files' digests; None when not every byte was read
+    sha: str | None = None  # the hub commit the weights came from; None for a local folder
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -53,12 +57,14 @@ class WeightSignature:
         return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, dtype=np.float32)
 
 
-def split_samples(vector: np.ndarray, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Inverse of `sample_vector`: cut the stored vector back into per-tensor segments."""
+def split_samples(vector: np.ndarray, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Inverse of `sample_vector`: cut the stored vector back into per-tensor segments (empty for tensors that are
+    not sampled). `shapes`: every floating-point tensor, as the catalog's tensor statistics hold them."""
     out: dict[str, np.ndarray] = {}
     offset = 0
+    counts = sample_counts(shapes)
     for name in sorted(shapes):
-        count = tensor_sample(name, shapes[name]).count
+        count = counts[name]
         out[name] = vector[offset : offset + count]
         offset += count
     if offset != len(vector):
@@ -70,6 +76,8 @@ def scaled_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray], shapes: 
     """Estimated L2 distance between two full weight sets from their samples on shared tensors."""
     total = 0.0
     for name in a.keys() & b.keys():
+        if not len(a[name]):
+            continue
         scale = tensor_sample(name, shapes[name]).scale
         diff = (a[name].astype(np.float64) - b[name].astype(np.float64)) * scale
         total += float(diff @ diff)
@@ -77,6 +85,8 @@ def scaled_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray], shapes: 
 
 
 def compute_signature(folder: ModelFolder) -> WeightSignature:
+    from hubindex.fingerprint.builder import assemble  # builder imports this module's WeightSignature
+
     if folder.kind == "adapter":
         from hubindex.fingerprint.adapter import adapter_signature
 
@@ -84,6 +94,7 @@ def compute_signature(folder: ModelFolder) -> WeightSignature:
     shapes = {name: info.shape for name, info in folder.tensors.items()}
     if folder.config is not None:
         check_config(folder.config, shapes, str(folder.path))
+    chosen = sampled_names({name: info.shape for name, info in folder.tensors.items() if info.dtype in FLOAT_CODES})
     stats: list[TensorStats] = []
     samples: dict[str, np.ndarray] = {}
     dtypes: Counter[str] = Counter()
@@ -96,11 +107,9 @@ def compute_signature(folder: ModelFolder) -> WeightSignature:
         if stat.nonfinite:
             raise CheckpointError(f"{folder.path}: tensor {info.name!r} has {stat.nonfinite} NaN/inf values")
         stats.append(stat)
-        plan = tensor_sample(info.name, info.shape)
-        samples[info.name] = tensor.reshape(-1)[plan.positions].float().numpy()  # a copy: the buffer is reused
-    files = [asdict(d) for d in digests]
-    revision = xxhash.xxh3_128("".join(d.xxh3_128 for d in digests).encode()).hexdigest()
-    float_shapes = {t.name: tuple(t.shape) for t in stats}
-    sketch = project({name: (float_shapes[name], values) for name, values in samples.items()})
-    return WeightSignature("model", revision, layout_hash(shapes.items()), param_count(shapes.items()), dict(dtypes),
-                           stats, samples, sketch, files)
+        if info.name in chosen:
+            plan = tensor_sample(info.name, info.shape)
+            block = tensor.reshape(-1)[plan.start : plan.stop].float().numpy()
+            samples[info.name] = np.array(block, copy=True)  # the stream's buffer is reused
+    content_hash = xxhash.xxh3_128("".join(d.xxh3_128 for d in digests).encode()).hexdigest()
+    return assemble("model", shapes, dtypes, stats, samples, [asdict(d) for d in digests], content_hash=content_hash)

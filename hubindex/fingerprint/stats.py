@@ -31,11 +31,11 @@ class TensorStats:
     dtype: str
     shape: list[int]
     numel: int
-    l2: float
-    mean: float
-    std: float
-    absmax: float
-    kurtosis: float  # non-excess: 3 for a Gaussian
+    l2: float | None  # None: a tensor known from its header only (a partial read that did not sample it)
+    mean: float | None
+    std: float | None
+    absmax: float | None
+    kurtosis: float | None  # non-excess: 3 for a Gaussian
     nonfinite: int
 
 

@@ -1,27 +1,32 @@
-"""A hub model's weight signature from a small fraction of its bytes.
+"""A hub model's weight signature from a small fraction of its bytes and a few dozen HTTP requests.
 
-Full models: config.json, the shard index when there is one, each shard's header (range read), then the sampled
-windows of every floating-point tensor (coalesced range reads). The sampled values are exactly those a full read
-takes at the same coordinates, so sample vectors, sketches, distances and lineage compare with locally indexed
-models; per-tensor statistics that need every element are estimated from the samples and marked so in `meta`.
-Adapters are small (a LoRA file is ~0.1-1 % of its base) and are fetched whole, then fingerprinted like a local one.
+Full models: config.json and the shard index (HEAD + GET each), then only the shards that hold sampled tensors
+(`fingerprint.sampling.depth_names`: four depths of each layer stack plus the tensors outside them, decided from the
+index's names): a HEAD and a header read each, then one range request per sampled block (`RemoteSafetensors`). The
+shapes of the other shards' tensors, which the layout hash, parameter count and sample selection need, are those of
+the same tensor in a layer that was read (layers of a stack repeat their shapes); the index's `total_size` checks
+the inference, and any shard it does not account for has its header read too. The sampled values are exactly those
+a full read takes at the same coordinates (`fingerprint.builder.sampled_signature` builds both), so sample vectors,
+sketches, distances and lineage compare with locally indexed models; statistics are estimated from the blocks of
+sampled tensors and left empty for the others, and `meta` says so. Adapters are small (a LoRA file is ~0.1-1 % of
+its base) and are fetched whole, then fingerprinted like a local one.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hubindex.checkpoint import ModelFolder
-from hubindex.checkpoint.dtypes import FLOAT_CODES
 from hubindex.checkpoint.safe_read import parse_json
+from hubindex.checkpoint.safetensors_file import TensorInfo
 from hubindex.errors import CheckpointError
+from hubindex.fingerprint.builder import sampled_signature
 from hubindex.fingerprint.consistency import check_config
-from hubindex.fingerprint.estimated import ESTIMATED_FIELDS, estimated_stats
-from hubindex.fingerprint.layout import layout_hash, param_count
-from hubindex.fingerprint.sampling import project
+from hubindex.fingerprint.sampling import LAYER, depth_names
 from hubindex.fingerprint.signature import WeightSignature
 from hubindex.hub.remote_safetensors import RemoteSafetensors, Traffic
 from hubindex.hub.repo_files import RepoFiles, repo_files, shard_names
@@ -56,48 +61,109 @@ def read_json(source: HubSource, model_id: str, filename: str, sha: str, traffic
     return value
 
 
+class RemoteSource:
+    """A hub checkpoint as a tensor source (`fingerprint/source.py`): headers of the shards read, tensors of the
+    others inferred, blocks fetched by range requests from the shard that holds them."""
+
+    def __init__(self, label: str, shards: dict[str, RemoteSafetensors], inferred: dict[str, TensorInfo]) -> None:
+        self.label, self.shards = label, shards
+        self.owner = {name: shard for shard in shards.values() for name in shard.tensors}
+        self.tensors = {**inferred, **{name: shard.tensors[name] for name, shard in self.owner.items()}}
+
+    def blocks(self, tensors: list[TensorInfo]) -> dict[str, np.ndarray]:
+        by_shard: dict[int, list[TensorInfo]] = {}
+        for info in tensors:
+            by_shard.setdefault(id(self.owner[info.name]), []).append(info)
+        out: dict[str, np.ndarray] = {}
+        for infos in by_shard.values():
+            out.update(self.owner[infos[0].name].blocks(infos))
+        return out
+
+
+def shards_to_read(weight_map: dict[str, str]) -> list[str]:
+    """The shards holding candidate sampled tensors, in file order."""
+    return sorted({weight_map[name] for name in depth_names(weight_map)})
+
+
+def infer_unread(known: dict[str, TensorInfo], names: list[str], total_size: object) -> dict[str, TensorInfo] | None:
+    """Name -> info (offsets unknown, start 0) of the `names` not in `known`, each shaped like the same tensor of a
+    layer that was read; None when one has no such twin or the sizes do not add up to the index's `total_size`."""
+    twins: dict[tuple[str, str], TensorInfo] = {}
+    for info in known.values():
+        if match := LAYER.match(info.name):
+            twins.setdefault((match["stack"], match["rest"]), info)
+    out = {}
+    for name in names:
+        if name in known:
+            continue
+        match = LAYER.match(name)
+        twin = twins.get((match["stack"], match["rest"])) if match else None
+        if twin is None:
+            return None
+        out[name] = TensorInfo(name, twin.dtype, twin.shape, 0, twin.nbytes)
+    accounted = sum(info.nbytes for info in known.values()) + sum(info.nbytes for info in out.values())
+    return out if isinstance(total_size, int) and accounted == total_size else None
+
+
 def partial_signature(source: HubSource, model_id: str, sha: str, siblings: list[str]) -> PartialResult:
     files = repo_files(model_id, siblings)
     traffic = Traffic()
     if files.kind == "adapter":
         return _adapter(source, model_id, sha, files, traffic)
     config = read_json(source, model_id, files.config, sha, traffic)
-    weights = files.weights
+    weight_map: dict[str, str] = {}
+    total_size: object = None
     if files.index:
-        weights = shard_names(model_id, read_json(source, model_id, files.index, sha, traffic), siblings)
-    remotes = []
-    for name in weights:
-        remote = source.resolve(model_id, name, sha)
-        traffic.add(0)
-        remotes.append(RemoteSafetensors(source, remote, traffic, f"{model_id}/{name}"))
-    tensors = {}
-    for remote in remotes:
-        for name, info in remote.tensors.items():
-            if name in tensors:
-                raise CheckpointError(f"{model_id}: tensor {name!r} appears in two shards")
-            tensors[name] = info
-    shapes = {name: info.shape for name, info in tensors.items()}
-    check_config(config, shapes, model_id)
-    samples = {}
-    for remote in remotes:
-        chosen = [info for info in remote.tensors.values() if info.dtype in FLOAT_CODES]
-        samples.update(remote.samples(chosen))
-    stats = []
-    for name in sorted(samples):
-        info = tensors[name]
-        stat = estimated_stats(name, info.dtype, info.shape, samples[name])
-        if stat.nonfinite:
-            raise CheckpointError(f"{model_id}: tensor {name!r} has NaN/inf values among its samples")
-        stats.append(stat)
-    dtypes = Counter()
-    for info in tensors.values():
-        dtypes[info.dtype] += info.numel
-    sketch = project({name: (tensors[name].shape, values) for name, values in samples.items()})
-    digests = [{"name": r.file.name, "bytes": r.file.size, "etag": r.file.etag} for r in remotes]
-    signature = WeightSignature("model", sha, layout_hash(shapes.items()), param_count(shapes.items()), dict(dtypes),
-                                stats, samples, sketch, digests,
-                                {"fingerprint": "partial", "stats_estimated": list(ESTIMATED_FIELDS)})
-    return PartialResult(signature, config, files, sum(r.file.size for r in remotes), traffic)
+        index = read_json(source, model_id, files.index, sha, traffic)
+        every = shard_names(model_id, index, siblings)
+        weight_map, total_size = index["weight_map"], (index.get("metadata") or {}).get("total_size")
+        first = shards_to_read(weight_map)
+    else:
+        every = first = list(files.weights)
+    shards: dict[str, RemoteSafetensors] = {}
+
+    def read_headers(names: list[str]) -> None:
+        for name in names:
+            remote = source.resolve(model_id, name, sha)
+            traffic.add(0)  # the HEAD
+            shards[name] = RemoteSafetensors(source, remote, traffic, f"{model_id}/{name}")
+
+    read_headers(first)
+    known = shard_tensors(model_id, shards, weight_map)
+    inferred = infer_unread(known, list(weight_map), total_size) if len(shards) < len(every) else {}
+    if inferred is None:  # heterogeneous layers or no total_size: read every header instead of guessing
+        read_headers([name for name in every if name not in shards])
+        shard_tensors(model_id, shards, weight_map)
+        inferred = {}
+    return _signature(model_id, sha, config, files, shards, inferred, traffic)
+
+
+def shard_tensors(model_id: str, shards: dict[str, RemoteSafetensors], weight_map: dict[str, str]
+                  ) -> dict[str, TensorInfo]:
+    """Every tensor of the shards read, each in one shard and where the index says."""
+    known: dict[str, TensorInfo] = {}
+    for name, shard in shards.items():
+        for tensor, info in shard.tensors.items():
+            if tensor in known:
+                raise CheckpointError(f"{model_id}: tensor {tensor!r} appears in two shards")
+            if weight_map and weight_map.get(tensor) != name:
+                raise CheckpointError(f"{model_id}: tensor {tensor!r} is in {name}, the index says "
+                                      f"{weight_map.get(tensor)}")
+            known[tensor] = info
+    return known
+
+
+def _signature(model_id: str, sha: str, config: dict, files: RepoFiles,
+                           shards: dict[str, RemoteSafetensors], inferred: dict[str, TensorInfo],
+                           traffic: Traffic) -> PartialResult:
+    remote = RemoteSource(model_id, shards, inferred)
+    check_config(config, {name: info.shape for name, info in remote.tensors.items()}, model_id)
+    digests = [{"name": r.file.name, "bytes": r.file.size, "etag": r.file.etag} for r in shards.values()]
+    signature = sampled_signature(remote, sha=sha, files=digests,
+                                  meta={"headers_read": len(shards), "shapes_inferred": len(inferred)})
+    # unread shards count by their tensors' bytes (their headers, a few kB, are not known)
+    weight_bytes = sum(r.file.size for r in shards.values()) + sum(info.nbytes for info in inferred.values())
+    return PartialResult(signature, config, files, weight_bytes, traffic)
 
 
 def _adapter(source: HubSource, model_id: str, sha: str, files: RepoFiles, traffic: Traffic) -> PartialResult:
@@ -111,6 +177,6 @@ def _adapter(source: HubSource, model_id: str, sha: str, files: RepoFiles, traff
         signature = adapter_signature(opened)
         config = dict(opened.config or {})
         weight_bytes = sum((folder / n).stat().st_size for n in files.weights)
-    signature.revision = sha
+    signature.revision = signature.sha = sha
     signature.meta["fingerprint"] = "whole-adapter"
     return PartialResult(signature, config, files, weight_bytes, traffic)

@@ -59,7 +59,7 @@ def fingerprint(job: FingerprintJob) -> Fingerprinted:
     folder = ModelFolder.open(Path(job.folder))
     signature = compute_signature(folder)
     if job.revision:  # a cached hub snapshot goes by its commit, like a crawled repo
-        signature.revision = job.revision
+        signature.revision = signature.sha = job.revision
     row = {"id": job.model_id, "source": job.source, "path": job.folder, "file_stamp": job.stamp,
            "dtype": dominant_dtype(signature.dtypes), **declared_metadata(folder), "status": "indexed", "error": None}
     if row["created_at"] is None:

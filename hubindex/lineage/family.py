@@ -72,7 +72,7 @@ def load_family(catalog: Catalog, root: str, members: list[dict]) -> Family:
             raise NotFoundError(f"family {root}: its members share too few tensors to compare")
         raw, scaled = shared
     for row in full:
-        stats = [t for t in catalog.tensor_stats(row["id"]) if len(t["shape"]) == 2]
+        stats = [t for t in catalog.tensor_stats(row["id"]) if len(t["shape"]) == 2 and t["kurtosis"] is not None]
         kurt.append(float(np.mean([t["kurtosis"] for t in stats])) if stats else 0.0)
     return Family(root=root, ids=[r["id"] for r in full], raw=np.stack(raw).astype(np.float32),
                   scaled=np.stack(scaled).astype(np.float64), rows={m["id"]: m for m in members},

@@ -41,15 +41,18 @@ class SignaturePayload(BaseModel):
     sketch: Packed
     files: list[dict]
     meta: dict
+    content_hash: str | None = None
+    sha: str | None = None
 
     @classmethod
     def of(cls, sig: WeightSignature) -> SignaturePayload:
         return cls(kind=sig.kind, revision=sig.revision, layout=sig.layout, params=sig.params, dtypes=sig.dtypes,
                    tensors=[vars(t) for t in sig.tensors], samples={k: Packed.of(v) for k, v in sig.samples.items()},
-                   sketch=Packed.of(sig.sketch), files=sig.files, meta=sig.meta)
+                   sketch=Packed.of(sig.sketch), files=sig.files, meta=sig.meta, content_hash=sig.content_hash,
+                   sha=sig.sha)
 
     def signature(self) -> WeightSignature:
         return WeightSignature(self.kind, self.revision, self.layout, self.params, dict(self.dtypes),
                                [TensorStats(**t) for t in self.tensors],
                                {k: v.array() for k, v in self.samples.items()}, self.sketch.array(),
-                               list(self.files), dict(self.meta))
+                               list(self.files), dict(self.meta), self.content_hash, self.sha)
