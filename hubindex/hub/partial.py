@@ -73,6 +73,8 @@ class RemoteSource:
     def blocks(self, tensors: list[TensorInfo]) -> dict[str, np.ndarray]:
         by_shard: dict[int, list[TensorInfo]] = {}
         for info in tensors:
+            if info.name not in self.owner:  # the index's names and the shards read disagree on depths
+                raise CheckpointError(f"{self.label}: sampled tensor {info.name!r} is in no shard that was read")
             by_shard.setdefault(id(self.owner[info.name]), []).append(info)
         out: dict[str, np.ndarray] = {}
         for infos in by_shard.values():
