@@ -250,6 +250,7 @@ def test_metadata_only_reads_no_weights(small_hub, tmp_path):
 def test_range_plan_is_one_request_per_block_beyond_the_header_probe():
     """Blocks within 4 kB share a request, bytes the header probe already holds are not asked again."""
     from hubindex.checkpoint.safetensors_file import TensorInfo
+    from hubindex.fingerprint.sampling import BLOCK
     from hubindex.hub.remote_safetensors import block_requests, coalesce
 
     windows = [(0, 32), (5000, 5032), (5100, 5132), (90_000, 90_032), (200_000, 200_032), (200_500, 200_532)]
@@ -257,5 +258,5 @@ def test_range_plan_is_one_request_per_block_beyond_the_header_probe():
     small = TensorInfo("norm", "BF16", (64,), 1000, 1128)  # whole, inside a 100 kB probe
     big = TensorInfo("w", "BF16", (4096, 4096), 200_000, 200_000 + 2 * 4096 * 4096)
     plan = block_requests([small, big], have=100_000)
-    assert len(plan) == 1 and plan[0][1] - plan[0][0] == 2 * 8192  # one block of two whole rows
+    assert len(plan) == 1 and plan[0][1] - plan[0][0] == 2 * BLOCK  # one block of whole rows (4 of 4096)
     assert (plan[0][0] - 200_000) % (2 * 4096) == 0

@@ -15,7 +15,7 @@ from hubindex.checkpoint import ModelFolder
 from hubindex.errors import CheckpointError
 from hubindex.fingerprint import compute_signature
 from hubindex.fingerprint.builder import sampled_signature
-from hubindex.fingerprint.sampling import BLOCK, MAX_TENSORS, project, sampled_names, tensor_sample
+from hubindex.fingerprint.sampling import BLOCK, MAX_TENSORS, WINDOW, project, sampled_names, tensor_sample
 from hubindex.fingerprint.signature import scaled_distance
 from hubindex.fingerprint.source import LocalSource
 from hubindex.fingerprint.stats import tensor_stats
@@ -67,16 +67,26 @@ def test_dtype_copy_keeps_layout_and_is_near(tmp_path):
     assert scaled_distance(a.samples, b.samples, a.shapes) / norm < 0.01
 
 
-def test_sample_blocks_are_one_range_of_whole_rows_and_small_tensors_are_whole():
+def test_sample_blocks_are_one_range_of_whole_rows_with_version_1_window_counts_inside():
     big = tensor_sample("w", (4096, 4096))
-    assert big.count == BLOCK and big.start % 4096 == 0 and big.stop == big.start + BLOCK
-    assert big.scale == pytest.approx(math.sqrt(4096 * 4096 / BLOCK))
-    wide = tensor_sample("down", (4096, 14336))  # a row wider than BLOCK: one whole row
-    assert wide.count == 14336 and wide.start % 14336 == 0
-    assert tensor_sample("w", (4096, 4096)) == big and tensor_sample("v", (4096, 4096)).start != big.start
+    assert big.start % 4096 == 0 and big.stop == big.start + BLOCK  # four whole rows: one range request
+    windows = big.positions.reshape(-1, WINDOW)
+    assert len(windows) == 2 * 25 and big.start <= big.positions[0] and big.positions[-1] < big.stop
+    assert (windows[:, 0] % WINDOW == 0).all() and (windows // 4096 == windows[:, :1] // 4096).all()  # in one row
+    assert big.scale == pytest.approx(math.sqrt(4096 * 4096 / (50 * WINDOW)))
+    assert len(np.unique(windows // 4096)) == 4  # spread over every row read
+    wide = tensor_sample("down", (8192, 28672))  # a row wider than BLOCK: one whole row
+    assert wide.stop - wide.start == 28672 and wide.start % 28672 == 0
+    assert tensor_sample("w", (4096, 4096)) is big and tensor_sample("v", (4096, 4096)).start != big.start
+    # A tensor of at most BLOCK values is read whole; its windows spread over all of it, as version 1 kept them.
+    embed = tensor_sample("embed", (384, 32))
+    assert (embed.start, embed.stop, embed.count) == (0, 384 * 32, 2 * 14 * WINDOW)
+    assert embed.positions[-1] - embed.positions[0] > 384 * 32 / 2  # spread over the tensor, not one run of rows
     small = tensor_sample("norm", (64,))
     np.testing.assert_array_equal(small.positions, np.arange(64))
     assert small.scale == 1.0
+    block = np.arange(big.start, big.stop, dtype=np.float32)
+    np.testing.assert_array_equal(big.pick(block), big.positions)
 
 
 def _llama_names(layers: int) -> dict[str, tuple[int, ...]]:

@@ -93,7 +93,7 @@ def adapter_signature(folder: ModelFolder) -> WeightSignature:
         numel = shape[0] * shape[1]
         stats.append(TensorStats(name, "F32", list(shape), numel, math.sqrt(max(frob, 0.0)), float(sampled.mean()),
                                  math.sqrt(m2), float(np.abs(sampled).max(initial=0.0)), kurt, 0))
-        blocks[name] = sampled.astype(np.float32)
+        blocks[name] = plan.pick(sampled).astype(np.float32)
         shapes[name] = shape
     chosen = sampled_names(shapes)
     meta = {"rank": rank_default, "alpha": alpha_default, "targets": sorted(shapes),

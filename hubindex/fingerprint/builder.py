@@ -18,7 +18,7 @@ from hubindex.checkpoint.dtypes import FLOAT_CODES
 from hubindex.errors import CheckpointError
 from hubindex.fingerprint.estimated import ESTIMATED_FIELDS, estimated_stats
 from hubindex.fingerprint.layout import layout_hash, param_count
-from hubindex.fingerprint.sampling import SAMPLING_VERSION, project, sampled_names
+from hubindex.fingerprint.sampling import SAMPLING_VERSION, project, sampled_names, tensor_sample
 from hubindex.fingerprint.signature import WeightSignature
 from hubindex.fingerprint.source import TensorSource
 from hubindex.fingerprint.stats import TensorStats
@@ -53,16 +53,17 @@ def unsampled_stats(name: str, dtype: str, shape: tuple[int, ...]) -> TensorStat
 def sampled_signature(source: TensorSource, *, sha: str | None = None, content_hash: str | None = None,
                       files: list[dict] | None = None, meta: dict | None = None) -> WeightSignature:
     """A model's signature from its sampled blocks alone: sampled values equal a full read's at the same
-    coordinates; statistics of sampled tensors are estimated from their blocks, others are left empty."""
+    coordinates; statistics of sampled tensors are estimated from their whole blocks, others are left empty."""
     floats = {name: info for name, info in source.tensors.items() if info.dtype in FLOAT_CODES}
     chosen = sampled_names({name: info.shape for name, info in floats.items()})
-    samples = source.blocks([floats[name] for name in sorted(chosen)])
+    blocks = source.blocks([floats[name] for name in sorted(chosen)])
+    samples = {name: tensor_sample(name, floats[name].shape).pick(block) for name, block in blocks.items()}
     stats = []
     for name, info in floats.items():
         if name not in chosen:
             stats.append(unsampled_stats(name, info.dtype, info.shape))
             continue
-        stat = estimated_stats(name, info.dtype, info.shape, samples[name])
+        stat = estimated_stats(name, info.dtype, info.shape, blocks[name])  # every value read, not only those kept
         if stat.nonfinite:
             raise CheckpointError(f"{source.label}: tensor {name!r} has NaN/inf values among its samples")
         stats.append(stat)

@@ -1,19 +1,24 @@
-"""Which weight coordinates a signature samples: a few tensors, one contiguous block of whole rows in each.
+"""Which weight coordinates a signature samples: a few tensors, one contiguous block of whole rows read from each,
+windows of 16 values sampled inside it.
 
 Sampling version 2 (`SAMPLING_VERSION`). A crawler pays per HTTP request, so the samples are laid out for range
 reads: `sampled_names` picks about 40 tensors of a checkpoint by name (every tensor of four depths per layer stack,
 first, 1/3, 2/3 and last, plus the tensors outside the layer stacks), and `tensor_sample` gives each of them one
-block of whole rows (about BLOCK values, at a row fixed by the tensor's name and shape): one range request per
-tensor. Tensors up to BLOCK values are taken whole. Every model with the same tensor names samples the same
-coordinates, so sampled values of two models compare directly, and an adapter's effective delta is sampled at
-exactly its base's coordinates (its targets at the same depths, since depth is counted from the layer indices).
+block of whole rows to read (about BLOCK values, at a row fixed by the tensor's name and shape; a tensor of at most
+BLOCK values is read whole): one range request per tensor. Inside the block, about 2 log2(n) windows of WINDOW
+values are kept (n: the tensor's size), as version 1 kept them over the whole tensor: the lineage engine's
+order-statistics tests (evidence.increment_tail, grid_share) are calibrated on that count per tensor and on windows
+spread over many rows, and a tensor read whole keeps exactly version 1's coordinates. Every model with the same
+tensor names samples the same coordinates, so sampled values of two models compare directly, and an adapter's
+effective delta is sampled at exactly its base's coordinates (its targets at the same depths, since depth is
+counted from the layer indices).
 
 Scaling each sampled value by sqrt(numel / samples) makes the L2 distance of two sample vectors an estimate of the L2
 distance of the full weights (of the sampled tensors). A CountSketch of the scaled samples gives every layout a
 fixed-size vector for FAISS.
 
-Version 1 (before) took ~2 log2(n) 16-element windows at random positions of every tensor: ~2,400 range requests for
-a 321 MiB checkpoint. Signatures of different versions are never compared: migration 009 marks version-1 rows stale.
+Version 1 (before) took the windows at random positions of every tensor: ~2,400 range requests for a 321 MiB
+checkpoint. Signatures of different versions are never compared: migration 009 marks version-1 rows stale.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from functools import lru_cache
 import numpy as np
 
 SAMPLING_VERSION = 2
-BLOCK = 8192  # values per tensor block: 16 kB of bf16, a few whole rows of a 7B matrix
+BLOCK = 16384  # values read per tensor: 32 kB of bf16, whole rows (a wider row is read alone)
+WINDOW = 16  # consecutive values kept together: within one row, so one quantization scale
 MAX_TENSORS = 44  # sampled tensors per checkpoint: one range request each (issue 16: <= 64 requests in all)
 DEPTHS = (0.0, 1 / 3, 2 / 3, 1.0)  # where in each layer stack whole layers are sampled
 SKETCH_DIM = 1024  # CountSketch size: ~4 % relative error on squared distances, enough to shortlist
@@ -43,35 +49,44 @@ def _seed(*parts: object) -> int:
 
 @dataclass(frozen=True)
 class TensorSample:
-    """Flat positions sampled from one tensor (one contiguous block) and the factor that scales them to
-    full-tensor magnitude."""
+    """The block [start, stop) of a tensor's flat elements that is read, the sorted flat positions inside it that
+    are kept, and the factor that scales them to full-tensor magnitude."""
 
     start: int
     stop: int
+    positions: np.ndarray  # int64, sorted, within [start, stop)
     scale: float
 
     @property
     def count(self) -> int:
-        return self.stop - self.start
+        return len(self.positions)
 
-    @property
-    def positions(self) -> np.ndarray:
-        return np.arange(self.start, self.stop, dtype=np.int64)
+    def pick(self, block: np.ndarray) -> np.ndarray:
+        """The kept values from the block's values (flat, as read from [start, stop))."""
+        return block.reshape(-1)[self.positions - self.start]
 
 
 @lru_cache(maxsize=8192)
 def tensor_sample(name: str, shape: tuple[int, ...]) -> TensorSample:
-    """The block a tensor is sampled at when it is among the sampled tensors (`sampled_names`)."""
+    """Where a tensor is sampled when it is among the sampled tensors (`sampled_names`)."""
     numel = math.prod(shape)
     if numel == 0:
-        return TensorSample(0, 0, 1.0)
-    if numel <= BLOCK:
-        return TensorSample(0, numel, 1.0)
-    row = math.prod(shape[1:]) if len(shape) > 1 else 1
-    rows = max(1, BLOCK // row)
-    first = int(np.random.default_rng(_seed("block", name, shape)).integers(0, numel // row - rows + 1))
-    start, stop = first * row, (first + rows) * row
-    return TensorSample(start, stop, math.sqrt(numel / (stop - start)))
+        return TensorSample(0, 0, np.zeros(0, dtype=np.int64), 1.0)
+    start, stop = 0, numel
+    if numel > BLOCK:  # whole rows, at least one
+        row = math.prod(shape[1:]) if len(shape) > 1 else 1
+        rows = max(1, BLOCK // row)
+        first = int(np.random.default_rng(_seed("block", name, shape)).integers(0, numel // row - rows + 1))
+        start, stop = first * row, (first + rows) * row
+    first_slot = start // WINDOW
+    slots = -(-stop // WINDOW) - first_slot
+    wanted = 2 * max(1, math.ceil(math.log2(numel + 1)))  # version 1's count: about log n per tensor
+    rng = np.random.default_rng(_seed("sample", name, shape))
+    chosen = np.arange(slots) if wanted >= slots else np.sort(rng.choice(slots, size=wanted, replace=False))
+    positions = ((first_slot + chosen)[:, None] * WINDOW + np.arange(WINDOW)[None, :]).reshape(-1)
+    positions = positions[(positions >= start) & (positions < stop)].astype(np.int64)
+    positions.flags.writeable = False  # shared through the cache
+    return TensorSample(start, stop, positions, math.sqrt(numel / len(positions)))
 
 
 def depth_names(names: Iterable[str]) -> list[str]:

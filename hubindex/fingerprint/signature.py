@@ -109,7 +109,6 @@ def compute_signature(folder: ModelFolder) -> WeightSignature:
         stats.append(stat)
         if info.name in chosen:
             plan = tensor_sample(info.name, info.shape)
-            block = tensor.reshape(-1)[plan.start : plan.stop].float().numpy()
-            samples[info.name] = np.array(block, copy=True)  # the stream's buffer is reused
+            samples[info.name] = plan.pick(tensor.reshape(-1)[plan.start : plan.stop].float().numpy())  # a copy
     content_hash = xxhash.xxh3_128("".join(d.xxh3_128 for d in digests).encode()).hexdigest()
     return assemble("model", shapes, dtypes, stats, samples, [asdict(d) for d in digests], content_hash=content_hash)
