@@ -27,6 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used so far (/proc/PID/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -44,13 +53,13 @@ def child(db: str, endpoint: str) -> None:
     from hubindex.hub.source import CrawlQuery, HubSource, go_online
 
     go_online()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
 
     def on_page(count: int) -> None:
         print(f"{count} {time.perf_counter() - started:.3f}", flush=True)
 
     report = crawl(Path(db), CrawlQuery(), HubSource(endpoint=endpoint), metadata_only=True, on_page=on_page)
-    print(f"done {report.listed} {report.resumed_from} {report.seconds}", flush=True)
+    print(f"done {report.listed} {report.resumed_from} {report.seconds} {time.process_time() - cpu:.2f}", flush=True)
 
 
 def start_hub(count: int, page_size: int) -> tuple[subprocess.Popen, str]:
@@ -69,7 +78,8 @@ def run_child(db: Path, endpoint: str, count: int, kill_at: int | None, samples:
     for line in proc.stdout:
         parts = line.split()
         if parts[0] == "done":
-            result.update(listed=int(parts[1]), resumed_from=int(parts[2]), seconds=float(parts[3]))
+            result.update(listed=int(parts[1]), resumed_from=int(parts[2]), seconds=float(parts[3]),
+                          crawl_cpu_s=float(parts[4]))
             continue
         repos, seconds = int(parts[0]), float(parts[1])
         sample = {"repos": repos, "seconds": seconds, "rss_mib": round(rss_mib(proc.pid), 1)}
@@ -122,16 +132,23 @@ def main() -> None:
                 runs.append(run_child(db, endpoint, args.count, None, samples))
             wall = time.perf_counter() - started
             verdict = check(db, args.count)
+        hub_cpu = cpu_seconds(hub.pid)
     finally:
         hub.terminate()
         hub.wait(10)
     after_10k = [s["rss_mib"] for s in samples if s["repos"] >= 10_000]
     crawl_s = sum(r.get("seconds", 0) for r in runs)  # inside crawl(): without the child's imports
     cpu_s = sum(r["cpu_s"] for r in runs)  # imports included (~10 s per child)
+    crawl_cpu = sum(r.get("crawl_cpu_s", 0) for r in runs)  # inside crawl() (a killed run never reports it)
     summary = {"count": args.count, "page_size": args.page_size, "runs": runs, "wall_s": round(wall, 1),
                "crawl_s": round(crawl_s, 1), "repos_per_s": round(args.count / crawl_s) if crawl_s else None,
                "crawler_cpu_s": round(cpu_s, 1),
                "repos_per_crawler_cpu_s": round(args.count / cpu_s) if cpu_s else None,
+               "crawl_cpu_s": round(crawl_cpu, 1), "hub_cpu_s": round(hub_cpu, 1),
+               # What two idle cores sustain: the crawler and the hub each on one core, listing pages read ahead
+               # (bounded by the busier of the two), and at the least if they strictly took turns.
+               "repos_per_s_two_idle_cores": round(args.count / max(crawl_cpu, hub_cpu, 1e-9)),
+               "repos_per_s_one_core_in_turns": round(args.count / max(crawl_cpu + hub_cpu, 1e-9)),
                "load_average": os.getloadavg(), "rss_mib_at_10k": after_10k[0] if after_10k else None,
                "rss_mib_max_after_10k": max(after_10k) if after_10k else None, "catalog": verdict}
     print(json.dumps(summary, indent=2))

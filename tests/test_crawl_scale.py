@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,3 +33,35 @@ def test_metadata_crawl_resumes_after_sigkill(tmp_path):
     from tests.hub_server import synthetic_info
 
     assert ids == {synthetic_info(i)["id"] for i in range(5000)} and statuses == [("listed",)]
+
+
+def test_read_ahead_keeps_order_reads_one_ahead_and_raises_where_read():
+    from hubindex.hub.crawl import read_ahead
+
+    produced: list[int] = []
+
+    def pages():
+        for i in range(5):
+            produced.append(i)
+            yield i
+        raise RuntimeError("listing failed")
+
+    seen = []
+    reader = read_ahead(pages())
+    for item in reader:
+        seen.append(item)
+        ahead = len(seen) + (1 if len(seen) < 5 else 0)  # the next page is fetched meanwhile, no more than it
+        deadline = time.monotonic() + 10
+        while len(produced) < ahead and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.02)
+        assert len(produced) == ahead
+        if item == 4:
+            break
+    assert seen == [0, 1, 2, 3, 4]
+    try:
+        list(read_ahead(pages()))
+    except RuntimeError as exc:
+        assert "listing failed" in str(exc)
+    else:
+        raise AssertionError("the listing's error was swallowed")

@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -75,16 +77,33 @@ def query_key(query: CrawlQuery, mode: str) -> str:
     return json.dumps({**asdict(query), "mode": mode}, sort_keys=True, default=str)
 
 
+T = TypeVar("T")
+_END = object()
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of `items`, the next one fetched in a thread while the caller handles the current one: a listing
+    page is requested while the one before is being recorded (a cursor-paginated listing cannot be requested in
+    parallel, but its requests and the catalog's writes can overlap). At most one item is read ahead."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        pending = pool.submit(next, items, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, items, _END)
+            yield item
+
+
 def listed_pages(catalog: Catalog, source: HubSource, query: CrawlQuery, mode: str,
                  record: Callable[[list[dict]], None], atomic: bool) -> Iterator[int]:
     """The listing page by page, resuming from the cursor an interrupted run left. With `atomic`, `record(page)`
     runs inside the transaction that stores the next cursor, so a kill loses and repeats nothing; without (record
     opens transactions of its own), the cursor is stored after the page: a kill repeats at most that page, whose
-    rows are upserts by id."""
+    rows are upserts by id. With `atomic` (nothing but the catalog is written per page) the next page is read
+    ahead; a kill loses at most that page, unrecorded, and the stored cursor asks for it again."""
     key = query_key(query, mode)
     saved = load_cursor(catalog, source.endpoint, key)
     url, count = saved if saved else (None, 0)
-    for page, nxt in source.list_pages(query, resume=url):
+    pages = source.list_pages(query, resume=url)
+    for page, nxt in read_ahead(pages) if atomic else pages:
         if query.limit is not None:
             page = page[: max(0, query.limit - count)]
             nxt = nxt if count + len(page) < query.limit else None
