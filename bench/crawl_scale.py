@@ -49,7 +49,7 @@ def rss_mib(pid: int) -> float:
 
 
 def child(db: str, endpoint: str, read_ahead: bool) -> None:
-    """The crawl itself: prints `count seconds` after each page."""
+    """The crawl itself: prints `count seconds cpu-seconds` after each page."""
     os.environ["HF_HUB_OFFLINE"] = "0"
     from hubindex.hub import crawl as crawl_module
     from hubindex.hub.crawl import crawl
@@ -62,7 +62,7 @@ def child(db: str, endpoint: str, read_ahead: bool) -> None:
     started, cpu = time.perf_counter(), time.process_time()
 
     def on_page(count: int) -> None:
-        print(f"{count} {time.perf_counter() - started:.3f}", flush=True)
+        print(f"{count} {time.perf_counter() - started:.3f} {time.process_time() - cpu:.3f}", flush=True)
 
     report = crawl(Path(db), CrawlQuery(), HubSource(endpoint=endpoint), metadata_only=True, on_page=on_page)
     print(f"done {report.listed} {report.resumed_from} {report.seconds} {time.process_time() - cpu:.2f}", flush=True)
@@ -80,7 +80,7 @@ def run_child(db: Path, endpoint: str, count: int, kill_at: int | None, samples:
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(db), endpoint]
                             + ([] if read_ahead else ["--no-read-ahead"]), cwd=ROOT, stdout=subprocess.PIPE, text=True)
     step = max(1, count // 10)
-    next_print, last = step, (0, 0.0)
+    next_print, last = step, (0, 0.0, 0.0)
     result: dict = {"killed": False}
     for line in proc.stdout:
         parts = line.split()
@@ -88,14 +88,17 @@ def run_child(db: Path, endpoint: str, count: int, kill_at: int | None, samples:
             result.update(listed=int(parts[1]), resumed_from=int(parts[2]), seconds=float(parts[3]),
                           crawl_cpu_s=float(parts[4]))
             continue
-        repos, seconds = int(parts[0]), float(parts[1])
-        sample = {"repos": repos, "seconds": seconds, "rss_mib": round(rss_mib(proc.pid), 1)}
+        repos, seconds, cpu = int(parts[0]), float(parts[1]), float(parts[2])
+        sample = {"repos": repos, "seconds": seconds, "cpu_s": cpu, "rss_mib": round(rss_mib(proc.pid), 1)}
         samples.append(sample)
         if repos >= next_print:
             recent = (repos - last[0]) / max(1e-9, seconds - last[1])
+            # The crawler's own CPU per 1,000 repos since the last line: grows if the catalog slows with its size.
+            cost = (cpu - last[2]) / max(1, repos - last[0]) * 1e6
             print(f"{repos:>9,} repos  {repos / max(seconds, 1e-9):>8,.0f}/s overall  {recent:>8,.0f}/s recent  "
-                  f"RSS {sample['rss_mib']:.0f} MiB", flush=True)
-            next_print, last = next_print + step, (repos, seconds)
+                  f"crawler CPU {cost:>5.0f} ms per 1k  RSS {sample['rss_mib']:.0f} MiB  load {os.getloadavg()[0]:.1f}",
+                  flush=True)
+            next_print, last = next_print + step, (repos, seconds, cpu)
         if kill_at is not None and repos >= kill_at:
             os.kill(proc.pid, signal.SIGKILL)
             result.update(killed=True, killed_at=repos, seconds=seconds)
