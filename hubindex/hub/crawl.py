@@ -79,6 +79,9 @@ def query_key(query: CrawlQuery, mode: str) -> str:
 
 T = TypeVar("T")
 _END = object()
+# DuckDB's own memory for a metadata-only crawl (default: 80 % of RAM, so its cache of hub_models and its id index
+# grows with the table). A page upsert needs a few MB; what does not fit is read back from the file.
+METADATA_MEMORY = "256MB"
 
 
 def read_ahead(items: Iterator[T]) -> Iterator[T]:
@@ -135,6 +138,8 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
     listed_count = transient = 0
     report_progress = progress or (lambda stage, done, total: None)
     with Catalog(db) as catalog:
+        if metadata_only:
+            catalog.con.execute(f"SET memory_limit = '{METADATA_MEMORY}'")
         resumed = load_cursor(catalog, source.endpoint, query_key(query, "metadata" if metadata_only else "crawl"))
         report_progress("crawl", 0, query.limit or 0)
 
