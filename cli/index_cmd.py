@@ -93,9 +93,8 @@ def _queue(db: Path, paths: tuple[Path, ...], methods: list[str], embed: bool, p
 @click.option("--json", "as_json", is_flag=True, help="Print the spaces rebuilt as JSON (schemas/reindexed).")
 def reindex(db: Path, as_json: bool) -> None:
     """Apply pending catalog migrations and rebuild every FAISS index from the catalog tables."""
-    from hubindex.cli.answers import Reindexed
-
     from hubindex.catalog import Catalog
+    from hubindex.catalog.answers import Reindexed
     from hubindex.catalog.spaces import rebuild
 
     with Catalog(db) as catalog:

@@ -96,3 +96,12 @@ def test_packages_import_each_other_without_cycles():
     assert not problems, "\n".join(problems)
     assert "hubindex.hub" not in graph["hubindex.indexer"]
     assert "hubindex.catalog" not in graph.get("hubindex.embed", {})
+
+
+def test_the_library_imports_none_of_its_shells():
+    """hubindex/ knows nothing of HTTP, queues or the command line: api/, workers/ and cli/ import it, never back."""
+    shells = set(TREES) - {"hubindex"}
+    graph = import_graph()
+    found = [f"{unit} -> {shell} ({graph[unit][shell]})" for unit in sorted(set(graph) - shells)
+             for shell in sorted(shells) if shell in graph[unit]]
+    assert not found, "\n".join(found)

@@ -110,3 +110,12 @@ class SearchHit(BaseModel):
     score: float = Field(description="weighted term matches: id 3, tag 2, card text 1 per query term")
     matched: list[Literal["id", "tags", "card"]] = Field(description="fields in which some query term occurs")
     snippet: str | None = Field(description="card text around the first matching term")
+
+
+class Reindexed(BaseModel):
+    """`hubindex reindex --json`: the FAISS spaces rebuilt from the catalog tables."""
+
+    db: str
+    spaces_dir: str
+    spaces: dict[str, int] = Field(description="space name -> vectors")
+    vectors: int
