@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field
 from hubindex.catalog import Catalog
 from hubindex.catalog.answers import SimilarHit
 from hubindex.catalog.spaces import Spaces, delta_space
-from hubindex.embed.activations import load_probe_model, probe_features
 from hubindex.embed.methods import EmbeddingMethod, get_method
 from hubindex.errors import HubindexError
 
@@ -66,6 +65,8 @@ def task_vector(base: Path, base_id: str, examples: list[TaskExample], method: E
                 base_features: dict | None = None) -> np.ndarray:
     """The examples' embedding: a short finetune of `base` on them, read like any model of the family
     (`base_features`: the base's probe features when the caller has them already)."""
+    from hubindex.embed.activations import load_probe_model, probe_features  # torch: only when a task is embedded
+
     with tempfile.TemporaryDirectory(prefix="hubindex-task-") as scratch:
         out = Path(scratch) / "task"
         task_model(base, base_id, examples, out)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from hubindex.catalog.answers import UtcDatetime
-from hubindex.indexer.pipeline import IndexReport
+from hubindex.pipeline.run import IndexReport
 
 
 class Health(BaseModel):

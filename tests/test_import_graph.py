@@ -5,6 +5,8 @@ functions and under TYPE_CHECKING count too (a deferred import is still a depend
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,3 +107,13 @@ def test_the_library_imports_none_of_its_shells():
     found = [f"{unit} -> {shell} ({graph[unit][shell]})" for unit in sorted(set(graph) - shells)
              for shell in sorted(shells) if shell in graph[unit]]
     assert not found, "\n".join(found)
+
+
+def test_the_query_service_starts_without_torch():
+    """`hubindex serve` imports the command line and the API app; torch, transformers and peft (seconds of start-up)
+    load only when a route that needs them runs (indexing jobs, parents ranked on request, search by examples)."""
+    heavy = ("torch", "transformers", "peft")
+    code = ("import sys, hubindex.cli.main, hubindex.api.app; from hubindex.api.app import create_app; "
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.split() == [], f"imported at start-up: {loaded.stdout}"

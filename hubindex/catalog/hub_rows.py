@@ -50,6 +50,16 @@ def current_commits(catalog: Catalog, endpoint: str, ids: list[str]) -> dict[str
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
+def lacking_full(catalog: Catalog, endpoint: str, ids: list[str]) -> list[tuple[str, str, int, datetime | None]]:
+    """(id, sha, weight bytes, created) of listed repos whose current commit has only a partial signature, whichever
+    crawl made it: what `crawl --full` downloads, oldest first (bases before children)."""
+    rows = catalog.con.execute(
+        "SELECT id, sha, coalesce(bytes_total, 0), created_at FROM hub_models "
+        "WHERE endpoint = ? AND status = 'partial' AND id IN (SELECT unnest(?)) ORDER BY created_at NULLS LAST, id",
+        [endpoint, ids]).fetchall()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
 def record_listed(catalog: Catalog, rows: list[dict]) -> None:
     """Upsert a page of listing metadata in one statement: the page goes in as one JSON text that DuckDB parses
     (per-value conversion of Python lists costs ~10 us a value; this keeps a 1,000-repo page at tens of ms). A

@@ -11,8 +11,6 @@ from hubindex.catalog.spaces import NULL_DELTA, Spaces, delta_space, implied_ske
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import METHODS, get_method
 from hubindex.errors import HubindexError, NotFoundError
-from hubindex.fingerprint.sampling import tensor_sample
-from hubindex.fingerprint.signature import split_samples
 from hubindex.status import OK_STATUSES
 
 SHORTLIST = 4  # FAISS returns SHORTLIST * k (at least 32) candidates, re-ranked by exact sampled distance
@@ -49,6 +47,10 @@ def _check_k(k: int) -> None:
 
 def implied_samples(catalog: Catalog, model_id: str) -> dict[str, np.ndarray]:
     """Scaled samples of a model's full weights (an adapter: its base's plus its delta on the targets)."""
+    # Importing fingerprint/ loads the checkpoint reader and torch: only comparisons by weights pay for it.
+    from hubindex.fingerprint.sampling import tensor_sample
+    from hubindex.fingerprint.signature import split_samples
+
     sig = catalog.signature(model_id)
     segments = split_samples(sig["samples"], sig["shapes"])
     if sig["kind"] == "adapter":

@@ -8,8 +8,11 @@ model already indexed keeps its last good rows and marks the status, so a bad up
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -18,8 +21,10 @@ from hubindex.catalog.migrations import available, current_version, migrate
 from hubindex.catalog.terms import text_terms
 from hubindex.embed.methods import current_recipe
 from hubindex.errors import HubindexError, NotFoundError
-from hubindex.fingerprint import WeightSignature
 from hubindex.status import ok_sql
+
+if TYPE_CHECKING:  # fingerprinting reads checkpoints with torch; readers of the catalog never need it
+    from hubindex.fingerprint import WeightSignature
 
 MODEL_COLUMNS = ("id", "revision", "source", "path", "kind", "status", "error", "architecture", "model_type", "layout",
                  "params", "dtype", "files", "file_stamp", "declared_base", "declared_relation", "adapter_base", "tags",
@@ -69,6 +74,17 @@ class Catalog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """What is written inside commits together, or (on any exception, KeyboardInterrupt included) not at all."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
 
     # ---- reads
     def _rows(self, sql: str, params: list | None = None) -> list[dict]:
@@ -226,8 +242,7 @@ class Catalog:
             for key in ("family", "base", "base_source"):
                 row.setdefault(key, previous[key] if previous["revision"] == signature.revision else None)
         values = [row.get(c) for c in MODEL_COLUMNS]
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             self._delete(row["id"], keep_embeddings=previous is not None and previous["revision"] == signature.revision)
             self.con.execute(f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) VALUES "
                              f"({', '.join('?' * len(MODEL_COLUMNS))})", values)
@@ -242,10 +257,6 @@ class Catalog:
             terms = sorted(text_terms(row.get("card_text")))
             if terms:
                 self.con.execute("INSERT INTO card_terms SELECT ?, unnest(?)", [row["id"], terms])
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
 
     def record_failure(self, model_id: str, source: str, path: str | None, status: str, error: str) -> None:
         """Mark a model bad; a model indexed before keeps its last good rows (status says they are stale)."""
@@ -272,8 +283,7 @@ class Catalog:
 
     def replace_lineage(self, family: str, digest: str, entries: list[dict], seconds: float) -> None:
         """Swap in a family's recomputed lineage in one transaction."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             self.con.execute("DELETE FROM lineage WHERE family = ? OR model_id IN (SELECT unnest(?))",
                              [family, [e["model"] for e in entries]])
             self.con.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?)",
@@ -281,10 +291,6 @@ class Catalog:
                                    json.dumps(e["evidence"])] for e in entries])
             self.con.execute("INSERT OR REPLACE INTO lineage_families VALUES (?, ?, ?, ?, ?)",
                              [family, digest, len(entries), seconds, _now()])
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
 
     def replace_parent_candidates(self, family: str, digest: str, ranked: dict[str, list[dict]]) -> None:
         """Swap in a family's ranked parent candidates (model -> candidates, best first) in one transaction."""
@@ -296,8 +302,7 @@ class Catalog:
                                    ("score", c["score"]), ("distance", c["distance"]), ("allowed", c["allowed"]),
                                    ("evidence", json.dumps(c["evidence"]))):
                     cols[key].append(value)
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             self.con.execute("DELETE FROM parent_candidates WHERE family = ? OR model_id IN (SELECT unnest(?))",
                              [family, list(ranked)])
             if cols["model_id"]:
@@ -307,10 +312,6 @@ class Catalog:
                     [cols["model_id"], family, cols["rank"], cols["candidate"], cols["score"], cols["distance"],
                      cols["allowed"], cols["evidence"]])
             self.con.execute("INSERT OR REPLACE INTO parent_rankings VALUES (?, ?)", [family, digest])
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
 
     def drop_stale_parent_candidates(self) -> None:
         """Forget rankings of families whose lineage is gone (drop_stale_lineage ran first)."""

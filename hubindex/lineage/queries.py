@@ -5,7 +5,6 @@ from __future__ import annotations
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError, NotFoundError
 from hubindex.lineage.answers import LineageEntry, LineageNode, LineageTree, ParentCandidate
-from hubindex.lineage.ranked_parents import rank_model
 
 MAX_K = 1000
 
@@ -61,4 +60,6 @@ def parents(catalog: Catalog, model_id: str, k: int = 5) -> list[ParentCandidate
     if not catalog.lineage(model_id):
         catalog.require(model_id)
         raise NotFoundError(f"model {model_id!r} has no lineage in the catalog (not indexed, or indexing failed)")
+    from hubindex.lineage.ranked_parents import rank_model  # the engine (and torch) only for a ranking on request
+
     return rank_model(catalog, model_id)[:k]
