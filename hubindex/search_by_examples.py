@@ -109,6 +109,6 @@ def nearest_to_examples(catalog: Catalog, query: ExamplesQuery, embed=embed_exam
     if not norm:
         raise HubindexError("the examples did not move the base's activations; give more or longer examples")
     hits = spaces.search(space, vector / norm, query.k)
-    kinds = catalog.families_and_kinds([m for m, _ in hits])
-    return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=kinds[m][0], kind=kinds[m][1])
+    placed = catalog.placements([m for m, _ in hits])
+    return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=placed[m].family, kind=placed[m].kind)
             for m, s in hits]

@@ -99,9 +99,9 @@ def family_map(catalog: Catalog, family: str, method: str = "hubindex") -> Atlas
     vectors = np.stack([members[m] for m in ids])
     coords, share = pca_2d(vectors)
     labels = kmeans_clusters(vectors)
-    rows = {r["id"]: r for r in catalog.models_brief() if r["id"] in members}
-    tags = specific_tags({m: rows[m]["tags"] or [] for m in ids})
+    rows = {r.id: r for r in catalog.models_brief() if r.id in members}
+    tags = specific_tags({m: rows[m].tags for m in ids})
     points = [MapPoint(model=m, x=float(coords[i, 0]), y=float(coords[i, 1]), cluster=int(labels[i]), tag=tags[m],
-                       kind=rows[m]["kind"]) for i, m in enumerate(ids)]
+                       kind=rows[m].kind) for i, m in enumerate(ids)]
     return AtlasMap(family=family, method=method, clusters=int(labels.max()) + 1 if len(labels) else 0,
                     explained_variance=share, points=points)

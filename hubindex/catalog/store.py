@@ -18,10 +18,11 @@ import duckdb
 import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
+from hubindex.catalog.records import DeltaTarget, LineageEdge, LineageRecord, ModelBrief, Placement, StoredParent
 from hubindex.catalog.terms import text_terms
 from hubindex.embed.methods import current_recipe
 from hubindex.errors import HubindexError, NotFoundError
-from hubindex.status import ok_sql
+from hubindex.status import ModelKind, ModelStatus, Relation, ok_sql
 
 if TYPE_CHECKING:  # fingerprinting reads checkpoints with torch; readers of the catalog never need it
     from hubindex.fingerprint import WeightSignature
@@ -110,26 +111,26 @@ class Catalog:
         where = f"WHERE status IN {ok_sql()}" if ok_only else ""
         return self._rows(f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")
 
-    def families_and_kinds(self, model_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
-        rows = self.con.execute("SELECT id, family, kind FROM models WHERE id IN (SELECT unnest(?))",
-                                [model_ids]).fetchall()
-        return {r[0]: (r[1], r[2]) for r in rows}
+    def placements(self, model_ids: list[str] | None = None) -> dict[str, Placement]:
+        """Family and kind of these models (of every model when None)."""
+        if model_ids is None:
+            rows = self.con.execute("SELECT id, family, kind FROM models").fetchall()
+        else:
+            rows = self.con.execute("SELECT id, family, kind FROM models WHERE id IN (SELECT unnest(?))",
+                                    [model_ids]).fetchall()
+        return {r[0]: Placement.of(r[1], r[2]) for r in rows}
 
-    def delta_query(self, model_id: str, method: str) -> dict | None:
-        """What `similar --by delta` reads of the asking model: status, error, family and its embedding (None when
-        the model is not in the catalog)."""
+    def delta_target(self, model_id: str, method: str) -> DeltaTarget | None:
+        """What `similar --by delta` reads of the asking model (None when it is not in the catalog)."""
         # Two primary-key lookups: a join would read every embedding of the method.
         row = self.con.execute("SELECT status, error, family FROM models WHERE id = ?", [model_id]).fetchone()
         if row is None:
             return None
         emb = self.con.execute("SELECT vector, norm FROM embeddings WHERE model_id = ? AND method = ?",
                                [model_id, method]).fetchone()
-        return {"status": row[0], "error": row[1], "family": row[2],
-                "vector": None if emb is None else np.asarray(emb[0], dtype=np.float32),
-                "norm": None if emb is None else emb[1]}
-
-    def all_families_and_kinds(self) -> dict[str, tuple[str | None, str | None]]:
-        return {r[0]: (r[1], r[2]) for r in self.con.execute("SELECT id, family, kind FROM models").fetchall()}
+        return DeltaTarget(status=ModelStatus(row[0]), error=row[1], family=row[2],
+                           vector=None if emb is None else np.asarray(emb[0], dtype=np.float32),
+                           norm=None if emb is None else emb[1])
 
     def tensor_stats(self, model_id: str) -> list[dict]:
         return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
@@ -175,28 +176,34 @@ class Catalog:
             row["vector"] = np.asarray(row["vector"], dtype=np.float32)
         return rows
 
-    def models_brief(self) -> list[dict]:
+    def models_brief(self) -> list[ModelBrief]:
         """id, kind, status, family and tags of every model: what views of the whole catalog need, read fast."""
-        return self._rows("SELECT id, kind, status, family, tags FROM models ORDER BY id")
+        rows = self.con.execute("SELECT id, kind, status, family, tags FROM models ORDER BY id").fetchall()
+        return [ModelBrief(id=r[0], kind=ModelKind(r[1]) if r[1] else None, status=ModelStatus(r[2]), family=r[3],
+                           tags=r[4] or []) for r in rows]
 
-    def lineage_edges(self) -> list[dict]:
+    def lineage_edges(self) -> list[LineageEdge]:
         """Every model's parents, relation, confidence and family, without the evidence."""
-        return self._rows("SELECT model_id, family, parents, relation, confidence FROM lineage ORDER BY model_id")
+        rows = self.con.execute("SELECT model_id, family, parents, relation, confidence FROM lineage "
+                                "ORDER BY model_id").fetchall()
+        return [LineageEdge(model_id=r[0], family=r[1], parents=list(r[2]), relation=Relation(r[3]),
+                            confidence=r[4]) for r in rows]
 
-    def lineage(self, model_id: str | None = None, family: str | None = None) -> list[dict]:
+    def lineage(self, model_id: str | None = None, family: str | None = None) -> list[LineageRecord]:
+        """Lineage of one model, of one family, or of every model; by model id."""
         where, params = ("WHERE model_id = ?", [model_id]) if model_id else ("", [])
         if family is not None:
             where, params = (f"{where} AND family = ?" if where else "WHERE family = ?"), [*params, family]
-        rows = self._rows(f"SELECT * FROM lineage {where} ORDER BY model_id", params)
-        for row in rows:
-            row["evidence"] = json.loads(row["evidence"])
-        return rows
+        rows = self.con.execute(f"SELECT model_id, family, parents, relation, confidence, evidence FROM lineage "
+                                f"{where} ORDER BY model_id", params).fetchall()
+        return [LineageRecord(model_id=r[0], family=r[1], parents=list(r[2]), relation=Relation(r[3]),
+                              confidence=r[4], evidence=json.loads(r[5])) for r in rows]
 
     def family_digest(self, family: str) -> str | None:
         row = self.con.execute("SELECT digest FROM lineage_families WHERE family = ?", [family]).fetchone()
         return row[0] if row else None
 
-    def stored_parents(self, model_id: str, k: int) -> list[dict] | None:
+    def stored_parents(self, model_id: str, k: int) -> list[StoredParent] | None:
         """The first k stored parent candidates of a model, best first; None when its family's candidates were not
         ranked from its current lineage (a catalog indexed before they were stored, or lineage newer than them)."""
         family = self.con.execute("SELECT family FROM lineage WHERE model_id = ?", [model_id]).fetchone()
@@ -206,11 +213,10 @@ class Catalog:
                                    "(SELECT digest FROM parent_rankings WHERE family = $1)", [family[0]]).fetchone()
         if not current[0]:
             return None
-        rows = self._rows("SELECT candidate, score, distance, allowed, evidence FROM parent_candidates "
-                          "WHERE model_id = ? ORDER BY rank LIMIT ?", [model_id, k])
-        for row in rows:
-            row["evidence"] = json.loads(row["evidence"])
-        return rows
+        rows = self.con.execute("SELECT candidate, score, distance, allowed, evidence FROM parent_candidates "
+                                "WHERE model_id = ? ORDER BY rank LIMIT ?", [model_id, k]).fetchall()
+        return [StoredParent(candidate=r[0], score=r[1], distance=r[2], allowed=r[3], evidence=json.loads(r[4]))
+                for r in rows]
 
     def unranked_parent_families(self) -> dict[str, str]:
         """family -> lineage digest, for families whose parent candidates are missing or older than their lineage."""
@@ -229,8 +235,10 @@ class Catalog:
         ).fetchone()
         return "/".join(row)
 
-    def counts(self) -> dict[str, int]:
-        return dict(self.con.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall())
+    def counts(self) -> dict[ModelStatus, int]:
+        """Models per status."""
+        rows = self.con.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall()
+        return {ModelStatus(s): n for s, n in rows}
 
     # ---- writes
     def record_model(self, row: dict, signature: WeightSignature) -> None:

@@ -11,9 +11,8 @@ MAX_K = 1000
 
 def entries(catalog: Catalog, family: str | None = None) -> list[LineageEntry]:
     """Every model's lineage entry, or one family's (read by SQL, not filtered here)."""
-    return [LineageEntry(model=r["model_id"], parents=list(r["parents"]), relation=r["relation"],
-                         confidence=r["confidence"], evidence=r["evidence"], family=r["family"])
-            for r in catalog.lineage(family=family)]
+    return [LineageEntry(model=r.model_id, parents=r.parents, relation=r.relation, confidence=r.confidence,
+                         evidence=r.evidence, family=r.family) for r in catalog.lineage(family=family)]
 
 
 def _entry(by_id: dict[str, LineageEntry], model_id: str) -> LineageEntry:
@@ -55,8 +54,8 @@ def parents(catalog: Catalog, model_id: str, k: int = 5) -> list[ParentCandidate
         raise HubindexError(f"k must be between 1 and {MAX_K}, got {k}")
     stored = catalog.stored_parents(model_id, k)
     if stored is not None:
-        return [ParentCandidate(model=r["candidate"], score=r["score"], distance=r["distance"], allowed=r["allowed"],
-                                evidence=r["evidence"]) for r in stored]
+        return [ParentCandidate(model=r.candidate, score=r.score, distance=r.distance, allowed=r.allowed,
+                                evidence=r.evidence) for r in stored]
     if not catalog.lineage(model_id):
         catalog.require(model_id)
         raise NotFoundError(f"model {model_id!r} has no lineage in the catalog (not indexed, or indexing failed)")

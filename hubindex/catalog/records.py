@@ -1,0 +1,82 @@
+"""Typed rows the catalog hands out: its readers get named, typed fields (statuses, kinds and relations as the enums
+of `hubindex.status`), never tuples or dicts keyed by column name.
+
+Frozen slotted dataclasses, not pydantic models: the catalog builds one per row read, up to the whole catalog for
+the atlas, and a dataclass costs a fraction of a validated model. Values come from our own tables (written through
+the same vocabularies), so converting a column to its enum is the only check made here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hubindex.status import ModelKind, ModelStatus, Relation
+
+
+def _kind(value: str | None) -> ModelKind | None:
+    return None if value is None else ModelKind(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a model sits: its family and kind (what a list of hits shows beside each id)."""
+
+    family: str | None
+    kind: ModelKind | None
+
+    @classmethod
+    def of(cls, family: str | None, kind: str | None) -> Placement:
+        return cls(family, _kind(kind))
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaTarget:
+    """What `similar --by delta` reads of the asking model: its state and its embedding by one method."""
+
+    status: ModelStatus
+    error: str | None
+    family: str | None
+    vector: np.ndarray | None  # None: no embedding by this method
+    norm: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelBrief:
+    """id, kind, status, family and tags: what views of the whole catalog (the atlas) read of every model."""
+
+    id: str
+    kind: ModelKind | None
+    status: ModelStatus
+    family: str | None
+    tags: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEdge:
+    """A model's parents as lineage inferred them, without the evidence."""
+
+    model_id: str
+    family: str
+    parents: list[str]
+    relation: Relation
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class LineageRecord(LineageEdge):
+    """A model's lineage with the evidence behind it."""
+
+    evidence: dict
+
+
+@dataclass(frozen=True, slots=True)
+class StoredParent:
+    """One parent candidate ranked when lineage ran (best first), as `/parents` answers it."""
+
+    candidate: str
+    score: float
+    distance: float | None
+    allowed: bool
+    evidence: dict
