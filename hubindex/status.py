@@ -34,6 +34,21 @@ class ModelKind(StrEnum):
     ADAPTER = "adapter"  # a LoRA (or other PEFT) adapter applied on a base
 
 
+class CrawlStatus(StrEnum):
+    """A hub repo's crawl outcome at its listed commit (`hub_models.status`, the crawl report's models)."""
+
+    LISTED = "listed"  # metadata read from the listing; weights not fingerprinted yet
+    PARTIAL = "partial"  # fingerprinted from range reads of the hub (a partial signature)
+    FULL = "full"  # downloaded and indexed like a local folder (`crawl --full`)
+    UNCHANGED = "unchanged"  # this commit was crawled before: nothing fetched (report only)
+    UNSUPPORTED = "unsupported"
+    GATED = "gated"
+    MISSING = "missing"
+    ERROR = "error"
+    INVALID = "invalid"  # an id that is no valid hub id (report only: never recorded)
+
+
+
 class BaseSource(StrEnum):
     """Who chose a model's family and base (`models.base_source`)."""
 

@@ -6,11 +6,13 @@ import json
 from datetime import UTC, datetime
 
 from hubindex.catalog.store import Catalog
+from hubindex.status import CrawlStatus
 
 HUB_COLUMNS = ("id", "endpoint", "sha", "status", "reason", "author", "pipeline_tag", "library_name", "gated",
                "private", "created_at", "last_modified", "downloads", "likes", "tags", "base_models", "base_relation",
                "card_data", "siblings", "bytes_total", "bytes_fetched", "requests", "crawled_at", "created_source")
-DONE = ("partial", "full", "unsupported")  # outcomes that hold until the commit changes; others are retried
+# Outcomes that hold until the commit changes; the others are tried again by the next crawl.
+DONE: tuple[CrawlStatus, ...] = (CrawlStatus.PARTIAL, CrawlStatus.FULL, CrawlStatus.UNSUPPORTED)
 # What a metadata-only listing writes, with the JSON types DuckDB parses a page into; weights-derived columns
 # (status, reason, bytes) are kept for an unchanged commit.
 LISTED_TYPES = {"id": "VARCHAR", "endpoint": "VARCHAR", "sha": "VARCHAR", "author": "VARCHAR",
