@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hubindex.cli.options import split_list
+from hubindex.cli.options import DB_OPTION, split_list
 from hubindex.cli.output import Table, console, progress_bars
-
-DB_OPTION = click.option("--db", type=click.Path(path_type=Path, dir_okay=False), required=True,
-                         help="DuckDB catalog file (FAISS indexes live beside it in FILE.faiss/).")
 
 
 @click.command()

@@ -113,7 +113,7 @@ def test_the_query_service_starts_without_torch():
     """`hubindex serve` imports the command line and the API app; torch, transformers and peft (seconds of start-up)
     load only when a route that needs them runs (indexing jobs, parents ranked on request, search by examples)."""
     heavy = ("torch", "transformers", "peft")
-    code = ("import sys, hubindex.cli.main, hubindex.api.app; from hubindex.api.app import create_app; "
+    code = ("import sys, hubindex.cli.main, hubindex.cli.serve_cmd, hubindex.api.app; "
             f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.split() == [], f"imported at start-up: {loaded.stdout}"
