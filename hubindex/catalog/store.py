@@ -22,7 +22,7 @@ from hubindex.catalog.records import DeltaTarget, LineageEdge, LineageRecord, Mo
 from hubindex.catalog.terms import text_terms
 from hubindex.embed.methods import current_recipe
 from hubindex.errors import HubindexError, NotFoundError
-from hubindex.status import ModelKind, ModelStatus, Relation, ok_sql
+from hubindex.status import BaseSource, ModelKind, ModelStatus, Relation, ok_sql
 
 if TYPE_CHECKING:  # fingerprinting reads checkpoints with torch; readers of the catalog never need it
     from hubindex.fingerprint import WeightSignature
@@ -244,7 +244,8 @@ class Catalog:
     def record_model(self, row: dict, signature: WeightSignature) -> None:
         """Insert or replace a model at a revision, with its signature and statistics, atomically."""
         previous = self.model(row["id"])
-        row = {**row, "revision": signature.revision, "kind": signature.kind, "layout": signature.layout,
+        row = {**row, "status": ModelStatus(row["status"]), "revision": signature.revision,
+               "kind": ModelKind(signature.kind), "layout": signature.layout,
                "params": signature.params, "files": json.dumps(signature.files), "indexed_at": _now()}
         if previous is not None:  # lineage and base choices survive a re-record at the same revision
             for key in ("family", "base", "base_source"):
@@ -266,8 +267,9 @@ class Catalog:
             if terms:
                 self.con.execute("INSERT INTO card_terms SELECT ?, unnest(?)", [row["id"], terms])
 
-    def record_failure(self, model_id: str, source: str, path: str | None, status: str, error: str) -> None:
+    def record_failure(self, model_id: str, source: str, path: str | None, status: ModelStatus, error: str) -> None:
         """Mark a model bad; a model indexed before keeps its last good rows (status says they are stale)."""
+        status = ModelStatus(status)  # a value outside the vocabulary is refused here, not by every later reader
         if self.model(model_id) is None:
             self.con.execute("INSERT INTO models (id, source, path, status, error, indexed_at) "
                              "VALUES (?, ?, ?, ?, ?, ?)", [model_id, source, path, status, error, _now()])
@@ -275,10 +277,12 @@ class Catalog:
             self.con.execute("UPDATE models SET status = ?, error = ?, file_stamp = NULL, indexed_at = ? WHERE id = ?",
                              [status, error, _now(), model_id])
 
-    def set_status(self, model_id: str, status: str, error: str | None) -> None:
+    def set_status(self, model_id: str, status: ModelStatus, error: str | None) -> None:
+        status = ModelStatus(status)
         self.con.execute("UPDATE models SET status = ?, error = ? WHERE id = ?", [status, error, model_id])
 
-    def set_base(self, model_id: str, family: str | None, base: str | None, base_source: str | None) -> None:
+    def set_base(self, model_id: str, family: str | None, base: str | None, base_source: BaseSource | None) -> None:
+        base_source = None if base_source is None else BaseSource(base_source)
         self.con.execute("UPDATE models SET family = ?, base = ?, base_source = ? WHERE id = ?",
                          [family, base, base_source, model_id])
 
