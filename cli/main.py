@@ -59,11 +59,11 @@ class HubindexGroup(click.Group):
     demand (COMMANDS)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted(set(COMMANDS) | set(self.commands))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
-            return None
+            return super().get_command(ctx, name)  # one added with @cli.command()
         module, function = COMMANDS[name].split(":")
         return getattr(importlib.import_module(f"hubindex.cli.{module}"), function)
 

@@ -87,9 +87,8 @@ def _assert_same_catalog(got: dict, want: dict) -> None:
         mine = got["embeddings"][key]
         assert (emb is None) == (mine is None), key
         if emb is not None:
-            assert (mine["revision"], mine["base"], mine["base_revision"]) == \
-                (emb["revision"], emb["base"], emb["base_revision"])
-            np.testing.assert_allclose(mine["vector"], emb["vector"], rtol=1e-4, atol=1e-5)
+            assert (mine.revision, mine.base, mine.base_revision) == (emb.revision, emb.base, emb.base_revision)
+            np.testing.assert_allclose(mine.vector, emb.vector, rtol=1e-4, atol=1e-5)
     assert got["lineage"].keys() == want["lineage"].keys()
     for model_id, entry in want["lineage"].items():
         mine = got["lineage"][model_id]

@@ -26,7 +26,7 @@ def show(catalog: Catalog, model_id: str) -> ModelView:
     for method in METHODS:
         emb = catalog.embedding(model_id, method)
         if emb is not None:
-            embeddings.append(EmbeddingEntry(method=method, dim=len(emb["vector"]), norm=emb["norm"], base=emb["base"]))
+            embeddings.append(EmbeddingEntry(method=method, dim=len(emb.vector), norm=emb.norm, base=emb.base))
     return ModelView(
         id=row["id"], revision=row["revision"], status=row["status"], error=row["error"], source=row["source"],
         path=row["path"], kind=row["kind"], architecture=row["architecture"], model_type=row["model_type"],

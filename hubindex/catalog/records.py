@@ -80,3 +80,24 @@ class StoredParent:
     distance: float | None
     allowed: bool
     evidence: dict
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingRecord:
+    """A model's Delta Activations by one method's current recipe, against a base at a revision."""
+
+    model_id: str
+    method: str
+    revision: str  # the model's revision it was computed from
+    base: str
+    base_revision: str
+    vector: np.ndarray | None  # None when read without vectors (norms only)
+    norm: float
+    recipe: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberEmbedding(EmbeddingRecord):
+    """An embedding with its model's family, as the FAISS spaces and the atlas group them."""
+
+    family: str | None

@@ -18,7 +18,16 @@ import duckdb
 import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
-from hubindex.catalog.records import DeltaTarget, LineageEdge, LineageRecord, ModelBrief, Placement, StoredParent
+from hubindex.catalog.records import (
+    DeltaTarget,
+    EmbeddingRecord,
+    LineageEdge,
+    LineageRecord,
+    MemberEmbedding,
+    ModelBrief,
+    Placement,
+    StoredParent,
+)
 from hubindex.catalog.terms import text_terms
 from hubindex.embed.methods import current_recipe
 from hubindex.errors import HubindexError, NotFoundError
@@ -154,27 +163,26 @@ class Catalog:
             return row["base"]
         return declared if declared and self.signature(declared) is not None else None
 
-    def embedding(self, model_id: str, method: str) -> dict | None:
+    def embedding(self, model_id: str, method: str) -> EmbeddingRecord | None:
         """The model's embedding by `method`'s current recipe (a row of another recipe counts as missing)."""
-        rows = self._rows("SELECT * FROM embeddings WHERE model_id = ? AND method = ? AND recipe = ?",
-                          [model_id, method, current_recipe(method)])
-        if not rows:
+        row = self.con.execute("SELECT model_id, method, revision, base, base_revision, vector, norm, recipe "
+                               "FROM embeddings WHERE model_id = ? AND method = ? AND recipe = ?",
+                               [model_id, method, current_recipe(method)]).fetchone()
+        if row is None:
             return None
-        rows[0]["vector"] = np.asarray(rows[0]["vector"], dtype=np.float32)
-        return rows[0]
+        return EmbeddingRecord(*row[:5], np.asarray(row[5], dtype=np.float32), *row[6:])
 
-    def embeddings(self, method: str, vectors: bool = True, family: str | None = None) -> list[dict]:
+    def embeddings(self, method: str, vectors: bool = True, family: str | None = None) -> list[MemberEmbedding]:
         """Current embeddings of ok models with their family (or of one family); `vectors=False` leaves out the
         vectors (norms only)."""
-        rows = self._rows(
-            f"SELECT e.{'*' if vectors else '* EXCLUDE (vector)'}, m.family FROM embeddings e "
-            "JOIN models m ON m.id = e.model_id "
+        rows = self.con.execute(
+            f"SELECT e.model_id, e.method, e.revision, e.base, e.base_revision, {'e.vector' if vectors else 'NULL'}, "
+            "e.norm, e.recipe, m.family FROM embeddings e JOIN models m ON m.id = e.model_id "
             f"WHERE e.method = ? AND e.recipe = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
             f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id",
-            [method, current_recipe(method), *([family] if family else [])])
-        for row in rows if vectors else ():
-            row["vector"] = np.asarray(row["vector"], dtype=np.float32)
-        return rows
+            [method, current_recipe(method), *([family] if family else [])]).fetchall()
+        return [MemberEmbedding(*r[:5], None if r[5] is None else np.asarray(r[5], dtype=np.float32), *r[6:])
+                for r in rows]
 
     def models_brief(self) -> list[ModelBrief]:
         """id, kind, status, family and tags of every model: what views of the whole catalog need, read fast."""
