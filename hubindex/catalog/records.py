@@ -9,10 +9,12 @@ the same vocabularies), so converting a column to its enum is the only check mad
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 
-from hubindex.status import ModelKind, ModelStatus, Relation
+from hubindex.status import CrawlStatus, ModelKind, ModelStatus, Relation
 
 
 def _kind(value: str | None) -> ModelKind | None:
@@ -101,3 +103,28 @@ class MemberEmbedding(EmbeddingRecord):
     """An embedding with its model's family, as the FAISS spaces and the atlas group them."""
 
     family: str | None
+
+
+# Hub crawl state (`hub_models`, `hub_crawl_cursors`). Named tuples: the crawler unpacks them like the pairs and
+# quadruples they replace.
+class SeenCommit(NamedTuple):
+    """The commit a hub repo was last crawled at, and how that went."""
+
+    sha: str | None
+    status: CrawlStatus
+
+
+class ListingCursor(NamedTuple):
+    """Where an interrupted listing continues, and how many repos it had recorded."""
+
+    next_url: str
+    listed: int
+
+
+class PartialRepo(NamedTuple):
+    """A repo whose current commit has only a partial signature: what `crawl --full` downloads."""
+
+    id: str
+    sha: str
+    weight_bytes: int
+    created_at: datetime | None
