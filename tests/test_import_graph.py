@@ -117,3 +117,16 @@ def test_the_query_service_starts_without_torch():
             f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert loaded.stdout.split() == [], f"imported at start-up: {loaded.stdout}"
+
+
+def test_every_subcommand_loads_under_its_name():
+    """The CLI imports a subcommand's module when it runs (cli/main.py COMMANDS): each entry names a real command."""
+    import click
+    from hubindex.cli.main import COMMANDS, cli
+
+    with click.Context(cli) as ctx:
+        assert cli.list_commands(ctx) == sorted(COMMANDS)
+        for name in COMMANDS:
+            command = cli.get_command(ctx, name)
+            assert isinstance(command, click.Command) and command.name == name, name
+        assert cli.get_command(ctx, "no-such-command") is None
