@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from hubindex.api.errors import ServiceError
 
 from hubindex.errors import NotFoundError
-from hubindex.indexer.pipeline import IndexReport, index_paths
 from hubindex.service_answers import JobRequest, JobStatus
 
 if TYPE_CHECKING:
@@ -78,10 +77,12 @@ class ThreadJobs:
     def _run(self, job_id: str, paths: list[Path]) -> None:
         job = self.jobs[job_id]
         job.state, job.started_at = "running", _now()
+        from hubindex.indexer.pipeline import index_paths  # the indexer (torch) loads with the first job
+
         writer = self.catalog.cursor_view()  # its own cursor: requests read through theirs meanwhile
         try:
-            report: IndexReport = index_paths(writer, paths, list(job.request.methods),
-                                              embed=job.request.embed, prune=job.request.prune, quiet=True)
+            report = index_paths(writer, paths, list(job.request.methods),
+                                 embed=job.request.embed, prune=job.request.prune, quiet=True)
             job.result, job.state = report, "succeeded"
         except Exception as exc:  # a job's failure is its answer, never the server's
             job.error, job.state = f"{type(exc).__name__}: {exc}", "failed"

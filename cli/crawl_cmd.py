@@ -7,8 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from hubindex.cli.index_cmd import DB_OPTION
-from hubindex.cli.options import split_list
+from hubindex.cli.options import DB_OPTION, split_list
 from hubindex.cli.output import Table, console, progress_bars
 
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$", re.IGNORECASE)

@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hubindex.cli.options import split_list
+from hubindex.cli.options import DB_OPTION, split_list
 from hubindex.cli.output import Table, console, progress_bars
-
-DB_OPTION = click.option("--db", type=click.Path(path_type=Path, dir_okay=False), required=True,
-                         help="DuckDB catalog file (FAISS indexes live beside it in FILE.faiss/).")
 
 
 @click.command()
@@ -93,9 +90,8 @@ def _queue(db: Path, paths: tuple[Path, ...], methods: list[str], embed: bool, p
 @click.option("--json", "as_json", is_flag=True, help="Print the spaces rebuilt as JSON (schemas/reindexed).")
 def reindex(db: Path, as_json: bool) -> None:
     """Apply pending catalog migrations and rebuild every FAISS index from the catalog tables."""
-    from hubindex.cli.answers import Reindexed
-
     from hubindex.catalog import Catalog
+    from hubindex.catalog.answers import Reindexed
     from hubindex.catalog.spaces import rebuild
 
     with Catalog(db) as catalog:

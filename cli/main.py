@@ -6,6 +6,7 @@ third-party warnings stay off stderr unless `--verbose`. `--verbose` is accepted
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -42,8 +43,29 @@ def _quiet_third_parties() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+# Subcommand -> "module:function" under hubindex.cli. A command's module is imported when the command runs (or
+# --help lists them), so `hubindex serve` does not import what `index` or `train` need.
+COMMANDS = {
+    "index": "index_cmd:index", "reindex": "index_cmd:reindex", "crawl": "crawl_cmd:crawl",
+    "similar": "query_cmd:similar", "show": "query_cmd:show", "search": "query_cmd:search",
+    "merge-candidates": "query_cmd:merge_candidates", "lineage": "lineage_cmd:lineage",
+    "parents": "lineage_cmd:parents", "eval": "eval_cmd:evaluate", "train": "train_cmd:train", "zoo": "zoo_cmd:zoo",
+    "serve": "serve_cmd:serve", "worker": "worker_cmd:worker", "jobs": "worker_cmd:jobs",
+}
+
+
 class HubindexGroup(click.Group):
-    """Turns every failure into one clear line and exit status 2, instead of a traceback."""
+    """Turns every failure into one clear line and exit status 2, instead of a traceback; loads subcommands on
+    demand (COMMANDS)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return super().get_command(ctx, name)  # one added with @cli.command()
+        module, function = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(f"hubindex.cli.{module}"), function)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         cut = args.index("--") if "--" in args else len(args)
@@ -82,21 +104,3 @@ def cli() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-
-def _register() -> None:
-    from hubindex.cli.crawl_cmd import crawl
-    from hubindex.cli.eval_cmd import evaluate
-    from hubindex.cli.index_cmd import index, reindex
-    from hubindex.cli.lineage_cmd import lineage, parents
-    from hubindex.cli.query_cmd import merge_candidates, search, show, similar
-    from hubindex.cli.serve_cmd import serve
-    from hubindex.cli.train_cmd import train
-    from hubindex.cli.worker_cmd import jobs, worker
-    from hubindex.cli.zoo_cmd import zoo
-
-    for command in (index, reindex, crawl, similar, show, search, merge_candidates, lineage, parents, evaluate, train,
-                    zoo, serve, worker, jobs):
-        cli.add_command(command)
-
-
-_register()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+DB_OPTION = click.option("--db", type=click.Path(path_type=Path, dir_okay=False), required=True,
+                         help="DuckDB catalog file (FAISS indexes live beside it in FILE.faiss/).")
 
 
 def split_list(values: tuple[str, ...]) -> list[str]:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import click
-from hubindex.cli.index_cmd import DB_OPTION
+from hubindex.cli.options import DB_OPTION
 from hubindex.cli.output import Table, console
 from hubindex.cli.remote import db_or_api, fetch, model_path, need_db
 from pydantic import ValidationError

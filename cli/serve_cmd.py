@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from hubindex.cli.index_cmd import DB_OPTION
+from hubindex.cli.options import DB_OPTION
 
 
 @click.command()

@@ -23,7 +23,7 @@ def _refuse_existing(out: Path, overwrite: bool) -> None:
 
 
 def _trained(out: Path, kind: str, parameters: int, loop) -> None:
-    from hubindex.cli.answers import TrainedModel
+    from hubindex.train.answers import TrainedModel
 
     click.echo(TrainedModel(out=str(out), kind=kind, parameters=parameters, steps=loop.steps,
                             first_loss=loop.first_loss, final_loss=loop.final_loss).model_dump_json(indent=2))
@@ -154,7 +154,7 @@ def merge(method: str | None, base: Path | None, models: tuple[str, ...], weight
     with progress_bars(enabled=not as_json) as progress:
         plan = run(recipe, out, resolve=resolve, max_shard_bytes=shard_size, overwrite=overwrite, progress=progress)
     if as_json:
-        from hubindex.cli.answers import MergedModel
+        from hubindex.train.answers import MergedModel
 
         click.echo(MergedModel(out=str(out), method=recipe.merge_method, inputs=recipe.inputs(),
                                tensors=len(plan.tensors)).model_dump_json(indent=2))

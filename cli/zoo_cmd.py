@@ -48,7 +48,7 @@ def build(directory: Path, seed: int, size: str, profile: str, clock: str, domai
     with progress_bars(enabled=not as_json) as progress:
         summary = build_zoo(directory, options, jobs=jobs, force=force, progress=progress)
     if as_json:
-        from hubindex.cli.answers import ZooBuilt
+        from hubindex.zoo.answers import ZooBuilt
 
         click.echo(ZooBuilt(directory=str(directory), **summary).model_dump_json(indent=2))
         return
@@ -122,9 +122,8 @@ def plant_cards_command(directory: Path, wrong_fraction: float, seed: int, as_js
 @click.option("--json", "as_json", is_flag=True, help="Print the domains as JSON (schemas/domains).")
 def domains(as_json: bool) -> None:
     """List the generated text domains."""
-    from hubindex.cli.answers import Domain, DomainsAnswer
-
     from hubindex import corpus
+    from hubindex.zoo.answers import Domain, DomainsAnswer
 
     answer = DomainsAnswer([Domain(name=name, sample=corpus.generate(name, 1, 0)[0].replace("\n", " ")[:90])
                             for name in corpus.domain_names()])

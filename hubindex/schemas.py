@@ -12,8 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, RootModel
 
 from hubindex.atlas.answers import AtlasForest, AtlasMap
-from hubindex.catalog.answers import ModelPage, ModelView, SearchHit, SimilarHit
-from hubindex.cli.answers import DomainsAnswer, MergedModel, Reindexed, TrainedModel, ZooBuilt
+from hubindex.catalog.answers import ModelPage, ModelView, Reindexed, SearchHit, SimilarHit
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.evaluate.merging import MergeEval
 from hubindex.hub.crawl import CrawlReport
@@ -23,7 +22,9 @@ from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
 from hubindex.merge_candidates.answers import MergeCandidates
 from hubindex.search_by_examples import ExamplesQuery
 from hubindex.service_answers import ErrorBody, Health, JobRequest, JobStatus
+from hubindex.train.answers import MergedModel, TrainedModel
 from hubindex.train.merge.recipe import MergeRecipe
+from hubindex.zoo.answers import DomainsAnswer, ZooBuilt
 from hubindex.zoo.cards import PlantedCards
 from hubindex.zoo.summary import TruthEntry, ZooSummary
 

@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field
 from hubindex.catalog import Catalog
 from hubindex.catalog.answers import SimilarHit
 from hubindex.catalog.spaces import Spaces, delta_space
-from hubindex.embed.activations import load_probe_model, probe_features
 from hubindex.embed.methods import EmbeddingMethod, get_method
 from hubindex.errors import HubindexError
 
@@ -66,6 +65,8 @@ def task_vector(base: Path, base_id: str, examples: list[TaskExample], method: E
                 base_features: dict | None = None) -> np.ndarray:
     """The examples' embedding: a short finetune of `base` on them, read like any model of the family
     (`base_features`: the base's probe features when the caller has them already)."""
+    from hubindex.embed.activations import load_probe_model, probe_features  # torch: only when a task is embedded
+
     with tempfile.TemporaryDirectory(prefix="hubindex-task-") as scratch:
         out = Path(scratch) / "task"
         task_model(base, base_id, examples, out)
@@ -108,6 +109,6 @@ def nearest_to_examples(catalog: Catalog, query: ExamplesQuery, embed=embed_exam
     if not norm:
         raise HubindexError("the examples did not move the base's activations; give more or longer examples")
     hits = spaces.search(space, vector / norm, query.k)
-    kinds = catalog.families_and_kinds([m for m, _ in hits])
-    return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=kinds[m][0], kind=kinds[m][1])
+    placed = catalog.placements([m for m, _ in hits])
+    return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=placed[m].family, kind=placed[m].kind)
             for m, s in hits]

@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from hubindex.catalog.answers import UtcDatetime
-from hubindex.indexer.pipeline import IndexReport
+from hubindex.pipeline.run import IndexReport
+from hubindex.status import ModelStatus
 
 
 class Health(BaseModel):
@@ -19,7 +20,7 @@ class Health(BaseModel):
     status: Literal["ok"]
     version: str
     db: str = Field(description="catalog file name (not its path)")
-    models: dict[str, int] = Field(description="models per status")
+    models: dict[ModelStatus, int] = Field(description="models per status")
 
 
 class ErrorBody(BaseModel):

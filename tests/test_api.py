@@ -191,7 +191,7 @@ def test_parents_are_read_from_candidates_stored_when_lineage_ran(tiny_catalog, 
         models = [pick(truth, "finetune"), pick(truth, "adapter")]
         for model in models:  # the index run stored them, and they equal a ranking done now
             stored = catalog.stored_parents(model, 1000)
-            assert stored and stored[0]["evidence"]["chosen"]
+            assert stored and stored[0].evidence["chosen"]
             assert [c.model_dump() for c in parents(catalog, model, 1000)] == \
                 [c.model_dump() for c in rank_model(catalog, model)]
         assert len(parents(catalog, models[0], 2)) == 2

@@ -17,13 +17,13 @@ from hubindex.schemas import schema_for
 def test_forest_has_every_model_and_its_lineage(tiny_catalog, tiny_zoo):
     with Catalog(tiny_catalog, read_only=True) as catalog:
         answer = forest(catalog)
-        lineage = {r["model_id"]: r for r in catalog.lineage()}
+        lineage = {r.model_id: r for r in catalog.lineage()}
     jsonschema.validate(json.loads(answer.model_dump_json()), schema_for("atlas_forest"))
     truth = json.loads((tiny_zoo / "truth.json").read_text())
     nodes = {n.model: n for n in answer.nodes}
     assert set(nodes) == set(truth)
     for model, node in nodes.items():
-        assert node.parents == list(lineage[model]["parents"]) and node.relation == lineage[model]["relation"]
+        assert node.parents == lineage[model].parents and node.relation == lineage[model].relation
     roots = {m for m, t in truth.items() if not t["parents"]}
     assert {f.root for f in answer.families} == roots
     assert sum(f.size for f in answer.families) == len(truth)
@@ -93,7 +93,7 @@ def test_parents_and_merge_candidates_of_a_model_without_signature_say_so(tmp_pa
 
     db = write_catalog(tmp_path / "synthetic.duckdb", 60)
     with Catalog(db, read_only=True) as catalog:
-        child = next(e["model_id"] for e in catalog.lineage() if e["relation"] == "finetune")
+        child = next(e.model_id for e in catalog.lineage() if e.relation == "finetune")
         for query in (parents, rank):
             with pytest.raises(NotFoundError, match="no weight signature"):
                 query(catalog, child)
@@ -117,7 +117,7 @@ def test_atlas_answers_are_cached_until_the_catalog_changes(tmp_path):
     with Catalog(db) as catalog:
         first = cache.json(catalog, ("forest",), lambda: answer(catalog))
         assert cache.json(catalog, ("forest",), lambda: answer(catalog)) == first and len(computed) == 1
-        model, other = (e["model_id"] for e in catalog.lineage()[-2:])
+        model, other = (e.model_id for e in catalog.lineage()[-2:])
         for change in (lambda: catalog.set_status(model, "error", "gone"),
                        lambda: catalog.con.execute("UPDATE lineage SET confidence = 0.5 WHERE model_id = ?", [model]),
                        lambda: catalog.con.execute("DELETE FROM embeddings WHERE model_id = ?", [other])):

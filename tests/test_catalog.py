@@ -108,7 +108,7 @@ def test_look_alike_families_and_adapter_bases_from_weights_and_probes(multi_fam
         assert {m: rows[m]["base"] for m in adapters} == {m: truth[m]["parents"][0] for m in adapters}
         assert all(rows[m]["base_source"] in ("weights", "probe-loss") for m in adapters)
         # Applied on that base, compared with the family root like the finetunes (indexer.embedding.embedding_base).
-        assert all(catalog.embedding(m, "hubindex")["base"] == rows[m]["family"] for m in adapters)
+        assert all(catalog.embedding(m, "hubindex").base == rows[m]["family"] for m in adapters)
         gpt_adapters = [m for m, e in truth.items() if e["relation"] == "adapter" and e["arch"] == "gpt2"]
         assert gpt_adapters and all(rows[m]["base_source"] == "weights" for m in gpt_adapters)
 
@@ -158,7 +158,7 @@ def test_changed_model_replaces_its_rows_and_deleted_one_is_pruned(tiny_zoo, tmp
         new = catalog.model(changed)
         assert new["revision"] != old[changed]
         assert catalog.signature(changed)["revision"] == new["revision"]
-        assert catalog.embedding(changed, "hubindex")["revision"] == new["revision"]
+        assert catalog.embedding(changed, "hubindex").revision == new["revision"]
         assert catalog.con.execute("SELECT count(*) FROM tensor_stats WHERE model_id = ?", [changed]).fetchone()[0] \
             == len(catalog.tensor_stats(picked[0]))
         for model_id in set(picked) - {changed, gone}:

@@ -189,8 +189,7 @@ def test_embedding_of_another_recipe_is_stale_and_never_read(tmp_path):
         assert old not in delta_vectors(catalog, "hubindex")[family]
         rebuild(catalog, weights=False)
         assert not Spaces.open(catalog.spaces_dir).contains(delta_space("hubindex", family), old)
-        catalog.save_embedding(old, "hubindex", row["revision"], row["base"], row["base_revision"], row["vector"],
-                               method.recipe)
+        catalog.save_embedding(old, "hubindex", row.revision, row.base, row.base_revision, row.vector, method.recipe)
         assert {r["id"] for r in stale(catalog, method)} == before and old in delta_vectors(catalog, "hubindex")[family]
 
 

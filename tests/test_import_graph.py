@@ -5,6 +5,8 @@ functions and under TYPE_CHECKING count too (a deferred import is still a depend
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +98,35 @@ def test_packages_import_each_other_without_cycles():
     assert not problems, "\n".join(problems)
     assert "hubindex.hub" not in graph["hubindex.indexer"]
     assert "hubindex.catalog" not in graph.get("hubindex.embed", {})
+
+
+def test_the_library_imports_none_of_its_shells():
+    """hubindex/ knows nothing of HTTP, queues or the command line: api/, workers/ and cli/ import it, never back."""
+    shells = set(TREES) - {"hubindex"}
+    graph = import_graph()
+    found = [f"{unit} -> {shell} ({graph[unit][shell]})" for unit in sorted(set(graph) - shells)
+             for shell in sorted(shells) if shell in graph[unit]]
+    assert not found, "\n".join(found)
+
+
+def test_the_query_service_starts_without_torch():
+    """`hubindex serve` imports the command line and the API app; torch, transformers and peft (seconds of start-up)
+    load only when a route that needs them runs (indexing jobs, parents ranked on request, search by examples)."""
+    heavy = ("torch", "transformers", "peft")
+    code = ("import sys, hubindex.cli.main, hubindex.cli.serve_cmd, hubindex.api.app; "
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.split() == [], f"imported at start-up: {loaded.stdout}"
+
+
+def test_every_subcommand_loads_under_its_name():
+    """The CLI imports a subcommand's module when it runs (cli/main.py COMMANDS): each entry names a real command."""
+    import click
+    from hubindex.cli.main import COMMANDS, cli
+
+    with click.Context(cli) as ctx:
+        assert cli.list_commands(ctx) == sorted(COMMANDS)
+        for name in COMMANDS:
+            command = cli.get_command(ctx, name)
+            assert isinstance(command, click.Command) and command.name == name, name
+        assert cli.get_command(ctx, "no-such-command") is None

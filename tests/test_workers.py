@@ -69,7 +69,7 @@ def _catalog_view(db) -> dict:
                        for i, r in models.items()},
             "signatures": {i: cat.signature(i) for i in models},
             "embeddings": {(i, m): cat.embedding(i, m) for i in models for m in ("hubindex", "paper")},
-            "lineage": {e["model_id"]: e for e in cat.lineage()},
+            "lineage": {e.model_id: e for e in cat.lineage()},
         }
 
 
@@ -87,14 +87,13 @@ def _assert_same_catalog(got: dict, want: dict) -> None:
         mine = got["embeddings"][key]
         assert (emb is None) == (mine is None), key
         if emb is not None:
-            assert (mine["revision"], mine["base"], mine["base_revision"]) == \
-                (emb["revision"], emb["base"], emb["base_revision"])
-            np.testing.assert_allclose(mine["vector"], emb["vector"], rtol=1e-4, atol=1e-5)
+            assert (mine.revision, mine.base, mine.base_revision) == (emb.revision, emb.base, emb.base_revision)
+            np.testing.assert_allclose(mine.vector, emb.vector, rtol=1e-4, atol=1e-5)
     assert got["lineage"].keys() == want["lineage"].keys()
     for model_id, entry in want["lineage"].items():
         mine = got["lineage"][model_id]
-        assert (mine["parents"], mine["relation"]) == (entry["parents"], entry["relation"]), model_id
-        assert mine["confidence"] == pytest.approx(entry["confidence"], abs=1e-3)
+        assert (mine.parents, mine.relation) == (entry.parents, entry.relation), model_id
+        assert mine.confidence == pytest.approx(entry.confidence, abs=1e-3)
 
 
 def test_killed_worker_restarted_every_model_indexed_once_same_as_in_process(tiny_zoo, tiny_catalog, broker,

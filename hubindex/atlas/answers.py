@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from hubindex.lineage.answers import Relation
-from hubindex.status import ModelKind, ModelStatus
+from hubindex.status import ModelKind, ModelStatus, Relation
 
 
 class ForestNode(BaseModel):

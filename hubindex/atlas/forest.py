@@ -9,7 +9,7 @@ from hubindex.embed.methods import METHODS
 
 
 def forest(catalog: Catalog) -> AtlasForest:
-    lineage = {r["model_id"]: r for r in catalog.lineage_edges()}
+    lineage = {r.model_id: r for r in catalog.lineage_edges()}
     deltas = {method: delta_members(catalog, method) for method in METHODS}
     methods_of: dict[str, list[str]] = {}
     for method, by_family in deltas.items():
@@ -19,15 +19,15 @@ def forest(catalog: Catalog) -> AtlasForest:
     nodes = []
     sizes: dict[str, int] = {}
     for row in catalog.models_brief():
-        entry = lineage.get(row["id"])
-        family = entry["family"] if entry else row["family"]
+        entry = lineage.get(row.id)
+        family = entry.family if entry else row.family
         if family:
             sizes[family] = sizes.get(family, 0) + 1
         nodes.append(ForestNode(
-            model=row["id"], family=family, kind=row["kind"], status=row["status"],
-            relation=entry["relation"] if entry else None, parents=list(entry["parents"]) if entry else [],
-            confidence=entry["confidence"] if entry else None, tags=row["tags"] or [],
-            delta_methods=methods_of.get(row["id"], [])))
+            model=row.id, family=family, kind=row.kind, status=row.status,
+            relation=entry.relation if entry else None, parents=list(entry.parents) if entry else [],
+            confidence=entry.confidence if entry else None, tags=row.tags,
+            delta_methods=methods_of.get(row.id, [])))
     embedded = {method: {fam: len(v) for fam, v in by_family.items()} for method, by_family in deltas.items()}
     families = [FamilySummary(root=fam, size=size, embedded={m: embedded[m].get(fam, 0) for m in METHODS})
                 for fam, size in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))]

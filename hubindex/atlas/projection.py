@@ -11,14 +11,12 @@ from collections import Counter
 
 import faiss
 import numpy as np
-from scipy.sparse.linalg import svds
 
 from hubindex.atlas.answers import AtlasMap, MapPoint
 from hubindex.catalog.spaces import delta_vectors
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import get_method
 from hubindex.errors import NotFoundError
-from hubindex.evaluate.embedding import cosine_distances, silhouette_of_distances
 
 MAX_CLUSTERS = 8
 SILHOUETTE_SAMPLE = 1000
@@ -33,6 +31,8 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, list[float]]:
         return np.zeros((len(vectors), 2)), [0.0, 0.0]
     total = float((centred ** 2).sum())
     if min(centred.shape) > 3:  # only the two leading axes: ARPACK, not a full SVD of a 10,000 x 4096 matrix
+        from scipy.sparse.linalg import svds  # scipy loads with the first map, not with the server
+
         _, singular, axes = svds(centred, k=2, random_state=SEED)
         order = np.argsort(-singular)
         singular, axes = singular[order], axes[order]
@@ -49,6 +49,9 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, list[float]]:
 
 def kmeans_clusters(vectors: np.ndarray) -> np.ndarray:
     """Cluster labels of unit vectors: spherical k-means, k chosen by silhouette (cosine) on a subsample."""
+    # evaluate/ imports the zoo's truth and the training models (transformers): loaded with the first map only
+    from hubindex.evaluate.embedding import cosine_distances, silhouette_of_distances
+
     n = len(vectors)
     if n < 4:
         return np.zeros(n, dtype=np.int64)
@@ -96,9 +99,9 @@ def family_map(catalog: Catalog, family: str, method: str = "hubindex") -> Atlas
     vectors = np.stack([members[m] for m in ids])
     coords, share = pca_2d(vectors)
     labels = kmeans_clusters(vectors)
-    rows = {r["id"]: r for r in catalog.models_brief() if r["id"] in members}
-    tags = specific_tags({m: rows[m]["tags"] or [] for m in ids})
+    rows = {r.id: r for r in catalog.models_brief() if r.id in members}
+    tags = specific_tags({m: rows[m].tags for m in ids})
     points = [MapPoint(model=m, x=float(coords[i, 0]), y=float(coords[i, 1]), cluster=int(labels[i]), tag=tags[m],
-                       kind=rows[m]["kind"]) for i, m in enumerate(ids)]
+                       kind=rows[m].kind) for i, m in enumerate(ids)]
     return AtlasMap(family=family, method=method, clusters=int(labels.max()) + 1 if len(labels) else 0,
                     explained_variance=share, points=points)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from hubindex.status import ModelKind, ModelStatus
+from hubindex.status import BaseSource, ModelKind, ModelStatus
 
 # The catalog stores naive UTC times; answers carry the zone so they are RFC 3339 date-times ("...Z").
 UtcDatetime = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=UTC))]
@@ -74,7 +74,7 @@ class ModelView(BaseModel):
     created_at: UtcDatetime | None
     family: str | None
     base: str | None
-    base_source: str | None
+    base_source: BaseSource | None
     samples: int = Field(description="sampled weight coordinates in the signature")
     embeddings: list[EmbeddingEntry]
     tensors: list[TensorEntry]
@@ -110,3 +110,12 @@ class SearchHit(BaseModel):
     score: float = Field(description="weighted term matches: id 3, tag 2, card text 1 per query term")
     matched: list[Literal["id", "tags", "card"]] = Field(description="fields in which some query term occurs")
     snippet: str | None = Field(description="card text around the first matching term")
+
+
+class Reindexed(BaseModel):
+    """`hubindex reindex --json`: the FAISS spaces rebuilt from the catalog tables."""
+
+    db: str
+    spaces_dir: str
+    spaces: dict[str, int] = Field(description="space name -> vectors")
+    vectors: int

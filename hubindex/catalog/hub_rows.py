@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from hubindex.catalog.records import ListingCursor, PartialRepo, SeenCommit
 from hubindex.catalog.store import Catalog
+from hubindex.status import CrawlStatus
 
 HUB_COLUMNS = ("id", "endpoint", "sha", "status", "reason", "author", "pipeline_tag", "library_name", "gated",
                "private", "created_at", "last_modified", "downloads", "likes", "tags", "base_models", "base_relation",
                "card_data", "siblings", "bytes_total", "bytes_fetched", "requests", "crawled_at", "created_source")
-DONE = ("partial", "full", "unsupported")  # outcomes that hold until the commit changes; others are retried
+# Outcomes that hold until the commit changes; the others are tried again by the next crawl.
+DONE: tuple[CrawlStatus, ...] = (CrawlStatus.PARTIAL, CrawlStatus.FULL, CrawlStatus.UNSUPPORTED)
 # What a metadata-only listing writes, with the JSON types DuckDB parses a page into; weights-derived columns
 # (status, reason, bytes) are kept for an unchanged commit.
 LISTED_TYPES = {"id": "VARCHAR", "endpoint": "VARCHAR", "sha": "VARCHAR", "author": "VARCHAR",
@@ -43,11 +46,21 @@ def record_hub(catalog: Catalog, row: dict) -> None:
                         f"({', '.join('?' * len(HUB_COLUMNS))})", [row.get(c) for c in HUB_COLUMNS])
 
 
-def current_commits(catalog: Catalog, endpoint: str, ids: list[str]) -> dict[str, tuple[str | None, str]]:
-    """(sha, status) of the rows these ids have at this endpoint: one query for a whole listing page."""
+def current_commits(catalog: Catalog, endpoint: str, ids: list[str]) -> dict[str, SeenCommit]:
+    """The commit and outcome of the rows these ids have at this endpoint: one query for a whole listing page."""
     rows = catalog.con.execute("SELECT id, sha, status FROM hub_models WHERE endpoint = ? AND id IN "
                                "(SELECT unnest(?))", [endpoint, ids]).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
+    return {r[0]: SeenCommit(r[1], CrawlStatus(r[2])) for r in rows}
+
+
+def lacking_full(catalog: Catalog, endpoint: str, ids: list[str]) -> list[PartialRepo]:
+    """Listed repos whose current commit has only a partial signature, whichever crawl made it: what `crawl --full`
+    downloads, oldest first (bases before children)."""
+    rows = catalog.con.execute(
+        "SELECT id, sha, coalesce(bytes_total, 0), created_at FROM hub_models "
+        "WHERE endpoint = ? AND status = 'partial' AND id IN (SELECT unnest(?)) ORDER BY created_at NULLS LAST, id",
+        [endpoint, ids]).fetchall()
+    return [PartialRepo(*r) for r in rows]
 
 
 def record_listed(catalog: Catalog, rows: list[dict]) -> None:
@@ -72,11 +85,11 @@ def record_listed(catalog: Catalog, rows: list[dict]) -> None:
         {"now": datetime.now(UTC).replace(tzinfo=None), "page": page, "schema": schema})
 
 
-def load_cursor(catalog: Catalog, endpoint: str, query_key: str) -> tuple[str, int] | None:
-    """(next page URL, repos recorded so far) of an unfinished listing of this query, if any."""
+def load_cursor(catalog: Catalog, endpoint: str, query_key: str) -> ListingCursor | None:
+    """Where an unfinished listing of this query continues, if there is one."""
     row = catalog.con.execute("SELECT next_url, listed FROM hub_crawl_cursors WHERE endpoint = ? AND query_key = ?",
                               [endpoint, query_key]).fetchone()
-    return (row[0], row[1]) if row else None
+    return ListingCursor(*row) if row else None
 
 
 def save_cursor(catalog: Catalog, endpoint: str, query_key: str, next_url: str | None, listed: int) -> None:

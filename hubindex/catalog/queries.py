@@ -7,18 +7,16 @@ import weakref
 import numpy as np
 
 from hubindex.catalog.answers import Declared, EmbeddingEntry, FileEntry, ModelView, SimilarHit, TensorEntry
+from hubindex.catalog.records import Placement
 from hubindex.catalog.spaces import NULL_DELTA, Spaces, delta_space, implied_sketch, weight_space
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import METHODS, get_method
 from hubindex.errors import HubindexError, NotFoundError
-from hubindex.fingerprint.sampling import tensor_sample
-from hubindex.fingerprint.signature import split_samples
 from hubindex.status import OK_STATUSES
 
 SHORTLIST = 4  # FAISS returns SHORTLIST * k (at least 32) candidates, re-ranked by exact sampled distance
 MAX_K = 1000
-_KINDS: weakref.WeakKeyDictionary[Spaces, dict[str, tuple[str | None, str | None]]] = \
-    weakref.WeakKeyDictionary()
+_PLACEMENTS: weakref.WeakKeyDictionary[Spaces, dict[str, Placement]] = weakref.WeakKeyDictionary()
 
 
 def show(catalog: Catalog, model_id: str) -> ModelView:
@@ -28,7 +26,7 @@ def show(catalog: Catalog, model_id: str) -> ModelView:
     for method in METHODS:
         emb = catalog.embedding(model_id, method)
         if emb is not None:
-            embeddings.append(EmbeddingEntry(method=method, dim=len(emb["vector"]), norm=emb["norm"], base=emb["base"]))
+            embeddings.append(EmbeddingEntry(method=method, dim=len(emb.vector), norm=emb.norm, base=emb.base))
     return ModelView(
         id=row["id"], revision=row["revision"], status=row["status"], error=row["error"], source=row["source"],
         path=row["path"], kind=row["kind"], architecture=row["architecture"], model_type=row["model_type"],
@@ -49,6 +47,10 @@ def _check_k(k: int) -> None:
 
 def implied_samples(catalog: Catalog, model_id: str) -> dict[str, np.ndarray]:
     """Scaled samples of a model's full weights (an adapter: its base's plus its delta on the targets)."""
+    # Importing fingerprint/ loads the checkpoint reader and torch: only comparisons by weights pay for it.
+    from hubindex.fingerprint.sampling import tensor_sample
+    from hubindex.fingerprint.signature import split_samples
+
     sig = catalog.signature(model_id)
     segments = split_samples(sig["samples"], sig["shapes"])
     if sig["kind"] == "adapter":
@@ -64,13 +66,13 @@ def implied_samples(catalog: Catalog, model_id: str) -> dict[str, np.ndarray]:
     return {n: v.astype(np.float64) * tensor_sample(n, shapes[n]).scale for n, v in segments.items()}
 
 
-def _hit_kinds(catalog: Catalog, spaces: Spaces) -> dict[str, tuple[str | None, str | None]]:
+def _placements(catalog: Catalog, spaces: Spaces) -> dict[str, Placement]:
     """Family and kind of every model, read once per generation of the spaces: hits come from those spaces, and a
     model's family or kind changes only with a run, which ends by rebuilding them."""
-    kinds = _KINDS.get(spaces)
-    if kinds is None:
-        kinds = _KINDS[spaces] = catalog.all_families_and_kinds()
-    return kinds
+    placed = _PLACEMENTS.get(spaces)
+    if placed is None:
+        placed = _PLACEMENTS[spaces] = catalog.placements()
+    return placed
 
 
 def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta",
@@ -78,27 +80,30 @@ def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta",
     _check_k(k)
     if by == "delta":  # the hot path of the service: one point lookup, one FAISS search
         get_method(method)
-        row = catalog.delta_query(model_id, method)
-        if row is None:
+        target = catalog.delta_target(model_id, method)
+        if target is None:
             raise NotFoundError(f"model {model_id!r} is not in the catalog {catalog.path.name}")
+        status, error = target.status, target.error
     else:
         row = catalog.require(model_id)
-    if row["status"] not in OK_STATUSES:
-        raise HubindexError(f"{model_id} is not indexed ({row['status']}: {row['error']})")
+        status, error = row["status"], row["error"]
+    if status not in OK_STATUSES:
+        raise HubindexError(f"{model_id} is not indexed ({status}: {error})")
     spaces = Spaces.open(catalog.spaces_dir)
     if by == "delta":
-        family = row["family"]
+        family = target.family
         space = delta_space(method, family or "")
-        if row["vector"] is None or not spaces.contains(space, model_id):  # null deltas are left out of the space
+        if target.vector is None or not spaces.contains(space, model_id):  # null deltas are left out of the space
             why = "it is its family's root" if family == model_id else (
-                "its activations barely differ from its base" if row["vector"] is not None
+                "its activations barely differ from its base" if target.vector is not None
                 else "it has no Delta Activations embedding")
             raise HubindexError(f"{model_id}: no delta to compare ({why}; NULL_DELTA={NULL_DELTA}); "
                                 "try --by weights")
-        hits = [(m, s) for m, s in spaces.search(space, row["vector"] / row["norm"], k + 1) if m != model_id][:k]
-        kinds = _hit_kinds(catalog, spaces)
-        return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=kinds[m][0], kind=kinds[m][1])
-                for m, s in hits if m in kinds]  # a model deleted since the spaces were built is no hit
+        hits = [(m, s) for m, s in spaces.search(space, target.vector / target.norm, k + 1) if m != model_id][:k]
+        placed = _placements(catalog, spaces)
+        return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=placed[m].family,
+                           kind=placed[m].kind)
+                for m, s in hits if m in placed]  # a model deleted since the spaces were built is no hit
     if by != "weights":
         raise HubindexError(f"--by must be delta or weights, not {by!r}")
     placed = implied_sketch(catalog, model_id)
@@ -115,6 +120,6 @@ def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta",
         distance = float(np.sqrt(sum(float((mine[n] - theirs[n]) @ (mine[n] - theirs[n])) for n in mine)))
         scored.append((distance, other))
     scored.sort()
-    kinds = catalog.families_and_kinds([m for _, m in scored[:k]])
-    return [SimilarHit(model=m, score=1 - d / norm if norm else 0.0, by="weights", distance=d, family=kinds[m][0],
-                       kind=kinds[m][1]) for d, m in scored[:k]]
+    placed = catalog.placements([m for _, m in scored[:k]])
+    return [SimilarHit(model=m, score=1 - d / norm if norm else 0.0, by="weights", distance=d,
+                       family=placed[m].family, kind=placed[m].kind) for d, m in scored[:k]]

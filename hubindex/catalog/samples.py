@@ -10,11 +10,13 @@ import numpy as np
 
 from hubindex.catalog.store import Catalog
 from hubindex.errors import NotFoundError
-from hubindex.fingerprint.sampling import tensor_sample
-from hubindex.fingerprint.signature import split_samples
 
 
 def sample_vectors(catalog: Catalog, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+    # Importing fingerprint/ loads the checkpoint reader and torch: only comparisons by weights pay for it.
+    from hubindex.fingerprint.sampling import tensor_sample
+    from hubindex.fingerprint.signature import split_samples
+
     sig = catalog.signature(model_id)
     if sig is None:  # a failed or metadata-only row: nothing to compare, said plainly rather than a TypeError
         raise NotFoundError(f"model {model_id!r} has no weight signature in the catalog")

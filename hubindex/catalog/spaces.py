@@ -24,6 +24,7 @@ from typing import ClassVar
 import faiss
 import numpy as np
 
+from hubindex.catalog.records import MemberEmbedding
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import METHODS
 from hubindex.errors import HubindexError
@@ -86,16 +87,16 @@ def implied_sketch(catalog: Catalog, model_id: str) -> tuple[str, np.ndarray] | 
     return (base["layout"], base["sketch"] + sig["sketch"]) if base is not None else None
 
 
-def _kept_deltas(rows: list[dict]) -> dict[str, list[dict]]:
-    """Per family: the embedding rows taken against the family root whose delta has a direction."""
-    by_family: dict[str, list[dict]] = {}
+def _kept_deltas(rows: list[MemberEmbedding]) -> dict[str, list[MemberEmbedding]]:
+    """Per family: the embeddings taken against the family root whose delta has a direction."""
+    by_family: dict[str, list[MemberEmbedding]] = {}
     for row in rows:
-        if row["family"] and row["base"] == row["family"]:
-            by_family.setdefault(row["family"], []).append(row)
+        if row.family and row.base == row.family:
+            by_family.setdefault(row.family, []).append(row)
     families = {}
     for family, members in by_family.items():
-        median = float(np.median([r["norm"] for r in members]))
-        kept = [r for r in members if r["norm"] > NULL_DELTA * median]
+        median = float(np.median([r.norm for r in members]))
+        kept = [r for r in members if r.norm > NULL_DELTA * median]
         if kept:
             families[family] = kept
     return families
@@ -103,13 +104,13 @@ def _kept_deltas(rows: list[dict]) -> dict[str, list[dict]]:
 
 def delta_vectors(catalog: Catalog, method: str, family: str | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Per family (or for one family): model id -> unit delta, dropping null deltas."""
-    return {fam: {r["model_id"]: r["vector"] / r["norm"] for r in rows}
+    return {fam: {r.model_id: r.vector / r.norm for r in rows}
             for fam, rows in _kept_deltas(catalog.embeddings(method, family=family)).items()}
 
 
 def delta_members(catalog: Catalog, method: str) -> dict[str, list[str]]:
     """Per family: the models delta_vectors keeps, without reading a vector."""
-    return {family: [r["model_id"] for r in rows]
+    return {family: [r.model_id for r in rows]
             for family, rows in _kept_deltas(catalog.embeddings(method, vectors=False)).items()}
 
 

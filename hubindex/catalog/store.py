@@ -8,18 +8,33 @@ model already indexed keeps its last good rows and marks the status, so a bad up
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
+from hubindex.catalog.records import (
+    DeltaTarget,
+    EmbeddingRecord,
+    LineageEdge,
+    LineageRecord,
+    MemberEmbedding,
+    ModelBrief,
+    Placement,
+    StoredParent,
+)
 from hubindex.catalog.terms import text_terms
 from hubindex.embed.methods import current_recipe
 from hubindex.errors import HubindexError, NotFoundError
-from hubindex.fingerprint import WeightSignature
-from hubindex.status import ok_sql
+from hubindex.status import BaseSource, ModelKind, ModelStatus, Relation, ok_sql
+
+if TYPE_CHECKING:  # fingerprinting reads checkpoints with torch; readers of the catalog never need it
+    from hubindex.fingerprint import WeightSignature
 
 MODEL_COLUMNS = ("id", "revision", "source", "path", "kind", "status", "error", "architecture", "model_type", "layout",
                  "params", "dtype", "files", "file_stamp", "declared_base", "declared_relation", "adapter_base", "tags",
@@ -70,6 +85,17 @@ class Catalog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """What is written inside commits together, or (on any exception, KeyboardInterrupt included) not at all."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
     # ---- reads
     def _rows(self, sql: str, params: list | None = None) -> list[dict]:
         cursor = self.con.execute(sql, params or [])
@@ -94,26 +120,26 @@ class Catalog:
         where = f"WHERE status IN {ok_sql()}" if ok_only else ""
         return self._rows(f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")
 
-    def families_and_kinds(self, model_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
-        rows = self.con.execute("SELECT id, family, kind FROM models WHERE id IN (SELECT unnest(?))",
-                                [model_ids]).fetchall()
-        return {r[0]: (r[1], r[2]) for r in rows}
+    def placements(self, model_ids: list[str] | None = None) -> dict[str, Placement]:
+        """Family and kind of these models (of every model when None)."""
+        if model_ids is None:
+            rows = self.con.execute("SELECT id, family, kind FROM models").fetchall()
+        else:
+            rows = self.con.execute("SELECT id, family, kind FROM models WHERE id IN (SELECT unnest(?))",
+                                    [model_ids]).fetchall()
+        return {r[0]: Placement.of(r[1], r[2]) for r in rows}
 
-    def delta_query(self, model_id: str, method: str) -> dict | None:
-        """What `similar --by delta` reads of the asking model: status, error, family and its embedding (None when
-        the model is not in the catalog)."""
+    def delta_target(self, model_id: str, method: str) -> DeltaTarget | None:
+        """What `similar --by delta` reads of the asking model (None when it is not in the catalog)."""
         # Two primary-key lookups: a join would read every embedding of the method.
         row = self.con.execute("SELECT status, error, family FROM models WHERE id = ?", [model_id]).fetchone()
         if row is None:
             return None
         emb = self.con.execute("SELECT vector, norm FROM embeddings WHERE model_id = ? AND method = ?",
                                [model_id, method]).fetchone()
-        return {"status": row[0], "error": row[1], "family": row[2],
-                "vector": None if emb is None else np.asarray(emb[0], dtype=np.float32),
-                "norm": None if emb is None else emb[1]}
-
-    def all_families_and_kinds(self) -> dict[str, tuple[str | None, str | None]]:
-        return {r[0]: (r[1], r[2]) for r in self.con.execute("SELECT id, family, kind FROM models").fetchall()}
+        return DeltaTarget(status=ModelStatus(row[0]), error=row[1], family=row[2],
+                           vector=None if emb is None else np.asarray(emb[0], dtype=np.float32),
+                           norm=None if emb is None else emb[1])
 
     def tensor_stats(self, model_id: str) -> list[dict]:
         return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
@@ -137,50 +163,55 @@ class Catalog:
             return row["base"]
         return declared if declared and self.signature(declared) is not None else None
 
-    def embedding(self, model_id: str, method: str) -> dict | None:
+    def embedding(self, model_id: str, method: str) -> EmbeddingRecord | None:
         """The model's embedding by `method`'s current recipe (a row of another recipe counts as missing)."""
-        rows = self._rows("SELECT * FROM embeddings WHERE model_id = ? AND method = ? AND recipe = ?",
-                          [model_id, method, current_recipe(method)])
-        if not rows:
+        row = self.con.execute("SELECT model_id, method, revision, base, base_revision, vector, norm, recipe "
+                               "FROM embeddings WHERE model_id = ? AND method = ? AND recipe = ?",
+                               [model_id, method, current_recipe(method)]).fetchone()
+        if row is None:
             return None
-        rows[0]["vector"] = np.asarray(rows[0]["vector"], dtype=np.float32)
-        return rows[0]
+        return EmbeddingRecord(*row[:5], np.asarray(row[5], dtype=np.float32), *row[6:])
 
-    def embeddings(self, method: str, vectors: bool = True, family: str | None = None) -> list[dict]:
+    def embeddings(self, method: str, vectors: bool = True, family: str | None = None) -> list[MemberEmbedding]:
         """Current embeddings of ok models with their family (or of one family); `vectors=False` leaves out the
         vectors (norms only)."""
-        rows = self._rows(
-            f"SELECT e.{'*' if vectors else '* EXCLUDE (vector)'}, m.family FROM embeddings e "
-            "JOIN models m ON m.id = e.model_id "
+        rows = self.con.execute(
+            f"SELECT e.model_id, e.method, e.revision, e.base, e.base_revision, {'e.vector' if vectors else 'NULL'}, "
+            "e.norm, e.recipe, m.family FROM embeddings e JOIN models m ON m.id = e.model_id "
             f"WHERE e.method = ? AND e.recipe = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
             f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id",
-            [method, current_recipe(method), *([family] if family else [])])
-        for row in rows if vectors else ():
-            row["vector"] = np.asarray(row["vector"], dtype=np.float32)
-        return rows
+            [method, current_recipe(method), *([family] if family else [])]).fetchall()
+        return [MemberEmbedding(*r[:5], None if r[5] is None else np.asarray(r[5], dtype=np.float32), *r[6:])
+                for r in rows]
 
-    def models_brief(self) -> list[dict]:
+    def models_brief(self) -> list[ModelBrief]:
         """id, kind, status, family and tags of every model: what views of the whole catalog need, read fast."""
-        return self._rows("SELECT id, kind, status, family, tags FROM models ORDER BY id")
+        rows = self.con.execute("SELECT id, kind, status, family, tags FROM models ORDER BY id").fetchall()
+        return [ModelBrief(id=r[0], kind=ModelKind(r[1]) if r[1] else None, status=ModelStatus(r[2]), family=r[3],
+                           tags=r[4] or []) for r in rows]
 
-    def lineage_edges(self) -> list[dict]:
+    def lineage_edges(self) -> list[LineageEdge]:
         """Every model's parents, relation, confidence and family, without the evidence."""
-        return self._rows("SELECT model_id, family, parents, relation, confidence FROM lineage ORDER BY model_id")
+        rows = self.con.execute("SELECT model_id, family, parents, relation, confidence FROM lineage "
+                                "ORDER BY model_id").fetchall()
+        return [LineageEdge(model_id=r[0], family=r[1], parents=list(r[2]), relation=Relation(r[3]),
+                            confidence=r[4]) for r in rows]
 
-    def lineage(self, model_id: str | None = None, family: str | None = None) -> list[dict]:
+    def lineage(self, model_id: str | None = None, family: str | None = None) -> list[LineageRecord]:
+        """Lineage of one model, of one family, or of every model; by model id."""
         where, params = ("WHERE model_id = ?", [model_id]) if model_id else ("", [])
         if family is not None:
             where, params = (f"{where} AND family = ?" if where else "WHERE family = ?"), [*params, family]
-        rows = self._rows(f"SELECT * FROM lineage {where} ORDER BY model_id", params)
-        for row in rows:
-            row["evidence"] = json.loads(row["evidence"])
-        return rows
+        rows = self.con.execute(f"SELECT model_id, family, parents, relation, confidence, evidence FROM lineage "
+                                f"{where} ORDER BY model_id", params).fetchall()
+        return [LineageRecord(model_id=r[0], family=r[1], parents=list(r[2]), relation=Relation(r[3]),
+                              confidence=r[4], evidence=json.loads(r[5])) for r in rows]
 
     def family_digest(self, family: str) -> str | None:
         row = self.con.execute("SELECT digest FROM lineage_families WHERE family = ?", [family]).fetchone()
         return row[0] if row else None
 
-    def stored_parents(self, model_id: str, k: int) -> list[dict] | None:
+    def stored_parents(self, model_id: str, k: int) -> list[StoredParent] | None:
         """The first k stored parent candidates of a model, best first; None when its family's candidates were not
         ranked from its current lineage (a catalog indexed before they were stored, or lineage newer than them)."""
         family = self.con.execute("SELECT family FROM lineage WHERE model_id = ?", [model_id]).fetchone()
@@ -190,11 +221,10 @@ class Catalog:
                                    "(SELECT digest FROM parent_rankings WHERE family = $1)", [family[0]]).fetchone()
         if not current[0]:
             return None
-        rows = self._rows("SELECT candidate, score, distance, allowed, evidence FROM parent_candidates "
-                          "WHERE model_id = ? ORDER BY rank LIMIT ?", [model_id, k])
-        for row in rows:
-            row["evidence"] = json.loads(row["evidence"])
-        return rows
+        rows = self.con.execute("SELECT candidate, score, distance, allowed, evidence FROM parent_candidates "
+                                "WHERE model_id = ? ORDER BY rank LIMIT ?", [model_id, k]).fetchall()
+        return [StoredParent(candidate=r[0], score=r[1], distance=r[2], allowed=r[3], evidence=json.loads(r[4]))
+                for r in rows]
 
     def unranked_parent_families(self) -> dict[str, str]:
         """family -> lineage digest, for families whose parent candidates are missing or older than their lineage."""
@@ -213,21 +243,23 @@ class Catalog:
         ).fetchone()
         return "/".join(row)
 
-    def counts(self) -> dict[str, int]:
-        return dict(self.con.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall())
+    def counts(self) -> dict[ModelStatus, int]:
+        """Models per status."""
+        rows = self.con.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall()
+        return {ModelStatus(s): n for s, n in rows}
 
     # ---- writes
     def record_model(self, row: dict, signature: WeightSignature) -> None:
         """Insert or replace a model at a revision, with its signature and statistics, atomically."""
         previous = self.model(row["id"])
-        row = {**row, "revision": signature.revision, "kind": signature.kind, "layout": signature.layout,
+        row = {**row, "status": ModelStatus(row["status"]), "revision": signature.revision,
+               "kind": ModelKind(signature.kind), "layout": signature.layout,
                "params": signature.params, "files": json.dumps(signature.files), "indexed_at": _now()}
         if previous is not None:  # lineage and base choices survive a re-record at the same revision
             for key in ("family", "base", "base_source"):
                 row.setdefault(key, previous[key] if previous["revision"] == signature.revision else None)
         values = [row.get(c) for c in MODEL_COLUMNS]
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             self._delete(row["id"], keep_embeddings=previous is not None and previous["revision"] == signature.revision)
             self.con.execute(f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) VALUES "
                              f"({', '.join('?' * len(MODEL_COLUMNS))})", values)
@@ -242,13 +274,10 @@ class Catalog:
             terms = sorted(text_terms(row.get("card_text")))
             if terms:
                 self.con.execute("INSERT INTO card_terms SELECT ?, unnest(?)", [row["id"], terms])
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
 
-    def record_failure(self, model_id: str, source: str, path: str | None, status: str, error: str) -> None:
+    def record_failure(self, model_id: str, source: str, path: str | None, status: ModelStatus, error: str) -> None:
         """Mark a model bad; a model indexed before keeps its last good rows (status says they are stale)."""
+        status = ModelStatus(status)  # a value outside the vocabulary is refused here, not by every later reader
         if self.model(model_id) is None:
             self.con.execute("INSERT INTO models (id, source, path, status, error, indexed_at) "
                              "VALUES (?, ?, ?, ?, ?, ?)", [model_id, source, path, status, error, _now()])
@@ -256,10 +285,12 @@ class Catalog:
             self.con.execute("UPDATE models SET status = ?, error = ?, file_stamp = NULL, indexed_at = ? WHERE id = ?",
                              [status, error, _now(), model_id])
 
-    def set_status(self, model_id: str, status: str, error: str | None) -> None:
+    def set_status(self, model_id: str, status: ModelStatus, error: str | None) -> None:
+        status = ModelStatus(status)
         self.con.execute("UPDATE models SET status = ?, error = ? WHERE id = ?", [status, error, model_id])
 
-    def set_base(self, model_id: str, family: str | None, base: str | None, base_source: str | None) -> None:
+    def set_base(self, model_id: str, family: str | None, base: str | None, base_source: BaseSource | None) -> None:
+        base_source = None if base_source is None else BaseSource(base_source)
         self.con.execute("UPDATE models SET family = ?, base = ?, base_source = ? WHERE id = ?",
                          [family, base, base_source, model_id])
 
@@ -272,8 +303,7 @@ class Catalog:
 
     def replace_lineage(self, family: str, digest: str, entries: list[dict], seconds: float) -> None:
         """Swap in a family's recomputed lineage in one transaction."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             self.con.execute("DELETE FROM lineage WHERE family = ? OR model_id IN (SELECT unnest(?))",
                              [family, [e["model"] for e in entries]])
             self.con.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?)",
@@ -281,10 +311,6 @@ class Catalog:
                                    json.dumps(e["evidence"])] for e in entries])
             self.con.execute("INSERT OR REPLACE INTO lineage_families VALUES (?, ?, ?, ?, ?)",
                              [family, digest, len(entries), seconds, _now()])
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
 
     def replace_parent_candidates(self, family: str, digest: str, ranked: dict[str, list[dict]]) -> None:
         """Swap in a family's ranked parent candidates (model -> candidates, best first) in one transaction."""
@@ -296,8 +322,7 @@ class Catalog:
                                    ("score", c["score"]), ("distance", c["distance"]), ("allowed", c["allowed"]),
                                    ("evidence", json.dumps(c["evidence"]))):
                     cols[key].append(value)
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             self.con.execute("DELETE FROM parent_candidates WHERE family = ? OR model_id IN (SELECT unnest(?))",
                              [family, list(ranked)])
             if cols["model_id"]:
@@ -307,10 +332,6 @@ class Catalog:
                     [cols["model_id"], family, cols["rank"], cols["candidate"], cols["score"], cols["distance"],
                      cols["allowed"], cols["evidence"]])
             self.con.execute("INSERT OR REPLACE INTO parent_rankings VALUES (?, ?)", [family, digest])
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
 
     def drop_stale_parent_candidates(self) -> None:
         """Forget rankings of families whose lineage is gone (drop_stale_lineage ran first)."""

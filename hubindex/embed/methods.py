@@ -22,12 +22,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from hubindex.embed.probes import MAX_TOKENS, PAPER_PROBES, task_passages
 from hubindex.errors import HubindexError
+
+if TYPE_CHECKING:  # torch loads when a delta is computed: the catalog and the API read recipes without it
+    import torch
 
 READOUT_CODE = 1  # bump when code below changes what a recipe's fields give (their values cannot show that)
 
@@ -69,6 +72,8 @@ class EmbeddingMethod:
 
     def delta(self, model_features: dict[str, torch.Tensor], base_features: dict[str, torch.Tensor]) -> np.ndarray:
         """The model's activation shift from the base, one vector (hidden size x layers or parts read)."""
+        import torch
+
         if self.parts:
             return np.concatenate([self._part(p, model_features, base_features) for p in self.parts])
         shift = (model_features[self.pooling] - base_features[self.pooling]).double()  # [probes, layers+1, hidden]

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +28,7 @@ from hubindex.catalog import Catalog
 from hubindex.catalog.hub_rows import (
     DONE,
     current_commits,
+    lacking_full,
     load_cursor,
     mark_full,
     record_listed,
@@ -112,16 +112,11 @@ def listed_pages(catalog: Catalog, source: HubSource, query: CrawlQuery, mode: s
             nxt = nxt if count + len(page) < query.limit else None
         if not atomic:
             record(page)
-        catalog.con.execute("BEGIN TRANSACTION")
-        try:
+        with catalog.transaction():
             if atomic:
                 record(page)
             count += len(page)
             save_cursor(catalog, source.endpoint, key, nxt, count)
-            catalog.con.execute("COMMIT")
-        except BaseException:
-            catalog.con.execute("ROLLBACK")
-            raise
         yield len(page)
         if nxt is None:
             return
@@ -179,7 +174,7 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
         families = spaces = 0
         if full is None and not metadata_only:
             families, spaces = finish_stage(catalog)
-        wanted = _lacking_full(catalog, source.endpoint, [m.id for m in models]) if full is not None else []
+        wanted = lacking_full(catalog, source.endpoint, [m.id for m in models]) if full is not None else []
     full_fetched, over_budget, bytes_full = [], [], 0
     if full is not None:
         fetched = fetch_full(source, wanted, full)
@@ -201,16 +196,6 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
         fetched_fraction=round(fetched_bytes / total, 6) if total else None, lineage_families=families,
         spaces=spaces, seconds=round(time.perf_counter() - started, 3), metadata_only=metadata_only,
         resumed_from=resumed[1] if resumed else 0, transient=transient)
-
-
-def _lacking_full(catalog: Catalog, endpoint: str, ids: list[str]) -> list[tuple[str, str, int, datetime | None]]:
-    """Listed repos whose current commit has only a partial signature, whichever crawl made it: what --full
-    downloads, oldest first (bases before children)."""
-    rows = catalog.con.execute(
-        "SELECT id, sha, coalesce(bytes_total, 0), created_at FROM hub_models "
-        "WHERE endpoint = ? AND status = 'partial' AND id IN (SELECT unnest(?)) ORDER BY created_at NULLS LAST, id",
-        [endpoint, ids]).fetchall()
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
 def _index_fetched(db: Path, endpoint: str, options: FullFetchOptions, fetched: list[str],

@@ -27,7 +27,7 @@ from hubindex.hub.source import CrawlQuery, HubSource, go_online
 from hubindex.hub.stages import CrawledModel, Fetched, Listed, fingerprint_stage, finish_stage, list_stage, record_stage
 from hubindex.pipeline.payload import SignaturePayload
 from hubindex.pipeline.run import Failure, IndexReport, Run
-from hubindex.pipeline.stage import Job, QueueName, Result, message, register
+from hubindex.pipeline.stage import BaseStage, Job, QueueName, Result, message, register
 from hubindex.status import ModelStatus
 
 FINAL = ("partial", "full")
@@ -92,12 +92,9 @@ def _source(endpoint: str) -> HubSource:
     return HubSource(endpoint=endpoint)
 
 
-class CrawlStage:
+class CrawlStage(BaseStage):
     name, job_type, result_type = "crawl", CrawlJob, CrawlResult
     queue: QueueName = "cpu"
-
-    def tally(self, run: CrawlRun) -> str:
-        return self.name
 
     def plan(self, run: CrawlRun, catalog: Catalog) -> list[CrawlJob]:
         """List the hub; one job per repo whose listed commit was not crawled to a final outcome."""

@@ -87,7 +87,7 @@ def stale(catalog: Catalog, method: EmbeddingMethod) -> list[dict]:
         have = catalog.embedding(row["id"], method.name)
         if base is None:
             continue
-        if have is None or have["revision"] != row["revision"] or have["base_revision"] != base["revision"] \
-                or have["base"] != against:
+        if have is None or have.revision != row["revision"] or have.base_revision != base["revision"] \
+                or have.base != against:
             todo.append(row)
     return sorted(todo, key=lambda r: (embedding_base(r), r["id"]))  # by base: each base's features computed once

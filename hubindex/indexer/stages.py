@@ -40,7 +40,7 @@ from hubindex.lineage.engine import update_lineage
 from hubindex.lineage.ranked_parents import store_parent_candidates
 from hubindex.pipeline.payload import Packed, SignaturePayload
 from hubindex.pipeline.run import Failure
-from hubindex.pipeline.stage import TRANSIENT, QueueName, message, register
+from hubindex.pipeline.stage import TRANSIENT, BaseStage, QueueName, message, register
 from hubindex.status import OK_STATUSES, ModelStatus
 
 if TYPE_CHECKING:
@@ -74,12 +74,9 @@ def fingerprint(job: FingerprintJob) -> Fingerprinted:
     return Fingerprinted(row=ModelRow(**row), signature=SignaturePayload.of(signature))
 
 
-class FingerprintStage:
+class FingerprintStage(BaseStage):
     name, job_type, result_type = "fingerprint", FingerprintJob, FingerprintResult
     queue: QueueName = "cpu"
-
-    def tally(self, run: IndexRun) -> str:
-        return self.name
 
     def plan(self, run: IndexRun, catalog: Catalog) -> list[FingerprintJob]:
         """Discover folders; a job for each one whose files changed since it was indexed."""
@@ -166,12 +163,9 @@ def base_losses(job: BasesJob) -> dict[str, float]:
     return losses
 
 
-class BasesStage:
+class BasesStage(BaseStage):
     name, job_type, result_type = "bases", BasesJob, BasesResult
     queue: QueueName = "gpu"
-
-    def tally(self, run: IndexRun) -> str:
-        return self.name
 
     def plan(self, run: IndexRun, catalog: Catalog) -> list[BasesJob]:
         if run.prune:  # every root is discovered: models whose folders are gone go before families are assigned
@@ -205,7 +199,7 @@ def embedding(job: EmbedJob) -> Packed:
     return Packed.of(vector)
 
 
-class EmbedStage:
+class EmbedStage(BaseStage):
     name, job_type, result_type = "embed", EmbedJob, EmbedResult
     queue: QueueName = "gpu"
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-Relation = Literal["root", "finetune", "adapter", "merge", "quantized", "copy"]
+from hubindex.status import Relation
 
 
 class ParentCandidate(BaseModel):

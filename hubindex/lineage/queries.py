@@ -5,16 +5,14 @@ from __future__ import annotations
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError, NotFoundError
 from hubindex.lineage.answers import LineageEntry, LineageNode, LineageTree, ParentCandidate
-from hubindex.lineage.ranked_parents import rank_model
 
 MAX_K = 1000
 
 
 def entries(catalog: Catalog, family: str | None = None) -> list[LineageEntry]:
     """Every model's lineage entry, or one family's (read by SQL, not filtered here)."""
-    return [LineageEntry(model=r["model_id"], parents=list(r["parents"]), relation=r["relation"],
-                         confidence=r["confidence"], evidence=r["evidence"], family=r["family"])
-            for r in catalog.lineage(family=family)]
+    return [LineageEntry(model=r.model_id, parents=r.parents, relation=r.relation, confidence=r.confidence,
+                         evidence=r.evidence, family=r.family) for r in catalog.lineage(family=family)]
 
 
 def _entry(by_id: dict[str, LineageEntry], model_id: str) -> LineageEntry:
@@ -56,9 +54,11 @@ def parents(catalog: Catalog, model_id: str, k: int = 5) -> list[ParentCandidate
         raise HubindexError(f"k must be between 1 and {MAX_K}, got {k}")
     stored = catalog.stored_parents(model_id, k)
     if stored is not None:
-        return [ParentCandidate(model=r["candidate"], score=r["score"], distance=r["distance"], allowed=r["allowed"],
-                                evidence=r["evidence"]) for r in stored]
+        return [ParentCandidate(model=r.candidate, score=r.score, distance=r.distance, allowed=r.allowed,
+                                evidence=r.evidence) for r in stored]
     if not catalog.lineage(model_id):
         catalog.require(model_id)
         raise NotFoundError(f"model {model_id!r} has no lineage in the catalog (not indexed, or indexing failed)")
+    from hubindex.lineage.ranked_parents import rank_model  # the engine (and torch) only for a ranking on request
+
     return rank_model(catalog, model_id)[:k]

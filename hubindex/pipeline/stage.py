@@ -87,6 +87,16 @@ class Stage(Protocol[J, R]):
         ...
 
 
+class BaseStage:
+    """What most stages share: their jobs add to a count named after the stage (a stage whose phases count apart,
+    like `embed:<method>`, overrides `tally`)."""
+
+    name: ClassVar[str]
+
+    def tally(self, run: Run) -> str:
+        return self.name
+
+
 _STAGES: dict[str, Stage] = {}
 
 

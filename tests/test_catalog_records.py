@@ -1,0 +1,59 @@
+"""The catalog hands out typed records (hubindex/catalog/records.py) and refuses a status, kind or base source
+outside the vocabularies of hubindex/status.py when it is written, so no reader meets one later. DuckDB only: no
+zoo, no checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubindex.catalog import Catalog
+from hubindex.catalog.records import LineageEdge, LineageRecord, ModelBrief, Placement, StoredParent
+from hubindex.status import ModelStatus, Relation
+
+FAILED = [s for s in ModelStatus if not s.ok]
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    with Catalog(tmp_path / "records.duckdb") as cat:
+        for status in FAILED:
+            cat.record_failure(f"org/{status.value}", "https://hub.example", None, status, f"{status.value}!")
+        yield cat
+
+
+def test_a_value_outside_the_vocabulary_is_refused_when_written(catalog):
+    with pytest.raises(ValueError, match="bogus"):
+        catalog.record_failure("org/new", "here", None, "bogus", "?")
+    assert catalog.placements(["org/new"]) == {}
+    with pytest.raises(ValueError, match="bogus"):
+        catalog.set_status("org/error", "bogus", None)
+    with pytest.raises(ValueError, match="guessed"):
+        catalog.set_base("org/error", "org/error", "org/error", "guessed")
+    catalog.set_base("org/error", "org/root", "org/root", "weights")
+    assert catalog.placements(["org/error"]) == {"org/error": Placement(family="org/root", kind=None)}
+    assert catalog.counts() == {s: 1 for s in FAILED}
+    assert all(type(s) is ModelStatus for s in catalog.counts())
+
+
+def test_reads_are_typed_records(catalog):
+    briefs = catalog.models_brief()
+    assert [b.id for b in briefs] == sorted(f"org/{s.value}" for s in FAILED)
+    assert all(isinstance(b, ModelBrief) and type(b.status) is ModelStatus and b.tags == [] for b in briefs)
+    assert catalog.delta_target("org/gated", "hubindex").status is ModelStatus.GATED
+    assert catalog.delta_target("org/nobody", "hubindex") is None
+
+    entries = [{"model": "org/gated", "parents": [], "relation": "root", "confidence": 1.0, "evidence": {}},
+               {"model": "org/missing", "parents": ["org/gated"], "relation": "finetune", "confidence": 0.8,
+                "evidence": {"why": "test"}}]
+    catalog.replace_lineage("org/gated", "digest-1", entries, 0.1)
+    lineage = catalog.lineage(family="org/gated")
+    assert lineage[1] == LineageRecord(model_id="org/missing", family="org/gated", parents=["org/gated"],
+                                       relation=Relation.FINETUNE, confidence=0.8, evidence={"why": "test"})
+    assert [type(e) for e in catalog.lineage_edges()] == [LineageEdge, LineageEdge]
+    assert catalog.lineage_edges()[0].relation is Relation.ROOT
+
+    assert catalog.stored_parents("org/missing", 5) is None  # not ranked yet
+    catalog.replace_parent_candidates("org/gated", "digest-1", {"org/missing": [
+        {"model": "org/gated", "score": 0.9, "distance": None, "allowed": True, "evidence": {"chosen": True}}]})
+    assert catalog.stored_parents("org/missing", 5) == [
+        StoredParent(candidate="org/gated", score=0.9, distance=None, allowed=True, evidence={"chosen": True})]
