@@ -85,6 +85,12 @@ def record_listed(catalog: Catalog, rows: list[dict]) -> None:
         {"now": datetime.now(UTC).replace(tzinfo=None), "page": page, "schema": schema})
 
 
+def limit_memory(catalog: Catalog, size: str) -> None:
+    """Cap DuckDB's memory for this connection (e.g. '256MB'; default 80 % of RAM): a long listing crawl's cache of
+    hub_models and its id index would otherwise grow with the table; what does not fit is read back from the file."""
+    catalog.con.execute(f"SET memory_limit = '{size}'")
+
+
 def load_cursor(catalog: Catalog, endpoint: str, query_key: str) -> ListingCursor | None:
     """Where an unfinished listing of this query continues, if there is one."""
     row = catalog.con.execute("SELECT next_url, listed FROM hub_crawl_cursors WHERE endpoint = ? AND query_key = ?",

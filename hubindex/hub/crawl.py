@@ -29,6 +29,7 @@ from hubindex.catalog.hub_rows import (
     DONE,
     current_commits,
     lacking_full,
+    limit_memory,
     load_cursor,
     mark_full,
     record_listed,
@@ -79,9 +80,7 @@ def query_key(query: CrawlQuery, mode: str) -> str:
 
 T = TypeVar("T")
 _END = object()
-# DuckDB's own memory for a metadata-only crawl (default: 80 % of RAM, so its cache of hub_models and its id index
-# grows with the table). A page upsert needs a few MB; what does not fit is read back from the file.
-METADATA_MEMORY = "256MB"
+METADATA_MEMORY = "256MB"  # DuckDB's memory in a metadata-only crawl: a page upsert needs a few MB
 
 
 def read_ahead(items: Iterator[T]) -> Iterator[T]:
@@ -134,7 +133,7 @@ def crawl(db: Path, query: CrawlQuery, source: HubSource, full: FullFetchOptions
     report_progress = progress or (lambda stage, done, total: None)
     with Catalog(db) as catalog:
         if metadata_only:
-            catalog.con.execute(f"SET memory_limit = '{METADATA_MEMORY}'")
+            limit_memory(catalog, METADATA_MEMORY)
         resumed = load_cursor(catalog, source.endpoint, query_key(query, "metadata" if metadata_only else "crawl"))
         report_progress("crawl", 0, query.limit or 0)
 
