@@ -258,5 +258,5 @@ def test_range_plan_is_one_request_per_block_beyond_the_header_probe():
     small = TensorInfo("norm", "BF16", (64,), 1000, 1128)  # whole, inside a 100 kB probe
     big = TensorInfo("w", "BF16", (4096, 4096), 200_000, 200_000 + 2 * 4096 * 4096)
     plan = block_requests([small, big], have=100_000)
-    assert len(plan) == 1 and plan[0][1] - plan[0][0] == 2 * BLOCK  # one block of whole rows (4 of 4096)
+    assert len(plan) == 1 and plan[0][1] - plan[0][0] == 2 * BLOCK  # one block of whole rows (16 of 4096)
     assert (plan[0][0] - 200_000) % (2 * 4096) == 0

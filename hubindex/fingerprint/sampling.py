@@ -33,7 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 SAMPLING_VERSION = 2
-BLOCK = 16384  # values read per tensor: 32 kB of bf16, whole rows (a wider row is read alone)
+BLOCK = 65536  # values read per tensor (128 kB of bf16; whole rows): small models (hidden 128, MLP 512) read whole
 WINDOW = 16  # consecutive values kept together: within one row, so one quantization scale
 MAX_TENSORS = 44  # sampled tensors per checkpoint: one range request each (issue 16: <= 64 requests in all)
 DEPTHS = (0.0, 1 / 3, 2 / 3, 1.0)  # where in each layer stack whole layers are sampled
