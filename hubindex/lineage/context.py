@@ -33,10 +33,10 @@ class Context:
     def __init__(self, fam: Family, neighbours: Neighbours | None = None) -> None:
         self.fam = fam
         self.root = fam.index(fam.root)
-        self.neighbours = neighbours or nearest_members(fam.scaled)
+        self.times = np.array([c.timestamp() if (c := fam.created(m)) is not None else np.nan for m in fam.ids])
+        self.neighbours = neighbours or nearest_members(fam.scaled, times=self.times)
         self.norms = np.linalg.norm(fam.scaled, axis=1)
         self.root_distance = np.linalg.norm(fam.scaled - fam.scaled[self.root], axis=1)
-        self.times = np.array([c.timestamp() if (c := fam.created(m)) is not None else np.nan for m in fam.ids])
         self.rank = weight_order(self.times, self.root_distance)
         self.merged_into: dict[int, set[int]] = {}  # source index -> merges found to contain it
         self.tied_merges: set[int] = set()  # merges found among models whose times tie (not merge sources)
