@@ -72,6 +72,16 @@ class Context:
             self._reduced_tasks = tasks, (tasks / np.maximum(length, 1e-30)).astype(np.float32)
         return self._reduced_tasks
 
+    def units_by_time(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """reduced_tasks()'s unit rows in created-time order, with their member indices and sorted times, so a merge
+        pursuit scans only the members created no later than its model (a prefix); None when some time is unknown."""
+        if np.isnan(self.times).any():
+            return None
+        if not hasattr(self, "_units_by_time"):
+            order = np.argsort(self.times, kind="stable")
+            self._units_by_time = order, self.times[order], np.ascontiguousarray(self.reduced_tasks()[1][order])
+        return self._units_by_time
+
     def own_tail(self, member: int) -> float:
         """Tail of the step that made `member` (from its inferred parent when it is a finetune, else the root)."""
         if member not in self.tails:
