@@ -92,7 +92,7 @@ def _rerank(scaled: np.ndarray, found: np.ndarray, k: int, times: np.ndarray | N
                             faiss.swig_ptr(found), single.shape[1], n, wide)
     exact = np.sqrt(squared.astype(np.float64))
     later = np.zeros(found.shape, dtype=bool) if times is None else times[found] > times[:, None]
-    order = np.lexsort((exact, later), axis=1)[:, :k] if wide else np.zeros((n, 0), dtype=np.int64)
+    order = np.lexsort((exact, later), axis=1)[:, :k]
     index = np.take_along_axis(found, order, axis=1)
     distance = np.take_along_axis(exact, order, axis=1)
     near = distance < NEAR * np.linalg.norm(scaled, axis=1)[:, None]
