@@ -21,7 +21,9 @@ Printed: wall seconds of `infer_family`, parent accuracy (exact parent set, non-
 group (fan, chain, merge, copy), the relation labels the engine gave, and the same accuracies for the baseline: each
 model's parent is the nearest model created before it (by L2 of the scaled samples). Model Atlas reports 19.1 s for
 10k nodes; `--sizes` prints one row per family size and the log-log slope of the time between sizes. The time is
-the fastest of `--repeat` runs, after one warm-up call on a 50-model family (FAISS and BLAS set-up).
+the fastest of `--repeat` runs, after one warm-up call on a 50-model family (FAISS and BLAS set-up). On a shared
+machine wall time counts other people's work too: the CPU seconds of this process (with --threads 1, about the
+wall time on an idle machine) and the 1-minute load average before and after are printed beside it.
 
 Usage: python bench/lineage_scale.py [--models 10000] [--dim 1024] [--seed 0] [--sizes 1000,3000,10000]
        [--domains 30] [--noise 0.8] [--step 0.05] [--saturation 0.05,0.2] [--repeat 1] [--threads N]
@@ -226,27 +228,31 @@ def run(n: int, args: argparse.Namespace) -> dict:
                            getattr(args, "saturation", SATURATION))
     generate_s = time.perf_counter() - t0
     fam, truth = planted.family, planted.truth
-    runs = []
+    runs, cpu_runs, load_before = [], [], os.getloadavg()[0]
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         entries = infer_family(fam)
         runs.append(time.perf_counter() - t0)
+        cpu_runs.append(time.process_time() - c0)
     infer_s = min(runs)  # the least disturbed run: on a shared machine other load only ever adds time
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     vectors = fam.scaled[[fam.index(m) for m in planted.order]]
     nearest = nearest_earlier(vectors)
-    baseline_s = time.perf_counter() - t0
+    baseline_s, baseline_cpu = time.perf_counter() - t0, time.process_time() - c0
     baseline = {m: [planted.order[j]] for m, j in zip(planted.order[1:], nearest[1:], strict=True)}
     groups = {g: sum(t["group"] == g for t in truth.values()) for g in GROUPS}
     result = {"models": n, "dim": args.dim, "seed": args.seed, "domains": args.domains, "groups": groups,
               "saturation": list(getattr(args, "saturation", SATURATION)),
               "generate_seconds": generate_s, "infer_seconds": infer_s, "infer_runs": runs,
-              "baseline_seconds": baseline_s,
+              "infer_cpu_seconds": min(cpu_runs), "baseline_seconds": baseline_s, "baseline_cpu_seconds": baseline_cpu,
+              "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
               "hubindex": accuracies("hubindex", {e.model: e.parents for e in entries},
                                      {e.model: e.relation for e in entries}, truth),
               "nearest_earlier": accuracies("nearest_earlier", baseline, None, truth)}
     if args.profile:  # an extra, untimed run: the profiler's overhead stays out of infer_seconds
-        profiler = cProfile.Profile()
+        # Process CPU time, not wall time: on a shared machine other people's work would be billed to whatever
+        # function happened to be running.
+        profiler = cProfile.Profile(time.process_time)
         profiler.runcall(infer_family, fam)
         text = io.StringIO()
         pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(15)
@@ -270,6 +276,9 @@ def report(r: dict) -> None:
     print(f"infer_family    : {r['infer_seconds']:8.2f} s  ({r['infer_seconds'] / r['models'] * 1e3:.2f} ms/model"
           f"{spread})")
     print(f"nearest baseline: {r['baseline_seconds']:8.2f} s")
+    print(f"CPU seconds     : infer_family {r['infer_cpu_seconds']:.2f}, baseline {r['baseline_cpu_seconds']:.2f} "
+          f"(ratio {r['infer_cpu_seconds'] / r['baseline_cpu_seconds']:.2f}); load average (1 min) "
+          f"{r['load_average'][0]} before, {r['load_average'][1]} after on {os.cpu_count()} CPUs")
     print(f"reference       : Model Atlas reports {ATLAS_SECONDS} s for {ATLAS_NODES // 1000}k nodes")
     print(f"{'parent accuracy':<20}{'hubindex':>10}{'nearest':>10}")
     print(f"{'all ' + str(r['models'] - 1):<20}{ours['parent_accuracy']:>10.3f}{base['parent_accuracy']:>10.3f}")
@@ -294,7 +303,7 @@ def report_sizes(results: list[dict]) -> None:
     print(f"dim {results[0]['dim']}, {results[0]['domains']} domains, seed {results[0]['seed']}, "
           f"{_machine()}; parent accuracy over non-root models, nearest = nearest earlier model")
     print(f"{'models':>7}{'infer s':>10}{'slope':>7}{'hubindex':>10}{'nearest':>9}"
-          + "".join(f"{g:>8}" for g in GROUPS) + f"{'base s':>8}")
+          + "".join(f"{g:>8}" for g in GROUPS) + f"{'base s':>8}{'cpu s':>8}{'base cpu':>9}{'load':>6}")
     previous = None
     for r in results:
         slope = "" if previous is None else f"{_slope(previous, r):.2f}"
@@ -302,7 +311,8 @@ def report_sizes(results: list[dict]) -> None:
         print(f"{r['models']:>7}{r['infer_seconds']:>10.2f}{slope:>7}{r['hubindex']['parent_accuracy']:>10.3f}"
               f"{r['nearest_earlier']['parent_accuracy']:>9.3f}"
               + "".join(f"{groups[g]:>8.3f}" if g in groups else f"{'-':>8}" for g in GROUPS)
-              + f"{r['baseline_seconds']:>8.2f}")
+              + f"{r['baseline_seconds']:>8.2f}{r['infer_cpu_seconds']:>8.2f}{r['baseline_cpu_seconds']:>9.2f}"
+              + f"{r['load_average'][0]:>6.1f}")
         previous = r
     print("slope: log-log growth of infer seconds since the previous size (1 = linear, 2 = all pairs)")
     print(f"reference: Model Atlas reports {ATLAS_SECONDS} s for {ATLAS_NODES // 1000}k nodes")
@@ -333,7 +343,7 @@ def main() -> None:
                         "median); 0.002,0.01 comes closer to its ratio of sibling to one-run tail excess")
     parser.add_argument("--repeat", type=int, default=1, help="run infer_family this many times, report the fastest")
     parser.add_argument("--profile", action="store_true", help="cProfile one more (untimed) infer_family run: "
-                        "top 15 functions by cumulative time")
+                        "top 15 functions by cumulative CPU time of this process")
     parser.add_argument("--threads", type=int, help="BLAS / OpenMP threads (default: the libraries' own choice); 1 "
                         "gives steadier times on a machine shared with other work")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")

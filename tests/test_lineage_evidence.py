@@ -205,3 +205,24 @@ def test_a_long_run_keeps_the_root_over_a_farther_model_with_a_slightly_shorter_
     found = {e.model: e for e in infer_family(family)}
     assert found["t/long"].parents == ["t/root"] and found["t/long"].relation == "finetune"
     assert found["t/sibling"].parents == ["t/root"]
+
+
+def test_shortlist_puts_members_created_later_last():
+    """With created times, a model's shortlist is its nearest members that may have come first (not created later),
+    then, only to fill it, the nearest later ones: a later member is neither its parent nor a merge source."""
+    rng = np.random.default_rng(2)
+    points = rng.normal(size=(300, 64)) @ rng.normal(size=(64, 400))
+    times = rng.permutation(300).astype(np.float64)
+    times[:20] = times[20]  # a tie: tied members may precede each other
+    found = nearest_members(points, k=10, times=times)
+    exact = np.linalg.norm(points[:, None] - points[None], axis=2)
+    np.fill_diagonal(exact, np.inf)
+    later = times[None, :] > times[:, None]
+    truth = np.argsort(np.where(later, exact + exact[np.isfinite(exact)].max(), exact), axis=1)[:, :10]
+    recall = np.mean([len(set(found.index[i]) & set(truth[i])) / 10 for i in range(len(points))])
+    assert recall >= 0.95, recall
+    shown_later = np.take_along_axis(later, found.index, axis=1)
+    assert not np.any(shown_later[:, :-1] & ~shown_later[:, 1:])  # never a later member before an earlier one
+    assert shown_later[np.argsort(times)[-1]].sum() == 0 and shown_later[np.argsort(times)[0]].all()
+    unknown = nearest_members(points, k=10, times=np.full(300, np.nan))  # unknown times exclude nothing
+    assert np.array_equal(unknown.index, nearest_members(points, k=10).index)

@@ -33,10 +33,10 @@ class Context:
     def __init__(self, fam: Family, neighbours: Neighbours | None = None) -> None:
         self.fam = fam
         self.root = fam.index(fam.root)
-        self.neighbours = neighbours or nearest_members(fam.scaled)
+        self.times = np.array([c.timestamp() if (c := fam.created(m)) is not None else np.nan for m in fam.ids])
+        self.neighbours = neighbours or nearest_members(fam.scaled, times=self.times)
         self.norms = np.linalg.norm(fam.scaled, axis=1)
         self.root_distance = np.linalg.norm(fam.scaled - fam.scaled[self.root], axis=1)
-        self.times = np.array([c.timestamp() if (c := fam.created(m)) is not None else np.nan for m in fam.ids])
         self.rank = weight_order(self.times, self.root_distance)
         self.merged_into: dict[int, set[int]] = {}  # source index -> merges found to contain it
         self.tied_merges: set[int] = set()  # merges found among models whose times tie (not merge sources)
@@ -71,6 +71,16 @@ class Context:
             length = np.linalg.norm(tasks, axis=1, keepdims=True)
             self._reduced_tasks = tasks, (tasks / np.maximum(length, 1e-30)).astype(np.float32)
         return self._reduced_tasks
+
+    def units_by_time(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """reduced_tasks()'s unit rows in created-time order, with their member indices and sorted times, so a merge
+        pursuit scans only the members created no later than its model (a prefix); None when some time is unknown."""
+        if np.isnan(self.times).any():
+            return None
+        if not hasattr(self, "_units_by_time"):
+            order = np.argsort(self.times, kind="stable")
+            self._units_by_time = order, self.times[order], np.ascontiguousarray(self.reduced_tasks()[1][order])
+        return self._units_by_time
 
     def own_tail(self, member: int) -> float:
         """Tail of the step that made `member` (from its inferred parent when it is a finetune, else the root)."""

@@ -59,18 +59,27 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
     target = fam.scaled[index] - fam.scaled[root]
     chosen: list[int] = []
     left, left_projected = target, reduced[index]
+    # Only members created no later than this model can be sources: with every time known they are a prefix of
+    # the family in time order, and the alignment (the pursuit's O(n) step) is computed over that prefix only.
+    by_time = ctx.units_by_time()
+    if by_time is None:
+        members, rows = np.arange(len(fam.ids)), unit
+    else:
+        earlier = int(np.searchsorted(by_time[1], ctx.times[index], side="right"))
+        members, rows = by_time[0][:earlier], by_time[2][:earlier]
+    scanned = possible[members]
     for _ in range(MAX_SOURCES):
-        alignment = np.where(possible, unit @ left_projected.astype(np.float32), -np.inf)
+        alignment = np.where(scanned, rows @ left_projected.astype(np.float32), -np.inf)
         count = min(PURSUIT_SEEDS, len(alignment))
         seeds = np.argpartition(-alignment, count - 1)[:count]
-        seeds = seeds[np.isfinite(alignment[seeds])]
+        seeds = members[seeds[np.isfinite(alignment[seeds])]]
         pool = np.unique(np.concatenate([seeds, ctx.neighbours.index[seeds, :PURSUIT_NEIGHBOURS].ravel()]))
         pool = pool[possible[pool]]
         pool = pool[~ctx.marked(np.array(chosen, dtype=np.int64), pool)]
         if not len(pool):
             break
         tasks = fam.scaled[pool] - fam.scaled[root]
-        exact = tasks @ left / np.maximum(np.linalg.norm(tasks, axis=1), 1e-30)
+        exact = tasks @ left / np.maximum(ctx.root_distance[pool], 1e-30)  # root_distance: the tasks' norms
         best = int(np.argmax(exact))
         if exact[best] <= 0:
             break

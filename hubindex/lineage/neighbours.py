@@ -1,8 +1,15 @@
 """Each family member's nearest members by weight distance, without an all-pairs distance matrix.
 
-FAISS searches a PCA projection of the samples (at most REDUCED_DIMS dimensions; lossless while the family has no
-more members than that, since n points span n - 1 dimensions), then the shortlist is re-ranked by exact distances
-over every sampled coordinate. Cost O(n * k * d) plus one PCA, instead of O(n^2 * d).
+A PCA projection of the samples (at most REDUCED_DIMS dimensions; lossless while the family has no more members
+than that, since n points span n - 1 dimensions) gives each member WIDE * k candidates, which are re-ranked by exact
+distances over every sampled coordinate (FAISS). Cost O(n^2 * REDUCED_DIMS) in BLAS plus O(n * k * d), instead of
+O(n^2 * d).
+
+Members created known-later than a model are neither its parent nor its merge sources, so with created times the
+shortlist holds the nearest members that may have come first, and only then later ones (to fill it): in a large
+family a model's nearest members are mostly its own children and its siblings' later runs, and the parent fell out
+of a shortlist of nearest-of-all (bench at 10k models: half of the missed chain parents sat within the 48 nearest
+earlier models but ranked ~140th by projected distance among all).
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ import numpy as np
 REDUCED_DIMS = 256
 NEAR = 0.02  # relative distance under which re-ranked distances are recomputed in float64 (copies: < 0.01)
 SHORTLIST = 48  # candidates kept per model: parents, merge sources and re-save originals come from these
+WIDE = 4  # projected candidates per shortlisted one: the projection misorders near neighbours, the exact rerank not
+SEARCH_ROWS = 512  # rows per block of the projected search (a [block, n] float32 distance matrix)
 
 
 @dataclass
 class Neighbours:
-    index: np.ndarray  # [n, k] member indices, nearest first
+    index: np.ndarray  # [n, k] member indices: those not created later first, nearest first within each part
     distance: np.ndarray  # [n, k] exact L2 distances of the scaled samples
     reduced: np.ndarray  # [n, <= REDUCED_DIMS] float32 coordinates in the top principal directions
 
@@ -40,42 +49,53 @@ def _project(vectors: np.ndarray, dims: int) -> np.ndarray:
     return (centred @ vectors_[:, np.argsort(values)[::-1][:dims]]).astype(np.float32)
 
 
-def nearest_members(scaled: np.ndarray, k: int = SHORTLIST) -> Neighbours:
-    """k nearest other members of every member (fewer when the family is smaller)."""
+def _later(times: np.ndarray | None, rows: slice) -> np.ndarray | bool:
+    """[rows, n]: was each member created after the row's model? Unknown times (NaN) never say so."""
+    if times is None:
+        return False
+    return times[None, :] > times[rows, None]
+
+
+def nearest_members(scaled: np.ndarray, k: int = SHORTLIST, times: np.ndarray | None = None) -> Neighbours:
+    """k nearest other members of every member (fewer when the family is smaller); with `times` (created, seconds,
+    NaN where unknown), members created later come after all others."""
     n = len(scaled)
     k = min(k, n - 1)
     if k <= 0:
         return Neighbours(np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0)), np.zeros((n, 0), dtype=np.float32))
     reduced = np.ascontiguousarray(_project(scaled, REDUCED_DIMS))
-    search = faiss.IndexFlatL2(reduced.shape[1])
-    search.add(reduced)
-    # More than the shortlist from the projection, so projection error rarely drops a true neighbour before
-    # re-ranking.
-    wide = min(n, 2 * k + 1)
-    _, found = search.search(reduced, wide)
-    return Neighbours(*_rerank(scaled, found, k), reduced)
+    wide = min(n - 1, WIDE * k)
+    squares = np.einsum("ij,ij->i", reduced, reduced)
+    # Later members sort after every other one: their squared distances are raised past the largest possible one.
+    later_offset = np.float32(4 * squares.max() + 1)
+    found = np.empty((n, wide), dtype=np.int64)
+    for a in range(0, n, SEARCH_ROWS):
+        rows = slice(a, min(n, a + SEARCH_ROWS))
+        key = squares[rows, None] + squares[None, :] - 2 * (reduced[rows] @ reduced.T)
+        key += np.where(_later(times, rows), later_offset, np.float32(0))
+        key[np.arange(key.shape[0]), np.arange(rows.start, rows.stop)] = np.inf  # never its own neighbour
+        found[rows] = np.argpartition(key, wide - 1, axis=1)[:, :wide]
+    return Neighbours(*_rerank(scaled, found, k, times), reduced)
 
 
-def _rerank(scaled: np.ndarray, found: np.ndarray, k: int, block: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest of each row's FAISS candidates by exact distance: |a|^2 + |b|^2 - 2 a.b in float32, one
-    batched product per small block of rows (the gathered candidates stay in cache; a difference array per block
-    would not). Distances below NEAR of a row's norm, where that formula cancels (copies), are recomputed from
-    float64 differences."""
-    n = len(scaled)
-    found = np.where(found < 0, np.arange(n)[:, None], found)  # FAISS pads with -1; treated like the row itself
-    single = scaled.astype(np.float32)
-    squares = np.einsum("ij,ij->i", scaled, scaled)
-    index = np.empty((n, k), dtype=np.int64)
-    distance = np.empty((n, k))
-    for a in range(0, n, block):
-        rows = found[a:a + block]
-        dots = np.matmul(single[rows], single[a:a + block, :, None])[..., 0]
-        exact = np.sqrt(np.maximum(squares[rows] + squares[a:a + block, None] - 2 * dots, 0.0))
-        exact[rows == np.arange(a, a + len(rows))[:, None]] = np.inf  # never its own neighbour
-        order = np.argsort(exact, axis=1, kind="stable")[:, :k]
-        index[a:a + block] = np.take_along_axis(rows, order, axis=1)
-        distance[a:a + block] = np.take_along_axis(exact, order, axis=1)
-    near = distance < NEAR * np.sqrt(squares)[:, None]
+def _rerank(scaled: np.ndarray, found: np.ndarray, k: int, times: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest of each row's candidates by exact distance over every sampled coordinate (members created
+    later last): FAISS's fvec_L2sqr_by_idx sums squared float32 differences for every (row, candidate) pair in one
+    C call (no gathered [n, wide, d] copies in Python). Distances below NEAR of a row's norm (copies), where float32
+    is too coarse for the re-save tests, are recomputed from float64 differences."""
+    n, wide = found.shape
+    found = np.ascontiguousarray(found, dtype=np.int64)
+    single = np.ascontiguousarray(scaled, dtype=np.float32)
+    squared = np.empty((n, wide), dtype=np.float32)
+    faiss.fvec_L2sqr_by_idx(faiss.swig_ptr(squared), faiss.swig_ptr(single), faiss.swig_ptr(single),
+                            faiss.swig_ptr(found), single.shape[1], n, wide)
+    exact = np.sqrt(squared.astype(np.float64))
+    later = np.zeros(found.shape, dtype=bool) if times is None else times[found] > times[:, None]
+    order = np.lexsort((exact, later), axis=1)[:, :k]
+    index = np.take_along_axis(found, order, axis=1)
+    distance = np.take_along_axis(exact, order, axis=1)
+    near = distance < NEAR * np.linalg.norm(scaled, axis=1)[:, None]
     rows, columns = np.nonzero(near)
     distance[rows, columns] = np.linalg.norm(scaled[index[rows, columns]] - scaled[rows], axis=1)
     return index, distance
