@@ -43,3 +43,12 @@ def test_offset_cosines_point_to_the_member_the_delta_keeps_moving_along():
     members = np.stack([root, root + along, root + rng.normal(size=200)])
     found = offset_cosines(along + 0.3 * rng.normal(size=200), members, 0)
     assert found[0] == 0.0 and int(np.argmax(found)) == 1 and found[1] > 0.9 and abs(found[2]) < 0.3
+
+
+def test_the_weights_choice_stands_where_the_gradient_cannot_separate_it_from_the_best():
+    near = {"root": 0.200, "finetune": 0.204}  # a root and its finetune align within 2 %
+    assert by_alignment(near, preferred="root")[0] == "root"
+    assert source_margin(by_alignment(near, preferred="root")[1])[1] == 0.0  # and the confidence says so
+    clear = {"root": 0.10, "finetune": 0.14}
+    assert by_alignment(clear, preferred="root")[0] == "finetune"
+    assert by_alignment(near)[0] == "finetune"

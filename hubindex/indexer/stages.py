@@ -206,7 +206,8 @@ class BasesStage:
             declared = job.base if job.source == "declared" else None
             best = min(losses, key=lambda c: (losses[c], c != declared))
             choice = Assignment(job.family or best, best, "declared-checked" if best == declared else "probe-loss")
-        if (aligned := by_alignment(result.alignments or {})) is not None:
+        preferred = job.base if job.source == "weights" else None
+        if (aligned := by_alignment(result.alignments or {}, preferred)) is not None:
             best, source = aligned
             chosen = catalog.model(best)
             choice = Assignment((chosen and chosen["family"]) or best, best, source)
