@@ -31,7 +31,7 @@ class FingerprintJob(Job):
 
 
 class BasesJob(Job):
-    """An adapter with several possible bases: score each candidate by probe loss."""
+    """An adapter with several possible bases: score each candidate by gradient alignment (indexer/adapter_base)."""
 
     stage: ClassVar[str] = "bases"
 
@@ -107,6 +107,7 @@ class BasesResult(Result):
     stage: Literal["bases"] = "bases"
     job: BasesJob
     losses: dict[str, float] | None = None  # probe loss per candidate base that loaded
+    alignments: dict[str, float] | None = None  # gradient alignment per candidate base that loaded
 
 
 class EmbedResult(Result):

@@ -22,7 +22,8 @@ from hubindex.errors import UnsupportedFormatError
 from hubindex.fingerprint import compute_signature
 from hubindex.ids import validate_model_id
 from hubindex.indexer import families
-from hubindex.indexer.assignment import Assignment
+from hubindex.indexer.adapter_base import by_alignment, gradient_alignment
+from hubindex.indexer.assignment import Assignment, source_margin
 from hubindex.indexer.discover import discover
 from hubindex.indexer.embedding import delta_activation, embedding_base, probe_loss, probe_model, stale
 from hubindex.indexer.jobs import (
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 # connection errors are not among them: they stop the run.
 UNRECORDABLE = (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.ConstraintException, ValueError,
                 TypeError)
-CHECKED = ("probe-loss", "declared-checked")  # base sources decided by probe loss, kept per revision
+CHECKED = ("probe-loss", "declared-checked", "gradient")  # base sources decided by probes, kept per revision
 
 
 # ---- fingerprint: read a checkpoint folder (locate + weight signature)
@@ -137,7 +138,7 @@ def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
     jobs: list[BasesJob] = []
     for model_id, choice in families.assign(catalog).items():
         row = catalog.require(model_id)
-        if choice.candidates and row["base_source"] in CHECKED and row["base"] in choice.candidates:
+        if choice.candidates and source_margin(row["base_source"])[0] in CHECKED and row["base"] in choice.candidates:
             continue  # decided on an earlier run for this revision
         if choice.candidates and probe:  # several possible bases: the one it models text best on
             candidates = {c: catalog.require(c)["path"] for c in choice.candidates}
@@ -147,6 +148,16 @@ def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
             continue
         catalog.set_base(model_id, choice.family, choice.base, choice.source)
     return jobs
+
+
+def base_alignments(job: BasesJob) -> dict[str, float]:
+    """Gradient alignment of the adapter on each candidate with a local folder (adapter_base.gradient_alignment);
+    the passages are chosen on the weights' choice, else the first candidate."""
+    folders = {c: Path(f) for c, f in job.candidates.items() if f}
+    if not folders or not job.folder:
+        return {}
+    select_on = job.base if job.base in folders else next(iter(folders))
+    return gradient_alignment(Path(job.folder), folders, select_on)
 
 
 def base_losses(job: BasesJob) -> dict[str, float]:
@@ -174,6 +185,8 @@ class BasesStage(BaseStage):
         return plan_bases(catalog, run.methods[0], probe=run.embed)
 
     def execute(self, job: BasesJob) -> BasesResult:
+        if job.kind == "adapter":
+            return BasesResult(job=job, ok=True, alignments=base_alignments(job))
         return BasesResult(job=job, ok=True, losses=base_losses(job))
 
     def failure(self, job: BasesJob, exc: BaseException) -> BasesResult:
@@ -187,6 +200,11 @@ class BasesStage(BaseStage):
             declared = job.base if job.source == "declared" else None
             best = min(losses, key=lambda c: (losses[c], c != declared))
             choice = Assignment(job.family or best, best, "declared-checked" if best == declared else "probe-loss")
+        preferred = job.base if job.source == "weights" else None
+        if (aligned := by_alignment(result.alignments or {}, preferred)) is not None:
+            best, source = aligned
+            chosen = catalog.model(best)
+            choice = Assignment((chosen and chosen["family"]) or best, best, source)
         row = catalog.model(job.model_id)
         if row and row["revision"] == job.revision:
             catalog.set_base(job.model_id, choice.family, choice.base, choice.source)

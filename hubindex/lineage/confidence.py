@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hubindex.indexer.assignment import GRADIENT, source_margin
+
 FINETUNE_BASE = 0.6  # a finetune with no margin at all
 FINETUNE_DISTANCE = 0.5  # weight of the distance margin (1 - nearest / runner-up)
 FINETUNE_TAIL = 2.0  # weight of the tail margin (runner-up's step tail - chosen one's)
@@ -31,6 +33,12 @@ ROOT_BY_WEIGHTS = 0.9  # the smallest norm among members whose times tie
 RESAVE_FLOOR = 0.5
 ADAPTER = {"declared": 0.95, "declared-checked": 0.9, "weights": 0.9, "probe-loss": 0.7}
 ADAPTER_UNKNOWN = 0.5
+# A base chosen by gradient alignment (indexer/adapter_base.py): ADAPTER_TIED when the runner-up aligns as well, rising
+# by ADAPTER_MARGIN_WEIGHT per unit of relative margin (best - runner-up) / best up to ADAPTER_RANGE[1]. A margin of
+# 0.15 (the best aligns 15 % better than any other candidate) reaches 0.8, the median right finetune's neighbourhood.
+ADAPTER_TIED = 0.5
+ADAPTER_MARGIN_WEIGHT = 2.0
+ADAPTER_RANGE = (0.5, 0.95)
 NO_FAMILY = 0.3
 
 
@@ -55,4 +63,8 @@ def resave(relative_distance: float, copy_max: float) -> float:
 
 
 def adapter(base_source: str | None) -> float:
+    """By who decided the base; for gradient alignment, by its margin (carried in base_source, `gradient:0.123`)."""
+    source, margin = source_margin(base_source)
+    if source == GRADIENT:
+        return float(np.clip(ADAPTER_TIED + ADAPTER_MARGIN_WEIGHT * (margin or 0.0), *ADAPTER_RANGE))
     return ADAPTER.get(base_source or "", ADAPTER_UNKNOWN)
