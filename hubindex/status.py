@@ -56,6 +56,7 @@ class BaseSource(StrEnum):
     WEIGHTS = "weights"  # nearest by weights (families: relative distance; adapters: shapes and fit)
     PROBE_LOSS = "probe-loss"  # an adapter's ambiguous base decided by the loss on the probes
     DECLARED_CHECKED = "declared-checked"  # the declared base, confirmed by the probe loss among the candidates
+    GRADIENT = "gradient"  # an adapter's base: the shortlisted model whose first LoRA step the adapter follows best
 
 
 class Relation(StrEnum):

@@ -5,34 +5,27 @@ import numpy as np
 import pytest
 
 from hubindex.indexer.adapter_base import by_alignment, offset_cosines
-from hubindex.indexer.assignment import GRADIENT, gradient_source, source_margin
 from hubindex.lineage import confidence
+from hubindex.status import BaseSource
 
 
 def test_the_best_aligned_candidate_is_the_base_and_its_margin_is_relative_to_its_alignment():
-    base, source = by_alignment({"root": 0.09, "finetune": 0.12, "child": 0.06})
+    base, margin = by_alignment({"root": 0.09, "finetune": 0.12, "child": 0.06})
     assert base == "finetune"
-    assert source_margin(source) == (GRADIENT, pytest.approx(0.25, abs=1e-3))  # (0.12 - 0.09) / 0.12
+    assert margin == pytest.approx(0.25)  # (0.12 - 0.09) / 0.12
     # A tie is no decision worth trusting; a lone candidate or one the runner-up opposes is.
-    assert source_margin(by_alignment({"a": 0.1, "b": 0.1})[1])[1] == 0.0
-    assert source_margin(by_alignment({"a": 0.1})[1])[1] == 1.0
-    assert source_margin(by_alignment({"a": -0.1, "b": -0.2})[1])[1] == 0.0  # nothing aligned: no margin
+    assert by_alignment({"a": 0.1, "b": 0.1})[1] == 0.0
+    assert by_alignment({"a": 0.1})[1] == 1.0
+    assert by_alignment({"a": -0.1, "b": -0.2})[1] == 0.0  # nothing aligned: no margin
     assert by_alignment({}) is None
 
 
-def test_base_source_carries_the_margin_and_plain_sources_pass_through():
-    assert source_margin(gradient_source(0.1234)) == (GRADIENT, pytest.approx(0.123))
-    assert source_margin("weights") == ("weights", None)
-    assert source_margin(None) == (None, None)
-    assert source_margin("gradient:nonsense") == (GRADIENT, None)
-
-
 def test_adapter_confidence_follows_the_margin_of_the_decision():
-    tied, clear, far = (confidence.adapter(gradient_source(m)) for m in (0.0, 0.15, 0.9))
+    tied, clear, far = (confidence.adapter(BaseSource.GRADIENT, m) for m in (0.0, 0.15, 0.9))
     assert tied == confidence.ADAPTER_TIED < clear < far == confidence.ADAPTER_RANGE[1]
     # Below every right finetune's typical confidence when the runner-up aligns as well.
     assert tied <= confidence.FINETUNE_BASE
-    assert confidence.adapter("gradient:nonsense") == confidence.ADAPTER_TIED
+    assert confidence.adapter(BaseSource.GRADIENT, None) == confidence.ADAPTER_TIED
     assert confidence.adapter("weights") == confidence.ADAPTER["weights"]
 
 
@@ -48,7 +41,7 @@ def test_offset_cosines_point_to_the_member_the_delta_keeps_moving_along():
 def test_the_weights_choice_stands_where_the_gradient_cannot_separate_it_from_the_best():
     near = {"root": 0.200, "finetune": 0.204}  # a root and its finetune align within 2 %
     assert by_alignment(near, preferred="root")[0] == "root"
-    assert source_margin(by_alignment(near, preferred="root")[1])[1] == 0.0  # and the confidence says so
+    assert by_alignment(near, preferred="root")[1] == 0.0  # and the confidence says so
     clear = {"root": 0.10, "finetune": 0.14}
     assert by_alignment(clear, preferred="root")[0] == "finetune"
     assert by_alignment(near)[0] == "finetune"

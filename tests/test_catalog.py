@@ -15,7 +15,6 @@ from hubindex.cli.main import cli
 from hubindex.catalog import Catalog
 from hubindex.catalog.migrations import available
 from hubindex.indexer.adapter_base import MIN_SCORE, continuation_scores
-from hubindex.indexer.assignment import source_margin
 from hubindex.indexer.pipeline import index_paths
 from hubindex.schemas import schema_for
 from hubindex.zoo.truth import load_truth
@@ -81,7 +80,7 @@ def test_stripped_zoo_families_are_found_from_weights_alone(stripped_zoo, tmp_pa
         assert all(r["family"] == roots[0] for r in rows), {r["id"]: r["family"] for r in rows}
         assert all(r["declared_base"] is None and r["adapter_base"] is None for r in rows)
         adapters = [r for r in rows if r["kind"] == "adapter"]
-        assert adapters and all(r["base"] == roots[0] and source_margin(r["base_source"])[0] in ("weights", "gradient")
+        assert adapters and all(r["base"] == roots[0] and r["base_source"] in ("weights", "gradient")
                                 for r in adapters)
 
 
@@ -108,11 +107,11 @@ def test_look_alike_families_and_adapter_bases_from_weights_and_probes(multi_fam
         # look-alike families, gradient alignment on the shortlist decides (indexer/adapter_base.py).
         adapters = [m for m, e in truth.items() if e["relation"] == "adapter"]
         assert {m: rows[m]["base"] for m in adapters} == {m: truth[m]["parents"][0] for m in adapters}
-        assert all(source_margin(rows[m]["base_source"])[0] in ("weights", "gradient") for m in adapters)
+        assert all(rows[m]["base_source"] in ("weights", "gradient") for m in adapters)
         # Applied on that base, compared with the family root like the finetunes (indexer.embedding.embedding_base).
         assert all(catalog.embedding(m, "hubindex").base == rows[m]["family"] for m in adapters)
         gpt_adapters = [m for m, e in truth.items() if e["relation"] == "adapter" and e["arch"] == "gpt2"]
-        assert gpt_adapters and all(source_margin(rows[m]["base_source"])[0] in ("weights", "gradient")
+        assert gpt_adapters and all(rows[m]["base_source"] in ("weights", "gradient")
                                     for m in gpt_adapters)
 
 

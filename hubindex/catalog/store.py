@@ -289,10 +289,12 @@ class Catalog:
         status = ModelStatus(status)
         self.con.execute("UPDATE models SET status = ?, error = ? WHERE id = ?", [status, error, model_id])
 
-    def set_base(self, model_id: str, family: str | None, base: str | None, base_source: BaseSource | None) -> None:
+    def set_base(self, model_id: str, family: str | None, base: str | None, base_source: BaseSource | None,
+                 margin: float | None = None) -> None:
+        """`margin`: how clearly a gradient decision chose the base (BaseSource.GRADIENT only)."""
         base_source = None if base_source is None else BaseSource(base_source)
-        self.con.execute("UPDATE models SET family = ?, base = ?, base_source = ? WHERE id = ?",
-                         [family, base, base_source, model_id])
+        self.con.execute("UPDATE models SET family = ?, base = ?, base_source = ?, base_margin = ? WHERE id = ?",
+                         [family, base, base_source, margin, model_id])
 
     def save_embedding(self, model_id: str, method: str, revision: str, base: str, base_revision: str,
                        vector: np.ndarray, recipe: str) -> None:

@@ -37,7 +37,7 @@ import numpy as np
 from hubindex.catalog import Catalog
 from hubindex.fingerprint.sampling import tensor_sample
 from hubindex.fingerprint.signature import split_samples
-from hubindex.indexer.assignment import Assignment, gradient_source
+from hubindex.indexer.assignment import Assignment
 from hubindex.lineage.evidence import COPY_MAX, GRID_SHARE, PRECISION, grid_share, resave_kind
 
 if TYPE_CHECKING:
@@ -193,11 +193,11 @@ def _assign(catalog: Catalog, weights: _Weights, row: dict, roots: list[dict]) -
     return Assignment(None, None, None, tuple(dict.fromkeys((*fitting_roots, *shortlist))))
 
 
-def by_alignment(alignments: dict[str, float], preferred: str | None = None) -> tuple[str, str] | None:
-    """(base, base_source) from gradient alignments: the best aligned, unless `preferred` (the weights' choice)
+def by_alignment(alignments: dict[str, float], preferred: str | None = None) -> tuple[str, float] | None:
+    """(base, margin) from gradient alignments: the best aligned, unless `preferred` (the weights' choice)
     aligns within WEIGHTS_TIE of it (then the gradient does not separate them and the weights decide). The
     margin over the runner-up, relative to the chosen one's alignment (0 when tied or not positive, 1 when alone
-    or the runner-up is opposed), goes with the source for the confidence."""
+    or the runner-up is opposed), is stored with the base (`models.base_margin`) for the confidence."""
     if not alignments:
         return None
     ranked = sorted(alignments, key=lambda m: (-alignments[m], m))
@@ -208,7 +208,7 @@ def by_alignment(alignments: dict[str, float], preferred: str | None = None) -> 
     chosen = alignments[ranked[0]]
     second = alignments[ranked[1]] if len(ranked) > 1 else -1.0
     margin = float(np.clip((chosen - second) / chosen, 0.0, 1.0)) if chosen > 0 else 0.0
-    return ranked[0], gradient_source(margin)
+    return ranked[0], margin
 
 
 def gradient_alignment(adapter: Path, candidates: dict[str, Path], select_on: str) -> dict[str, float]:

@@ -23,7 +23,7 @@ from hubindex.fingerprint import compute_signature
 from hubindex.ids import validate_model_id
 from hubindex.indexer import families
 from hubindex.indexer.adapter_base import by_alignment, gradient_alignment
-from hubindex.indexer.assignment import Assignment, source_margin
+from hubindex.indexer.assignment import Assignment
 from hubindex.indexer.discover import discover
 from hubindex.indexer.embedding import delta_activation, embedding_base, probe_loss, probe_model, stale
 from hubindex.indexer.jobs import (
@@ -42,7 +42,7 @@ from hubindex.lineage.ranked_parents import store_parent_candidates
 from hubindex.pipeline.payload import Packed, SignaturePayload
 from hubindex.pipeline.run import Failure
 from hubindex.pipeline.stage import TRANSIENT, BaseStage, QueueName, message, register
-from hubindex.status import OK_STATUSES, ModelStatus
+from hubindex.status import OK_STATUSES, BaseSource, ModelStatus
 
 if TYPE_CHECKING:
     from hubindex.indexer.run import IndexRun
@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 # connection errors are not among them: they stop the run.
 UNRECORDABLE = (duckdb.ConversionException, duckdb.InvalidInputException, duckdb.ConstraintException, ValueError,
                 TypeError)
-CHECKED = ("probe-loss", "declared-checked", "gradient")  # base sources decided by probes, kept per revision
+# Base sources decided by probes: kept per revision.
+CHECKED = (BaseSource.PROBE_LOSS, BaseSource.DECLARED_CHECKED, BaseSource.GRADIENT)
 
 
 # ---- fingerprint: read a checkpoint folder (locate + weight signature)
@@ -138,7 +139,7 @@ def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
     jobs: list[BasesJob] = []
     for model_id, choice in families.assign(catalog).items():
         row = catalog.require(model_id)
-        if choice.candidates and source_margin(row["base_source"])[0] in CHECKED and row["base"] in choice.candidates:
+        if choice.candidates and row["base_source"] in CHECKED and row["base"] in choice.candidates:
             continue  # decided on an earlier run for this revision
         if choice.candidates and probe:  # several possible bases: the one it models text best on
             candidates = {c: catalog.require(c)["path"] for c in choice.candidates}
@@ -202,12 +203,12 @@ class BasesStage(BaseStage):
             choice = Assignment(job.family or best, best, "declared-checked" if best == declared else "probe-loss")
         preferred = job.base if job.source == "weights" else None
         if (aligned := by_alignment(result.alignments or {}, preferred)) is not None:
-            best, source = aligned
+            best, margin = aligned
             chosen = catalog.model(best)
-            choice = Assignment((chosen and chosen["family"]) or best, best, source)
+            choice = Assignment((chosen and chosen["family"]) or best, best, BaseSource.GRADIENT, margin=margin)
         row = catalog.model(job.model_id)
         if row and row["revision"] == job.revision:
-            catalog.set_base(job.model_id, choice.family, choice.base, choice.source)
+            catalog.set_base(job.model_id, choice.family, choice.base, choice.source, choice.margin)
 
 
 # ---- embed: Delta Activations missing or stale, one method per phase (`embed:<i>`)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hubindex.indexer.assignment import GRADIENT, source_margin
+from hubindex.status import BaseSource
 
 FINETUNE_BASE = 0.6  # a finetune with no margin at all
 FINETUNE_DISTANCE = 0.5  # weight of the distance margin (1 - nearest / runner-up)
@@ -62,9 +62,8 @@ def resave(relative_distance: float, copy_max: float) -> float:
     return float(np.clip(1 - relative_distance / copy_max, RESAVE_FLOOR, 1.0))
 
 
-def adapter(base_source: str | None) -> float:
-    """By who decided the base; for gradient alignment, by its margin (carried in base_source, `gradient:0.123`)."""
-    source, margin = source_margin(base_source)
-    if source == GRADIENT:
+def adapter(base_source: str | None, margin: float | None = None) -> float:
+    """By who decided the base; for gradient alignment, by the decision's margin (`models.base_margin`)."""
+    if base_source == BaseSource.GRADIENT:
         return float(np.clip(ADAPTER_TIED + ADAPTER_MARGIN_WEIGHT * (margin or 0.0), *ADAPTER_RANGE))
     return ADAPTER.get(base_source or "", ADAPTER_UNKNOWN)

@@ -93,8 +93,9 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     for adapter in fam.adapters:
         row = fam.rows[adapter]
         base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
+        sure = confidence.adapter(row["base_source"], row.get("base_margin"))
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
-                                        confidence=confidence.adapter(row["base_source"]), family=fam.root,
+                                        confidence=sure, family=fam.root,
                                         evidence={"base_source": row["base_source"], **card_check(row, [base])})
     check_low_rank(fam, entries)
     return list(entries.values())
