@@ -31,11 +31,15 @@ ANCESTOR_WEIGHT = 1.0
 # purpose, so the distance margin says nothing; how far the residual sits below the cut takes its place.
 CHILD_RESIDUAL = 0.71
 SIBLING_WEIGHT = 1.0
+# A finetune whose delta from its parent is low rank (low_rank.py: a merged LoRA): no other model differs from it
+# by a low-rank update, so the parent is pinned whatever the distances said.
+LOW_RANK_PARENT = 0.95
 MERGE_RANGE = (0.5, 0.99)
 SPARSE_MERGE_BASE = 0.7  # a sparse merge: this plus its weakest source's mode share
 ROOT_BY_TIME = 1.0
 ROOT_BY_WEIGHTS = 0.9  # the smallest norm among members whose times tie
 RESAVE_FLOOR = 0.5
+RESAVE_UNORDERED = 0.5  # same weights, same precision, tied or missing times: either could be the original
 ADAPTER = {"declared": 0.95, "declared-checked": 0.9, "weights": 0.9, "probe-loss": 0.7}
 ADAPTER_UNKNOWN = 0.5
 NO_FAMILY = 0.3
@@ -63,8 +67,9 @@ def merge(residual: float, sparse_shares: list[float] | None) -> float:
     return float(np.clip(1 - residual, *MERGE_RANGE))
 
 
-def resave(relative_distance: float, copy_max: float) -> float:
-    return float(np.clip(1 - relative_distance / copy_max, RESAVE_FLOOR, 1.0))
+def resave(relative_distance: float, copy_max: float, ordered: bool = True) -> float:
+    sure = float(np.clip(1 - relative_distance / copy_max, RESAVE_FLOOR, 1.0))
+    return sure if ordered else min(sure, RESAVE_UNORDERED)
 
 
 def adapter(base_source: str | None) -> float:
