@@ -226,3 +226,79 @@ def test_shortlist_puts_members_created_later_last():
     assert shown_later[np.argsort(times)[-1]].sum() == 0 and shown_later[np.argsort(times)[0]].all()
     unknown = nearest_members(points, k=10, times=np.full(300, np.nan))  # unknown times exclude nothing
     assert np.array_equal(unknown.index, nearest_members(points, k=10).index)
+
+
+def _sweep(dim: int = 8_000):
+    """A base, a learning-rate sweep of six AdamW runs on one domain (own seeds: own minibatch noise) and a child
+    trained from the second run on the same domain."""
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=dim)
+    domain = base + rng.normal(size=dim)
+    sweep = [_adam_run(base, domain, seed=10 + k, lr=lr) for k, lr in enumerate([3e-4, 5e-4, 1e-3, 1.5e-3, 2e-3, 3e-3])]
+    child = _adam_run(sweep[1], domain, seed=20, lr=1e-3, steps=30)
+    return base, sweep, child
+
+
+def test_a_child_carries_its_parents_own_noise_and_a_sibling_does_not():
+    """Steps from the base: after the other sweep runs' common part is projected out, the child's residual
+    follows its parent's (it holds the parent's whole step), the siblings' do not, whether larger or smaller
+    runs (the step tail and the angle cannot tell a larger sibling from a child)."""
+    from hubindex.lineage.evidence import inherited_noise
+    from hubindex.lineage.parents import SIBLING_RESIDUAL
+
+    base, sweep, child = _sweep()
+    steps = [s - base for s in sweep]
+    others = np.stack([s for k, s in enumerate(steps) if k != 1])
+    as_child = inherited_noise(child - base, steps[1], others)
+    as_sibling = [inherited_noise(steps[k], steps[1], np.stack([s for j, s in enumerate(steps) if j not in (k, 1)]))
+                  for k in range(len(steps)) if k != 1]
+    assert as_child > 0.5, as_child
+    assert max(as_sibling) < SIBLING_RESIDUAL, as_sibling
+
+
+def test_confidence_follows_the_inherited_noise_margin():
+    """A parent whose noise the model barely carries is doubtful; when the test moved the choice to the parent's
+    parent, the further the residual sits below the cut, the surer."""
+    from hubindex.lineage import confidence
+
+    plain = confidence.finetune(0.3, 0.1, alone=False, timed=True)
+    assert confidence.finetune(0.3, 0.1, False, True, sibling_residual=0.9) == plain
+    assert confidence.finetune(0.3, 0.1, False, True, sibling_residual=0.45) < plain
+    moved_far = confidence.finetune(0.0, -0.2, False, True, sibling_residual=-0.1, moved=True)
+    moved_near = confidence.finetune(0.0, -0.2, False, True, sibling_residual=0.3, moved=True)
+    assert moved_far > moved_near > confidence.FINETUNE_RANGE[0]
+
+
+def test_a_resave_pair_nothing_orients_is_no_surer_than_a_coin():
+    """A re-sharded copy holds its original's weights: same dtype, no grid. With tied times either could be the
+    original, and the answers say so; distinct times orient the pair."""
+    from datetime import UTC, datetime, timedelta
+
+    from hubindex.lineage import confidence
+    from hubindex.lineage.engine import infer_family
+    from hubindex.lineage.family import Family
+
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=4_000)
+    run = base + 0.05 * np.tanh(rng.normal(size=4_000))
+    weights = np.stack([base, run, run.copy(), base + 0.05 * np.tanh(rng.normal(size=4_000))])
+    ids = [f"t/m{i}" for i in range(len(weights))]
+    for tied in (True, False):
+        start = datetime(2022, 3, 2, 23, 29, 4, tzinfo=UTC)
+        rows = {m: {"id": m, "created_at": start + (timedelta(0) if tied else timedelta(hours=i)), "dtype": "F32",
+                    "declared_base": None, "adapter_base": None, "base_source": None, "kind": "model", "base": None,
+                    "family": ids[0]} for i, m in enumerate(ids)}
+        family = Family(root=ids[0], ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=rows,
+                        adapters=[], kurtosis=np.zeros(len(ids)))
+        found = {e.model: e for e in infer_family(family)}
+        copy = next(m for m in ids[1:3] if found[m].relation == "copy")
+        original = found[copy].parents[0]
+        assert found[original].parents == [ids[0]]
+        assert found[copy].evidence["ordered"] is not tied
+        if tied:
+            assert found[copy].confidence <= confidence.RESAVE_UNORDERED
+            assert found[original].confidence <= confidence.RESAVE_UNORDERED
+        else:
+            assert (copy, original) == (ids[2], ids[1])
+            assert found[copy].confidence > confidence.RESAVE_UNORDERED
+            assert found[ids[3]].confidence > confidence.RESAVE_UNORDERED

@@ -26,11 +26,22 @@ UNTIMED_PENALTY = 0.1  # the parent comes first only by distance from the root (
 # Up to ANCESTOR_FREE a step of its own; above, confidence falls by ANCESTOR_WEIGHT per unit of ratio.
 ANCESTOR_FREE = 0.5
 ANCESTOR_WEIGHT = 1.0
+# Child or sibling by inherited noise (evidence.inherited_noise, parents.SIBLING_RESIDUAL): a child whose own step
+# is as long as its parent's shows a residual correlation of CHILD_RESIDUAL (1 / sqrt 2), a sibling ~0. A chosen
+# parent whose residual falls short of CHILD_RESIDUAL loses SIBLING_WEIGHT per unit short. When the test moved the
+# choice to the parent's parent (residual below parents.SIBLING_RESIDUAL), the nearest candidate was overruled on
+# purpose, so the distance margin says nothing; how far the residual sits below the cut takes its place.
+CHILD_RESIDUAL = 0.71
+SIBLING_WEIGHT = 1.0
+# A finetune whose delta from its parent is low rank (low_rank.py: a merged LoRA): no other model differs from it
+# by a low-rank update, so the parent is pinned whatever the distances said.
+LOW_RANK_PARENT = 0.95
 MERGE_RANGE = (0.5, 0.99)
 SPARSE_MERGE_BASE = 0.7  # a sparse merge: this plus its weakest source's mode share
 ROOT_BY_TIME = 1.0
 ROOT_BY_WEIGHTS = 0.9  # the smallest norm among members whose times tie
 RESAVE_FLOOR = 0.5
+RESAVE_UNORDERED = 0.5  # same weights, same precision, tied or missing times: either could be the original
 ADAPTER = {"declared": 0.95, "declared-checked": 0.9, "weights": 0.9, "probe-loss": 0.7}
 ADAPTER_UNKNOWN = 0.5
 # A base chosen by gradient alignment (indexer/adapter_base.py): ADAPTER_TIED when the runner-up aligns as well, rising
@@ -43,12 +54,18 @@ NO_FAMILY = 0.3
 
 
 def finetune(distance_margin: float, tail_margin: float, alone: bool, timed: bool,
-             ancestor_ratio: float = 0.0) -> float:
+             ancestor_ratio: float = 0.0, sibling_residual: float | None = None, moved: bool = False) -> float:
     """High when every other candidate is farther and its step less like one optimizer run; near 0.5 when another
-    is about as near or its step about as clean; lower when the parent's own parent is about as near."""
+    is about as near or its step about as clean; lower when the parent's own parent is about as near, or when
+    the model carries less of the parent's own noise than a child would (`sibling_residual`). `moved`: the
+    nearest candidate was found to be a sibling and the choice moved to its parent."""
+    if moved and sibling_residual is not None:
+        distance_margin, tail_margin = max(0.0, 1 - sibling_residual / CHILD_RESIDUAL), max(0.0, tail_margin)
     value = FINETUNE_ALONE if alone else float(np.clip(
         FINETUNE_BASE + FINETUNE_DISTANCE * distance_margin + FINETUNE_TAIL * tail_margin, *FINETUNE_RANGE))
     value -= ANCESTOR_WEIGHT * max(0.0, ancestor_ratio - ANCESTOR_FREE)
+    if sibling_residual is not None and not moved:
+        value -= SIBLING_WEIGHT * max(0.0, CHILD_RESIDUAL - sibling_residual)
     return max(FINETUNE_RANGE[0], value if timed else value - UNTIMED_PENALTY)
 
 
@@ -58,8 +75,9 @@ def merge(residual: float, sparse_shares: list[float] | None) -> float:
     return float(np.clip(1 - residual, *MERGE_RANGE))
 
 
-def resave(relative_distance: float, copy_max: float) -> float:
-    return float(np.clip(1 - relative_distance / copy_max, RESAVE_FLOOR, 1.0))
+def resave(relative_distance: float, copy_max: float, ordered: bool = True) -> float:
+    sure = float(np.clip(1 - relative_distance / copy_max, RESAVE_FLOOR, 1.0))
+    return sure if ordered else min(sure, RESAVE_UNORDERED)
 
 
 def adapter(base_source: str | None, margin: float | None = None) -> float:

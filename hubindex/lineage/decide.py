@@ -48,12 +48,12 @@ def infer_family(fam: Family) -> list[LineageEntry]:
                                      confidence=confidence.ROOT_BY_WEIGHTS if by_weights else confidence.ROOT_BY_TIME,
                                      evidence={"source": fam.rows[fam.root].get("base_source") or "family root"})
     resaved = find_resaves(ctx)
-    for child, (parent, kind, rel) in resaved.items():
+    for child, (parent, kind, rel, ordered) in resaved.items():
         entries[fam.ids[child]] = LineageEntry(
             model=fam.ids[child], parents=[fam.ids[parent]], relation=kind, family=fam.root,
-            confidence=confidence.resave(rel, COPY_MAX),
+            confidence=confidence.resave(rel, COPY_MAX, ordered),
             evidence={"relative_distance": round(rel, 6), "dtype": fam.rows[fam.ids[child]]["dtype"],
-                      "parent_dtype": fam.rows[fam.ids[parent]]["dtype"]})
+                      "parent_dtype": fam.rows[fam.ids[parent]]["dtype"], "ordered": ordered})
     original = np.ones(len(fam.ids), dtype=bool)
     original[list(resaved)] = False
     merged: dict[str, set[str]] = {}
@@ -98,6 +98,15 @@ def infer_family(fam: Family) -> list[LineageEntry]:
                                         confidence=sure, family=fam.root,
                                         evidence={"base_source": row["base_source"], **card_check(row, [base])})
     check_low_rank(fam, entries)
+    for entry in entries.values():  # a low-rank delta from the parent: two separate runs never differ by one
+        if entry.relation == "finetune" and entry.evidence.get("lora_merged") is True:
+            entry.confidence = max(entry.confidence, confidence.LOW_RANK_PARENT)
+    # An unordered re-save pair (same weights, nothing orients it) may be the other way round: the original's own
+    # answer is then the copy's, so it is no surer than the pair's orientation.
+    for parent, _, _, ordered in resaved.values():
+        original = entries.get(fam.ids[parent])
+        if not ordered and original is not None and original.relation != "root":
+            original.confidence = min(original.confidence, confidence.RESAVE_UNORDERED)
     return list(entries.values())
 
 

@@ -103,3 +103,19 @@ def increment_tail(child: np.ndarray, parent: np.ndarray) -> float:
     """max / 99th percentile of |child - parent| over the raw samples: ~1.1-1.3 for one optimizer run, higher for
     the difference of two runs."""
     return float(increment_tails(child, parent[None])[0])
+
+
+def inherited_noise(child: np.ndarray, parent: np.ndarray, others: np.ndarray) -> float:
+    """Does `child` carry `parent`'s own idiosyncratic displacement? All three are steps from one model Q (the
+    parent's parent); `others` [k, d] are Q's other children of the same domain. Model each step from Q as
+    a common part (the domain's direction, and how far and how curved a run of it goes) plus a run's own noise
+    (its minibatches): X - Q = common + e_X. The others span the common part, so after projecting it out the
+    parent's residual is its own e_P. A child trained from P holds P's whole step, e_P included: its residual is
+    e_P + (its own step's residual), correlation 1 / sqrt(1 + |own|^2 / |e_P|^2) with the parent's (0.71 when its
+    own step is as large as the parent's). A sibling trained from Q shares only the common part: correlation ~0
+    (independent noise). Returns the correlation of the two residuals."""
+    basis, _ = np.linalg.qr(np.asarray(others, dtype=np.float64).T)
+    rc = child - basis @ (basis.T @ child)
+    rp = parent - basis @ (basis.T @ parent)
+    norm = float(np.linalg.norm(rc) * np.linalg.norm(rp))
+    return float(rc @ rp) / norm if norm > 0 else 0.0

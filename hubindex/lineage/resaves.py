@@ -8,8 +8,10 @@ from hubindex.lineage.context import Context
 from hubindex.lineage.evidence import COPY_MAX, GRID_SHARE, PRECISION, grid_share, resave_kind
 
 
-def find_resaves(ctx: Context) -> dict[int, tuple[int, str, float]]:
-    """child index -> (original index, 'copy' | 'quantized', relative distance)."""
+def find_resaves(ctx: Context) -> dict[int, tuple[int, str, float, bool]]:
+    """child index -> (original index, 'copy' | 'quantized', relative distance, ordered). `ordered` is False when
+    nothing but a tie-break orients the pair: same precision, neither on a grid, and created times that tie or are
+    missing (a re-sharded copy and its original hold the same weights; only the clock could tell them apart)."""
     fam = ctx.fam
     out: dict[int, tuple[int, str, float]] = {}
     near, distance = ctx.neighbours.index, ctx.neighbours.distance
@@ -21,17 +23,19 @@ def find_resaves(ctx: Context) -> dict[int, tuple[int, str, float]]:
         rel = d / max(ctx.norms[i], ctx.norms[j], 1e-30)
         a, b = fam.ids[i], fam.ids[j]
         pa, pb = PRECISION.get(fam.rows[a]["dtype"], 0), PRECISION.get(fam.rows[b]["dtype"], 0)
+        ordered = True
         if pa != pb:
             child, parent = (j, i) if pa > pb else (i, j)
         elif (gi := grid_share(fam.raw[i]) >= GRID_SHARE) != (grid_share(fam.raw[j]) >= GRID_SHARE):
             child, parent = (i, j) if gi else (j, i)  # the one on a quantization grid is the re-save
         else:
             child, parent = (j, i) if ctx.before(np.array([i]), j)[0] else (i, j)
+            ordered = bool(np.isfinite(ctx.times[[i, j]]).all() and ctx.times[i] != ctx.times[j])
         if fam.ids[child] == fam.root:
             child, parent = parent, child
         kind = resave_kind(fam.raw[child], fam.raw[parent])
         if kind is None:  # moved off its parent without a grid: a short run, decided as a finetune
             continue
         if child not in out or rel < out[child][2]:
-            out[child] = (parent, kind, float(rel))
+            out[child] = (parent, kind, float(rel), ordered)
     return out
