@@ -38,7 +38,7 @@ from hubindex.catalog import Catalog
 from hubindex.fingerprint.sampling import tensor_sample
 from hubindex.fingerprint.signature import split_samples
 from hubindex.indexer.assignment import Assignment
-from hubindex.lineage.evidence import COPY_MAX, GRID_SHARE, PRECISION, grid_share, resave_kind
+from hubindex.lineage.evidence import COPY_MAX, resave_kind, resave_of
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -125,7 +125,7 @@ class _Weights:
     def original(self, model_id: str, among: list[str], names: tuple[str, ...]) -> str:
         """The model `model_id` is a re-save of among `among` (a dtype copy or a quantize-dequantize round trip
         of it: same weights within COPY_MAX), else itself. The original: higher precision, else off a grid, else
-        created first (lineage.resaves decides re-saves the same way)."""
+        created first (`evidence.resave_of`, as lineage.resaves orders re-saves)."""
         row = self.catalog.require(model_id)
         mine = self._vectors.get((model_id, names))
         if mine is None:
@@ -137,12 +137,7 @@ class _Weights:
             if np.linalg.norm(mine - theirs) >= COPY_MAX * max(np.linalg.norm(mine), np.linalg.norm(theirs)):
                 continue
             them = self.catalog.require(other)
-            mine_p, theirs_p = PRECISION.get(row["dtype"], 0), PRECISION.get(them["dtype"], 0)
-            if mine_p != theirs_p:
-                is_copy = mine_p < theirs_p
-            elif (mine_grid := grid_share(mine) >= GRID_SHARE) != (grid_share(theirs) >= GRID_SHARE):
-                is_copy = mine_grid
-            else:
+            if (is_copy := resave_of(row["dtype"], them["dtype"], mine, theirs)) is None:
                 is_copy = (row["created_at"], model_id) > (them["created_at"], other) \
                     if row["created_at"] and them["created_at"] else model_id > other
             if is_copy and resave_kind(mine, theirs) is not None:

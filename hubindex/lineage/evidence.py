@@ -56,6 +56,18 @@ def grid_share(values: np.ndarray) -> float:
     return float(np.median(whole.sum(axis=1) / np.isfinite(ratio).sum(axis=1)))
 
 
+def resave_of(dtype_a: str | None, dtype_b: str | None, values_a: np.ndarray, values_b: np.ndarray) -> bool | None:
+    """Of two models holding the same weights, is a the re-save of b? The less precise dtype is the re-save, else the
+    one on a quantization grid; None when neither tells (only the clock can)."""
+    pa, pb = PRECISION.get(dtype_a, 0), PRECISION.get(dtype_b, 0)
+    if pa != pb:
+        return pa < pb
+    on_grid_a = grid_share(values_a) >= GRID_SHARE
+    if on_grid_a != (grid_share(values_b) >= GRID_SHARE):
+        return on_grid_a
+    return None
+
+
 def resave_kind(child: np.ndarray, parent: np.ndarray) -> str | None:
     """'copy' for a dtype conversion (or identical weights), 'quantized' for a grid quantizer, None when the
     child moved off its parent without landing on a grid: a very short run (5-10 optimizer steps), not a re-save."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hubindex.lineage.context import Context
-from hubindex.lineage.evidence import COPY_MAX, GRID_SHARE, PRECISION, grid_share, resave_kind
+from hubindex.lineage.evidence import COPY_MAX, resave_kind, resave_of
 
 
 def find_resaves(ctx: Context) -> dict[int, tuple[int, str, float, bool]]:
@@ -22,12 +22,9 @@ def find_resaves(ctx: Context) -> dict[int, tuple[int, str, float, bool]]:
     for (i, j), d in sorted(pairs.items()):
         rel = d / max(ctx.norms[i], ctx.norms[j], 1e-30)
         a, b = fam.ids[i], fam.ids[j]
-        pa, pb = PRECISION.get(fam.rows[a]["dtype"], 0), PRECISION.get(fam.rows[b]["dtype"], 0)
         ordered = True
-        if pa != pb:
-            child, parent = (j, i) if pa > pb else (i, j)
-        elif (gi := grid_share(fam.raw[i]) >= GRID_SHARE) != (grid_share(fam.raw[j]) >= GRID_SHARE):
-            child, parent = (i, j) if gi else (j, i)  # the one on a quantization grid is the re-save
+        if (i_is_copy := resave_of(fam.rows[a]["dtype"], fam.rows[b]["dtype"], fam.raw[i], fam.raw[j])) is not None:
+            child, parent = (i, j) if i_is_copy else (j, i)
         else:
             child, parent = (j, i) if ctx.before(np.array([i]), j)[0] else (i, j)
             ordered = bool(np.isfinite(ctx.times[[i, j]]).all() and ctx.times[i] != ctx.times[j])
