@@ -226,18 +226,21 @@ def gradient_alignment(adapter: Path, candidates: dict[str, Path], select_on: st
         return (tokens * weight).sum(1) / weight.sum(1).clamp_min(1)
 
     passages = task_passages()
+    selecting = load_probe_model(adapter, candidates[select_on])
     with torch.no_grad():
-        probe = load_probe_model(adapter, candidates[select_on])
-        with_adapter = losses(probe, passages)
-        with probe.model.disable_adapter():
-            gain = losses(probe, passages) - with_adapter
+        with_adapter = losses(selecting, passages)
+        with selecting.model.disable_adapter():
+            gain = losses(selecting, passages) - with_adapter
     texts = tuple(passages[i] for i in torch.argsort(gain, descending=True)[:TOP_PASSAGES].tolist())
     out = {}
     for candidate, folder in candidates.items():
-        try:
-            probe = load_probe_model(adapter, folder)
-        except Exception:  # a candidate that does not load (for whatever reason) is not the base
-            continue
+        if candidate == select_on:
+            probe = selecting  # already loaded, and its adapter left as trained
+        else:
+            try:
+                probe = load_probe_model(adapter, folder)
+            except Exception:  # a candidate that does not load (for whatever reason) is not the base
+                continue
         lora_b = {name: p for name, p in probe.model.named_parameters() if ".lora_B." in name}
         trained = torch.cat([p.detach().flatten().double() for p in lora_b.values()])
         for p in probe.model.parameters():
