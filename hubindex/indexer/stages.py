@@ -200,7 +200,8 @@ class BasesStage(BaseStage):
         if losses:
             declared = job.base if job.source == "declared" else None
             best = min(losses, key=lambda c: (losses[c], c != declared))
-            choice = Assignment(job.family or best, best, "declared-checked" if best == declared else "probe-loss")
+            choice = Assignment(job.family or best, best,
+                                BaseSource.DECLARED_CHECKED if best == declared else BaseSource.PROBE_LOSS)
         preferred = job.base if job.source == "weights" else None
         if (aligned := by_alignment(result.alignments or {}, preferred)) is not None:
             best, margin = aligned
