@@ -272,4 +272,5 @@ def finish(catalog: Catalog) -> tuple[int, int]:
     return families, len(rebuild(catalog))
 
 
-STAGES = (register(FingerprintStage()), register(BasesStage()), register(EmbedStage()))
+# Declared (name, queue, these names) in run.py.
+FINGERPRINT, BASES, EMBED = register(FingerprintStage()), register(BasesStage()), register(EmbedStage())
