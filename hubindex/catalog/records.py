@@ -8,13 +8,15 @@ the same vocabularies), so converting a column to its enum is the only check mad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from hubindex.status import CrawlStatus, ModelKind, ModelStatus, Relation
+from hubindex.status import BaseSource, CrawlStatus, ModelKind, ModelStatus, Relation
 
 
 def _kind(value: str | None) -> ModelKind | None:
@@ -103,6 +105,111 @@ class MemberEmbedding(EmbeddingRecord):
     """An embedding with its model's family, as the FAISS spaces and the atlas group them."""
 
     family: str | None
+
+
+class ColumnMapping(Mapping):
+    """Read-only `row["column"]` access to a record, for code written against the dicts the catalog used to hand
+    out: the lineage engine (`Family.rows`: ~140 reads by key, edited by other hands) and rows its tests build as
+    dicts. New code reads attributes. Columns the record does not name yet (added by a later migration) are kept
+    in `extra`, so reading them by key keeps working until they get a field."""
+
+    __slots__ = ()
+    extra: dict
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._names():
+            return getattr(self, key)
+        return self.extra[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._names()
+        yield from self.extra
+
+    def __len__(self) -> int:
+        return len(self._names()) + len(self.extra)
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        names = cls.__dict__.get("_NAMES")
+        if names is None:
+            names = tuple(f.name for f in fields(cls) if f.name != "extra")
+            type.__setattr__(cls, "_NAMES", names)
+        return names
+
+    @classmethod
+    def from_row(cls, row: dict) -> Any:
+        """A record from a `SELECT *` row (column -> value): named columns as fields, the rest in `extra`."""
+        names = set(cls._names())
+        return cls(**{k: v for k, v in row.items() if k in names},
+                   extra={k: v for k, v in row.items() if k not in names})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ModelRecord(ColumnMapping):
+    """One row of `models`: a model at its indexed revision, its declared metadata and where lineage placed it."""
+
+    id: str
+    source: str  # the root folder it was found under, or the hub's endpoint
+    status: ModelStatus
+    indexed_at: datetime
+    revision: str | None = None  # None for a model recorded only as a failure
+    path: str | None = None  # its folder (None for a hub repo read by range requests)
+    kind: ModelKind | None = None
+    error: str | None = None
+    architecture: str | None = None
+    model_type: str | None = None
+    layout: str | None = None
+    params: int | None = None
+    dtype: str | None = None
+    file_stamp: str | None = None
+    declared_base: list[str] | None = None
+    declared_relation: str | None = None
+    adapter_base: str | None = None
+    tags: list[str] | None = None
+    created_at: datetime | None = None
+    family: str | None = None
+    base: str | None = None
+    base_source: BaseSource | None = None
+    base_margin: float | None = None
+    files: list[dict] | None = None  # None when read without it (`Catalog.models()`)
+    card_text: str | None = None  # idem
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Enums from the stored strings (StrEnum: equal to, and hashing like, the strings older readers compare).
+        object.__setattr__(self, "status", ModelStatus(self.status))
+        object.__setattr__(self, "kind", _kind(self.kind))
+        if self.base_source is not None:
+            object.__setattr__(self, "base_source", BaseSource(self.base_source))
+        if isinstance(self.files, str):
+            object.__setattr__(self, "files", json.loads(self.files) if self.files else [])
+
+    @property
+    def ok(self) -> bool:
+        """Has a signature (indexed, or weights only)."""
+        return self.status.ok
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SignatureRecord(ColumnMapping):
+    """A model's stored weight signature: sampled coordinates, layout sketch, the sampler's meta and tensor shapes."""
+
+    model_id: str
+    revision: str
+    kind: ModelKind
+    layout: str
+    samples: np.ndarray  # float32
+    sketch: np.ndarray  # float32
+    meta: dict
+    shapes: dict[str, tuple[int, ...]]  # tensor name -> shape, from `tensor_stats`
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ModelKind(self.kind))
+        object.__setattr__(self, "samples", np.asarray(self.samples, dtype=np.float32))
+        object.__setattr__(self, "sketch", np.asarray(self.sketch, dtype=np.float32))
+        if not isinstance(self.meta, dict):
+            object.__setattr__(self, "meta", json.loads(self.meta) if self.meta else {})
 
 
 # Hub crawl state (`hub_models`, `hub_crawl_cursors`). Named tuples: the crawler unpacks them like the pairs and
