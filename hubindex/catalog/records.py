@@ -12,11 +12,12 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, NamedTuple
+from operator import itemgetter
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from hubindex.status import BaseSource, CrawlStatus, ModelKind, ModelStatus, Relation
+from hubindex.status import OK_STATUSES, BaseSource, CrawlStatus, ModelKind, ModelStatus, Relation
 
 
 def _kind(value: str | None) -> ModelKind | None:
@@ -114,82 +115,97 @@ class ColumnMapping(Mapping):
     in `extra`, so reading them by key keeps working until they get a field."""
 
     __slots__ = ()
+    _NAMES: ClassVar[tuple[str, ...]]  # the fields but `extra`, in order (set by `_columns`)
+    _FIELDS: ClassVar[frozenset[str]]
     extra: dict
 
     def __getitem__(self, key: str) -> Any:
-        if key in self._names():
+        if key in self._FIELDS:
             return getattr(self, key)
         return self.extra[key]
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._names()
+        yield from self._NAMES
         yield from self.extra
 
     def __len__(self) -> int:
-        return len(self._names()) + len(self.extra)
+        return len(self._NAMES) + len(self.extra)
 
     @classmethod
-    def _names(cls) -> tuple[str, ...]:
-        names = cls.__dict__.get("_NAMES")
-        if names is None:
-            names = tuple(f.name for f in fields(cls) if f.name != "extra")
-            type.__setattr__(cls, "_NAMES", names)
-        return names
-
-    @classmethod
-    def from_row(cls, row: dict) -> Any:
-        """A record from a `SELECT *` row (column -> value): named columns as fields, the rest in `extra`."""
-        names = set(cls._names())
-        return cls(**{k: v for k, v in row.items() if k in names},
-                   extra={k: v for k, v in row.items() if k not in names})
+    def from_rows(cls, columns: list[str], rows: list[tuple]) -> list:
+        """Records from a query's column names and value tuples: named columns as fields (a field the query did
+        not select is None), the others in `extra`. One positional call per row: keyword arguments cost several
+        times more, and the whole catalog is read this way (families, lineage)."""
+        at = {name: i for i, name in enumerate(columns)}
+        pick = itemgetter(*(at.get(name, len(columns)) for name in cls._NAMES))  # len(columns): the None pad
+        others = [(name, i) for name, i in at.items() if name not in cls._FIELDS]
+        return [cls(*pick((*row, None)), {name: row[i] for name, i in others}) for row in rows]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+def _columns(cls: type[ColumnMapping]) -> type[ColumnMapping]:
+    cls._NAMES = tuple(f.name for f in fields(cls) if f.name != "extra")
+    cls._FIELDS = frozenset(cls._NAMES)
+    return cls
+
+
+_STATUSES = {s.value: s for s in ModelStatus}  # a dict lookup: a twentieth of an Enum call, once per row read
+_KINDS = {k.value: k for k in ModelKind}
+_SOURCES = {s.value: s for s in BaseSource}
+
+
+@_columns
+@dataclass(slots=True, eq=False)
 class ModelRecord(ColumnMapping):
-    """One row of `models`: a model at its indexed revision, its declared metadata and where lineage placed it."""
+    """One row of `models`: a model at its indexed revision, its declared metadata and where lineage placed it.
+
+    Not frozen, unlike the other records: a frozen dataclass sets each of its 26 fields through
+    object.__setattr__, five times the cost of this one's constructor on whole-catalog reads. Treat it as
+    read-only all the same (the catalog writes through its own methods)."""
 
     id: str
+    revision: str | None  # None for a model recorded only as a failure
     source: str  # the root folder it was found under, or the hub's endpoint
+    path: str | None  # its folder (None for a hub repo read by range requests)
+    kind: ModelKind | None
     status: ModelStatus
+    error: str | None
+    architecture: str | None
+    model_type: str | None
+    layout: str | None
+    params: int | None
+    dtype: str | None
+    files: list[dict] | None  # None when read without it (`Catalog.models()`)
+    file_stamp: str | None
+    declared_base: list[str] | None
+    declared_relation: str | None
+    adapter_base: str | None
+    tags: list[str] | None
+    created_at: datetime | None
+    family: str | None
+    base: str | None
+    base_source: BaseSource | None
     indexed_at: datetime
-    revision: str | None = None  # None for a model recorded only as a failure
-    path: str | None = None  # its folder (None for a hub repo read by range requests)
-    kind: ModelKind | None = None
-    error: str | None = None
-    architecture: str | None = None
-    model_type: str | None = None
-    layout: str | None = None
-    params: int | None = None
-    dtype: str | None = None
-    file_stamp: str | None = None
-    declared_base: list[str] | None = None
-    declared_relation: str | None = None
-    adapter_base: str | None = None
-    tags: list[str] | None = None
-    created_at: datetime | None = None
-    family: str | None = None
-    base: str | None = None
-    base_source: BaseSource | None = None
-    base_margin: float | None = None
-    files: list[dict] | None = None  # None when read without it (`Catalog.models()`)
-    card_text: str | None = None  # idem
+    card_text: str | None  # None when read without it (`Catalog.models()`)
+    base_margin: float | None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Enums from the stored strings (StrEnum: equal to, and hashing like, the strings older readers compare).
-        object.__setattr__(self, "status", ModelStatus(self.status))
-        object.__setattr__(self, "kind", _kind(self.kind))
+        self.status = _STATUSES[self.status]
+        if self.kind is not None:
+            self.kind = _KINDS[self.kind]
         if self.base_source is not None:
-            object.__setattr__(self, "base_source", BaseSource(self.base_source))
+            self.base_source = _SOURCES[self.base_source]
         if isinstance(self.files, str):
-            object.__setattr__(self, "files", json.loads(self.files) if self.files else [])
+            self.files = json.loads(self.files)
 
     @property
     def ok(self) -> bool:
         """Has a signature (indexed, or weights only)."""
-        return self.status.ok
+        return self.status in OK_STATUSES
 
 
+@_columns
 @dataclass(frozen=True, slots=True, eq=False)
 class SignatureRecord(ColumnMapping):
     """A model's stored weight signature: sampled coordinates, layout sketch, the sampler's meta and tensor shapes."""

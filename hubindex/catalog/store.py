@@ -19,6 +19,7 @@ import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
 from hubindex.catalog.records import (
+    ColumnMapping,
     DeltaTarget,
     EmbeddingRecord,
     LineageEdge,
@@ -104,9 +105,14 @@ class Catalog:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def _records(self, kind: type[ColumnMapping], sql: str, params: list | None = None) -> list:
+        cursor = self.con.execute(sql, params or [])
+        return kind.from_rows([d[0] for d in cursor.description], cursor.fetchall())
+
     def model(self, model_id: str) -> ModelRecord | None:
-        rows = self._rows("SELECT * FROM models WHERE id = ?", [model_id])
-        return ModelRecord.from_row({**rows[0], "files": rows[0]["files"] or "[]"}) if rows else None
+        rows = self._records(ModelRecord, "SELECT * REPLACE (coalesce(files, '[]') AS files) FROM models WHERE id = ?",
+                             [model_id])
+        return rows[0] if rows else None
 
     def require(self, model_id: str) -> ModelRecord:
         row = self.model(model_id)
@@ -117,8 +123,7 @@ class Catalog:
     def models(self, ok_only: bool = False) -> list[ModelRecord]:
         """Every model (with a signature when `ok_only`), by id; without `files` and `card_text` (None here)."""
         where = f"WHERE status IN {ok_sql()}" if ok_only else ""
-        return [ModelRecord.from_row(row)
-                for row in self._rows(f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")]
+        return self._records(ModelRecord, f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")
 
     def placements(self, model_ids: list[str] | None = None) -> dict[str, Placement]:
         """Family and kind of these models (of every model when None)."""
@@ -149,7 +154,8 @@ class Catalog:
         if not rows:
             return None
         shapes = {r["name"]: tuple(r["shape"]) for r in self.tensor_stats(model_id)}
-        return SignatureRecord.from_row({**rows[0], "shapes": shapes})
+        columns = [*rows[0], "shapes"]
+        return SignatureRecord.from_rows(columns, [(*rows[0].values(), shapes)])[0]
 
     def applied_base(self, row: Mapping) -> str | None:
         """The model an adapter is applied on: its resolved base (a declared one is checked before it is used),
