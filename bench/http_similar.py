@@ -6,8 +6,10 @@ from 50k vectors per family), and a real `hubindex serve` process answers on a f
 concurrent keep-alive clients (asyncio streams) send `--requests` requests in all, each for a random model's k=10
 nearest.
 
-Printed: p50 latency with one client, then p50/p99 latency seen by the clients, throughput, non-200 count.
-Clients and server share this machine's cores, so the numbers include that contention.
+Printed: p50 latency with one client, then p50/p99 latency seen by the clients, throughput, non-200 count, and the
+same for a baseline measured in the same run against the same server: a 5.6 KB static file (`/static/app.css`,
+the HTTP stack without the catalog), with the ratio /similar : baseline. Clients and server share this machine's
+cores, so the numbers include that contention; the load average (1 min) is printed at the start and the end.
 
 Usage: python bench/http_similar.py [--models 100000] [--families 1] [--dim 64] [--clients 32] [--requests 2000]
        [--db FILE (reuse/keep the synthetic catalog)] [--json]
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import tempfile
@@ -73,7 +76,15 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path:
     return int(head.split(b" ", 2)[1])
 
 
-async def load(url: str, ids: list[str], clients: int, requests: int) -> tuple[list[float], int]:
+BASELINE = "/static/app.css"  # the atlas page's stylesheet, 5.6 KB
+
+
+def similar_path(model: str) -> str:
+    return f"/models/{model}/similar?k=10"
+
+
+async def load(url: str, ids: list[str], clients: int, requests: int,
+               path_for=similar_path) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
     remaining = iter(range(requests))
@@ -86,7 +97,7 @@ async def load(url: str, ids: list[str], clients: int, requests: int) -> tuple[l
             for _ in remaining:
                 model = random.choice(ids)
                 started = time.perf_counter()
-                status = await _get(reader, writer, f"/models/{model}/similar?k=10")
+                status = await _get(reader, writer, path_for(model))
                 latencies.append(time.perf_counter() - started)
                 errors += status != 200
         finally:
@@ -117,26 +128,41 @@ def main() -> None:
         try:
             ids = [model_id(i) for i in range(args.families, args.models)]
             asyncio.run(load(server.url, ids[:200], args.clients, 2 * args.clients))  # warm-up: indexes loaded
-            single, _ = asyncio.run(load(server.url, ids, 1, min(args.requests, 500)))
-            started = time.perf_counter()
-            latencies, errors = asyncio.run(load(server.url, ids, args.clients, args.requests))
-            wall = time.perf_counter() - started
+            load_start = os.getloadavg()[0]
+            runs = {name: measure(server.url, ids, args.clients, args.requests, path_for)
+                    for name, path_for in (("similar", similar_path), ("baseline", lambda _: BASELINE))}
+            load_end = os.getloadavg()[0]
         finally:
             server.stop()
-    ms = np.asarray(latencies) * 1000
     result = {"models": args.models, "families": args.families, "dim": args.dim, "clients": args.clients,
-              "requests": args.requests, "catalog_build_s": round(build_s, 1),
-              "one_client_p50_ms": round(float(np.percentile(np.asarray(single) * 1000, 50)), 2),
-              "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
-              "requests_per_s": round(args.requests / wall, 1), "non_200": errors}
+              "requests": args.requests, "catalog_build_s": round(build_s, 1), **runs["similar"],
+              "baseline": runs["baseline"], "load_average_1min": [round(load_start, 1), round(load_end, 1)],
+              "ratio_to_baseline": {key: round(runs["similar"][key] / runs["baseline"][key], 2)
+                                    for key in ("one_client_p50_ms", "p50_ms", "p99_ms", "requests_per_s")
+                                    if runs["baseline"][key]}}
     if args.json:
         print(json.dumps(result, indent=2))
         return
     print(f"{args.models} models ({args.families} families, dim {args.dim}; catalog written in "
-          f"{result['catalog_build_s']} s), {args.clients} clients, {args.requests} requests of /similar?k=10:")
-    print(f"  one client: p50 {result['one_client_p50_ms']} ms")
-    print(f"  {args.clients} clients: p50 {result['p50_ms']} ms   p99 {result['p99_ms']} ms   "
-          f"{result['requests_per_s']} req/s   non-200: {errors}")
+          f"{result['catalog_build_s']} s), {args.clients} clients, {args.requests} requests each; load average "
+          f"{result['load_average_1min'][0]} -> {result['load_average_1min'][1]}:")
+    for name, label in (("similar", "/similar?k=10"), ("baseline", f"{BASELINE} (baseline)")):
+        run = runs[name]
+        print(f"  {label}: one client p50 {run['one_client_p50_ms']} ms; {args.clients} clients p50 {run['p50_ms']} ms"
+              f"   p99 {run['p99_ms']} ms   {run['requests_per_s']} req/s   non-200: {run['non_200']}")
+    print("  /similar : baseline: " + ", ".join(f"{k} x{v}" for k, v in result["ratio_to_baseline"].items()))
+
+
+def measure(url: str, ids: list[str], clients: int, requests: int, path_for) -> dict:
+    """p50 with one client, then p50/p99 and throughput with `clients` clients."""
+    single, _ = asyncio.run(load(url, ids, 1, min(requests, 500), path_for))
+    started = time.perf_counter()
+    latencies, errors = asyncio.run(load(url, ids, clients, requests, path_for))
+    wall = time.perf_counter() - started
+    ms = np.asarray(latencies) * 1000
+    return {"one_client_p50_ms": round(float(np.percentile(np.asarray(single) * 1000, 50)), 2),
+            "p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "requests_per_s": round(requests / wall, 1), "non_200": errors}
 
 
 if __name__ == "__main__":

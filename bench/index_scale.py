@@ -8,7 +8,8 @@ Family linking (`indexer.families.linked_groups`, the part of family assignment 
 layout's models) runs on `--link-models` synthetic sample vectors: tight fans around roots about sqrt(2) apart.
 
 Printed per stage: seconds (or ms per request, the mean over `--requests` random models), and for the atlas the
-first call and a repeated call through the server's cache. The machine's load is printed with them.
+first call and a repeated call through the server's cache. The machine's load is printed with them, and a baseline
+measured in the same run (one model's row, `Catalog.model`, per request) with each query's ratio to it.
 
 Usage: python bench/index_scale.py [--models 1000000] [--families 100] [--link-models 1000000] [--dim 16]
        [--requests 200] [--db FILE (reuse/keep the catalog)]
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from hubindex.atlas import family_map, forest
 from hubindex.atlas.cache import AnswerCache
 from hubindex.catalog import Catalog
+from hubindex.embed.methods import get_method
 from hubindex.indexer.families import linked_groups
 from hubindex.lineage.queries import entries, parents
 
@@ -70,7 +72,7 @@ def write_catalog(db: Path, models: int, families: int, dim: int) -> None:
         con.execute(f"""
             INSERT INTO embeddings
             SELECT {name}, 'hubindex', 'rev' || i, {root}, 'rev' || (i % {families}), vector,
-                   sqrt(list_sum(list_transform(vector, lambda x: x * x)))
+                   sqrt(list_sum(list_transform(vector, lambda x: x * x))), '{get_method("hubindex").recipe}'
             FROM (SELECT i, list_transform(range({dim}), lambda x: (random() - 0.5 + (i % 10 = x % 10)::INT)::FLOAT)
                   AS vector FROM range({families}, {models}) t(i))""")
 
@@ -121,6 +123,7 @@ def main() -> None:
                                                                                   args.dim), results)
         ids = [model_id(i) for i in range(args.families, args.models)]
         with Catalog(db) as catalog:
+            per_request("baseline: one model row", catalog.model, ids, args.requests, results)
             per_request("/parents (stored)", lambda m: parents(catalog, m, 5), ids, args.requests, results)
             family = model_id(0)
             found = timed("/lineage?family= (one family)", lambda: entries(catalog, family), results)
@@ -134,6 +137,10 @@ def main() -> None:
                 timed(f"/atlas/map {attempt}", lambda: cache.json(catalog, ("map", family),
                                                                   lambda: family_map(catalog, family)), results)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+    base = results["baseline: one model row"] / 1000  # seconds, as the timed stages
+    for label in ("/parents (stored)", "/lineage?family= (one family)", "/atlas/forest cached", "/atlas/map cached"):
+        value = results[label] / 1000 if label.startswith("/parents") else results[label]
+        print(f"  {label} : baseline = x{value / base:.1f}")
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def _queue(db: Path, endpoint: str, query, wait: bool, as_json: bool) -> None:
     from hubindex.workers.ingest import submit_crawl, wait_for
 
     from hubindex.errors import HubindexError
-    from hubindex.hub.crawl_jobs import CrawlRequest
+    from hubindex.hub.crawl_run import CrawlRequest
     from hubindex.indexer.progress import progress_of
 
     run = submit_crawl(db, CrawlRequest(endpoint=endpoint, query=query))

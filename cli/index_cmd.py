@@ -27,10 +27,10 @@ def index(paths: tuple[Path, ...], db: Path, methods: tuple[str, ...], no_embed:
     With no PATH, the Hugging Face cache ($HF_HUB_CACHE, else ~/.cache/huggingface/hub)."""
     from hubindex.embed.methods import get_method
     from hubindex.errors import HubindexError
-    from hubindex.indexer.discover import hf_cache_dir
-    from hubindex.indexer.pipeline import index_paths
 
     if not paths:
+        from hubindex.indexer.discover import hf_cache_dir  # checkpoint/ (torch): not for `--queue PATH`
+
         cache = hf_cache_dir()
         if not cache.is_dir():
             raise HubindexError(f"no Hugging Face cache at {cache} (set HF_HUB_CACHE, or give a PATH to index)")
@@ -44,6 +44,8 @@ def index(paths: tuple[Path, ...], db: Path, methods: tuple[str, ...], no_embed:
         if report is None:
             return
     else:
+        from hubindex.indexer.pipeline import index_paths  # the stages load as their first job runs
+
         with progress_bars(enabled=not as_json) as progress:
             report = index_paths(db, list(paths), chosen, embed=not no_embed, prune=prune, progress=progress)
     if as_json:

@@ -36,6 +36,7 @@ def worker(queues_: tuple[str, ...], concurrency: int, db: Path | None, loglevel
     from hubindex.workers.app import CPU, GPU, INGEST, app, require_broker
 
     from hubindex.errors import HubindexError
+    from hubindex.pipeline.stage import declared, stage
 
     require_broker()
     queues = split_list(queues_) or split_list((_default_queues(),))
@@ -53,6 +54,9 @@ def worker(queues_: tuple[str, ...], concurrency: int, db: Path | None, loglevel
         catalog = Catalog(db)
         owner = threading.Thread(target=run_owner, args=(catalog, stop), name="catalog-owner", daemon=True)
     task_queues = [q for q in queues if q != INGEST]
+    for ref in declared():  # before the pool forks, so its processes share them instead of each importing torch
+        if ref.queue in task_queues:
+            stage(ref.name)
     if not task_queues:  # the owner alone: run it here until SIGTERM / Ctrl-C
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())

@@ -57,3 +57,34 @@ def test_reads_are_typed_records(catalog):
         {"model": "org/gated", "score": 0.9, "distance": None, "allowed": True, "evidence": {"chosen": True}}]})
     assert catalog.stored_parents("org/missing", 5) == [
         StoredParent(candidate="org/gated", score=0.9, distance=None, allowed=True, evidence={"chosen": True})]
+
+
+def test_model_and_signature_rows_are_typed_and_still_read_by_column(catalog):
+    """Model and signature rows are typed records; the lineage engine (and rows its tests build as dicts) read them
+    by column name, which keeps working, including a column a later migration adds."""
+    from hubindex.catalog.records import ModelRecord, SignatureRecord
+    from hubindex.errors import NotFoundError
+
+    row = catalog.require("org/gated")
+    assert isinstance(row, ModelRecord) and row.status is ModelStatus.GATED and not row.ok
+    assert row["status"] == "gated" and row.get("family") is None and row["error"] == "gated!"
+    assert row.kind is None and row.files == [] and dict(row)["id"] == "org/gated"
+    assert {**row}.keys() == {*row} and "base_margin" in row
+    listed = catalog.models()
+    assert [r.id for r in listed] == sorted(f"org/{s.value}" for s in FAILED)
+    assert all(type(r.status) is ModelStatus and r.files is None for r in listed)  # read without files
+    assert catalog.models(ok_only=True) == [] and catalog.model("org/nobody") is None
+    with pytest.raises(NotFoundError):
+        catalog.require("org/nobody")
+
+    catalog.con.execute("ALTER TABLE models ADD COLUMN later_column INTEGER DEFAULT 7")  # another branch's migration
+    later = catalog.require("org/gated")
+    assert later["later_column"] == 7 and later.extra == {"later_column": 7} and len(later) == len(row) + 1
+
+    catalog.con.execute("INSERT INTO signatures VALUES ('org/gated', 'r1', 'adapter', 'L', [1.0, 2.0], [0.5], "
+                        "'{\"version\": 2}')")
+    catalog.con.execute("INSERT INTO tensor_stats VALUES ('org/gated', 'w', 'F32', [2, 1], 2, 1, 0, 1, 2, 3)")
+    sig = catalog.signature("org/gated")
+    assert isinstance(sig, SignatureRecord) and sig.kind == "adapter" and sig.shapes == {"w": (2, 1)}
+    assert sig.samples.dtype == "float32" and sig["meta"] == {"version": 2} and sig["sketch"].tolist() == [0.5]
+    assert catalog.signature("org/missing") is None

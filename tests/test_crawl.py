@@ -321,7 +321,7 @@ def test_queued_crawl_on_workers_equals_in_process_crawl(tiny_zoo, odd_repos, br
 
 def test_queued_crawl_run_records_each_commit_once(tiny_zoo, odd_repos, tmp_path):
     """The owner's side without a broker: redelivered and stale-sha results change nothing."""
-    from hubindex.hub.crawl_jobs import CrawlRequest, CrawlRun
+    from hubindex.hub.crawl_run import CrawlRequest, CrawlRun
     from hubindex.hub.source import CrawlQuery
     from hubindex.pipeline.stage import execute
 

@@ -22,6 +22,7 @@ import redis
 from hubindex.catalog import Catalog
 from hubindex.schemas import schema_for
 from tests.brokers import HUBINDEX, start_worker, stop, worker_env
+from tests.heavy_imports import run_cli
 from tests.helpers import CONFIG, random_tensors, write_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -234,11 +235,64 @@ def test_a_saved_run_keeps_its_pending_keys_in_a_set_of_their_own(broker, tmp_pa
     assert not r.exists(pending_key("p1")) and load_run(r, "p1").finished
 
 
+STAGE_MODULE = """
+from typing import ClassVar
+from hubindex.pipeline.stage import BaseStage, Job, Result, register
+
+class EchoJob(Job):
+    stage: ClassVar[str] = "echo"
+    text: str
+
+    @property
+    def key(self) -> str:
+        return f"echo:{self.text}"
+
+class EchoStage(BaseStage):
+    name, job_type, result_type, queue = "echo", EchoJob, Result, "cpu"
+
+    def execute(self, job):
+        return Result(stage=self.name, job=job, ok=True)
+
+ECHO = register(EchoStage())
+"""
+
+
+def test_a_declared_stage_loads_its_module_when_a_job_of_it_runs(tmp_path, monkeypatch):
+    """The registry knows a stage by name, queue and import path; its module is imported at the first job."""
+    import sys
+
+    from hubindex.errors import HubindexError
+    from hubindex.pipeline import stage as registry
+
+    monkeypatch.setattr(registry, "_DECLARED", dict(registry._DECLARED))  # nothing leaks into other tests
+    monkeypatch.setattr(registry, "_LOADED", dict(registry._LOADED))
+    (tmp_path / "echo_stage_module.py").write_text(STAGE_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ref = registry.declare("echo", "cpu", "echo_stage_module:ECHO")
+    assert ref in registry.declared() and "echo_stage_module" not in sys.modules
+    job = registry.stage("echo").job_type(text="hi")
+    assert "echo_stage_module" in sys.modules and registry.execute(job).ok
+    assert registry.stage("echo") is sys.modules["echo_stage_module"].ECHO
+    with pytest.raises(HubindexError, match="two stages named 'echo'"):
+        registry.declare("echo", "gpu", "echo_stage_module:ECHO")
+    registry.declare("echo-elsewhere", "cpu", "echo_stage_module:EchoStage")  # a name its module did not register
+    with pytest.raises(HubindexError, match="not the stage its module registered"):
+        registry.stage("echo-elsewhere")
+    with pytest.raises(HubindexError, match="no 'nothing' stage"):
+        registry.stage("nothing")
+    monkeypatch.setitem(registry._DECLARED, "echo", registry.StageRef("echo", "gpu", "echo_stage_module:ECHO"))
+    with pytest.raises(HubindexError, match="declared on queue 'gpu', defined on 'cpu'"):
+        registry.register(sys.modules["echo_stage_module"].EchoStage())
+
+
 def test_worker_and_queue_commands_explain_a_missing_broker(tmp_path):
+    """They say what is missing, and get there without importing torch: the stage modules (torch, transformers)
+    load only when a job of theirs runs (`pipeline.stage.declare`)."""
     env = {k: v for k, v in os.environ.items() if k != "HUBINDEX_BROKER_URL"}
     for args in (["worker"], ["jobs"], ["index", str(tmp_path), "--db", str(tmp_path / "x.duckdb"), "--queue"]):
-        out = subprocess.run([HUBINDEX, *args], env=env, capture_output=True, text=True, timeout=60)
+        out, heavy = run_cli(args, env=env, timeout=60)
         assert out.returncode == 2 and "HUBINDEX_BROKER_URL" in out.stderr, out.stderr
+        assert heavy == [], f"hubindex {args[0]} imported {heavy}"
 
 
 def test_server_owns_the_catalog_and_keeps_answering_reads_while_workers_ingest(small_hub, tiny_zoo, broker,

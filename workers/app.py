@@ -15,9 +15,9 @@ from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
 
 from hubindex.errors import HubindexError
-from hubindex.hub.crawl_jobs import CrawlRun
+from hubindex.hub.crawl_run import CrawlRun
 from hubindex.indexer.run import IndexRun
-from hubindex.pipeline.stage import stages
+from hubindex.pipeline.stage import declared
 
 BROKER_ENV = "HUBINDEX_BROKER_URL"
 VISIBILITY_ENV = "HUBINDEX_VISIBILITY_TIMEOUT"
@@ -26,9 +26,10 @@ QUEUES = {name: Queue(name, Exchange(name, type="direct"), routing_key=name) for
 INGEST_QUEUE = QUEUES[INGEST]
 # What a broker that went away raises (redis-py's own errors, kombu's wrapper of them, the socket's).
 BROKER_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OperationalError, ConnectionError)
-# The run kinds this deployment serves; importing them registered their stages, one task per stage.
+# The run kinds this deployment serves; importing them declared their stages (one task per stage), whose modules
+# (torch, transformers) load only when a job of theirs runs: `hubindex jobs` and a starting worker stay light.
 RUN_KINDS = (IndexRun, CrawlRun)
-ROUTES = {**{f"hubindex.{stage.name}": stage.queue for stage in stages()}, "hubindex.examples": GPU}
+ROUTES = {**{f"hubindex.{ref.name}": ref.queue for ref in declared()}, "hubindex.examples": GPU}
 
 
 def broker_url() -> str | None:

@@ -36,7 +36,7 @@ from redis.exceptions import LockError
 
 from hubindex.catalog import Catalog
 from hubindex.errors import HubindexError
-from hubindex.hub.crawl_jobs import CrawlRequest, CrawlRun
+from hubindex.hub.crawl_run import CrawlRequest, CrawlRun
 from hubindex.indexer.run import IndexRun
 from hubindex.pipeline.run import Failure, Run
 from hubindex.pipeline.stage import Job, parse_result

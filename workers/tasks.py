@@ -1,4 +1,5 @@
-"""Celery tasks: one per registered stage (`hubindex.pipeline.stage`), each a thin shell over `execute`.
+"""Celery tasks: one per declared stage (`hubindex.pipeline.stage`), each a thin shell over `execute`; a stage's
+module is imported when the first job of that stage runs.
 
 A task never opens the catalog. It runs its job and publishes the Result to the `ingest` queue, where the catalog
 owner records it. Transient errors (OSError, connection trouble) are retried with exponential backoff; after
@@ -16,8 +17,7 @@ from hubindex.workers.app import BROKER_ERRORS, INGEST, INGEST_QUEUE, ROUTES, ap
 from hubindex.workers.dead_letters import record
 from hubindex.workers.state import client, running_key, worker_name
 
-from hubindex.pipeline.payload import Packed
-from hubindex.pipeline.stage import TRANSIENT, Result, Stage, execute, failure, stage, stages
+from hubindex.pipeline.stage import TRANSIENT, Result, StageRef, declared, execute, failure, stage
 
 MAX_RETRIES = 5
 BACKOFF_MAX = 600  # seconds
@@ -76,21 +76,22 @@ def _run(task: Task, name: str, run_id: object, payload: object) -> None:
     _note_running(run_id, job.key, False)
 
 
-def _task(runner: Stage) -> Task:
+def _task(ref: StageRef) -> Task:
     def run(self: Task, run_id: str, job: dict) -> None:
-        _run(self, runner.name, run_id, job)
+        _run(self, ref.name, run_id, job)
 
-    run.__doc__ = f"Run one {runner.name} job and publish its result to `ingest`."
-    return app.task(name=f"hubindex.{runner.name}", bind=True, max_retries=MAX_RETRIES)(run)
+    run.__doc__ = f"Run one {ref.name} job and publish its result to `ingest`."
+    return app.task(name=f"hubindex.{ref.name}", bind=True, max_retries=MAX_RETRIES)(run)
 
 
-TASKS: dict[str, Task] = {runner.name: _task(runner) for runner in stages()}
+TASKS: dict[str, Task] = {ref.name: _task(ref) for ref in declared()}
 
 
 @app.task(name="hubindex.examples", ignore_result=False, acks_late=False)
 def examples(base_folder: str, base_id: str, examples: list[dict], method: str) -> dict:
     """Search by examples, queued by the API server: the task's Delta Activations against the base (a short
     finetune, the reason it runs on a gpu worker rather than in the web process). Returns the packed vector."""
+    from hubindex.pipeline.payload import Packed  # fingerprint/ (torch): loaded by the first task, not at start
     from hubindex.search_by_examples import TaskExample, embed_examples_at
 
     vector = embed_examples_at(Path(base_folder), base_id, [TaskExample.model_validate(e) for e in examples], method)

@@ -12,7 +12,7 @@ from hubindex.catalog.spaces import NULL_DELTA, Spaces, delta_space, implied_ske
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import METHODS, get_method
 from hubindex.errors import HubindexError, NotFoundError
-from hubindex.status import OK_STATUSES
+from hubindex.status import OK_STATUSES, ModelKind
 
 SHORTLIST = 4  # FAISS returns SHORTLIST * k (at least 32) candidates, re-ranked by exact sampled distance
 MAX_K = 1000
@@ -28,14 +28,14 @@ def show(catalog: Catalog, model_id: str) -> ModelView:
         if emb is not None:
             embeddings.append(EmbeddingEntry(method=method, dim=len(emb.vector), norm=emb.norm, base=emb.base))
     return ModelView(
-        id=row["id"], revision=row["revision"], status=row["status"], error=row["error"], source=row["source"],
-        path=row["path"], kind=row["kind"], architecture=row["architecture"], model_type=row["model_type"],
-        layout=row["layout"], params=row["params"], dtype=row["dtype"],
-        files=[FileEntry(**f) for f in row["files"]],
-        declared=Declared(base_model=row["declared_base"], relation=row["declared_relation"],
-                          adapter_base=row["adapter_base"]),
-        tags=row["tags"] or [], created_at=row["created_at"], family=row["family"], base=row["base"],
-        base_source=row["base_source"], samples=0 if sig is None else len(sig["samples"]),
+        id=row.id, revision=row.revision, status=row.status, error=row.error, source=row.source,
+        path=row.path, kind=row.kind, architecture=row.architecture, model_type=row.model_type,
+        layout=row.layout, params=row.params, dtype=row.dtype,
+        files=[FileEntry(**f) for f in row.files or []],
+        declared=Declared(base_model=row.declared_base, relation=row.declared_relation,
+                          adapter_base=row.adapter_base),
+        tags=row.tags or [], created_at=row.created_at, family=row.family, base=row.base,
+        base_source=row.base_source, samples=0 if sig is None else len(sig.samples),
         embeddings=embeddings, tensors=[TensorEntry(**t) for t in catalog.tensor_stats(model_id)],
     )
 
@@ -52,17 +52,16 @@ def implied_samples(catalog: Catalog, model_id: str) -> dict[str, np.ndarray]:
     from hubindex.fingerprint.signature import split_samples
 
     sig = catalog.signature(model_id)
-    segments = split_samples(sig["samples"], sig["shapes"])
-    if sig["kind"] == "adapter":
-        row = catalog.model(model_id)
-        applied = catalog.applied_base(row)
+    segments = split_samples(sig.samples, sig.shapes)
+    if sig.kind == ModelKind.ADAPTER:
+        applied = catalog.applied_base(catalog.require(model_id))
         base = catalog.signature(applied)
-        base_segments = split_samples(base["samples"], base["shapes"])
+        base_segments = split_samples(base.samples, base.shapes)
         for name, delta in segments.items():
             base_segments[name] = base_segments[name] + delta
-        segments, shapes = base_segments, base["shapes"]
+        segments, shapes = base_segments, base.shapes
     else:
-        shapes = sig["shapes"]
+        shapes = sig.shapes
     return {n: v.astype(np.float64) * tensor_sample(n, shapes[n]).scale for n, v in segments.items()}
 
 
@@ -86,7 +85,7 @@ def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta",
         status, error = target.status, target.error
     else:
         row = catalog.require(model_id)
-        status, error = row["status"], row["error"]
+        status, error = row.status, row.error
     if status not in OK_STATUSES:
         raise HubindexError(f"{model_id} is not indexed ({status}: {error})")
     spaces = Spaces.open(catalog.spaces_dir)

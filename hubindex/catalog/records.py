@@ -8,13 +8,16 @@ the same vocabularies), so converting a column to its enum is the only check mad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import NamedTuple
+from operator import itemgetter
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from hubindex.status import CrawlStatus, ModelKind, ModelStatus, Relation
+from hubindex.status import OK_STATUSES, BaseSource, CrawlStatus, ModelKind, ModelStatus, Relation
 
 
 def _kind(value: str | None) -> ModelKind | None:
@@ -103,6 +106,126 @@ class MemberEmbedding(EmbeddingRecord):
     """An embedding with its model's family, as the FAISS spaces and the atlas group them."""
 
     family: str | None
+
+
+class ColumnMapping(Mapping):
+    """Read-only `row["column"]` access to a record, for code written against the dicts the catalog used to hand
+    out: the lineage engine (`Family.rows`: ~140 reads by key, edited by other hands) and rows its tests build as
+    dicts. New code reads attributes. Columns the record does not name yet (added by a later migration) are kept
+    in `extra`, so reading them by key keeps working until they get a field."""
+
+    __slots__ = ()
+    _NAMES: ClassVar[tuple[str, ...]]  # the fields but `extra`, in order (set by `_columns`)
+    _FIELDS: ClassVar[frozenset[str]]
+    extra: dict
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._FIELDS:
+            return getattr(self, key)
+        return self.extra[key]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._NAMES
+        yield from self.extra
+
+    def __len__(self) -> int:
+        return len(self._NAMES) + len(self.extra)
+
+    @classmethod
+    def from_rows(cls, columns: list[str], rows: list[tuple]) -> list:
+        """Records from a query's column names and value tuples: named columns as fields (a field the query did
+        not select is None), the others in `extra`. One positional call per row: keyword arguments cost several
+        times more, and the whole catalog is read this way (families, lineage)."""
+        at = {name: i for i, name in enumerate(columns)}
+        pick = itemgetter(*(at.get(name, len(columns)) for name in cls._NAMES))  # len(columns): the None pad
+        others = [(name, i) for name, i in at.items() if name not in cls._FIELDS]
+        return [cls(*pick((*row, None)), {name: row[i] for name, i in others}) for row in rows]
+
+
+def _columns(cls: type[ColumnMapping]) -> type[ColumnMapping]:
+    cls._NAMES = tuple(f.name for f in fields(cls) if f.name != "extra")
+    cls._FIELDS = frozenset(cls._NAMES)
+    return cls
+
+
+_STATUSES = {s.value: s for s in ModelStatus}  # a dict lookup: a twentieth of an Enum call, once per row read
+_KINDS = {k.value: k for k in ModelKind}
+_SOURCES = {s.value: s for s in BaseSource}
+
+
+@_columns
+@dataclass(slots=True, eq=False)
+class ModelRecord(ColumnMapping):
+    """One row of `models`: a model at its indexed revision, its declared metadata and where lineage placed it.
+
+    Not frozen, unlike the other records: a frozen dataclass sets each of its 26 fields through
+    object.__setattr__, five times the cost of this one's constructor on whole-catalog reads. Treat it as
+    read-only all the same (the catalog writes through its own methods)."""
+
+    id: str
+    revision: str | None  # None for a model recorded only as a failure
+    source: str  # the root folder it was found under, or the hub's endpoint
+    path: str | None  # its folder (None for a hub repo read by range requests)
+    kind: ModelKind | None
+    status: ModelStatus
+    error: str | None
+    architecture: str | None
+    model_type: str | None
+    layout: str | None
+    params: int | None
+    dtype: str | None
+    files: list[dict] | None  # None when read without it (`Catalog.models()`)
+    file_stamp: str | None
+    declared_base: list[str] | None
+    declared_relation: str | None
+    adapter_base: str | None
+    tags: list[str] | None
+    created_at: datetime | None
+    family: str | None
+    base: str | None
+    base_source: BaseSource | None
+    indexed_at: datetime
+    card_text: str | None  # None when read without it (`Catalog.models()`)
+    base_margin: float | None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Enums from the stored strings (StrEnum: equal to, and hashing like, the strings older readers compare).
+        self.status = _STATUSES[self.status]
+        if self.kind is not None:
+            self.kind = _KINDS[self.kind]
+        if self.base_source is not None:
+            self.base_source = _SOURCES[self.base_source]
+        if isinstance(self.files, str):
+            self.files = json.loads(self.files)
+
+    @property
+    def ok(self) -> bool:
+        """Has a signature (indexed, or weights only)."""
+        return self.status in OK_STATUSES
+
+
+@_columns
+@dataclass(frozen=True, slots=True, eq=False)
+class SignatureRecord(ColumnMapping):
+    """A model's stored weight signature: sampled coordinates, layout sketch, the sampler's meta and tensor shapes."""
+
+    model_id: str
+    revision: str
+    kind: ModelKind
+    layout: str
+    samples: np.ndarray  # float32
+    sketch: np.ndarray  # float32
+    meta: dict
+    shapes: dict[str, tuple[int, ...]]  # tensor name -> shape, from `tensor_stats`
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ModelKind(self.kind))
+        object.__setattr__(self, "samples", np.asarray(self.samples, dtype=np.float32))
+        object.__setattr__(self, "sketch", np.asarray(self.sketch, dtype=np.float32))
+        if not isinstance(self.meta, dict):
+            object.__setattr__(self, "meta", json.loads(self.meta) if self.meta else {})
 
 
 # Hub crawl state (`hub_models`, `hub_crawl_cursors`). Named tuples: the crawler unpacks them like the pairs and

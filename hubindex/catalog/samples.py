@@ -20,10 +20,10 @@ def sample_vectors(catalog: Catalog, model_id: str) -> tuple[np.ndarray, np.ndar
     sig = catalog.signature(model_id)
     if sig is None:  # a failed or metadata-only row: nothing to compare, said plainly rather than a TypeError
         raise NotFoundError(f"model {model_id!r} has no weight signature in the catalog")
-    segments = split_samples(sig["samples"], sig["shapes"])
+    segments = split_samples(sig.samples, sig.shapes)
     names = sorted(segments)
     raw = np.concatenate([segments[n] for n in names])
-    scales = np.concatenate([np.full(len(segments[n]), tensor_sample(n, sig["shapes"][n]).scale) for n in names])
+    scales = np.concatenate([np.full(len(segments[n]), tensor_sample(n, sig.shapes[n]).scale) for n in names])
     return raw, raw.astype(np.float64) * scales
 
 

@@ -28,6 +28,7 @@ from hubindex.catalog.records import MemberEmbedding
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import METHODS
 from hubindex.errors import HubindexError
+from hubindex.status import ModelKind
 
 MANIFEST = "spaces.json"
 KILL_AT_ENV = "HUBINDEX_TEST_KILL_REBUILD_AT"  # tests: SIGKILL this process at the named step of `rebuild`
@@ -79,12 +80,11 @@ def implied_sketch(catalog: Catalog, model_id: str) -> tuple[str, np.ndarray] | 
     sig = catalog.signature(model_id)
     if sig is None:
         return None
-    if sig["kind"] == "model":
-        return sig["layout"], sig["sketch"]
-    row = catalog.model(model_id)
-    applied = catalog.applied_base(row)
+    if sig.kind == ModelKind.MODEL:
+        return sig.layout, sig.sketch
+    applied = catalog.applied_base(catalog.require(model_id))
     base = catalog.signature(applied) if applied else None
-    return (base["layout"], base["sketch"] + sig["sketch"]) if base is not None else None
+    return (base.layout, base.sketch + sig.sketch) if base is not None else None
 
 
 def _kept_deltas(rows: list[MemberEmbedding]) -> dict[str, list[MemberEmbedding]]:
@@ -121,9 +121,9 @@ def rebuild(catalog: Catalog, weights: bool = True) -> dict[str, int]:
     spaces: dict[str, tuple[str, list[str], np.ndarray]] = {}
     by_layout: dict[str, dict[str, np.ndarray]] = {}
     for row in catalog.models(ok_only=True) if weights else []:
-        placed = implied_sketch(catalog, row["id"])
+        placed = implied_sketch(catalog, row.id)
         if placed is not None:
-            by_layout.setdefault(placed[0], {})[row["id"]] = placed[1]
+            by_layout.setdefault(placed[0], {})[row.id] = placed[1]
     for layout, members in by_layout.items():
         spaces[weight_space(layout)] = ("l2", list(members), np.stack(list(members.values())))
     for method in METHODS:

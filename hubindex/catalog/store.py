@@ -8,7 +8,7 @@ model already indexed keeps its last good rows and marks the status, so a bad up
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +19,16 @@ import numpy as np
 
 from hubindex.catalog.migrations import available, current_version, migrate
 from hubindex.catalog.records import (
+    ColumnMapping,
     DeltaTarget,
     EmbeddingRecord,
     LineageEdge,
     LineageRecord,
     MemberEmbedding,
     ModelBrief,
+    ModelRecord,
     Placement,
+    SignatureRecord,
     StoredParent,
 )
 from hubindex.catalog.terms import text_terms
@@ -102,23 +105,25 @@ class Catalog:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def model(self, model_id: str) -> dict | None:
-        rows = self._rows("SELECT * FROM models WHERE id = ?", [model_id])
-        if not rows:
-            return None
-        row = rows[0]
-        row["files"] = json.loads(row["files"]) if row["files"] else []
-        return row
+    def _records(self, kind: type[ColumnMapping], sql: str, params: list | None = None) -> list:
+        cursor = self.con.execute(sql, params or [])
+        return kind.from_rows([d[0] for d in cursor.description], cursor.fetchall())
 
-    def require(self, model_id: str) -> dict:
+    def model(self, model_id: str) -> ModelRecord | None:
+        rows = self._records(ModelRecord, "SELECT * REPLACE (coalesce(files, '[]') AS files) FROM models WHERE id = ?",
+                             [model_id])
+        return rows[0] if rows else None
+
+    def require(self, model_id: str) -> ModelRecord:
         row = self.model(model_id)
         if row is None:
             raise NotFoundError(f"model {model_id!r} is not in the catalog {self.path.name}")
         return row
 
-    def models(self, ok_only: bool = False) -> list[dict]:
+    def models(self, ok_only: bool = False) -> list[ModelRecord]:
+        """Every model (with a signature when `ok_only`), by id; without `files` and `card_text` (None here)."""
         where = f"WHERE status IN {ok_sql()}" if ok_only else ""
-        return self._rows(f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")
+        return self._records(ModelRecord, f"SELECT * EXCLUDE (files, card_text) FROM models {where} ORDER BY id")
 
     def placements(self, model_ids: list[str] | None = None) -> dict[str, Placement]:
         """Family and kind of these models (of every model when None)."""
@@ -144,18 +149,15 @@ class Catalog:
     def tensor_stats(self, model_id: str) -> list[dict]:
         return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
 
-    def signature(self, model_id: str) -> dict | None:
+    def signature(self, model_id: str) -> SignatureRecord | None:
         rows = self._rows("SELECT * FROM signatures WHERE model_id = ?", [model_id])
         if not rows:
             return None
-        row = rows[0]
-        row["samples"] = np.asarray(row["samples"], dtype=np.float32)
-        row["sketch"] = np.asarray(row["sketch"], dtype=np.float32)
-        row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-        row["shapes"] = {r["name"]: tuple(r["shape"]) for r in self.tensor_stats(model_id)}
-        return row
+        shapes = {r["name"]: tuple(r["shape"]) for r in self.tensor_stats(model_id)}
+        columns = [*rows[0], "shapes"]
+        return SignatureRecord.from_rows(columns, [(*rows[0].values(), shapes)])[0]
 
-    def applied_base(self, row: dict) -> str | None:
+    def applied_base(self, row: Mapping) -> str | None:
         """The model an adapter is applied on: its resolved base (a declared one is checked before it is used),
         else its declared base when that is indexed."""
         declared = row.get("adapter_base")
@@ -255,12 +257,13 @@ class Catalog:
         row = {**row, "status": ModelStatus(row["status"]), "revision": signature.revision,
                "kind": ModelKind(signature.kind), "layout": signature.layout,
                "params": signature.params, "files": json.dumps(signature.files), "indexed_at": _now()}
+        same = previous is not None and previous.revision == signature.revision
         if previous is not None:  # lineage and base choices survive a re-record at the same revision
             for key in ("family", "base", "base_source"):
-                row.setdefault(key, previous[key] if previous["revision"] == signature.revision else None)
+                row.setdefault(key, getattr(previous, key) if same else None)
         values = [row.get(c) for c in MODEL_COLUMNS]
         with self.transaction():
-            self._delete(row["id"], keep_embeddings=previous is not None and previous["revision"] == signature.revision)
+            self._delete(row["id"], keep_embeddings=same)
             self.con.execute(f"INSERT INTO models ({', '.join(MODEL_COLUMNS)}) VALUES "
                              f"({', '.join('?' * len(MODEL_COLUMNS))})", values)
             self.con.executemany(

@@ -1,4 +1,4 @@
-"""The hub crawl as a run of the pipeline core (`hubindex crawl --queue`): the same stages as the in-process crawl.
+"""The `crawl` stage of a queued hub crawl (`crawl_run.CrawlRun`): the same stage functions as the in-process crawl.
 
 The catalog owner lists the hub (`list_stage`) and skips commits crawled to a final outcome before; every changed
 repo becomes a CrawlJob that any worker runs (`fingerprint_stage`: range reads, never the catalog) and whose
@@ -13,8 +13,7 @@ at once. Either way the commit is not final, so the next crawl lists and tries i
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -23,21 +22,17 @@ from hubindex.catalog.hub_rows import is_current
 from hubindex.hub.partial import PartialResult
 from hubindex.hub.remote_safetensors import Traffic
 from hubindex.hub.repo_files import RepoFiles
-from hubindex.hub.source import CrawlQuery, HubSource, go_online
-from hubindex.hub.stages import CrawledModel, Fetched, Listed, fingerprint_stage, finish_stage, list_stage, record_stage
+from hubindex.hub.source import HubSource, go_online
+from hubindex.hub.stages import CrawledModel, Fetched, Listed, fingerprint_stage, list_stage, record_stage
 from hubindex.pipeline.payload import SignaturePayload
-from hubindex.pipeline.run import Failure, IndexReport, Run
+from hubindex.pipeline.run import Failure
 from hubindex.pipeline.stage import BaseStage, Job, QueueName, Result, message, register
 from hubindex.status import ModelStatus
 
+if TYPE_CHECKING:
+    from hubindex.hub.crawl_run import CrawlRun
+
 FINAL = ("partial", "full")
-
-
-class CrawlRequest(BaseModel):
-    """A queued hub crawl: the hub (so workers on other machines use the same one) and the listing's filters."""
-
-    endpoint: str
-    query: CrawlQuery = CrawlQuery()
 
 
 class CrawlJob(Job):
@@ -136,24 +131,5 @@ class CrawlStage(BaseStage):
             record_stage(catalog, job.endpoint, job.listed, fetched)
 
 
-class CrawlRun(Run):
-    """A queued crawl: one `crawl` phase, then bases from the weights (no probes), lineage and spaces."""
-
-    KIND: ClassVar[str] = "crawl"
-
-    kind: Literal["crawl"] = "crawl"
-    request: CrawlRequest
-
-    @classmethod
-    def new(cls, run_id: str, db: Path, request: CrawlRequest) -> CrawlRun:
-        return cls(id=run_id, db=str(db), paths=[request.endpoint], request=request,
-                   report=IndexReport.empty(str(db)))
-
-    def phases(self) -> list[str]:
-        return ["crawl"]
-
-    def finish(self, catalog: Catalog) -> None:
-        self.report.lineage_families, self.report.spaces = finish_stage(catalog)
-
-
+# Declared (name, queue, this name) in crawl_run.py.
 CRAWL = register(CrawlStage())

@@ -6,12 +6,17 @@
     finish_stage(catalog)                          families, lineage and FAISS spaces for what changed
 
 `Listed` is the unit of work: everything the crawl stores about a repo's commit, taken from the listing itself.
+
+What reads weights (partial signatures, the indexer's metadata and stages: torch) is imported inside the functions
+that read them, so a metadata-only crawl lists and records without loading torch (~0.5 GB and seconds of CPU).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -19,11 +24,11 @@ from hubindex.catalog import Catalog
 from hubindex.catalog.hub_rows import record_hub
 from hubindex.embed.methods import DEFAULT_METHOD
 from hubindex.errors import HubindexError, UnsupportedFormatError
-from hubindex.hub.partial import PartialResult, partial_signature
 from hubindex.hub.source import CREATED_FLOOR, CrawlQuery, HubAccessError, HubSource, TransientHubError
 from hubindex.ids import validate_model_id
-from hubindex.indexer.metadata import dominant_dtype, metadata_columns, parse_timestamp
-from hubindex.indexer.stages import finish, plan_bases
+
+if TYPE_CHECKING:
+    from hubindex.hub.partial import PartialResult
 
 PARTIAL_NOTE = "partial fingerprint from range reads: Delta Activations need the weights (crawl --full)"
 
@@ -145,14 +150,17 @@ def creation_time(source: HubSource, listed: Listed) -> tuple[datetime | None, s
         first = None
     if first is not None:
         return first, "first_commit"
+    from hubindex.indexer.metadata import parse_timestamp  # torch (see the docstring)
+
     card = parse_timestamp(listed.card.get("created_at"))
     if card is not None and card <= CREATED_FLOOR:
         return card, "card"
     return listed.created_at, listed.created_source
 
 
-class Fetched(BaseModel):
-    model_config = {"arbitrary_types_allowed": True}
+@dataclass
+class Fetched:
+    """A repo's outcome and its partial read (in-process only: `crawl_jobs.FetchedPayload` is what travels)."""
 
     outcome: CrawledModel
     result: PartialResult | None = None
@@ -175,6 +183,8 @@ def fingerprint_stage(source: HubSource, listed: Listed) -> Fetched:
         outcome.created_at, outcome.created_source = creation_time(source, listed)
         if not listed.sha:
             raise HubAccessError("error", f"{listed.id}: the listing gave no commit sha")
+        from hubindex.hub.partial import partial_signature  # torch (see the docstring)
+
         if not listed.siblings:  # a listing without file lists: ask for this commit's
             listed.siblings = listed_from_item(source.model_info(listed.id, listed.sha)).siblings
         result = partial_signature(source, listed.id, listed.sha, listed.siblings)
@@ -197,6 +207,8 @@ def fingerprint_stage(source: HubSource, listed: Listed) -> Fetched:
 
 def model_row(endpoint: str, listed: Listed, result: PartialResult, created_at: datetime | None = None) -> dict:
     """The catalog's model columns for a repo fingerprinted from the hub (no local folder)."""
+    from hubindex.indexer.metadata import dominant_dtype, metadata_columns  # torch (see the docstring)
+
     declared = metadata_columns(listed.card, result.config, result.files.kind)
     return {**declared, "id": listed.id, "source": endpoint, "path": None, "file_stamp": listed.sha,
             "dtype": dominant_dtype(result.signature.dtypes),
@@ -228,5 +240,7 @@ def record_stage(catalog: Catalog, endpoint: str, listed: Listed, fetched: Fetch
 def finish_stage(catalog: Catalog) -> tuple[int, int]:
     """After a batch of records: families and bases from the weights (no probes: partial fingerprints have no
     activations), lineage of the families that changed, FAISS spaces. Returns (families recomputed, spaces)."""
+    from hubindex.indexer.stages import finish, plan_bases  # the lineage engine, torch (see the docstring)
+
     plan_bases(catalog, DEFAULT_METHOD, probe=False)
     return finish(catalog)

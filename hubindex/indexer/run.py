@@ -2,7 +2,8 @@
 
 Phases: fingerprint (changed folders) -> bases (families; adapters with several possible bases are scored by probe
 loss) -> embed:<i> (Delta Activations missing or stale, one method after the other) -> lineage and FAISS rebuild
--> finished. The stages themselves are in `stages.py`.
+-> finished. The stages themselves are in `stages.py`, declared here by import path: importing this module (to read
+a queued run back, or to route its jobs) does not import them, nor the torch and transformers they need.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from hubindex.catalog import Catalog
-from hubindex.indexer.stages import finish
 from hubindex.pipeline.run import IndexReport, Run
+from hubindex.pipeline.stage import declare
+
+STAGES = (declare("fingerprint", "cpu", "hubindex.indexer.stages:FINGERPRINT"),
+          declare("bases", "gpu", "hubindex.indexer.stages:BASES"),
+          declare("embed", "gpu", "hubindex.indexer.stages:EMBED"))
 
 
 class IndexRun(Run):
@@ -37,4 +42,6 @@ class IndexRun(Run):
         return ["fingerprint", "bases", *embeds]
 
     def finish(self, catalog: Catalog) -> None:
+        from hubindex.indexer.stages import finish  # the lineage engine, with the stages (see the docstring)
+
         self.report.lineage_families, self.report.spaces = finish(catalog)

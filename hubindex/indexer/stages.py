@@ -42,7 +42,7 @@ from hubindex.lineage.ranked_parents import store_parent_candidates
 from hubindex.pipeline.payload import Packed, SignaturePayload
 from hubindex.pipeline.run import Failure
 from hubindex.pipeline.stage import TRANSIENT, BaseStage, QueueName, message, register
-from hubindex.status import OK_STATUSES, BaseSource, ModelStatus
+from hubindex.status import BaseSource, ModelKind, ModelStatus
 
 if TYPE_CHECKING:
     from hubindex.indexer.run import IndexRun
@@ -97,7 +97,7 @@ class FingerprintStage(BaseStage):
                     run.report.failed.append(Failure(model=item.model_id, status="error", error=str(exc)))
                     continue
                 previous = catalog.model(item.model_id)
-                if previous and previous["file_stamp"] == stamp and previous["status"] in OK_STATUSES:
+                if previous and previous.file_stamp == stamp and previous.ok:
                     run.report.unchanged += 1
                     continue
                 jobs.setdefault(item.model_id, FingerprintJob(model_id=item.model_id, source=item.source,
@@ -117,8 +117,8 @@ class FingerprintStage(BaseStage):
         previous = catalog.model(job.model_id)
         if result.ok:
             found = result.fingerprint
-            if not (previous and previous["file_stamp"] == job.stamp and previous["status"] == found.row.status
-                    and previous["revision"] == found.signature.revision):
+            if not (previous and previous.file_stamp == job.stamp and previous.status == found.row.status
+                    and previous.revision == found.signature.revision):
                 try:
                     catalog.record_model(found.row.model_dump(), found.signature.signature())
                 except UNRECORDABLE as exc:  # a value the catalog's columns cannot hold: this model's problem
@@ -127,7 +127,7 @@ class FingerprintStage(BaseStage):
             if result.ok:
                 run.report.indexed += 1
                 return
-        if not (previous and previous["file_stamp"] == job.stamp and previous["status"] in OK_STATUSES):
+        if not (previous and previous.file_stamp == job.stamp and previous.ok):
             catalog.record_failure(job.model_id, job.source, job.folder, result.status, result.error)
         run.report.failed.append(Failure(model=job.model_id, status=result.status, error=result.error))
 
@@ -139,12 +139,12 @@ def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
     jobs: list[BasesJob] = []
     for model_id, choice in families.assign(catalog).items():
         row = catalog.require(model_id)
-        if choice.candidates and row["base_source"] in CHECKED and row["base"] in choice.candidates:
+        if choice.candidates and row.base_source in CHECKED and row.base in choice.candidates:
             continue  # decided on an earlier run for this revision
         if choice.candidates and probe:  # several possible bases: the one it models text best on
-            candidates = {c: catalog.require(c)["path"] for c in choice.candidates}
-            jobs.append(BasesJob(model_id=model_id, revision=row["revision"], folder=row["path"],
-                                 kind=row["kind"], method=method, candidates=candidates, family=choice.family,
+            candidates = {c: catalog.require(c).path for c in choice.candidates}
+            jobs.append(BasesJob(model_id=model_id, revision=row.revision, folder=row.path,
+                                 kind=row.kind, method=method, candidates=candidates, family=choice.family,
                                  base=choice.base, source=choice.source))
             continue
         catalog.set_base(model_id, choice.family, choice.base, choice.source)
@@ -206,9 +206,9 @@ class BasesStage(BaseStage):
         if (aligned := by_alignment(result.alignments or {}, preferred)) is not None:
             best, margin = aligned
             chosen = catalog.model(best)
-            choice = Assignment((chosen and chosen["family"]) or best, best, BaseSource.GRADIENT, margin=margin)
+            choice = Assignment((chosen and chosen.family) or best, best, BaseSource.GRADIENT, margin=margin)
         row = catalog.model(job.model_id)
-        if row and row["revision"] == job.revision:
+        if row and row.revision == job.revision:
             catalog.set_base(job.model_id, choice.family, choice.base, choice.source, choice.margin)
 
 
@@ -236,11 +236,11 @@ class EmbedStage(BaseStage):
         jobs: list[EmbedJob] = []
         for row in stale(catalog, get_method(method)):
             base = catalog.require(embedding_base(row))
-            applied = catalog.applied_base(row) if row["kind"] == "adapter" else None
-            jobs.append(EmbedJob(model_id=row["id"], revision=row["revision"], folder=row["path"], kind=row["kind"],
-                                 applied_on=(applied, catalog.require(applied)["path"]) if applied else None,
-                                 method=method, base=base["id"], base_revision=base["revision"],
-                                 base_folder=base["path"]))
+            applied = catalog.applied_base(row) if row.kind == ModelKind.ADAPTER else None
+            jobs.append(EmbedJob(model_id=row.id, revision=row.revision, folder=row.path, kind=row.kind,
+                                 applied_on=(applied, catalog.require(applied).path) if applied else None,
+                                 method=method, base=base.id, base_revision=base.revision,
+                                 base_folder=base.path))
         return jobs
 
     def execute(self, job: EmbedJob) -> EmbedResult:
@@ -252,8 +252,8 @@ class EmbedStage(BaseStage):
     def record(self, run: IndexRun, catalog: Catalog, result: EmbedResult) -> None:
         job = result.job
         row, base = catalog.model(job.model_id), catalog.model(job.base)
-        current = row is not None and base is not None and row["revision"] == job.revision \
-            and embedding_base(row) == job.base and base["revision"] == job.base_revision
+        current = row is not None and base is not None and row.revision == job.revision \
+            and embedding_base(row) == job.base and base.revision == job.base_revision
         if not current:
             return  # the model or its base moved on while this ran: the next run embeds the new revision
         if result.ok:
@@ -272,4 +272,5 @@ def finish(catalog: Catalog) -> tuple[int, int]:
     return families, len(rebuild(catalog))
 
 
-STAGES = (register(FingerprintStage()), register(BasesStage()), register(EmbedStage()))
+# Declared (name, queue, these names) in run.py.
+FINGERPRINT, BASES, EMBED = register(FingerprintStage()), register(BasesStage()), register(EmbedStage())

@@ -1,7 +1,7 @@
 """One run as the catalog owner sees it: plan a phase's jobs, record their results, move to the next phase.
 
-A run kind (a Run subclass: `indexer.run.IndexRun`, `hub.crawl_jobs.CrawlRun`) names its phases, each the name of
-a registered stage (`embed:0` is the `embed` stage's first method), and its last step (`finish`). Only the owner of
+A run kind (a Run subclass: `indexer.run.IndexRun`, `hub.crawl_run.CrawlRun`) names its phases, each the name of
+a declared stage (`embed:0` is the `embed` stage's first method), and its last step (`finish`). Only the owner of
 the catalog calls these methods; the jobs themselves run anywhere (`stage.execute`). A Run is plain data, so the
 queue path keeps it in Redis (`parse_run` reads it back as its kind) and a restarted owner picks it up.
 

@@ -1,9 +1,13 @@
 """Stages and their registry: the one place that knows how a job of each type is planned, run and recorded.
 
 A job names what to read (ids, paths, revisions), never tensors; a result carries what the owner of the catalog
-records. Both are typed pydantic models, the same objects in-process and as queue messages. A stage registers
-itself when its module is imported (`register`); the run kinds import the stages they use, and a worker imports the
-run kinds it serves (`hubindex.workers.app`), so whoever holds a job or a result can find its stage here.
+records. Both are typed pydantic models, the same objects in-process and as queue messages.
+
+The registry is lazy: a run kind declares the stages it uses by name, queue and import path (`declare`), and the
+stage's module is imported the first time a job of that stage is planned, run or recorded (`stage`). So a process
+that only routes or watches jobs (`hubindex jobs`, a worker starting up, a metadata-only crawl) knows every stage
+without importing torch and transformers, which the stage modules need (seconds of CPU and ~0.5 GB per process).
+A stage module registers its stage object when imported (`register`).
 
 Errors: a permanent problem (bad checkpoint, unsupported format, hostile id) is a failed Result; a transient one
 (OSError and other connection trouble) propagates from `execute`, so a queue worker can retry it with backoff. Any
@@ -13,7 +17,8 @@ a run.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TypeVar
+import importlib
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -97,24 +102,54 @@ class BaseStage:
         return self.name
 
 
-_STAGES: dict[str, Stage] = {}
+class StageRef(NamedTuple):
+    """A declared stage: enough to route its jobs (name, queue) and to import it when one runs (`module:attr`)."""
+
+    name: str
+    queue: QueueName
+    target: str
+
+
+_DECLARED: dict[str, StageRef] = {}
+_LOADED: dict[str, Stage] = {}
+
+
+def declare(name: str, queue: QueueName, target: str) -> StageRef:
+    """Make a stage known by name without importing it; `target` is `package.module:ATTRIBUTE`."""
+    ref = StageRef(name, queue, target)
+    if _DECLARED.setdefault(name, ref) != ref:
+        raise HubindexError(f"two stages named {name!r}: {_DECLARED[name].target} and {target}")
+    return ref
 
 
 def register(stage: Stage) -> Stage:
-    if _STAGES.setdefault(stage.name, stage) is not stage:
+    """Called by the module that defines `stage`; its queue must be the one it was declared with."""
+    ref = _DECLARED.get(stage.name)
+    if ref is not None and ref.queue != stage.queue:
+        raise HubindexError(f"stage {stage.name!r} declared on queue {ref.queue!r}, defined on {stage.queue!r}")
+    if _LOADED.setdefault(stage.name, stage) is not stage:
         raise HubindexError(f"two stages named {stage.name!r}")
+    _DECLARED.setdefault(stage.name, StageRef(stage.name, stage.queue, f"{type(stage).__module__}:?"))
     return stage
 
 
 def stage(name: str) -> Stage:
-    try:
-        return _STAGES[name]
-    except KeyError:
-        raise HubindexError(f"no {name!r} stage in this process (known: {', '.join(sorted(_STAGES))})") from None
+    """The stage named `name`, importing its module on first use."""
+    if name in _LOADED:
+        return _LOADED[name]
+    ref = _DECLARED.get(name)
+    if ref is None:
+        raise HubindexError(f"no {name!r} stage in this process (known: {', '.join(sorted(_DECLARED))})")
+    module, _, attribute = ref.target.partition(":")
+    loaded = getattr(importlib.import_module(module), attribute, None)
+    if loaded is None or _LOADED.get(name) is not loaded:  # the module registered it, under the declared name
+        raise HubindexError(f"stage {name!r}: {ref.target} is not the stage its module registered")
+    return loaded
 
 
-def stages() -> list[Stage]:
-    return list(_STAGES.values())
+def declared() -> list[StageRef]:
+    """Every stage this process knows, loaded or not (what a worker routes and makes tasks of)."""
+    return list(_DECLARED.values())
 
 
 def parse_result(payload: object) -> Result:
