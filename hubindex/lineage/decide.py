@@ -87,13 +87,14 @@ def infer_family(fam: Family) -> list[LineageEntry]:
             ctx.merged_into.setdefault(fam.index(source), set()).add(index)
         entries[model_id] = LineageEntry(
             model=model_id, parents=merge.sources, relation="merge", family=fam.root,
-            confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares")),
+            confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares"),
+                                        any(source in merged for source in merge.sources)),
             evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
                       **merge.evidence, **card_check(fam.rows[model_id], merge.sources)})
     for adapter in fam.adapters:
         row = fam.rows[adapter]
         base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
-        sure = confidence.adapter(row["base_source"], row.get("base_margin"))
+        sure = confidence.adapter(row["base_source"], row.get("base_margin"), base is None or base == fam.root)
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
                                         confidence=sure, family=fam.root,
                                         evidence={"base_source": row["base_source"], **card_check(row, [base])})
