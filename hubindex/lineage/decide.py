@@ -103,11 +103,13 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         if entry.relation == "finetune" and entry.evidence.get("lora_merged") is True:
             entry.confidence = max(entry.confidence, confidence.LOW_RANK_PARENT)
     # An unordered re-save pair (same weights, nothing orients it) may be the other way round: the original's own
-    # answer is then the copy's, so it is no surer than the pair's orientation.
-    for parent, _, _, ordered in resaved.values():
-        original = entries.get(fam.ids[parent])
-        if not ordered and original is not None and original.relation != "root":
-            original.confidence = min(original.confidence, confidence.RESAVE_UNORDERED)
+    # answer is then the copy's, and an answer naming either as parent or merge source may name the wrong one of
+    # the two, so neither is surer than the pair's orientation. (The family root stays the original by rule.)
+    unordered = {fam.ids[i] for child, (parent, _, _, ordered) in resaved.items() if not ordered
+                 for i in (child, parent)} - {fam.root}
+    for entry in entries.values():
+        if entry.relation != "root" and (entry.model in unordered or not unordered.isdisjoint(entry.parents)):
+            entry.confidence = min(entry.confidence, confidence.RESAVE_UNORDERED)
     return list(entries.values())
 
 
