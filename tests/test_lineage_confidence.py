@@ -20,6 +20,19 @@ def test_a_move_to_the_parents_parent_keeps_the_sign_of_the_tail_margin():
     assert unclean >= confidence.FINETUNE_RANGE[0]
 
 
+def test_a_finetune_whose_margins_all_go_against_it_is_near_the_floor():
+    worst = confidence.finetune(0.0, -0.3, False, False, ancestor_ratio=0.95, sibling_residual=0.2)
+    assert worst == confidence.FINETUNE_RANGE[0] < 0.2
+    assert confidence.finetune(0.0, -0.1, False, True) < confidence.finetune(0.0, 0.0, False, True)
+
+
+def test_a_quantized_resave_is_sure_by_its_grid_not_its_distance():
+    near_radius = confidence.resave(0.007, 0.01)
+    assert near_radius < confidence.resave(0.007, 0.01, quantized=True) == confidence.RESAVE_QUANTIZED
+    assert confidence.resave(0.0, 0.01, quantized=True) == 1.0
+    assert confidence.resave(0.007, 0.01, ordered=False, quantized=True) == confidence.RESAVE_UNORDERED
+
+
 def test_merge_confidence_sparse_level_and_merge_sources():
     assert confidence.merge(0.6, [0.25, 0.22]) == confidence.merge(0.4, [0.1, 0.1, 0.1]) == confidence.SPARSE_MERGE
     exact, loose = confidence.merge(0.01, None), confidence.merge(0.1, None)
