@@ -51,7 +51,7 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     for child, (parent, kind, rel, ordered) in resaved.items():
         entries[fam.ids[child]] = LineageEntry(
             model=fam.ids[child], parents=[fam.ids[parent]], relation=kind, family=fam.root,
-            confidence=confidence.resave(rel, COPY_MAX, ordered),
+            confidence=confidence.resave(rel, COPY_MAX, ordered, kind == "quantized"),
             evidence={"relative_distance": round(rel, 6), "dtype": fam.rows[fam.ids[child]]["dtype"],
                       "parent_dtype": fam.rows[fam.ids[parent]]["dtype"], "ordered": ordered})
     original = np.ones(len(fam.ids), dtype=bool)
