@@ -51,7 +51,7 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     for child, (parent, kind, rel, ordered) in resaved.items():
         entries[fam.ids[child]] = LineageEntry(
             model=fam.ids[child], parents=[fam.ids[parent]], relation=kind, family=fam.root,
-            confidence=confidence.resave(rel, COPY_MAX, ordered),
+            confidence=confidence.resave(rel, COPY_MAX, ordered, kind == "quantized"),
             evidence={"relative_distance": round(rel, 6), "dtype": fam.rows[fam.ids[child]]["dtype"],
                       "parent_dtype": fam.rows[fam.ids[parent]]["dtype"], "ordered": ordered})
     original = np.ones(len(fam.ids), dtype=bool)
@@ -87,13 +87,14 @@ def infer_family(fam: Family) -> list[LineageEntry]:
             ctx.merged_into.setdefault(fam.index(source), set()).add(index)
         entries[model_id] = LineageEntry(
             model=model_id, parents=merge.sources, relation="merge", family=fam.root,
-            confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares")),
+            confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares"),
+                                        any(source in merged for source in merge.sources)),
             evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
                       **merge.evidence, **card_check(fam.rows[model_id], merge.sources)})
     for adapter in fam.adapters:
         row = fam.rows[adapter]
         base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
-        sure = confidence.adapter(row["base_source"], row.get("base_margin"))
+        sure = confidence.adapter(row["base_source"], row.get("base_margin"), base is None or base == fam.root)
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
                                         confidence=sure, family=fam.root,
                                         evidence={"base_source": row["base_source"], **card_check(row, [base])})
@@ -102,11 +103,13 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         if entry.relation == "finetune" and entry.evidence.get("lora_merged") is True:
             entry.confidence = max(entry.confidence, confidence.LOW_RANK_PARENT)
     # An unordered re-save pair (same weights, nothing orients it) may be the other way round: the original's own
-    # answer is then the copy's, so it is no surer than the pair's orientation.
-    for parent, _, _, ordered in resaved.values():
-        original = entries.get(fam.ids[parent])
-        if not ordered and original is not None and original.relation != "root":
-            original.confidence = min(original.confidence, confidence.RESAVE_UNORDERED)
+    # answer is then the copy's, and an answer naming either as parent or merge source may name the wrong one of
+    # the two, so neither is surer than the pair's orientation. (The family root stays the original by rule.)
+    unordered = {fam.ids[i] for child, (parent, _, _, ordered) in resaved.items() if not ordered
+                 for i in (child, parent)} - {fam.root}
+    for entry in entries.values():
+        if entry.relation != "root" and (entry.model in unordered or not unordered.isdisjoint(entry.parents)):
+            entry.confidence = min(entry.confidence, confidence.RESAVE_UNORDERED)
     return list(entries.values())
 
 

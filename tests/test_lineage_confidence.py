@@ -1,0 +1,84 @@
+"""Confidence terms (hubindex.lineage.confidence): pure functions of the evidence, and the engine's use of them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from hubindex.lineage import confidence
+from hubindex.status import BaseSource
+
+
+def test_a_move_to_the_parents_parent_keeps_the_sign_of_the_tail_margin():
+    """The sibling test moved the choice to Q: sure when the step from Q is as clean as the step from the sibling,
+    doubtful when it is much less clean (a merge of models outside the shortlist, moved to the family root)."""
+    clean = confidence.finetune(0.0, 0.02, False, True, sibling_residual=0.0, moved=True)
+    unclean = confidence.finetune(0.0, -0.3, False, True, sibling_residual=0.0, moved=True)
+    assert clean >= 0.9
+    assert unclean < confidence.FINETUNE_BASE < clean
+    assert unclean >= confidence.FINETUNE_RANGE[0]
+
+
+def test_a_finetune_whose_margins_all_go_against_it_is_near_the_floor():
+    worst = confidence.finetune(0.0, -0.3, False, False, ancestor_ratio=0.95, sibling_residual=0.2)
+    assert worst == confidence.FINETUNE_RANGE[0] < 0.2
+    assert confidence.finetune(0.0, -0.1, False, True) < confidence.finetune(0.0, 0.0, False, True)
+
+
+def test_a_quantized_resave_is_sure_by_its_grid_not_its_distance():
+    near_radius = confidence.resave(0.007, 0.01)
+    assert near_radius < confidence.resave(0.007, 0.01, quantized=True) == confidence.RESAVE_QUANTIZED
+    assert confidence.resave(0.0, 0.01, quantized=True) == 1.0
+    assert confidence.resave(0.007, 0.01, ordered=False, quantized=True) == confidence.RESAVE_UNORDERED
+
+
+def test_merge_confidence_sparse_level_and_merge_sources():
+    assert confidence.merge(0.6, [0.25, 0.22]) == confidence.merge(0.4, [0.1, 0.1, 0.1]) == confidence.SPARSE_MERGE
+    exact, loose = confidence.merge(0.01, None), confidence.merge(0.1, None)
+    assert exact > loose > confidence.SPARSE_MERGE
+    assert confidence.merge(0.01, None, merge_source=True) == confidence.MERGE_OF_MERGE < loose
+    assert confidence.merge(0.6, [0.25, 0.22], merge_source=True) == confidence.MERGE_OF_MERGE
+
+
+def test_an_adapter_on_a_finetune_is_less_sure_than_one_on_a_root_at_any_margin():
+    for margin in (0.0, 0.05, 0.15, 0.4, 1.0):
+        on_root = confidence.adapter(BaseSource.GRADIENT, margin)
+        on_finetune = confidence.adapter(BaseSource.GRADIENT, margin, on_root=False)
+        assert confidence.ADAPTER_ON_FINETUNE[0] <= on_finetune <= confidence.ADAPTER_ON_FINETUNE[1]
+        assert on_finetune < on_root
+    # Still rising with the margin, so the margin keeps ranking adapters on finetunes among themselves.
+    assert confidence.adapter(BaseSource.GRADIENT, 0.0, False) < confidence.adapter(BaseSource.GRADIENT, 0.1, False)
+    # Whoever decided: the weights' choice of a finetune has the same near twins; a card naming the base does not.
+    assert confidence.adapter(BaseSource.WEIGHTS, on_root=False) == confidence.ADAPTER_ON_FINETUNE[1]
+    assert confidence.adapter(BaseSource.WEIGHTS) == confidence.ADAPTER["weights"]
+    assert confidence.adapter(BaseSource.DECLARED, on_root=False) == confidence.ADAPTER["declared"]
+
+
+def test_a_child_of_an_unordered_resave_pair_is_no_surer_than_the_pair():
+    """Model 3 was trained from model 1, which a re-sharded copy (model 2) duplicates. With tied times nothing tells
+    which of 1 and 2 is the original, so the child's answer may name the wrong one; distinct times orient the pair
+    and the child's answer stands on its own evidence."""
+    from hubindex.lineage.engine import infer_family
+    from hubindex.lineage.family import Family
+
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=4_000)
+    run = base + 0.05 * np.tanh(rng.normal(size=4_000))
+    child = run + 0.05 * np.tanh(rng.normal(size=4_000))
+    weights = np.stack([base, run, run.copy(), child])
+    ids = [f"t/m{i}" for i in range(len(weights))]
+    for tied in (True, False):
+        start = datetime(2022, 3, 2, 23, 29, 4, tzinfo=UTC)
+        rows = {m: {"id": m, "created_at": start + (timedelta(0) if tied else timedelta(hours=i)), "dtype": "F32",
+                    "declared_base": None, "adapter_base": None, "base_source": None, "kind": "model", "base": None,
+                    "family": ids[0]} for i, m in enumerate(ids)}
+        family = Family(root=ids[0], ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=rows,
+                        adapters=[], kurtosis=np.zeros(len(ids)))
+        found = {e.model: e for e in infer_family(family)}
+        assert found[ids[3]].parents[0] in ids[1:3]
+        if tied:
+            assert found[ids[3]].confidence <= confidence.RESAVE_UNORDERED
+        else:
+            assert found[ids[3]].parents == [ids[1]]
+            assert found[ids[3]].confidence > confidence.RESAVE_UNORDERED
