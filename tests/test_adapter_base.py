@@ -1,10 +1,12 @@
 """Adapter bases: the weights' shortlist, the gradient-alignment decision and its confidence (pure decisions here;
 the indexing run that uses them is tested in test_catalog.py)."""
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 
-from hubindex.indexer.adapter_base import SHORTLIST, by_alignment, offset_cosines, shortlisted
+from hubindex.indexer.adapter_base import SHORTLIST, by_alignment, offset_cosines, shortlisted, uploaded_after
 from hubindex.lineage import confidence
 from hubindex.status import BaseSource
 
@@ -57,3 +59,11 @@ def test_the_shortlist_keeps_a_member_the_delta_moves_against():
     picked = shortlisted(scores, toward)
     assert "chain" in picked and "orthogonal" not in picked
     assert picked[:SHORTLIST] == members[:SHORTLIST]  # the continuation ranking comes first
+
+
+def test_a_model_created_after_the_adapter_is_not_its_base_but_a_tie_or_a_missing_time_excludes_nothing():
+    adapter = datetime(2022, 4, 8)
+    assert uploaded_after(datetime(2022, 4, 18), adapter)  # a chain member's child uploaded later
+    assert not uploaded_after(datetime(2022, 4, 2), adapter)
+    assert not uploaded_after(adapter, adapter)  # the createdAt floor, a copy's one mtime
+    assert not uploaded_after(None, adapter) and not uploaded_after(datetime(2022, 4, 18), None)
