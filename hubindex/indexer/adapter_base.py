@@ -25,7 +25,12 @@ on which the adapter lowers the loss most, i.e. its domain's. Measured on realis
 text): the true base ranks first or tied with its own re-save for 3 of 4 adapters on finetunes, which the weights'
 continuation score put on the root, the chain parent or the continued-pretraining model. Re-saves (dtype copies,
 int8 round trips) hold the same weights and score the same: the original (higher precision, off any grid) stands
-for them.
+for them. The passages are one domain's share of the pool (TOP_PASSAGES): more mixes in other kinds of text, on
+which every model of the family pulls B the same way. The shortlist leaves out models created after the adapter,
+and takes members whose offset the delta runs against as well as along. Design seeds 105-107 (real clock, summed):
+adapters on finetunes 5/12 -> 10/12, adapters on roots 25/27 -> 27/27 (see TOP_PASSAGES, shortlisted,
+uploaded_after). Misses: an adapter on a chain member whose parent, on the same text, aligns better; one whose
+alignments are all ~0.03 (the gradient says nothing there, yet overrules the weights' right choice by 11 %).
 """
 
 from __future__ import annotations
@@ -56,7 +61,8 @@ WEIGHTS_TIE = 0.05
 # Passages the gradient is taken on: the fewest any one text domain has among the task passages (40 drawn evenly
 # over 11 corpus generators: 3 or 4 each), so that they are all the adapter's own kind of text. The loss gains of
 # the adapter show that share (a gap after 3-4 passages) and 6 mixed in 2-3 passages of other kinds: measured on
-# design seeds 105-107 (real clock), 6 put the true base first for 3 of 6 adapters on finetunes, 3 for 5 of 6.
+# design seeds 105-106 (real clock), 6 put the true base first for 4 of 8 adapters on finetunes and 16 of 18 on
+# roots, 3 for 6 of 8 and 18 of 18 (2: 6 and 18, 4: 5 and 18, 12: 2 and 18).
 TOP_PASSAGES = TASK_PASSAGES // len(GENERATORS)
 
 
