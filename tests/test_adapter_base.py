@@ -1,10 +1,12 @@
 """Adapter bases: the weights' shortlist, the gradient-alignment decision and its confidence (pure decisions here;
 the indexing run that uses them is tested in test_catalog.py)."""
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 
-from hubindex.indexer.adapter_base import by_alignment, offset_cosines
+from hubindex.indexer.adapter_base import SHORTLIST, by_alignment, offset_cosines, shortlisted, uploaded_after
 from hubindex.lineage import confidence
 from hubindex.status import BaseSource
 
@@ -45,3 +47,23 @@ def test_the_weights_choice_stands_where_the_gradient_cannot_separate_it_from_th
     clear = {"root": 0.10, "finetune": 0.14}
     assert by_alignment(clear, preferred="root")[0] == "finetune"
     assert by_alignment(near)[0] == "finetune"
+
+
+def test_the_shortlist_keeps_a_member_the_delta_moves_against():
+    # Continuation scores favour the root and its near members; the adapter's delta runs against "chain"'s own
+    # offset (an adapter on another kind of text takes back part of that finetune's move): it is shortlisted,
+    # while a member the delta is orthogonal to is not.
+    members = [f"m{i}" for i in range(12)]
+    scores = {m: 0.5 - 0.01 * i for i, m in enumerate(members)} | {"chain": -0.2, "orthogonal": -0.3}
+    toward = {m: 0.3 - 0.01 * i for i, m in enumerate(members)} | {"chain": -0.45, "orthogonal": 0.001}
+    picked = shortlisted(scores, toward)
+    assert "chain" in picked and "orthogonal" not in picked
+    assert picked[:SHORTLIST] == members[:SHORTLIST]  # the continuation ranking comes first
+
+
+def test_a_model_created_after_the_adapter_is_not_its_base_but_a_tie_or_a_missing_time_excludes_nothing():
+    adapter = datetime(2022, 4, 8)
+    assert uploaded_after(datetime(2022, 4, 18), adapter)  # a chain member's child uploaded later
+    assert not uploaded_after(datetime(2022, 4, 2), adapter)
+    assert not uploaded_after(adapter, adapter)  # the createdAt floor, a copy's one mtime
+    assert not uploaded_after(None, adapter) and not uploaded_after(datetime(2022, 4, 18), None)
