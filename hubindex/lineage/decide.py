@@ -34,7 +34,13 @@ from hubindex.lineage.direction import tied_earliest
 from hubindex.lineage.evidence import COPY_MAX
 from hubindex.lineage.family import Family
 from hubindex.lineage.low_rank import check_low_rank
-from hubindex.lineage.merge_search import fit_merge, possible_sources, pursued_sources, rank_merges_after_sources
+from hubindex.lineage.merge_search import (
+    find_merge,
+    fit_merge,
+    possible_sources,
+    pursued_sources,
+    rank_merges_after_sources,
+)
 from hubindex.lineage.parents import choose_parent, rank_parents, unlike_one_run
 from hubindex.lineage.resaves import find_resaves
 
@@ -66,7 +72,7 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         model_id = fam.ids[index]
         shortlist, shortlist_distance = ctx.neighbours.of(index)
         sources = possible_sources(ctx, index, shortlist, original)
-        merge = fit_merge(ctx, index, sources, root_raw, merged)
+        merge = find_merge(ctx, index, sources, original, root_raw, merged)
         if merge is None:
             keep = original[shortlist]
             entries[model_id] = choose_parent(ctx, index, shortlist[keep], shortlist_distance[keep])

@@ -12,27 +12,55 @@ import numpy as np
 from hubindex.lineage.context import Context
 from hubindex.lineage.direction import weight_order
 from hubindex.lineage.evidence import round_bf16
-from hubindex.lineage.merges import MAX_SOURCES, MergeFit, detect_merge
+from hubindex.lineage.merges import MAX_SOURCES, Incomplete, MergeFit, detect_merge
 
 ROUNDED = {"BF16": round_bf16, "F16": lambda x: x.astype(np.float16).astype(np.float64)}
+MANTISSA_BITS = {"BF16": 7, "F16": 10}  # explicit mantissa bits; anything else is treated as float32 (23)
 NEAREST_SOURCES = 12  # merge sources tried first: the nearest earlier models
 PURSUIT_SEEDS = 16  # per pursuit round: best aligned models in the projection...
 PURSUIT_NEIGHBOURS = 8  # ...and this many nearest neighbours of each
 
 
+def find_merge(ctx: Context, index: int, sources: np.ndarray, original: np.ndarray, root_raw: np.ndarray,
+               merged: dict[str, set[str]]) -> MergeFit | None:
+    """fit_merge on the nearest earlier models (`sources`); when they hold some of a sparse merge's sources but
+    not all (the others lie beyond the shortlist: TIES of three domains), add a matching pursuit's and fit again."""
+    found = _detect(ctx, index, sources, root_raw, merged)
+    if isinstance(found, Incomplete):
+        wide = pursued_sources(ctx, index, original)
+        if len(wide):
+            found = _detect(ctx, index, np.concatenate([sources, wide[~ctx.marked(sources, wide)]]), root_raw, merged)
+    return found if isinstance(found, MergeFit) else None
+
+
 def fit_merge(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
-           merged: dict[str, set[str]]) -> MergeFit | None:
+              merged: dict[str, set[str]]) -> MergeFit | None:
+    """Is the model at `index` a merge of `sources` (family indices)? merges.detect_merge on their task vectors."""
+    found = _detect(ctx, index, sources, root_raw, merged)
+    return found if isinstance(found, MergeFit) else None
+
+
+def _detect(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
+            merged: dict[str, set[str]]) -> MergeFit | Incomplete | None:
     fam, root = ctx.fam, ctx.root
     members = np.concatenate([[index], sources])
     raw = fam.raw[members].astype(np.float64)
-    rounding = ROUNDED.get(fam.rows[fam.ids[index]]["dtype"])
+    dtype = fam.rows[fam.ids[index]]["dtype"]
+    rounding = ROUNDED.get(dtype)
     if rounding is not None:
         # A merge saved in low precision holds round(source) where one source alone survives (TIES) and
         # round(root) where every source was trimmed: compare with the root and sources rounded alike.
         raw[1:] = rounding(raw[1:])
         root_raw = rounding(root_raw[None])[0]
     return detect_merge([fam.ids[c] for c in sources], fam.scaled[members] - fam.scaled[root], raw - root_raw,
-                        merged)
+                        merged, unit_in_last_place(raw[0], dtype))
+
+
+def unit_in_last_place(values: np.ndarray, dtype: str | None) -> np.ndarray:
+    """Spacing of the saved dtype at each value: how far a merge's mean of rounded sources may sit from them."""
+    bits = MANTISSA_BITS.get(dtype or "", 23)
+    exponent = np.floor(np.log2(np.maximum(np.abs(values), np.finfo(np.float32).tiny)))
+    return np.exp2(exponent - bits)
 
 
 def possible_sources(ctx: Context, index: int, shortlist: np.ndarray, original: np.ndarray) -> np.ndarray:

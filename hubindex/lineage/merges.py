@@ -4,7 +4,9 @@ Two tests on task vectors (model - family root) at the sampled coordinates:
 
 - sparse merges (TIES, DARE, breadcrumbs): every source shows an exact ratio mode (evidence.ratio_modes) on a
   large share of coordinates: 1 for TIES-style averaging of survivors, 1/density for DARE's rescaling. Finetunes
-  never do (measured share <= 0.001 on the reference zoos; sources of sparse merges >= 0.15).
+  never do (measured share <= 0.001 on the reference zoos; sources of sparse merges >= 0.15). The sources are the
+  fewest such candidates that account for every coordinate the model moved (unexplained()); when none do, a
+  source is missing from the candidates and the answer is Incomplete, never a merge of the rest.
 - dense merges (linear, task arithmetic, SLERP): the task vector is a non-negative combination of two or more
   earlier task vectors with almost no residual, far better than any single one explains it.
 
@@ -16,13 +18,16 @@ the target and its shortlisted candidates, so trying a subset of sources costs O
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
 from hubindex.lineage.evidence import ratio_modes
 
-SPARSE_SHARE = 0.05  # ratio-mode share that marks a sparse-merge source...
-SPARSE_RELATIVE = 0.4  # ...and at least this fraction of the strongest source's share
+SPARSE_SHARE = 0.05  # ratio-mode share that marks a possible sparse-merge source
+# Share of the moved coordinates a sparse merge's sources may leave unexplained (merges.unexplained): 0 with every
+# source, >= 0.03 with one missing; the margin is for rounding.
+SPARSE_COMPLETE = 0.01
 DENSE_RESIDUAL = 0.12  # relative residual under which a combination explains the model
 EXACT_RESIDUAL = 0.01  # ...and under which it is exact (linear, task arithmetic; SLERP's curve leaves ~0.05)
 DENSE_GAIN = 0.1  # the combination must beat the best single source by this much
@@ -43,6 +48,14 @@ class MergeFit:
     method: str
     residual: float
     evidence: dict = field(default_factory=dict)
+
+
+@dataclass
+class Incomplete:
+    """Two or more candidates carry a sparse merge's exact values, but together they leave `unexplained` of the
+    coordinates the model moved: a source is missing from the candidates (the caller may search wider)."""
+    sources: list[str]
+    unexplained: float
 
 
 def fit(gram: np.ndarray, sources: list[int], target: int) -> tuple[np.ndarray, float]:
@@ -83,46 +96,82 @@ def free_residual(gram: np.ndarray) -> float:
 
 
 def detect_merge(ids: list[str], tasks: np.ndarray, raw_tasks: np.ndarray,
-                 known_merges: dict[str, set[str]] | None = None) -> MergeFit | None:
+                 known_merges: dict[str, set[str]] | None = None,
+                 slack: np.ndarray | float = 0.0) -> MergeFit | Incomplete | None:
     """Is the model whose task vector is row 0 a merge of the candidates in rows 1.. (`ids`)?
     `tasks`: scaled task vectors (model - family root); `raw_tasks`: unscaled ones, same rows. `known_merges`:
     earlier merges and their sources: a merge of the same sources copies their values too, so it shows the same
-    ratio mode without being a source."""
+    ratio mode without being a source. `slack`: per-coordinate rounding allowance of row 0's raw values (one
+    unit in the last place of its saved dtype). Incomplete: a sparse merge some of whose sources are not among
+    the candidates (never a partial answer)."""
     known_merges = known_merges or {}
     gram = tasks @ tasks.T
     candidates = list(range(1, len(ids) + 1))
     if len(candidates) < 2 or gram[0, 0] <= 0:
         return None
-    sparse = _sparse(ids, gram, raw_tasks, candidates, known_merges) \
+    sparse = _sparse(ids, gram, raw_tasks, candidates, known_merges, slack) \
         if float(np.mean(raw_tasks[0] == 0)) >= SPARSE_UNMOVED else None
-    if sparse is not None:
+    if isinstance(sparse, MergeFit):
         return sparse
     if free_residual(gram) > DENSE_RESIDUAL:  # a finetune's own step lies outside every earlier model's span
-        return None
-    return _dense(ids, gram, candidates, known_merges)
+        return sparse
+    return _dense(ids, gram, candidates, known_merges) or sparse
+
+
+def unexplained(task: np.ndarray, source_tasks: np.ndarray, slack: np.ndarray | float = 0.0) -> float:
+    """Share of the coordinates the model moved that its sources cannot have produced: outside the range from the
+    sum of their negative values to the sum of their positive ones (each source scaled by its ratio mode). A TIES
+    coordinate is a weighted mean of the surviving sources, a DARE one a (rescaled) sum: both lie inside. With every
+    source present this is 0 (realistic design zoo, TIES in bf16); without one, the coordinates only it kept lie
+    outside (>= 0.03 of them). `slack`: per-coordinate rounding allowance."""
+    moved = task != 0
+    if not moved.any():
+        return 0.0
+    low = np.minimum(source_tasks, 0).sum(axis=0) - slack
+    high = np.maximum(source_tasks, 0).sum(axis=0) + slack
+    return float(np.mean(((task < low) | (task > high))[moved]))
 
 
 def _sparse(ids: list[str], gram: np.ndarray, raw_tasks: np.ndarray, candidates: list[int],
-            known_merges: dict[str, set[str]]) -> MergeFit | None:
-    shares, values = ratio_modes(raw_tasks[0], raw_tasks[1:])
+            known_merges: dict[str, set[str]], slack: np.ndarray | float = 0.0) -> MergeFit | Incomplete | None:
+    # A coordinate moved by a step or two of the saved dtype equals any source moved as little: a dense bf16 merge
+    # shows ratio 1 there on a few % of coordinates. Only larger moves say that a source's value was copied.
+    informative = np.where(np.abs(raw_tasks[0]) > 2 * slack, raw_tasks[0], 0.0)
+    shares, values = ratio_modes(informative, raw_tasks[1:])
     modes = {c: (float(shares[c - 1]), float(values[c - 1])) for c in candidates}
-    strongest = max(share for share, _ in modes.values())
-    sparse = [c for c, (share, _) in modes.items()
-              if share >= SPARSE_SHARE and share >= SPARSE_RELATIVE * strongest]
+    sparse = [c for c, (share, _) in modes.items() if share >= SPARSE_SHARE]
     # An earlier merge sharing two or more of these sources copies their values too: it is a sibling, not a source.
     sparse_ids = {ids[c - 1] for c in sparse}
     sparse = [c for c in sparse if len(known_merges.get(ids[c - 1], set()) & (sparse_ids - {ids[c - 1]})) < 2]
-    if len(sparse) >= 2:
-        sparse = sorted(sparse, key=lambda c: -modes[c][0])[:MAX_SOURCES]
-        value = float(np.median([modes[c][1] for c in sparse]))
-        weights, residual = fit(gram, sparse, 0)
-        method = "ties" if abs(value - 1.0) < 0.02 else "dare_ties"
-        evidence = {"ratio_mode": round(value, 4), "mode_shares": [round(modes[c][0], 4) for c in sparse]}
-        if method == "dare_ties" and value > 1:
-            evidence["density"] = round(1 / value, 3)
-        return MergeFit([ids[c - 1] for c in sparse], [round(float(w), 4) for w in weights], method,
-                        residual if np.isfinite(residual) else 1.0, evidence)
-    return None
+    if len(sparse) < 2:
+        return None
+    # The fewest of them whose (mode-scaled) values account for every coordinate the model moved: greedily the one
+    # that leaves the fewest unexplained. A bf16 finetune of another run matches it by one rounding step on many
+    # coordinates (a ratio-mode share of a few %), but adds no coverage, so it is never needed.
+    scaled = {c: modes[c][1] * raw_tasks[c] for c in sparse}
+    chosen: list[int] = []
+    left = 1.0
+    while len(chosen) < MAX_SOURCES and left > SPARSE_COMPLETE:
+        tried = {c: unexplained(raw_tasks[0], np.stack([scaled[s] for s in [*chosen, c]]), slack)
+                 for c in sparse if c not in chosen}
+        if not tried:
+            break
+        best = min(tried, key=lambda c: (tried[c], -modes[c][0]))
+        if tried[best] >= left:
+            break
+        chosen.append(best)
+        left = tried[best]
+    if len(chosen) < 2 or left > SPARSE_COMPLETE:
+        return Incomplete([ids[c - 1] for c in chosen], left)
+    value = float(np.median([modes[c][1] for c in chosen]))
+    weights, residual = fit(gram, chosen, 0)
+    method = "ties" if abs(value - 1.0) < 0.02 else "dare_ties"
+    evidence = {"ratio_mode": round(value, 4), "mode_shares": [round(modes[c][0], 4) for c in chosen],
+                "unexplained": round(left, 4)}
+    if method == "dare_ties" and value > 1:
+        evidence["density"] = round(1 / value, 3)
+    return MergeFit([ids[c - 1] for c in chosen], [round(float(w), 4) for w in weights], method,
+                    residual if np.isfinite(residual) else 1.0, evidence)
 
 
 def _dense(ids: list[str], gram: np.ndarray, candidates: list[int],
@@ -161,9 +210,28 @@ def _dense(ids: list[str], gram: np.ndarray, candidates: list[int],
         return None
     sources = chosen[: k + 2]  # residuals[0] is the pair's
     weights, residual = fit(gram, sources, 0)
+    sources, weights, residual = _unfold_merges(ids, gram, sources, weights, residual, known_merges)
     if residual < EXACT_RESIDUAL:
         method = "linear" if abs(float(weights.sum()) - 1) < 0.02 else "task_arithmetic"
     else:
         method = "slerp" if len(sources) == 2 else "linear"
     return MergeFit([ids[c - 1] for c in sources], [round(float(w), 4) for w in weights], method, residual,
                     {"single_source_residual": round(min(baseline, merge_baseline), 4)})
+
+
+def _unfold_merges(ids: list[str], gram: np.ndarray, sources: list[int], weights: np.ndarray, residual: float,
+                   known_merges: dict[str, set[str]]) -> tuple[list[int], np.ndarray, float]:
+    """An earlier merge M among the sources lies in (for SLERP: near) the span of its own sources, so a merge of
+    some of them and the others explains the model as well as M does. Then the model was made from them, not from M
+    (it is M's sibling): replace M by the smallest subset of its sources, among the candidates, that fits at least
+    as well."""
+    position = {m: i + 1 for i, m in enumerate(ids)}
+    for merge in [s for s in sources if ids[s - 1] in known_merges]:
+        own = [position[m] for m in sorted(known_merges[ids[merge - 1]]) if m in position]
+        rest = [s for s in sources if s != merge]
+        sets = [sorted(set(rest) | set(c)) for k in range(1, len(own) + 1) for c in combinations(own, k)]
+        fits = [(len(c), r, c, w) for c in sets if 2 <= len(c) <= MAX_SOURCES
+                for w, r in [fit(gram, c, 0)] if r <= max(residual, NEAR_EXACT)]  # NEAR_EXACT: exact up to bf16
+        if fits:  # the fewest sources, then the closest fit
+            _, residual, sources, weights = min(fits, key=lambda f: f[:2])
+    return sources, weights, residual

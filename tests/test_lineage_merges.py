@@ -1,0 +1,85 @@
+"""Merge detection on task vectors (merges.py): pure numpy, bf16 merges built here the way mergekit builds them."""
+
+import numpy as np
+
+from hubindex.lineage.evidence import round_bf16
+from hubindex.lineage.merge_search import unit_in_last_place
+from hubindex.lineage.merges import SPARSE_COMPLETE, Incomplete, detect_merge, unexplained
+
+D = 6000
+
+
+def ties(tasks: np.ndarray, weights: np.ndarray, density: float) -> np.ndarray:
+    """TIES: keep each task vector's largest `density` share, elect a sign per coordinate by the weighted sum,
+    average the agreeing survivors with their weights."""
+    keep = np.abs(tasks) >= np.quantile(np.abs(tasks), 1 - density, axis=1, keepdims=True)
+    trimmed = np.where(keep, tasks, 0.0) * weights[:, None]
+    sign = np.sign(trimmed.sum(axis=0))
+    agree = keep & (np.sign(tasks) == sign)
+    total = (np.where(agree, trimmed, 0.0)).sum(axis=0)
+    count = (agree * weights[:, None]).sum(axis=0)
+    return np.where(count > 0, total / np.where(count > 0, count, 1.0), 0.0)
+
+
+def zoo(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A root and 8 finetunes: 0-2 on their own domains, 3-4 siblings of 0 (same domain, own noise), 5-7 others."""
+    root = rng.normal(0, 0.02, D)
+    domains = rng.normal(0, 2e-3, (3, D))
+    own = rng.normal(0, 1.2e-3, (8, D))
+    tasks = np.concatenate([domains + own[:3], domains[[0, 0]] + own[3:5], rng.normal(0, 2e-3, (3, D)) + own[5:]])
+    return root, tasks
+
+
+def detect(root: np.ndarray, model: np.ndarray, candidates: np.ndarray, ids: list[str], known=None):
+    """As merge_search.fit_merge does for a bf16 model: sources and root rounded alike, slack one bf16 step."""
+    root_b = round_bf16(root)
+    raw = np.concatenate([[model], round_bf16(candidates)])
+    return detect_merge(ids, raw - root, raw - root_b, known, unit_in_last_place(model, "BF16"))
+
+
+def test_a_bf16_ties_merge_gets_all_its_sources_and_no_sibling():
+    rng = np.random.default_rng(3)
+    root, tasks = zoo(rng)
+    merged = round_bf16(root + ties(tasks[:3], np.array([0.7, 0.4, 0.5]), density=0.5))
+    ids = [f"m{i}" for i in range(8)]
+    found = detect(root, merged, root + tasks, ids)
+    assert found is not None and found.method == "ties"
+    assert sorted(found.sources) == ["m0", "m1", "m2"]
+    assert found.evidence["unexplained"] <= SPARSE_COMPLETE
+
+
+def test_a_ties_merge_missing_a_source_is_no_merge_of_the_rest():
+    """The coordinates only the absent source kept lie outside what the others span: no partial answer, but
+    Incomplete, on which merge_search.find_merge widens the search with a matching pursuit over the family."""
+    rng = np.random.default_rng(4)
+    root, tasks = zoo(rng)
+    merged = round_bf16(root + ties(tasks[:3], np.array([0.6, 0.6, 0.6]), density=0.5))
+    rest = [0, 1, 3, 4, 5, 6, 7]
+    task = merged - round_bf16(root)
+    assert unexplained(task, round_bf16(root + tasks[[0, 1]]) - round_bf16(root)) > 3 * SPARSE_COMPLETE
+    assert unexplained(task, round_bf16(root + tasks[[0, 1, 2]]) - round_bf16(root)) <= SPARSE_COMPLETE
+    found = detect(root, merged, root + tasks[rest], [f"m{i}" for i in rest])
+    assert isinstance(found, Incomplete) and found.unexplained > SPARSE_COMPLETE
+
+
+def test_a_merge_of_an_earlier_merges_sources_is_not_read_as_a_merge_of_that_merge():
+    """m8 = SLERP(m0, m1) exists, its t varying by layer as merge recipes set it; the model is task arithmetic of
+    m0, m1 and m2. m8 with m2 explains it loosely (m8 is off its sources' span), m0, m1 and m2 exactly."""
+    rng = np.random.default_rng(5)
+    root, tasks = zoo(rng)
+    t = np.repeat([0.2, 0.5, 0.8], D // 3)  # three "layers"
+    slerp = root + (1 - t) * tasks[0] + t * tasks[1]  # slerp of nearly parallel weights: the lerp, per layer
+    candidates = np.concatenate([root + tasks, [round_bf16(slerp)]])
+    merged = round_bf16(root + 0.6 * tasks[0] + 0.6 * tasks[1] + 0.8 * tasks[2])
+    ids = [f"m{i}" for i in range(9)]
+    found = detect(root, merged, candidates, ids, known={"m8": {"m0", "m1"}})
+    assert found is not None
+    assert sorted(found.sources) == ["m0", "m1", "m2"]
+    assert found.residual < 0.05
+
+
+def test_a_sibling_run_is_no_merge_of_its_siblings():
+    rng = np.random.default_rng(6)
+    root, tasks = zoo(rng)
+    ids = [f"m{i}" for i in range(7)]
+    assert detect(root, round_bf16(root + tasks[4]), root + np.delete(tasks, 4, axis=0), ids) is None
