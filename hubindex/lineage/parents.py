@@ -10,7 +10,7 @@ import numpy as np
 from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
-from hubindex.lineage.evidence import increment_tail, increment_tails, inherited_noise
+from hubindex.lineage.evidence import held_share, inherited_noise
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
@@ -34,6 +34,12 @@ SIBLING_OTHERS = 16  # at most this many of them, the most aligned with the mode
 # residual of siblings reached 0.6 on the design zoos, and 0.35 moved true children of a fan to the fan's
 # grandparent on the bench (bench 2000 models, seed 0: 0.35 -> 0.932, 0.25 -> 0.947, none 0.933).
 SIBLING_RESIDUAL = 0.25
+# A merge is a possible parent only of a model that holds at least this share of every source's part in it
+# (evidence.held_share): a model built on the merge holds all of it (~1; its own step rarely points against a
+# source), one beside it only what every run on the base shares (up to 0.54 seen, a 300-step run on s106). A merge
+# lies inside its sources' hull, near their base, so by distance and angle it passes for the parent of many of the
+# base's other children.
+MERGE_SHARE = 0.8
 
 
 @dataclass
@@ -79,8 +85,19 @@ def rank_candidates(ctx: Context, index: int, candidates: np.ndarray, distance: 
     allowed = (candidates == root) | (before & (cosine <= BETWEEN))
     if index in ctx.merged_into:  # a merge that contains this model is no parent of it
         allowed &= ~ctx.marked(np.fromiter(ctx.merged_into[index], dtype=np.int64), candidates)
+    for position in np.flatnonzero(allowed):
+        if (merge := int(candidates[position])) in ctx.merge_sources:
+            allowed[position] = holds_merge(ctx, index, merge)
     order = np.lexsort((distance, ~allowed))
     return Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order])
+
+
+def holds_merge(ctx: Context, index: int, merge: int) -> bool:
+    """May model `index` be a child of `merge`: does it hold MERGE_SHARE of every source's part (steps from the
+    root: the merge's base when its sources are the root's own finetunes, and a common offset otherwise)?"""
+    scaled, root = ctx.fam.scaled, ctx.root
+    sources = scaled[ctx.merge_sources[merge]] - scaled[root]
+    return held_share(scaled[index] - scaled[root], scaled[merge] - scaled[root], sources) >= MERGE_SHARE
 
 
 def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray) -> tuple[int, float | None]:
@@ -117,7 +134,7 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
     above = ctx.parent[ranked.members[allowed[:TAIL_CANDIDATES]]]
     above = np.concatenate([above, ctx.parent[above[above >= 0]]])
     examined = np.union1d(allowed[:TAIL_CANDIDATES], allowed[ctx.marked(above[above >= 0], ranked.members[allowed])])
-    tail = dict(zip(examined.tolist(), increment_tails(fam.raw[index], fam.raw[ranked.members[examined]]).tolist(),
+    tail = dict(zip(examined.tolist(), ctx.step_tails(index, ranked.members[examined]).tolist(),
                     strict=True))
     best = int(allowed[0])
     own = ctx.own_tail(int(ranked.members[best]))
@@ -144,7 +161,7 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
             best = match
     second = next((int(p) for p in allowed if p != best), None)
     if best not in tail:
-        tail[best] = increment_tail(fam.raw[index], fam.raw[ranked.members[best]])
+        tail[best] = float(ctx.step_tails(index, ranked.members[[best]])[0])
     others = [t for p, t in tail.items() if p != best]
     distance_margin = 1.0 if second is None or ranked.distance[second] <= 0 else \
         max(0.0, 1 - ranked.distance[best] / ranked.distance[second])
