@@ -51,6 +51,7 @@ class Ranked:
     cosine: np.ndarray
     before: np.ndarray
     allowed: np.ndarray
+    beside: np.ndarray  # possible parents but for the angle (cosine at them above BETWEEN)
 
 
 def with_lineage(ctx: Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray,
@@ -81,15 +82,17 @@ def rank_candidates(ctx: Context, index: int, candidates: np.ndarray, distance: 
                       / np.maximum(denominator, 1e-300), -1.0)
     cosine[candidates == root] = -1.0
     before = ctx.before(candidates, index)
-    # The root is always possible: a finetune "older" than its family root only shows unreliable times.
-    allowed = (candidates == root) | (before & (cosine <= BETWEEN))
+    possible = before.copy()
     if index in ctx.merged_into:  # a merge that contains this model is no parent of it
-        allowed &= ~ctx.marked(np.fromiter(ctx.merged_into[index], dtype=np.int64), candidates)
-    for position in np.flatnonzero(allowed):
+        possible &= ~ctx.marked(np.fromiter(ctx.merged_into[index], dtype=np.int64), candidates)
+    for position in np.flatnonzero(possible):
         if (merge := int(candidates[position])) in ctx.merge_sources:
-            allowed[position] = holds_merge(ctx, index, merge)
+            possible[position] = holds_merge(ctx, index, merge)
+    # The root is always possible: a finetune "older" than its family root only shows unreliable times.
+    allowed = (candidates == root) | (possible & (cosine <= BETWEEN))
+    beside = possible & ~allowed
     order = np.lexsort((distance, ~allowed))
-    return Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order])
+    return Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order], beside[order])
 
 
 def holds_merge(ctx: Context, index: int, merge: int) -> bool:
@@ -146,6 +149,17 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
             break
         if tail[best] > tail[position] and tail[best] - 1 > TAIL_EXCESS * (min(own, tail[position]) - 1) + TAIL_FLOOR:
             best, own = position, ctx.own_tail(int(ranked.members[position]))
+    # Betweenness is a prior, the displacement cap is evidence: a child trained on another domain can partly undo
+    # its parent's step (acute angle at the parent, seen for children of bf16-saved finetunes on 105-107). A
+    # candidate beside the model, nearer than the chosen one, replaces it when the step from it is one run by the
+    # same test as above and the step from the chosen one is not.
+    beside = np.flatnonzero(ranked.beside & (ranked.distance < ranked.distance[best]))[:TAIL_CANDIDATES]
+    if len(beside):
+        beside_tails = ctx.step_tails(index, ranked.members[beside])
+        for position, value in zip(beside.tolist(), beside_tails.tolist(), strict=True):
+            if tail[best] > value and tail[best] - 1 > TAIL_EXCESS * (value - 1) + TAIL_FLOOR:
+                tail[position], best = value, position
+                break
     # Child of the chosen one or its sibling? A same-domain sibling run lies beyond a smaller one by distance,
     # angle and tail alike; only the parent's own noise, which a child inherits and a sibling does not, tells them.
     above, residual = sibling_residual(ctx, index, int(ranked.members[best]), ranked.members)
