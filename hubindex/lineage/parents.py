@@ -90,7 +90,9 @@ def rank_candidates(ctx: Context, index: int, candidates: np.ndarray, distance: 
             possible[position] = holds_merge(ctx, index, merge)
     # The root is always possible: a finetune "older" than its family root only shows unreliable times.
     allowed = (candidates == root) | (possible & (cosine <= BETWEEN))
-    beside = possible & ~allowed
+    # Beside by angle, yet farther from the root than the candidate (along a chain the distance from the root grows,
+    # direction.py): a merge, nearer the root than its sources, never takes a source for its parent this way.
+    beside = possible & ~allowed & (ctx.root_distance[candidates] < ctx.root_distance[index])
     order = np.lexsort((distance, ~allowed))
     return Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order], beside[order])
 
