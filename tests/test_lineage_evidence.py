@@ -302,3 +302,37 @@ def test_a_resave_pair_nothing_orients_is_no_surer_than_a_coin():
             assert (copy, original) == (ids[2], ids[1])
             assert found[copy].confidence > confidence.RESAVE_UNORDERED
             assert found[ids[3]].confidence > confidence.RESAVE_UNORDERED
+
+
+def test_a_bf16_saved_run_keeps_a_capped_step_once_its_own_rounding_is_taken_off():
+    """A finetune saved in bf16 rounds its largest weights by up to 2^-9 of themselves, which stretches the tail of
+    its step; net of that rounding the step is one run's again, and a sibling's difference still is not."""
+    from hubindex.lineage.evidence import HALF_ULP, round_bf16
+
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=20_000) * rng.lognormal(sigma=0.5, size=20_000)  # some large weights, as in embeddings
+    domain = base + rng.normal(size=20_000)
+    saved = round_bf16(_adam_run(base, domain, seed=5, lr=1e-3))
+    sibling = _adam_run(base, domain, seed=6, lr=2e-3)
+    net = increment_tail(saved, base, HALF_ULP["BF16"])
+    assert increment_tail(saved, base) > net + 0.1, (increment_tail(saved, base), net)  # 1.33 and 1.12
+    assert net < 1.15, net
+    assert increment_tail(saved, sibling, HALF_ULP["BF16"]) > net + 0.05  # 1.20
+
+
+def test_only_a_model_holding_every_share_of_a_merge_may_be_its_child():
+    """A child of a merge holds each source's share of it; the merge's base's other children of a source's domain
+    (as near the merge as a child, and beyond it by angle) hold one source at most."""
+    from hubindex.lineage.evidence import held_share
+    from hubindex.lineage.parents import MERGE_SHARE
+
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=20_000)
+    domains = [base + rng.normal(size=20_000) for _ in range(2)]
+    first, second = (_adam_run(base, d, seed=8 + k, lr=1e-3) for k, d in enumerate(domains))
+    merge = base + 0.4 * (first - base) + 0.6 * (second - base)
+    child = _adam_run(merge, domains[0], seed=10, lr=1e-3)
+    beside = _adam_run(base, domains[0], seed=11, lr=2e-3)  # the first source's domain, trained from the base
+    sources = np.stack([first - base, second - base])
+    assert held_share(child - base, merge - base, sources) > 0.95
+    assert held_share(beside - base, merge - base, sources) < MERGE_SHARE / 2

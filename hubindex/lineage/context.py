@@ -6,7 +6,7 @@ import numpy as np
 
 from hubindex.lineage.answers import LineageEntry
 from hubindex.lineage.direction import weight_order
-from hubindex.lineage.evidence import increment_tail
+from hubindex.lineage.evidence import HALF_ULP, increment_tails
 from hubindex.lineage.family import Family
 from hubindex.lineage.neighbours import Neighbours, nearest_members
 
@@ -36,9 +36,11 @@ class Context:
         self.times = np.array([c.timestamp() if (c := fam.created(m)) is not None else np.nan for m in fam.ids])
         self.neighbours = neighbours or nearest_members(fam.scaled, times=self.times)
         self.norms = np.linalg.norm(fam.scaled, axis=1)
+        self.rounding = np.array([HALF_ULP.get(fam.rows[m].get("dtype"), 0.0) for m in fam.ids])
         self.root_distance = np.linalg.norm(fam.scaled - fam.scaled[self.root], axis=1)
         self.rank = weight_order(self.times, self.root_distance)
         self.merged_into: dict[int, set[int]] = {}  # source index -> merges found to contain it
+        self.merge_sources: dict[int, np.ndarray] = {}  # merge index -> its sources' indices
         self.tied_merges: set[int] = set()  # merges found among models whose times tie (not merge sources)
         self.entries: dict[str, LineageEntry] = {}
         self.parent = np.full(len(fam.ids), -1)  # inferred parent of each finetune decided so far
@@ -82,10 +84,14 @@ class Context:
             self._units_by_time = order, self.times[order], np.ascontiguousarray(self.reduced_tasks()[1][order])
         return self._units_by_time
 
+    def step_tails(self, member: int, candidates: np.ndarray) -> np.ndarray:
+        """evidence.increment_tails of `member` from each candidate, net of the member's own stored rounding."""
+        return increment_tails(self.fam.raw[member], self.fam.raw[candidates], float(self.rounding[member]))
+
     def own_tail(self, member: int) -> float:
         """Tail of the step that made `member` (from its inferred parent when it is a finetune, else the root)."""
         if member not in self.tails:
-            self.tails[member] = increment_tail(self.fam.raw[member], self.fam.raw[self.root])
+            self.tails[member] = float(self.step_tails(member, np.array([self.root]))[0])
         return self.tails[member]
 
     def typical_tail(self) -> float:

@@ -89,6 +89,7 @@ def infer_family(fam: Family) -> list[LineageEntry]:
             ctx.parent[index] = -1
             ctx.tails.pop(index, None)
         merged[model_id] = set(merge.sources)
+        ctx.merge_sources[index] = np.array([fam.index(source) for source in merge.sources], dtype=np.int64)
         for source in merge.sources:
             ctx.merged_into.setdefault(fam.index(source), set()).add(index)
         entries[model_id] = LineageEntry(

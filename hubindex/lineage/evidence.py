@@ -13,7 +13,13 @@
   caps the displacement of all coordinates alike and many pile up just under the cap: max|C - P| is barely above its
   99th percentile. The difference of two runs from a common base (siblings) has no such cap: its tail stretches.
   Same-domain siblings are otherwise geometrically alike to parent and child (the larger run "continues" the smaller
-  one), so this is what tells a fan from a chain.
+  one), so this is what tells a fan from a chain. A child stored in bf16 or fp16 adds its own rounding to the step,
+  up to half a unit in the last place of each weight, so on the largest weights it stretches the tail of a clean
+  run (1.09 -> 1.32 from the root on s106); that much is taken off every displacement first (HALF_ULP).
+- merge shares: a model trained from a merge holds the merge's whole task vector, so regressed on the merge's
+  sources' task vectors it holds at least each source's share in the merge. A model beside the merge (another child
+  of the merge's base, however near it lies) holds its own domain's source at most, and next to nothing of the
+  others.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}  # dtype rank: a re-save's
 QUANTIZED_SHARE = 0.05  # share of coordinates moved more than ROUNDING relative: a quantizer, not a cast
 GRID_WINDOW = 16  # consecutive samples tested for a common grid (the sampler reads windows of 16 elements)
 GRID_TOLERANCE = 0.1  # a gap within this of a whole multiple of the smallest gap is on the grid
+HALF_ULP = {"BF16": 2.0**-9, "F16": 2.0**-11}  # a stored weight's largest rounding error, relative to itself
 GRID_SHARE = 0.45  # median on-grid share above which values are quantized (continuous ~0.27, int8 ~0.6, bf16 ~0.33)
 
 
@@ -99,9 +106,12 @@ def ratio_modes(task: np.ndarray, source_tasks: np.ndarray, decimals: int = 4) -
     return shares, values
 
 
-def increment_tails(child: np.ndarray, parents: np.ndarray) -> np.ndarray:
-    """increment_tail of `child` from each row of `parents`, in one partition of the [rows, d] displacements."""
+def increment_tails(child: np.ndarray, parents: np.ndarray, rounding: float = 0.0) -> np.ndarray:
+    """increment_tail of `child` from each row of `parents`, in one partition of the [rows, d] displacements.
+    `rounding`: the child's stored precision (HALF_ULP), taken off each displacement in proportion to the weight."""
     delta = np.abs(child - np.atleast_2d(parents))  # float32 samples: plenty for a ratio of two order statistics
+    if rounding:
+        delta = np.maximum(delta - rounding * np.abs(child), 0.0)
     d = delta.shape[1]
     if d < 100:
         return np.ones(len(delta))
@@ -111,10 +121,10 @@ def increment_tails(child: np.ndarray, parents: np.ndarray) -> np.ndarray:
     return np.where(p99 > 0, peak / np.where(p99 > 0, p99, 1.0), 1.0)
 
 
-def increment_tail(child: np.ndarray, parent: np.ndarray) -> float:
+def increment_tail(child: np.ndarray, parent: np.ndarray, rounding: float = 0.0) -> float:
     """max / 99th percentile of |child - parent| over the raw samples: ~1.1-1.3 for one optimizer run, higher for
     the difference of two runs."""
-    return float(increment_tails(child, parent[None])[0])
+    return float(increment_tails(child, parent[None], rounding)[0])
 
 
 def inherited_noise(child: np.ndarray, parent: np.ndarray, others: np.ndarray) -> float:
@@ -131,3 +141,18 @@ def inherited_noise(child: np.ndarray, parent: np.ndarray, others: np.ndarray) -
     rp = parent - basis @ (basis.T @ parent)
     norm = float(np.linalg.norm(rc) * np.linalg.norm(rp))
     return float(rc @ rp) / norm if norm > 0 else 0.0
+
+
+def held_share(child_task: np.ndarray, merge_task: np.ndarray, source_tasks: np.ndarray) -> float:
+    """How much of a merge `child_task` holds (all steps from the merge's base; `source_tasks` [k, d] are its
+    sources'): the smallest ratio, over the sources, of the child's least-squares coefficient on that source to the
+    merge's own. ~1 or more for a model trained from the merge (its own step adds to the merge's, rarely against
+    it), ~0 for one that lacks some source's share. Method-independent: TIES or SLERP weights are read the same
+    way, as the merge's effective coefficients."""
+    basis = np.asarray(source_tasks, dtype=np.float64).T
+    held = np.linalg.lstsq(basis, np.asarray(child_task, dtype=np.float64), rcond=None)[0]
+    share = np.linalg.lstsq(basis, np.asarray(merge_task, dtype=np.float64), rcond=None)[0]
+    usable = np.abs(share) > 1e-12
+    if not usable.any():
+        return 1.0
+    return float(np.min(held[usable] / share[usable]))

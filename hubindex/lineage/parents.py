@@ -10,7 +10,7 @@ import numpy as np
 from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
-from hubindex.lineage.evidence import increment_tail, increment_tails, inherited_noise
+from hubindex.lineage.evidence import held_share, inherited_noise
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
@@ -34,6 +34,12 @@ SIBLING_OTHERS = 16  # at most this many of them, the most aligned with the mode
 # residual of siblings reached 0.6 on the design zoos, and 0.35 moved true children of a fan to the fan's
 # grandparent on the bench (bench 2000 models, seed 0: 0.35 -> 0.932, 0.25 -> 0.947, none 0.933).
 SIBLING_RESIDUAL = 0.25
+# A merge is a possible parent only of a model that holds at least this share of every source's part in it
+# (evidence.held_share): a model built on the merge holds all of it (~1; its own step rarely points against a
+# source), one beside it only what every run on the base shares (up to 0.54 seen, a 300-step run on s106). A merge
+# lies inside its sources' hull, near their base, so by distance and angle it passes for the parent of many of the
+# base's other children.
+MERGE_SHARE = 0.8
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Ranked:
     cosine: np.ndarray
     before: np.ndarray
     allowed: np.ndarray
+    beside: np.ndarray  # possible parents but for the angle (cosine at them above BETWEEN)
 
 
 def with_lineage(ctx: Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray,
@@ -75,12 +82,27 @@ def rank_candidates(ctx: Context, index: int, candidates: np.ndarray, distance: 
                       / np.maximum(denominator, 1e-300), -1.0)
     cosine[candidates == root] = -1.0
     before = ctx.before(candidates, index)
-    # The root is always possible: a finetune "older" than its family root only shows unreliable times.
-    allowed = (candidates == root) | (before & (cosine <= BETWEEN))
+    possible = before.copy()
     if index in ctx.merged_into:  # a merge that contains this model is no parent of it
-        allowed &= ~ctx.marked(np.fromiter(ctx.merged_into[index], dtype=np.int64), candidates)
+        possible &= ~ctx.marked(np.fromiter(ctx.merged_into[index], dtype=np.int64), candidates)
+    for position in np.flatnonzero(possible):
+        if (merge := int(candidates[position])) in ctx.merge_sources:
+            possible[position] = holds_merge(ctx, index, merge)
+    # The root is always possible: a finetune "older" than its family root only shows unreliable times.
+    allowed = (candidates == root) | (possible & (cosine <= BETWEEN))
+    # Beside by angle, yet farther from the root than the candidate (along a chain the distance from the root grows,
+    # direction.py): a merge, nearer the root than its sources, never takes a source for its parent this way.
+    beside = possible & ~allowed & (ctx.root_distance[candidates] < ctx.root_distance[index])
     order = np.lexsort((distance, ~allowed))
-    return Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order])
+    return Ranked(candidates[order], distance[order], cosine[order], before[order], allowed[order], beside[order])
+
+
+def holds_merge(ctx: Context, index: int, merge: int) -> bool:
+    """May model `index` be a child of `merge`: does it hold MERGE_SHARE of every source's part (steps from the
+    root: the merge's base when its sources are the root's own finetunes, and a common offset otherwise)?"""
+    scaled, root = ctx.fam.scaled, ctx.root
+    sources = scaled[ctx.merge_sources[merge]] - scaled[root]
+    return held_share(scaled[index] - scaled[root], scaled[merge] - scaled[root], sources) >= MERGE_SHARE
 
 
 def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray) -> tuple[int, float | None]:
@@ -117,7 +139,7 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
     above = ctx.parent[ranked.members[allowed[:TAIL_CANDIDATES]]]
     above = np.concatenate([above, ctx.parent[above[above >= 0]]])
     examined = np.union1d(allowed[:TAIL_CANDIDATES], allowed[ctx.marked(above[above >= 0], ranked.members[allowed])])
-    tail = dict(zip(examined.tolist(), increment_tails(fam.raw[index], fam.raw[ranked.members[examined]]).tolist(),
+    tail = dict(zip(examined.tolist(), ctx.step_tails(index, ranked.members[examined]).tolist(),
                     strict=True))
     best = int(allowed[0])
     own = ctx.own_tail(int(ranked.members[best]))
@@ -129,6 +151,17 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
             break
         if tail[best] > tail[position] and tail[best] - 1 > TAIL_EXCESS * (min(own, tail[position]) - 1) + TAIL_FLOOR:
             best, own = position, ctx.own_tail(int(ranked.members[position]))
+    # Betweenness is a prior, the displacement cap is evidence: a child trained on another domain can partly undo
+    # its parent's step (acute angle at the parent, seen for children of bf16-saved finetunes on 105-107). A
+    # candidate beside the model, nearer than the chosen one, replaces it when the step from it is one run by the
+    # same test as above and the step from the chosen one is not.
+    beside = np.flatnonzero(ranked.beside & (ranked.distance < ranked.distance[best]))[:TAIL_CANDIDATES]
+    if len(beside):
+        beside_tails = ctx.step_tails(index, ranked.members[beside])
+        for position, value in zip(beside.tolist(), beside_tails.tolist(), strict=True):
+            if tail[best] > value and tail[best] - 1 > TAIL_EXCESS * (value - 1) + TAIL_FLOOR:
+                tail[position], best = value, position
+                break
     # Child of the chosen one or its sibling? A same-domain sibling run lies beyond a smaller one by distance,
     # angle and tail alike; only the parent's own noise, which a child inherits and a sibling does not, tells them.
     above, residual = sibling_residual(ctx, index, int(ranked.members[best]), ranked.members)
@@ -144,7 +177,7 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
             best = match
     second = next((int(p) for p in allowed if p != best), None)
     if best not in tail:
-        tail[best] = increment_tail(fam.raw[index], fam.raw[ranked.members[best]])
+        tail[best] = float(ctx.step_tails(index, ranked.members[[best]])[0])
     others = [t for p, t in tail.items() if p != best]
     distance_margin = 1.0 if second is None or ranked.distance[second] <= 0 else \
         max(0.0, 1 - ranked.distance[best] / ranked.distance[second])
