@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import numpy as np
 
 from hubindex.lineage import confidence
 from hubindex.status import BaseSource
+from tests.toy_family import infer_toy_family
 
 
 def test_a_move_to_the_parents_parent_keeps_the_sign_of_the_tail_margin():
@@ -59,23 +58,13 @@ def test_a_child_of_an_unordered_resave_pair_is_no_surer_than_the_pair():
     """Model 3 was trained from model 1, which a re-sharded copy (model 2) duplicates. With tied times nothing tells
     which of 1 and 2 is the original, so the child's answer may name the wrong one; distinct times orient the pair
     and the child's answer stands on its own evidence."""
-    from hubindex.lineage.engine import infer_family
-    from hubindex.lineage.family import Family
-
     rng = np.random.default_rng(6)
     base = rng.normal(size=4_000)
     run = base + 0.05 * np.tanh(rng.normal(size=4_000))
     child = run + 0.05 * np.tanh(rng.normal(size=4_000))
     weights = np.stack([base, run, run.copy(), child])
-    ids = [f"t/m{i}" for i in range(len(weights))]
     for tied in (True, False):
-        start = datetime(2022, 3, 2, 23, 29, 4, tzinfo=UTC)
-        rows = {m: {"id": m, "created_at": start + (timedelta(0) if tied else timedelta(hours=i)), "dtype": "F32",
-                    "declared_base": None, "adapter_base": None, "base_source": None, "kind": "model", "base": None,
-                    "family": ids[0]} for i, m in enumerate(ids)}
-        family = Family(root=ids[0], ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=rows,
-                        adapters=[], kurtosis=np.zeros(len(ids)))
-        found = {e.model: e for e in infer_family(family)}
+        ids, found = infer_toy_family(weights, tied)
         assert found[ids[3]].parents[0] in ids[1:3]
         if tied:
             assert found[ids[3]].confidence <= confidence.RESAVE_UNORDERED

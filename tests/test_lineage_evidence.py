@@ -272,25 +272,15 @@ def test_confidence_follows_the_inherited_noise_margin():
 def test_a_resave_pair_nothing_orients_is_no_surer_than_a_coin():
     """A re-sharded copy holds its original's weights: same dtype, no grid. With tied times either could be the
     original, and the answers say so; distinct times orient the pair."""
-    from datetime import UTC, datetime, timedelta
-
     from hubindex.lineage import confidence
-    from hubindex.lineage.engine import infer_family
-    from hubindex.lineage.family import Family
+    from tests.toy_family import infer_toy_family
 
     rng = np.random.default_rng(6)
     base = rng.normal(size=4_000)
     run = base + 0.05 * np.tanh(rng.normal(size=4_000))
     weights = np.stack([base, run, run.copy(), base + 0.05 * np.tanh(rng.normal(size=4_000))])
-    ids = [f"t/m{i}" for i in range(len(weights))]
     for tied in (True, False):
-        start = datetime(2022, 3, 2, 23, 29, 4, tzinfo=UTC)
-        rows = {m: {"id": m, "created_at": start + (timedelta(0) if tied else timedelta(hours=i)), "dtype": "F32",
-                    "declared_base": None, "adapter_base": None, "base_source": None, "kind": "model", "base": None,
-                    "family": ids[0]} for i, m in enumerate(ids)}
-        family = Family(root=ids[0], ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=rows,
-                        adapters=[], kurtosis=np.zeros(len(ids)))
-        found = {e.model: e for e in infer_family(family)}
+        ids, found = infer_toy_family(weights, tied)
         copy = next(m for m in ids[1:3] if found[m].relation == "copy")
         original = found[copy].parents[0]
         assert found[original].parents == [ids[0]]
