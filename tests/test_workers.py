@@ -283,6 +283,15 @@ def test_a_declared_stage_loads_its_module_when_a_job_of_it_runs(tmp_path, monke
     monkeypatch.setitem(registry._DECLARED, "echo", registry.StageRef("echo", "gpu", "echo_stage_module:ECHO"))
     with pytest.raises(HubindexError, match="declared on queue 'gpu', defined on 'cpu'"):
         registry.register(sys.modules["echo_stage_module"].EchoStage())
+    # A module imported before the run kind that declares its stage (a spawned process unpickling a job does so):
+    # the declaration that follows names the same module and queue and stands.
+    (tmp_path / "early_stage_module.py").write_text(STAGE_MODULE.replace('"echo"', '"early"'))
+    import early_stage_module
+
+    assert registry.declare("early", "cpu", "early_stage_module:ECHO") in registry.declared()
+    assert registry.stage("early") is early_stage_module.ECHO
+    with pytest.raises(HubindexError, match="two stages named 'early'"):
+        registry.declare("early", "cpu", "elsewhere:ECHO")
 
 
 def test_worker_and_queue_commands_explain_a_missing_broker(tmp_path):

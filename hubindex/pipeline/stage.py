@@ -117,8 +117,14 @@ _LOADED: dict[str, Stage] = {}
 def declare(name: str, queue: QueueName, target: str) -> StageRef:
     """Make a stage known by name without importing it; `target` is `package.module:ATTRIBUTE`."""
     ref = StageRef(name, queue, target)
-    if _DECLARED.setdefault(name, ref) != ref:
-        raise HubindexError(f"two stages named {name!r}: {_DECLARED[name].target} and {target}")
+    known = _DECLARED.get(name)
+    # A process may import a stage's module before the run kind that declares it (a spawned worker unpickling a
+    # job): the placeholder `register` left then gives way to the declaration, if module and queue agree.
+    if known is not None and known.target == f"{target.partition(':')[0]}:?" and known.queue == queue:
+        known = None
+    if known is not None and known != ref:
+        raise HubindexError(f"two stages named {name!r}: {known.target} and {target}")
+    _DECLARED[name] = ref
     return ref
 
 
