@@ -38,8 +38,8 @@ from hubindex.lineage.merge_search import (
     find_merge,
     fit_merge,
     possible_sources,
-    pursued_sources,
     rank_merges_after_sources,
+    widened_sources,
 )
 from hubindex.lineage.parents import choose_parent, rank_parents, unlike_one_run
 from hubindex.lineage.resaves import find_resaves
@@ -72,18 +72,17 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         model_id = fam.ids[index]
         shortlist, shortlist_distance = ctx.neighbours.of(index)
         sources = possible_sources(ctx, index, shortlist, original)
-        merge = find_merge(ctx, index, sources, original, root_raw, merged)
+        merge, searched_wide = find_merge(ctx, index, sources, original, root_raw, merged)
         if merge is None:
             keep = original[shortlist]
             entries[model_id] = choose_parent(ctx, index, shortlist[keep], shortlist_distance[keep])
-            if not unlike_one_run(ctx, index):
+            if searched_wide or not unlike_one_run(ctx, index):
                 continue
             # Not one optimizer run from any shortlisted model: look for merge sources beyond the shortlist.
-            wide = pursued_sources(ctx, index, original)
-            if not len(wide):
+            wide = widened_sources(ctx, index, sources, original)
+            if wide is None:
                 continue
-            merge = fit_merge(ctx, index, np.concatenate([sources, wide[~ctx.marked(sources, wide)]]), root_raw,
-                           merged)
+            merge = fit_merge(ctx, index, wide, root_raw, merged)
             if merge is None:
                 continue
             ctx.parent[index] = -1

@@ -22,15 +22,21 @@ PURSUIT_NEIGHBOURS = 8  # ...and this many nearest neighbours of each
 
 
 def find_merge(ctx: Context, index: int, sources: np.ndarray, original: np.ndarray, root_raw: np.ndarray,
-               merged: dict[str, set[str]]) -> MergeFit | None:
+               merged: dict[str, set[str]]) -> tuple[MergeFit | None, bool]:
     """fit_merge on the nearest earlier models (`sources`); when they hold some of a sparse merge's sources but
-    not all (the others lie beyond the shortlist: TIES of three domains), add a matching pursuit's and fit again."""
+    not all (the others lie beyond the shortlist: TIES of three domains), add a matching pursuit's and fit again.
+    Also says whether the pursuit's sources were tried (a caller need not try them again)."""
     found = _detect(ctx, index, sources, root_raw, merged)
-    if isinstance(found, Incomplete):
-        wide = pursued_sources(ctx, index, original)
-        if len(wide):
-            found = _detect(ctx, index, np.concatenate([sources, wide[~ctx.marked(sources, wide)]]), root_raw, merged)
-    return found if isinstance(found, MergeFit) else None
+    wide = widened_sources(ctx, index, sources, original) if isinstance(found, Incomplete) else None
+    if wide is not None:
+        found = _detect(ctx, index, wide, root_raw, merged)
+    return (found if isinstance(found, MergeFit) else None), wide is not None
+
+
+def widened_sources(ctx: Context, index: int, sources: np.ndarray, original: np.ndarray) -> np.ndarray | None:
+    """`sources` and, after them, a matching pursuit's over the family (None when the pursuit finds none)."""
+    wide = pursued_sources(ctx, index, original)
+    return np.concatenate([sources, wide[~ctx.marked(sources, wide)]]) if len(wide) else None
 
 
 def fit_merge(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
