@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import faiss
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from hubindex.api import errors
+from hubindex.api.fast_similar import FastSimilar
 from hubindex.api.guard import DEFAULT_MAX_BODY, Guard
 from hubindex.api.jobs import make_jobs
 from hubindex.api.limits import RateLimit
@@ -27,8 +29,12 @@ from hubindex.api.metrics import Metrics, MetricsMiddleware
 from hubindex.api.routes import atlas, docs, jobs, lineage, models, search, service
 
 from hubindex import __version__
-from hubindex.atlas.cache import AnswerCache
 from hubindex.catalog import Catalog
+from hubindex.catalog.cache import AnswerCache
+from hubindex.catalog.delta_targets import DeltaTargets
+from hubindex.catalog.store import ThreadViews
+
+SIMILAR_ANSWERS, SIMILAR_BYTES = 100_000, 32 * 2**20  # k=10 answers are about 1.6 KB: some 20k of them
 
 # A background loop gets a view of the owner catalog (its own cursor) and a stop event; it returns soon after
 # the event is set.
@@ -88,6 +94,9 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
         # 2-core machine /similar took 4.6x longer with the default team: bench/http_similar.py, notes wt-query).
         faiss.omp_set_num_threads(1)
         app.state.catalog = catalog
+        app.state.views = ThreadViews(catalog)
+        # /similar searches FAISS off the event loop (the search releases the GIL): one thread per core
+        app.state.similar_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="similar")
         app.state.jobs = make_jobs(settings, catalog, app.state.metrics)
         stop = threading.Event()
         # Background loops that write the catalog (e.g. the workers' ingest consumer) run here, in the owner.
@@ -103,6 +112,8 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
             for thread in threads:
                 thread.join(timeout=10)
             app.state.jobs.shutdown()
+            app.state.similar_pool.shutdown(wait=True)
+            app.state.delta_targets.close()
             catalog.close()
 
     app = FastAPI(title="hubindex", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -110,6 +121,9 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
     app.state.settings = settings
     app.state.metrics = Metrics()
     app.state.atlas_cache = AnswerCache()
+    # /similar: the asking models' rows in memory, and the answers to popular questions (catalog/cache.py)
+    app.state.delta_targets = DeltaTargets()
+    app.state.similar_cache = AnswerCache(max_answers=SIMILAR_ANSWERS, max_bytes=SIMILAR_BYTES)
     app.state.examples_limit = RateLimit(settings.examples_per_minute)
     errors.install(app)
     for module in (models, lineage, search, jobs, service, atlas, docs):
@@ -120,6 +134,7 @@ def create_app(db_path: str | Path, settings: Settings | None = None,
                            allow_headers=["Authorization", "Content-Type"])
     # The guard wraps the whole stack, Starlette's error middleware included, so even a 500 carries nosniff and
     # no body over the cap reaches a parser.
+    # Plain /similar questions skip FastAPI's routing (api/fast_similar.py), inside the guard like every answer.
     build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: Guard(build(), settings.max_body)
+    app.build_middleware_stack = lambda: Guard(FastSimilar(build(), app), settings.max_body)
     return app

@@ -103,8 +103,8 @@ def test_atlas_answers_are_cached_until_the_catalog_changes(tmp_path):
     import json
 
     from hubindex.atlas import forest
-    from hubindex.atlas.cache import AnswerCache
     from hubindex.catalog import Catalog
+    from hubindex.catalog.cache import AnswerCache
     from tests.synthetic_catalog import write_catalog
 
     db = write_catalog(tmp_path / "synthetic.duckdb", 80)
@@ -112,7 +112,7 @@ def test_atlas_answers_are_cached_until_the_catalog_changes(tmp_path):
 
     def answer(catalog):
         computed.append(1)
-        return forest(catalog)
+        return forest(catalog).model_dump_json().encode()
 
     with Catalog(db) as catalog:
         first = cache.json(catalog, ("forest",), lambda: answer(catalog))

@@ -40,8 +40,9 @@ def asset(name: str) -> FileResponse:
 
 
 def _cached(request: Request, catalog: Catalog, key: tuple, compute) -> Response:
-    """Serialized once per catalog state (atlas/cache.py); the answer models still document and type them."""
-    return Response(request.app.state.atlas_cache.json(catalog, key, compute), media_type="application/json")
+    """Serialized once per catalog state (catalog/cache.py); the answer models still document and type them."""
+    body = request.app.state.atlas_cache.json(catalog, key, lambda: compute().model_dump_json().encode())
+    return Response(body, media_type="application/json")
 
 
 @router.get("/atlas/forest", response_model=AtlasForest, summary="Every model's parents, relation and family")

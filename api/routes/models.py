@@ -17,6 +17,7 @@ from pydantic import TypeAdapter
 
 from hubindex.catalog import browse, queries
 from hubindex.catalog.answers import ModelPage, ModelView, SimilarHit
+from hubindex.catalog.spaces import Spaces
 from hubindex.lineage import queries as lineage
 from hubindex.lineage.answers import LineageTree, ParentCandidate
 from hubindex.merge_candidates import candidates
@@ -43,20 +44,36 @@ def list_models(catalog: CatalogDep,
                               architecture=architecture, tag=tag)
 
 
+def similar_key(state, model_id: str, k: int, method: str) -> tuple:
+    """The answer cache's key of a delta question: the answer also depends on the FAISS spaces beside the catalog."""
+    return Spaces.stamp(state.catalog.spaces_dir), model_id, k, method
+
+
+def similar_json(state, model_id: str, k: int, method: str, by: str = "delta") -> bytes:
+    """The answer's JSON bytes. By delta: the asking model read from memory (catalog/delta_targets.py), one FAISS
+    search, and a repeated question answered from the bytes of the last answer while the catalog and its spaces are
+    unchanged (catalog/cache.py). api/fast_similar.py answers plain questions with it before FastAPI's routing."""
+    def answer() -> bytes:
+        return HITS.dump_json(queries.similar(state.views.get(), model_id, k, by, method,
+                                              targets=state.delta_targets))
+
+    if by != "delta":
+        return answer()
+    return state.similar_cache.json(state.catalog, similar_key(state, model_id, k, method), answer)
+
+
 @router.get("/{model_id:path}/similar", response_model=list[SimilarHit], summary="Nearest models")
 async def similar(model_id: ModelId, request: Request, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
                   by: Literal["delta", "weights"] = "delta", method: Method = "hubindex") -> Response:
-    """The hot route: by delta it is one point lookup and one FAISS search (well under a millisecond), answered on
-    the event loop and serialized once (no thread-pool hop, no second validation); by weights re-ranks a shortlist
-    over the stored samples, so it runs in the thread pool."""
-    def answer() -> bytes:
-        view = request.app.state.catalog.cursor_view()
-        try:
-            return HITS.dump_json(queries.similar(view, model_id, k, by, method))
-        finally:
-            view.close()
-
-    return Response(answer() if by == "delta" else await run_in_threadpool(answer), media_type="application/json")
+    """The hot route: by delta it is a lookup in memory and one FAISS search, answered on the event loop and
+    serialized once (no thread-pool hop, no second validation); by weights re-ranks a shortlist over the stored
+    samples, so it runs in the thread pool."""
+    state = request.app.state
+    if by == "weights":
+        body = await run_in_threadpool(similar_json, state, model_id, k, method, by)
+    else:
+        body = similar_json(state, model_id, k, method)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{model_id:path}/parents", response_model=list[ParentCandidate], summary="Ranked parent candidates")

@@ -7,6 +7,7 @@ import weakref
 import numpy as np
 
 from hubindex.catalog.answers import Declared, EmbeddingEntry, FileEntry, ModelView, SimilarHit, TensorEntry
+from hubindex.catalog.delta_targets import DeltaTargets
 from hubindex.catalog.records import Placement
 from hubindex.catalog.spaces import NULL_DELTA, Spaces, delta_space, implied_sketch, weight_space
 from hubindex.catalog.store import Catalog
@@ -74,12 +75,14 @@ def _placements(catalog: Catalog, spaces: Spaces) -> dict[str, Placement]:
     return placed
 
 
-def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta",
-            method: str = "hubindex") -> list[SimilarHit]:
+def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta", method: str = "hubindex",
+            targets: DeltaTargets | None = None) -> list[SimilarHit]:
+    """`targets`: a server's in-memory copy of what the delta path reads of the asking model (same answer)."""
     _check_k(k)
     if by == "delta":  # the hot path of the service: one point lookup, one FAISS search
         get_method(method)
-        target = catalog.delta_target(model_id, method)
+        target = (targets.target(catalog, model_id, method) if targets is not None
+                  else catalog.delta_target(model_id, method))
         if target is None:
             raise NotFoundError(f"model {model_id!r} is not in the catalog {catalog.path.name}")
         status, error = target.status, target.error

@@ -157,6 +157,7 @@ class Spaces:
     """Read side: load a space's index on first use. FAISS searches on one index may run in parallel threads."""
 
     _cache: ClassVar[dict[Path, tuple[int, Spaces]]] = {}
+    _resolved: ClassVar[dict[Path, Path]] = {}
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -168,14 +169,28 @@ class Spaces:
         self._members: dict[str, frozenset[str]] = {}
 
     @classmethod
+    def _resolve(cls, directory: Path) -> Path:
+        resolved = cls._resolved.get(directory)
+        if resolved is None:  # resolving stats every component of the path: once per folder, not per request
+            resolved = cls._resolved[directory] = Path(directory).resolve()
+        return resolved
+
+    @classmethod
+    def stamp(cls, directory: Path) -> int | None:
+        """Changes whenever `rebuild` replaces the folder's spaces (the manifest's mtime); None: no spaces."""
+        try:
+            return os.stat(cls._resolve(directory) / MANIFEST).st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    @classmethod
     def open(cls, directory: Path) -> Spaces:
         """The loaded spaces of a folder, shared while its manifest is unchanged (a long-lived server loads each
         index once; `rebuild` replaces the manifest last, so a new one means new indexes)."""
-        directory = Path(directory).resolve()
-        try:
-            stamp = (directory / MANIFEST).stat().st_mtime_ns
-        except FileNotFoundError:
-            raise HubindexError(f"{directory.name}: no FAISS indexes; run `hubindex reindex`") from None
+        directory = cls._resolve(directory)
+        stamp = cls.stamp(directory)
+        if stamp is None:
+            raise HubindexError(f"{directory.name}: no FAISS indexes; run `hubindex reindex`")
         cached = cls._cache.get(directory)
         if cached is None or cached[0] != stamp:
             cached = (stamp, cls(directory))
