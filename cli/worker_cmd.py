@@ -15,9 +15,9 @@ from rich.live import Live
 
 
 def _default_queues() -> str:
-    import torch
+    from hubindex.pipeline.devices import cuda_available  # asks the CUDA driver: no torch in a routing worker
 
-    return "cpu,gpu" if torch.cuda.is_available() else "cpu"
+    return "cpu,gpu" if cuda_available() else "cpu"
 
 
 @click.command()

@@ -345,3 +345,30 @@ def test_server_owns_the_catalog_and_keeps_answering_reads_while_workers_ingest(
     finally:
         stop(worker)
         server.stop()
+
+
+def test_a_worker_picks_its_default_queues_without_torch(tmp_path, monkeypatch):
+    """`hubindex worker` without --queues asks the CUDA driver and reads torch's build (pipeline/devices.py)
+    instead of importing torch; a CUDA build is told from a CPU one by its `version.py`."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from hubindex.pipeline import devices
+
+    code = ("import sys\nfrom hubindex.cli.worker_cmd import _default_queues\n"
+            "print(_default_queues(), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    queues, imported = out.stdout.split()
+    assert imported == "False" and queues == ("cpu,gpu" if devices.cuda_available() else "cpu")
+    for i, (line, built) in enumerate((("cuda: Optional[str] = '12.4'", True), ("cuda: Optional[str] = None", False),
+                                       ("cuda = '11.8'", True), ("hip = None", False))):
+        package = tmp_path / str(i) / "torch"
+        package.mkdir(parents=True)
+        (package / "version.py").write_text(f"from typing import Optional\n{line}\n")
+        spec = importlib.util.spec_from_file_location("torch", package / "__init__.py",
+                                                      submodule_search_locations=[str(package)])
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, spec=spec: spec if name == "torch" else None)
+        assert devices.torch_built_with_cuda() is built, line
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert not devices.torch_built_with_cuda() and not devices.cuda_available()
