@@ -8,11 +8,12 @@ Family linking (`indexer.families.linked_groups`, the part of family assignment 
 layout's models) runs on `--link-models` synthetic sample vectors: tight fans around roots about sqrt(2) apart.
 
 Printed per stage: seconds (or ms per request, the mean over `--requests` random models), and for the atlas the
-first call and a repeated call through the server's cache. The machine's load is printed with them, and a baseline
+first call and a repeated call through the server's cache, in process and through a real `hubindex serve`. The
+machine's load is printed with them, and a baseline
 measured in the same run (one model's row, `Catalog.model`, per request) with each query's ratio to it.
 
 Usage: python bench/index_scale.py [--models 1000000] [--families 100] [--link-models 1000000] [--dim 16]
-       [--requests 200] [--db FILE (reuse/keep the catalog)]
+       [--requests 200] [--db FILE (reuse/keep the catalog)] [--no-http]
 Not done yet: indexing 2,000 real model folders end to end (models/min per stage).
 """
 
@@ -101,6 +102,27 @@ def per_request(label: str, call, ids: list[str], requests: int, results: dict) 
     print(f"  {label}: {results[label]:.2f} ms per request", flush=True)
 
 
+def atlas_over_http(db: Path, family: str, results: dict) -> None:
+    """The atlas answers through a real `hubindex serve` (its own answer cache): first call, then the mean of five
+    repeated calls, each the whole HTTP exchange with the JSON body read."""
+    import httpx
+
+    from tests.server import start_server
+
+    server = start_server(db, timeout=600)
+    try:
+        with httpx.Client(base_url=server.url, timeout=600) as http:
+            for path, params in (("/atlas/forest", {}), ("/atlas/map", {"family": family})):
+                timed(f"HTTP {path} first", lambda p=path, q=params: http.get(p, params=q).raise_for_status(), results)
+                started = time.perf_counter()
+                for _ in range(5):
+                    size = len(http.get(path, params=params).raise_for_status().content)
+                results[f"HTTP {path} cached"] = (time.perf_counter() - started) / 5
+                print(f"  HTTP {path} cached: {results[f'HTTP {path} cached']:.3f} s ({size / 1e6:.1f} MB)")
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=int, default=1_000_000)
@@ -109,6 +131,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=16)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--no-http", dest="http", action="store_false", help="skip the atlas through a server")
     args = parser.parse_args()
     random.seed(0)
     results: dict[str, float] = {}
@@ -137,9 +160,12 @@ def main() -> None:
                 timed(f"/atlas/map {attempt}",
                       lambda: cache.json(catalog, ("map", family),
                                          lambda: family_map(catalog, family).model_dump_json()), results)
+        if args.http:
+            atlas_over_http(db, family, results)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     base = results["baseline: one model row"] / 1000  # seconds, as the timed stages
-    for label in ("/parents (stored)", "/lineage?family= (one family)", "/atlas/forest cached", "/atlas/map cached"):
+    for label in ("/parents (stored)", "/lineage?family= (one family)", "/atlas/forest cached", "/atlas/map cached",
+                  *(["HTTP /atlas/forest cached", "HTTP /atlas/map cached"] if args.http else [])):
         value = results[label] / 1000 if label.startswith("/parents") else results[label]
         print(f"  {label} : baseline = x{value / base:.1f}")
 

@@ -62,7 +62,7 @@ def test_reads_are_typed_records(catalog):
 def test_model_and_signature_rows_are_typed_and_still_read_by_column(catalog):
     """Model and signature rows are typed records; the lineage engine (and rows its tests build as dicts) read them
     by column name, which keeps working, including a column a later migration adds."""
-    from hubindex.catalog.records import ModelRecord, SignatureRecord
+    from hubindex.catalog.records import ModelRecord, SignatureRecord, TensorStatRecord
     from hubindex.errors import NotFoundError
 
     row = catalog.require("org/gated")
@@ -88,3 +88,6 @@ def test_model_and_signature_rows_are_typed_and_still_read_by_column(catalog):
     assert isinstance(sig, SignatureRecord) and sig.kind == "adapter" and sig.shapes == {"w": (2, 1)}
     assert sig.samples.dtype == "float32" and sig["meta"] == {"version": 2} and sig["sketch"].tolist() == [0.5]
     assert catalog.signature("org/missing") is None
+    (stat,) = catalog.tensor_stats("org/gated")  # tensor rows: typed, and read by column by the lineage engine
+    assert isinstance(stat, TensorStatRecord) and (stat.name, stat.shape, stat.kurtosis) == ("w", [2, 1], 3.0)
+    assert stat["shape"] == [2, 1] and dict(stat)["absmax"] == 2.0 and catalog.tensor_stats("org/missing") == []

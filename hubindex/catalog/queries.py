@@ -37,7 +37,8 @@ def show(catalog: Catalog, model_id: str) -> ModelView:
                           adapter_base=row.adapter_base),
         tags=row.tags or [], created_at=row.created_at, family=row.family, base=row.base,
         base_source=row.base_source, samples=0 if sig is None else len(sig.samples),
-        embeddings=embeddings, tensors=[TensorEntry(**t) for t in catalog.tensor_stats(model_id)],
+        embeddings=embeddings,
+        tensors=[TensorEntry.model_validate(t, from_attributes=True) for t in catalog.tensor_stats(model_id)],
     )
 
 

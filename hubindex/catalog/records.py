@@ -251,3 +251,21 @@ class PartialRepo(NamedTuple):
     sha: str
     weight_bytes: int
     created_at: datetime | None
+
+
+@_columns
+@dataclass(slots=True, eq=False)
+class TensorStatRecord(ColumnMapping):
+    """One row of `tensor_stats`: a tensor's dtype, shape and summary statistics (None where it has no values to
+    summarize). Readable by column too, for the lineage engine's readers."""
+
+    name: str
+    dtype: str
+    shape: list[int]
+    numel: int
+    l2: float | None
+    mean: float | None
+    std: float | None
+    absmax: float | None
+    kurtosis: float | None
+    extra: dict = field(default_factory=dict)

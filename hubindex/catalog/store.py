@@ -32,6 +32,7 @@ from hubindex.catalog.records import (
     Placement,
     SignatureRecord,
     StoredParent,
+    TensorStatRecord,
 )
 from hubindex.catalog.terms import text_terms
 from hubindex.embed.methods import current_recipe
@@ -163,14 +164,15 @@ class Catalog:
         return self.con.execute("SELECT m.id, m.status, m.error, m.family, e.vector, e.norm FROM models m "
                                 "LEFT JOIN embeddings e ON e.model_id = m.id AND e.method = ?", [method]).fetchnumpy()
 
-    def tensor_stats(self, model_id: str) -> list[dict]:
-        return self._rows("SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? ORDER BY name", [model_id])
+    def tensor_stats(self, model_id: str) -> list[TensorStatRecord]:
+        return self._records(TensorStatRecord, "SELECT * EXCLUDE (model_id) FROM tensor_stats WHERE model_id = ? "
+                             "ORDER BY name", [model_id])
 
     def signature(self, model_id: str) -> SignatureRecord | None:
         rows = self._rows("SELECT * FROM signatures WHERE model_id = ?", [model_id])
         if not rows:
             return None
-        shapes = {r["name"]: tuple(r["shape"]) for r in self.tensor_stats(model_id)}
+        shapes = {r.name: tuple(r.shape) for r in self.tensor_stats(model_id)}
         columns = [*rows[0], "shapes"]
         return SignatureRecord.from_rows(columns, [(*rows[0].values(), shapes)])[0]
 
