@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry
 from hubindex.lineage.calibration import (
     GROUPS,
@@ -64,6 +65,18 @@ def test_a_group_with_few_answers_falls_back_toward_the_pooled_map():
         fit_map([], [], [])
 
 
+def test_beyond_a_groups_fitted_range_the_pooled_curve_speaks():
+    """Every fitted root was right at 0.9-1.0; a root with no family (raw 0.3) is not certain for that."""
+    fitted = fit_map(["root"] * 20 + ["finetune"] * 40, [0.95] * 20 + [0.3] * 20 + [0.9] * 20,
+                     [True] * 20 + [False] * 18 + [True] * 2 + [True] * 20)
+    assert fitted.groups["root"](0.3) == fitted.groups["root"](0.95) > 0.9  # the group's own curve is flat
+    assert fitted.probability("root", 0.3) == pytest.approx(fitted.pooled(0.3))
+    assert fitted.probability("root", 0.3) < 0.3
+    assert fitted.probability("finetune", 1.0) == pytest.approx(max(fitted.groups["finetune"](1.0),
+                                                                     fitted.pooled(1.0)))
+    _assert_monotone_in_unit(fitted)
+
+
 def test_apply_map_keeps_the_raw_score_in_the_evidence():
     fitted = fit_map(["finetune"] * 4, [0.2, 0.4, 0.6, 0.9], [False, True, True, True])
     entries = [LineageEntry(model="a", parents=["r"], relation="finetune", confidence=0.3, evidence={}),
@@ -79,6 +92,9 @@ def test_the_committed_map_is_monotone_and_fitted_on_design_catalogs_only():
     assert fitted is not None, "hubindex/lineage/calibration.json is missing: run python -m hubindex.evaluate.calibrate"
     _assert_monotone_in_unit(fitted)
     assert set(fitted.groups) <= set(GROUPS.values())
+    # Raw scores still rank answers within a relation after the map (no block swallows the whole range).
+    assert fitted.probability("root", confidence.NO_FAMILY) < 0.5 < fitted.probability("root", confidence.ROOT_BY_TIME)
+    assert fitted.probability("finetune", confidence.FINETUNE_RANGE[0]) < 0.2
     assert fitted.fitted_on and not any(s in name for name in fitted.fitted_on for s in ("111", "112", "113"))
 
 
@@ -102,3 +118,9 @@ def test_the_fit_command_recomputes_lineage_on_a_copy_and_writes_a_map(tiny_cata
     # The tiny zoo is right everywhere: every level the map gives is high.
     assert min(fitted.probability(r, x) for r, x in zip(answers.relations, answers.raw, strict=True)) > 0.9
     assert "wrote" in capsys.readouterr().out
+    # Saved answers refit the same map without recomputing lineage.
+    saved, again = tmp_path / "answers.json", tmp_path / "again.json"
+    stored = ["--pair", str(tiny_catalog), str(truth), "--as-stored"]
+    assert main([*stored, "--no-write", "--save-answers", str(saved)]) == 0
+    assert main(["--answers", str(saved), "--out", str(again)]) == 0
+    assert json.loads(again.read_text()) == json.loads(out.read_text())

@@ -11,7 +11,8 @@ its parent set equals truth's (the rule of `hubindex eval`).
 `--cv` prints cross-validated figures before writing: for every seed (read from zoo.json beside the truth file; all
 clocks of a seed are one zoo), a map fitted on the other seeds scores that seed's catalogs (leave-one-seed-out), and
 with `--split SEEDS` also the map fitted on SEEDS scores the rest and the reverse. In-sample figures are not shown:
-they flatter the map.
+they flatter the map. `--save-answers FILE` keeps the collected answers, `--answers FILE` refits from them in a
+second (to try other fit options without recomputing lineage).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -128,19 +129,28 @@ def _fmt(value: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hubindex.evaluate.calibrate", description=__doc__.split("\n")[0])
-    parser.add_argument("--pair", nargs=2, action="append", required=True, metavar=("CATALOG", "TRUTH"),
+    parser.add_argument("--pair", nargs=2, action="append", metavar=("CATALOG", "TRUTH"),
                         help="an indexed catalog and its zoo's truth.json (repeat)")
     parser.add_argument("--out", type=Path, default=MAP_PATH, help=f"where the map goes (default {MAP_PATH})")
     parser.add_argument("--as-stored", action="store_true", help="read stored answers, do not recompute lineage")
     parser.add_argument("--cv", action="store_true", help="print leave-one-seed-out figures first")
     parser.add_argument("--split", default="", help="comma-separated seeds: fit on them, score the rest, and reverse")
     parser.add_argument("--no-write", action="store_true", help="only cross-validate")
+    parser.add_argument("--save-answers", type=Path, help="also write the collected answers (JSON) to this file")
+    parser.add_argument("--answers", type=Path, help="fit on answers saved by --save-answers instead of --pair")
     args = parser.parse_args(argv)
-    answers = []
-    for catalog, truth in args.pair:
-        answers.append(collect(Path(catalog), Path(truth), relineage=not args.as_stored))
-        a = answers[-1]
-        print(f"{catalog}: {len(a.right)} answers, {a.right.count(False)} wrong (seed {a.seed})", file=sys.stderr)
+    if args.answers:
+        answers = [Answers(**a) for a in json.loads(args.answers.read_text())]
+    elif args.pair:
+        answers = []
+        for catalog, truth in args.pair:
+            answers.append(collect(Path(catalog), Path(truth), relineage=not args.as_stored))
+            a = answers[-1]
+            print(f"{catalog}: {len(a.right)} answers, {a.right.count(False)} wrong (seed {a.seed})", file=sys.stderr)
+    else:
+        parser.error("give --pair CATALOG TRUTH (repeat) or --answers FILE")
+    if args.save_answers:
+        args.save_answers.write_text(json.dumps([asdict(a) for a in answers]))
     if args.cv or args.split:
         print_cv(cross_validate(answers, {s for s in args.split.split(",") if s} or None))
     if not args.no_write:

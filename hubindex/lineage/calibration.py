@@ -63,7 +63,16 @@ class CalibrationMap(BaseModel):
     fitted_on: list[str] = Field(default_factory=list, description="catalogs (and truth files) fitted on")
 
     def probability(self, relation: str, raw: float) -> float:
-        curve = self.groups.get(GROUPS.get(relation, ""), self.pooled)
+        curve = self.groups.get(GROUPS.get(relation, ""))
+        if curve is None:
+            return self.pooled(raw)
+        # Beyond the raw scores a group was fitted on, its curve is flat and says nothing: the pooled curve speaks
+        # where it is lower below the range (a root with no family, raw 0.3, when every fitted root was at 0.9-1.0)
+        # or higher above it. min/max with a non-decreasing curve keep the map non-decreasing.
+        if raw < curve.raw[0]:
+            return min(curve(raw), self.pooled(raw))
+        if raw > curve.raw[-1]:
+            return max(curve(raw), self.pooled(raw))
         return curve(raw)
 
 
