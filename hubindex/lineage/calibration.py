@@ -145,6 +145,6 @@ def apply_map(entries: list[LineageEntry], fitted: CalibrationMap | None = None)
         return entries
     for entry in entries:
         raw = entry.confidence
-        entry.evidence[RAW_KEY] = round(raw, 4)
+        entry.evidence[RAW_KEY] = round(raw, 6)  # what a refit reads: as the map saw it
         entry.confidence = round(fitted.probability(entry.relation, raw), 4)
     return entries
