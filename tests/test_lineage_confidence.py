@@ -71,3 +71,12 @@ def test_a_child_of_an_unordered_resave_pair_is_no_surer_than_the_pair():
         else:
             assert found[ids[3]].parents == [ids[1]]
             assert found[ids[3]].confidence > confidence.RESAVE_UNORDERED
+
+
+def test_a_merge_of_a_model_and_its_own_finetune_is_doubtful_without_a_clock():
+    """A chain member M between its parent A and its child B fits a SLERP of A and B as well as a merge does; only
+    created times say whether M came after B."""
+    tight = confidence.merge(0.05, None)
+    assert confidence.merge(0.05, None, line_untimed=True) == confidence.MERGE_OF_LINE_UNTIMED < tight
+    assert confidence.MERGE_OF_LINE_UNTIMED < confidence.FINETUNE_BASE
+    assert confidence.merge(0.05, None, True, line_untimed=True) == confidence.MERGE_OF_LINE_UNTIMED

@@ -1,12 +1,15 @@
 """How sure each lineage answer is: one place, named constants, pure functions of the evidence.
 
+These are raw scores that rank answers; calibration.py maps them to probabilities of being right (fitted on design
+catalogs) when lineage is stored, so the levels here need only order answers well within each relation.
+
 A confidence should rank answers: wrong ones low. What makes an answer doubtful:
 - a finetune: another candidate about as near (distance margin) or with a step about as clean (tail margin);
   an order that only the weights gave (created times tied or missing) is weaker than one the clock confirms;
   a parent whose own parent is about as near (child or sibling of it? Same-domain runs of one base line up, and
   a smaller run looks like the parent of a larger one).
 - a merge: a loose fit (residual); a sparse merge at one level (nothing measured tells a missing source); a source
-  that is itself a merge.
+  that is itself a merge; sources that are parent and child of each other with no clock to order them.
 - a re-save: a relative distance near the copy radius.
 - a family root: chosen by the weights among members whose times tie (smallest norm), with a small norm gap.
 - an adapter: a small gradient-alignment margin; a base that is a finetune (its parent and children are near twins).
@@ -53,6 +56,12 @@ SPARSE_MERGE = 0.7
 # A source that is itself a merge found earlier shares the task vectors of its own sources: the fit cannot tell a
 # merge of that merge from a merge of its sources (both such answers on design seeds 105-107 were wrong).
 MERGE_OF_MERGE = 0.6
+# A merge of a model and its own finetune (one source is the other's decided parent) whose order the clock does not
+# confirm (times tied or missing): a model in the middle of a chain A -> M -> B lies between its parent and its
+# child just as a merge of A and B does (SLERP or linear of two points on one line), and only the clock says which
+# came last. Both such answers on design seeds 105-110 were chain members (s106-reset, s109-reset, raw 0.88-0.89);
+# no timed one was seen. At the level of a guess.
+MERGE_OF_LINE_UNTIMED = 0.3
 ROOT_BY_TIME = 1.0
 ROOT_BY_WEIGHTS = 0.9  # the smallest norm among members whose times tie
 RESAVE_FLOOR = 0.5
@@ -96,10 +105,14 @@ def finetune(distance_margin: float, tail_margin: float, alone: bool, timed: boo
     return max(FINETUNE_RANGE[0], value if timed else value - UNTIMED_PENALTY)
 
 
-def merge(residual: float, sparse_shares: list[float] | None, merge_source: bool = False) -> float:
+def merge(residual: float, sparse_shares: list[float] | None, merge_source: bool = False,
+          line_untimed: bool = False) -> float:
     """A dense merge by its residual, a sparse one (`sparse_shares`: its sources' ratio-mode shares) at one level;
-    `merge_source`: some source is itself a merge."""
+    `merge_source`: some source is itself a merge; `line_untimed`: one source is the other's finetune and the clock
+    does not put the merge after its sources (it may sit in the middle of their chain)."""
     sure = SPARSE_MERGE if sparse_shares else float(np.clip(1 - residual, *MERGE_RANGE))
+    if line_untimed:
+        sure = min(sure, MERGE_OF_LINE_UNTIMED)
     return min(sure, MERGE_OF_MERGE) if merge_source else sure
 
 

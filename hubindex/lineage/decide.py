@@ -91,10 +91,13 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         ctx.merge_sources[index] = np.array([fam.index(source) for source in merge.sources], dtype=np.int64)
         for source in merge.sources:
             ctx.merged_into.setdefault(fam.index(source), set()).add(index)
+        found = ctx.merge_sources[index]  # a source the other's finetune, no clock: maybe the middle of their chain
+        line = bool(np.isin(ctx.parent[found], found).any())
+        timed = bool(np.isfinite(ctx.times[[*found, index]]).all() and (ctx.times[found] < ctx.times[index]).all())
         entries[model_id] = LineageEntry(
             model=model_id, parents=merge.sources, relation="merge", family=fam.root,
             confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares"),
-                                        any(source in merged for source in merge.sources)),
+                                        any(source in merged for source in merge.sources), line and not timed),
             evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
                       **merge.evidence, **card_check(fam.rows[model_id], merge.sources)})
     for adapter in fam.adapters:

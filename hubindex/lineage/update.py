@@ -9,6 +9,7 @@ import time
 from hubindex.catalog import Catalog
 from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry
+from hubindex.lineage.calibration import apply_map
 from hubindex.lineage.decide import infer_family
 from hubindex.lineage.family import load_family
 
@@ -40,6 +41,7 @@ def update_lineage(catalog: Catalog, force: bool = False) -> dict[str, int]:
                                  family=m["family"],
                                  evidence={"note": "no family or base found among indexed models"})
                     for m in members if m["id"] not in known]
+        apply_map(entries)  # raw scores to probabilities (calibration.json); the raw score stays in the evidence
         catalog.replace_lineage(family, digest, [e.model_dump() for e in entries], time.perf_counter() - started)
         done[family] = len(entries)
     catalog.drop_stale_lineage(set(groups))

@@ -1,0 +1,126 @@
+"""The confidence map (hubindex.lineage.calibration): monotone, in [0, 1], shrunk where answers are few, applied when
+lineage is stored, and fitted by one command (hubindex.evaluate.calibrate) on indexed catalogs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hubindex.lineage import confidence
+from hubindex.lineage.answers import LineageEntry
+from hubindex.lineage.calibration import (
+    GROUPS,
+    PRIOR_WEIGHT,
+    RAW_KEY,
+    CalibrationMap,
+    apply_map,
+    fit_curve,
+    fit_map,
+    load_map,
+)
+
+GRID = np.linspace(-0.5, 1.5, 401)
+
+
+def _assert_monotone_in_unit(fitted: CalibrationMap) -> None:
+    for relation in [*GROUPS, "unknown"]:
+        values = np.array([fitted.probability(relation, x) for x in GRID])
+        assert np.all(np.diff(values) >= 0), relation
+        assert values.min() >= 0.0 and values.max() <= 1.0, relation
+
+
+def test_a_fitted_map_is_monotone_in_unit_range_and_keeps_the_ranking_between_blocks():
+    rng = np.random.default_rng(3)
+    raw = rng.uniform(0.1, 1.0, 600)
+    right = rng.uniform(size=600) < raw ** 2  # the raw score ranks answers but is no probability
+    relations = rng.choice(["finetune", "merge", "adapter", "copy"], 600).tolist()
+    fitted = fit_map(relations, raw.tolist(), right.tolist())
+    _assert_monotone_in_unit(fitted)
+    curve = fitted.groups["finetune"]
+    assert curve.answers == relations.count("finetune")
+    # Piecewise linear between blocks of different level: strictly increasing there, so no new ties.
+    grid = GRID
+    inside = grid[(grid > curve.raw[0]) & (grid < curve.raw[-1])]
+    assert np.all(np.diff([curve(x) for x in inside]) > 0)
+    # Near raw ** 2 where answers are many (the map reads the share of right answers).
+    assert fitted.pooled(0.9) == pytest.approx(0.81, abs=0.1) and fitted.pooled(0.3) < 0.25
+
+
+def test_a_group_with_few_answers_falls_back_toward_the_pooled_map():
+    """Three right sparse-merge answers are no certainty: with PRIOR_WEIGHT pseudo-answers of the pooled map they
+    stay near its level; a group with hundreds of answers keeps its own."""
+    raw = [0.7] * 200 + [0.7] * 3
+    right = [True] * 100 + [False] * 100 + [True] * 3
+    fitted = fit_map(["finetune"] * 200 + ["merge"] * 3, raw, right)
+    assert fitted.groups["finetune"](0.7) == pytest.approx(0.5, abs=0.01)
+    expected = (3 + PRIOR_WEIGHT * fitted.pooled(0.7)) / (3 + PRIOR_WEIGHT)
+    assert fitted.groups["merge"](0.7) == pytest.approx(expected, abs=1e-5)
+    assert fitted.groups["merge"](0.7) < 0.65  # its own three say 1.0
+    # No block claims certainty from a few answers: the pooled one counts one pseudo-answer at the overall share.
+    pooled = fit_curve(np.array([0.2, 0.9, 0.9, 0.9]), np.array([False, True, True, True]))
+    assert pooled(0.9) == pytest.approx((3 + 0.75) / 4) and pooled(0.2) == pytest.approx(0.75 / 2)
+    with pytest.raises(ValueError):
+        fit_map([], [], [])
+
+
+def test_beyond_a_groups_fitted_range_the_pooled_curve_speaks():
+    """Every fitted root was right at 0.9-1.0; a root with no family (raw 0.3) is not certain for that."""
+    fitted = fit_map(["root"] * 20 + ["finetune"] * 40, [0.95] * 20 + [0.3] * 20 + [0.9] * 20,
+                     [True] * 20 + [False] * 18 + [True] * 2 + [True] * 20)
+    assert fitted.groups["root"](0.3) == fitted.groups["root"](0.95) > 0.9  # the group's own curve is flat
+    assert fitted.probability("root", 0.3) == pytest.approx(fitted.pooled(0.3))
+    assert fitted.probability("root", 0.3) < 0.3
+    assert fitted.probability("finetune", 1.0) == pytest.approx(max(fitted.groups["finetune"](1.0),
+                                                                     fitted.pooled(1.0)))
+    _assert_monotone_in_unit(fitted)
+
+
+def test_apply_map_keeps_the_raw_score_in_the_evidence():
+    fitted = fit_map(["finetune"] * 4, [0.2, 0.4, 0.6, 0.9], [False, True, True, True])
+    entries = [LineageEntry(model="a", parents=["r"], relation="finetune", confidence=0.3, evidence={}),
+               LineageEntry(model="r", parents=[], relation="root", confidence=1.0, evidence={})]
+    apply_map(entries, fitted)
+    assert entries[0].evidence[RAW_KEY] == 0.3 and entries[1].evidence[RAW_KEY] == 1.0
+    assert entries[0].confidence == pytest.approx(fitted.probability("finetune", 0.3), abs=1e-4)
+    assert 0.0 <= entries[0].confidence < entries[1].confidence <= 1.0
+
+
+def test_the_committed_map_is_monotone_and_fitted_on_design_catalogs_only():
+    fitted = load_map()
+    assert fitted is not None, "hubindex/lineage/calibration.json is missing: run python -m hubindex.evaluate.calibrate"
+    _assert_monotone_in_unit(fitted)
+    assert set(fitted.groups) <= set(GROUPS.values())
+    # Raw scores still rank answers within a relation after the map (no block swallows the whole range).
+    assert fitted.probability("root", confidence.NO_FAMILY) < 0.5 < fitted.probability("root", confidence.ROOT_BY_TIME)
+    assert fitted.probability("finetune", confidence.FINETUNE_RANGE[0]) < 0.2
+    assert fitted.fitted_on and not any(s in name for name in fitted.fitted_on for s in ("111", "112", "113"))
+
+
+def test_the_fit_command_recomputes_lineage_on_a_copy_and_writes_a_map(tiny_catalog, tiny_zoo, tmp_path, capsys):
+    from hubindex.catalog import Catalog
+    from hubindex.evaluate.calibrate import collect, main
+
+    before = tiny_catalog.read_bytes()
+    out = tmp_path / "map.json"
+    truth = tiny_zoo / "truth.json"
+    assert main(["--pair", str(tiny_catalog), str(truth), "--out", str(out)]) == 0
+    assert tiny_catalog.read_bytes() == before  # the fixture catalog is read, never written
+    fitted = CalibrationMap.model_validate(json.loads(out.read_text()))
+    _assert_monotone_in_unit(fitted)
+    assert fitted.fitted_on == [tiny_zoo.name]
+    with Catalog(str(tiny_catalog), read_only=True) as catalog:
+        models = {r["id"] for r in catalog.models(ok_only=True)}
+    answers = collect(tiny_catalog, truth)
+    assert fitted.pooled.answers == len(answers.right) == len(models & set(json.loads(truth.read_text())))
+    assert fitted.pooled.right == sum(answers.right)
+    # The tiny zoo is right everywhere: every level the map gives is high.
+    assert min(fitted.probability(r, x) for r, x in zip(answers.relations, answers.raw, strict=True)) > 0.9
+    assert "wrote" in capsys.readouterr().out
+    # Saved answers refit the same map without recomputing lineage.
+    saved, again = tmp_path / "answers.json", tmp_path / "again.json"
+    stored = ["--pair", str(tiny_catalog), str(truth), "--as-stored"]
+    assert main([*stored, "--no-write", "--save-answers", str(saved)]) == 0
+    assert main(["--answers", str(saved), "--out", str(again)]) == 0
+    assert json.loads(again.read_text()) == json.loads(out.read_text())
