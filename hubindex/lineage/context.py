@@ -66,6 +66,13 @@ class Context:
         tc, tm = self.times[candidates], self.times[member]
         return np.isnan(tc) | np.isnan(tm) | (tc <= tm)
 
+    def tasks(self) -> np.ndarray:
+        """Task vectors (scaled samples - the root's) of every member, float64, computed once per family: the merge
+        tests and the pursuit read them for a few members at a time, thousands of times."""
+        if not hasattr(self, "_tasks"):
+            self._tasks = self.fam.scaled - self.fam.scaled[self.root]
+        return self._tasks
+
     def reduced_tasks(self) -> tuple[np.ndarray, np.ndarray]:
         """Task vectors (model - root) in the projection, float64, and as float32 unit rows for alignment."""
         if not hasattr(self, "_reduced_tasks"):
@@ -98,9 +105,10 @@ class Context:
         """Median step tail of the finetunes decided so far: one run's tail in this family, read from all of them,
         so no single wrong decision moves it. Recomputed every TYPICAL_EVERY decisions (a median per decision would
         make the family O(n^2))."""
-        decided = np.flatnonzero(self.parent >= 0)
-        if len(decided) >= self._typical[0] + TYPICAL_EVERY or (len(decided) and not self._typical[0]):
-            self._typical = (len(decided), float(np.median([self.tails[int(i)] for i in decided])))
+        count = int(np.count_nonzero(self.parent >= 0))  # no index array on the calls that only check the count
+        if count >= self._typical[0] + TYPICAL_EVERY or (count and not self._typical[0]):
+            decided = np.flatnonzero(self.parent >= 0)
+            self._typical = (count, float(np.median([self.tails[int(i)] for i in decided])))
         return self._typical[1]
 
 

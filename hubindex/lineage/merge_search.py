@@ -12,7 +12,7 @@ import numpy as np
 from hubindex.lineage.context import Context
 from hubindex.lineage.direction import weight_order
 from hubindex.lineage.evidence import round_bf16
-from hubindex.lineage.merges import MAX_SOURCES, Incomplete, MergeFit, detect_merge
+from hubindex.lineage.merges import MAX_SOURCES, SPARSE_UNMOVED, Incomplete, MergeFit, detect_merge
 
 ROUNDED = {"BF16": round_bf16, "F16": lambda x: x.astype(np.float16).astype(np.float64)}
 MANTISSA_BITS = {"BF16": 7, "F16": 10}  # explicit mantissa bits; anything else is treated as float32 (23)
@@ -48,7 +48,7 @@ def fit_merge(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarra
 
 def _detect(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
             merged: dict[str, set[str]]) -> MergeFit | Incomplete | None:
-    fam, root = ctx.fam, ctx.root
+    fam = ctx.fam
     members = np.concatenate([[index], sources])
     raw = fam.raw[members].astype(np.float64)
     dtype = fam.rows[fam.ids[index]]["dtype"]
@@ -58,8 +58,12 @@ def _detect(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
         # round(root) where every source was trimmed: compare with the root and sources rounded alike.
         raw[1:] = rounding(raw[1:])
         root_raw = rounding(root_raw[None])[0]
-    return detect_merge([fam.ids[c] for c in sources], fam.scaled[members] - fam.scaled[root], raw - root_raw,
-                        merged, unit_in_last_place(raw[0], dtype))
+    raw_tasks = raw - root_raw
+    # The rounding slack is read by the sparse test only, which detect_merge runs on models that left enough
+    # coordinates unmoved (the same test as there): most models are finetunes, so skip its logarithms for them.
+    sparse = float(np.mean(raw_tasks[0] == 0)) >= SPARSE_UNMOVED
+    return detect_merge([fam.ids[c] for c in sources], ctx.tasks()[members], raw_tasks, merged,
+                        unit_in_last_place(raw[0], dtype) if sparse else 0.0)
 
 
 def unit_in_last_place(values: np.ndarray, dtype: str | None) -> np.ndarray:
@@ -90,7 +94,8 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
     possible[[root, index]] = False
     if possible.sum() < 2:
         return np.zeros(0, dtype=np.int64)
-    target = fam.scaled[index] - fam.scaled[root]
+    all_tasks = ctx.tasks()
+    target = all_tasks[index]
     chosen: list[int] = []
     left, left_projected = target, reduced[index]
     # Only members created no later than this model can be sources: with every time known they are a prefix of
@@ -112,19 +117,28 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
         pool = pool[~ctx.marked(np.array(chosen, dtype=np.int64), pool)]
         if not len(pool):
             break
-        tasks = fam.scaled[pool] - fam.scaled[root]
-        exact = tasks @ left / np.maximum(ctx.root_distance[pool], 1e-30)  # root_distance: the tasks' norms
+        exact = all_tasks[pool] @ left / np.maximum(ctx.root_distance[pool], 1e-30)  # root_distance: the tasks' norms
         best = int(np.argmax(exact))
         if exact[best] <= 0:
             break
         chosen.append(int(pool[best]))
-        sources = fam.scaled[chosen] - fam.scaled[root]
-        weights = np.linalg.lstsq(sources.T, target, rcond=None)[0]
+        sources = all_tasks[chosen]
+        weights = _least_squares(sources, target)
         left = target - weights @ sources
         left_projected = reduced[index] - weights @ reduced[chosen]
         if np.linalg.norm(left) < 0.01 * np.linalg.norm(target):
             break
     return np.array(chosen, dtype=np.int64)
+
+
+def _least_squares(rows: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Weights w minimising |target - w @ rows| for a few independent rows, from the normal equations (a k x k
+    solve): the same solution as np.linalg.lstsq, whose SVD of the [d, k] matrix cost most of the pursuit's time,
+    up to rounding in the last bits."""
+    try:
+        return np.linalg.solve(rows @ rows.T, rows @ target)
+    except np.linalg.LinAlgError:  # dependent rows (never two originals with one task vector): the minimum norm one
+        return np.linalg.lstsq(rows.T, target, rcond=None)[0]
 
 
 def rank_merges_after_sources(ctx: Context, original: np.ndarray, root_raw: np.ndarray) -> None:
