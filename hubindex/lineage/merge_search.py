@@ -12,7 +12,7 @@ import numpy as np
 from hubindex.lineage.context import Context
 from hubindex.lineage.direction import weight_order
 from hubindex.lineage.evidence import round_bf16
-from hubindex.lineage.merges import MAX_SOURCES, SPARSE_UNMOVED, Incomplete, MergeFit, detect_merge
+from hubindex.lineage.merges import MAX_SOURCES, Incomplete, MergeFit, detect_merge, sparse_possible
 
 ROUNDED = {"BF16": round_bf16, "F16": lambda x: x.astype(np.float16).astype(np.float64)}
 MANTISSA_BITS = {"BF16": 7, "F16": 10}  # explicit mantissa bits; anything else is treated as float32 (23)
@@ -61,9 +61,8 @@ def _detect(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
     raw_tasks = raw - root_raw
     # The rounding slack is read by the sparse test only, which detect_merge runs on models that left enough
     # coordinates unmoved (the same test as there): most models are finetunes, so skip its logarithms for them.
-    sparse = float(np.mean(raw_tasks[0] == 0)) >= SPARSE_UNMOVED
     return detect_merge([fam.ids[c] for c in sources], ctx.tasks()[members], raw_tasks, merged,
-                        unit_in_last_place(raw[0], dtype) if sparse else 0.0)
+                        unit_in_last_place(raw[0], dtype) if sparse_possible(raw_tasks[0]) else 0.0)
 
 
 def unit_in_last_place(values: np.ndarray, dtype: str | None) -> np.ndarray:
@@ -89,15 +88,11 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
     projection), and picks by the exact sample vectors, where the merge carries its source's own step."""
     fam, root = ctx.fam, ctx.root
     reduced, unit = ctx.reduced_tasks()
-    possible = original & ctx.not_after(np.arange(len(fam.ids)), index)
-    possible[list(ctx.tied_merges)] = False
-    possible[[root, index]] = False
-    if possible.sum() < 2:
-        return np.zeros(0, dtype=np.int64)
-    all_tasks = ctx.tasks()
-    target = all_tasks[index]
-    chosen: list[int] = []
-    left, left_projected = target, reduced[index]
+    excluded = np.fromiter(ctx.tied_merges | {root, index}, dtype=np.int64)
+
+    def possible(members: np.ndarray) -> np.ndarray:
+        return original[members] & ctx.not_after(members, index) & ~ctx.marked(excluded, members)
+
     # Only members created no later than this model can be sources: with every time known they are a prefix of
     # the family in time order, and the alignment (the pursuit's O(n) step) is computed over that prefix only.
     by_time = ctx.units_by_time()
@@ -106,14 +101,20 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
     else:
         earlier = int(np.searchsorted(by_time[1], ctx.times[index], side="right"))
         members, rows = by_time[0][:earlier], by_time[2][:earlier]
-    scanned = possible[members]
+    scanned = possible(members)  # every possible source is in the prefix (not_after excludes the rest)
+    if scanned.sum() < 2:
+        return np.zeros(0, dtype=np.int64)
+    all_tasks = ctx.tasks()
+    target = all_tasks[index]
+    chosen: list[int] = []
+    left, left_projected = target, reduced[index]
     for _ in range(MAX_SOURCES):
         alignment = np.where(scanned, rows @ left_projected.astype(np.float32), -np.inf)
         count = min(PURSUIT_SEEDS, len(alignment))
         seeds = np.argpartition(-alignment, count - 1)[:count]
         seeds = members[seeds[np.isfinite(alignment[seeds])]]
         pool = np.unique(np.concatenate([seeds, ctx.neighbours.index[seeds, :PURSUIT_NEIGHBOURS].ravel()]))
-        pool = pool[possible[pool]]
+        pool = pool[possible(pool)]
         pool = pool[~ctx.marked(np.array(chosen, dtype=np.int64), pool)]
         if not len(pool):
             break

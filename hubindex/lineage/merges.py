@@ -109,13 +109,18 @@ def detect_merge(ids: list[str], tasks: np.ndarray, raw_tasks: np.ndarray,
     candidates = list(range(1, len(ids) + 1))
     if len(candidates) < 2 or gram[0, 0] <= 0:
         return None
-    sparse = _sparse(ids, gram, raw_tasks, candidates, known_merges, slack) \
-        if float(np.mean(raw_tasks[0] == 0)) >= SPARSE_UNMOVED else None
+    sparse = _sparse(ids, gram, raw_tasks, candidates, known_merges, slack) if sparse_possible(raw_tasks[0]) else None
     if isinstance(sparse, MergeFit):
         return sparse
     if free_residual(gram) > DENSE_RESIDUAL:  # a finetune's own step lies outside every earlier model's span
         return sparse
     return _dense(ids, gram, candidates, known_merges) or sparse
+
+
+def sparse_possible(raw_task: np.ndarray) -> bool:
+    """Did the model leave SPARSE_UNMOVED of its coordinates at the root's value (else the sparse test is skipped)?
+    The count over the length is np.mean of the boolean mask to the last bit, without its overhead."""
+    return np.count_nonzero(raw_task == 0) / raw_task.size >= SPARSE_UNMOVED
 
 
 def unexplained(task: np.ndarray, source_tasks: np.ndarray, slack: np.ndarray | float = 0.0) -> float:
