@@ -356,6 +356,9 @@ def report_sizes(results: list[dict]) -> None:
               + f"{r['load_average'][0]:>6.1f}")
         previous = r
     print("slope: log-log growth of infer seconds since the previous size (1 = linear, 2 = all pairs)")
+    for r in results:
+        print(f"CPU by phase at {r['models']}: " + ", ".join(f"{phase} {seconds:.2f}"
+                                                         for phase, seconds in r["phase_cpu_seconds"].items()))
     print(f"reference: Model Atlas reports {ATLAS_SECONDS} s for {ATLAS_NODES // 1000}k nodes")
     last = results[-1]
     if last["models"] != ATLAS_NODES and len(results) > 1:
