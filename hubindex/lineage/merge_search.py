@@ -49,20 +49,24 @@ def fit_merge(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarra
 def _detect(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
             merged: dict[str, set[str]]) -> MergeFit | Incomplete | None:
     fam = ctx.fam
-    members = np.concatenate([[index], sources])
-    raw = fam.raw[members].astype(np.float64)
+    own = fam.raw[index].astype(np.float64)
     dtype = fam.rows[fam.ids[index]]["dtype"]
     rounding = ROUNDED.get(dtype)
     if rounding is not None:
         # A merge saved in low precision holds round(source) where one source alone survives (TIES) and
         # round(root) where every source was trimmed: compare with the root and sources rounded alike.
-        raw[1:] = rounding(raw[1:])
         root_raw = rounding(root_raw[None])[0]
-    raw_tasks = raw - root_raw
-    # The rounding slack is read by the sparse test only, which detect_merge runs on models that left enough
-    # coordinates unmoved (the same test as there): most models are finetunes, so skip its logarithms for them.
-    return detect_merge([fam.ids[c] for c in sources], ctx.tasks()[members], raw_tasks, merged,
-                        unit_in_last_place(raw[0], dtype) if sparse_possible(raw_tasks[0]) else 0.0)
+    task = own - root_raw
+    if sparse_possible(task):
+        raw = fam.raw[sources].astype(np.float64)
+        raw_tasks = np.vstack([task, (rounding(raw) if rounding is not None else raw) - root_raw])
+        slack = unit_in_last_place(own, dtype)
+    else:
+        # The sources' raw task vectors and the rounding slack are read by the sparse test only, which detect_merge
+        # skips for this model (the same sparse_possible test): most models are finetunes.
+        raw_tasks, slack = task[None], 0.0
+    return detect_merge([fam.ids[c] for c in sources], ctx.tasks()[np.concatenate([[index], sources])], raw_tasks,
+                        merged, slack)
 
 
 def unit_in_last_place(values: np.ndarray, dtype: str | None) -> np.ndarray:

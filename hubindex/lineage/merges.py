@@ -99,11 +99,12 @@ def detect_merge(ids: list[str], tasks: np.ndarray, raw_tasks: np.ndarray,
                  known_merges: dict[str, set[str]] | None = None,
                  slack: np.ndarray | float = 0.0) -> MergeFit | Incomplete | None:
     """Is the model whose task vector is row 0 a merge of the candidates in rows 1.. (`ids`)?
-    `tasks`: scaled task vectors (model - family root); `raw_tasks`: unscaled ones, same rows. `known_merges`:
-    earlier merges and their sources: a merge of the same sources copies their values too, so it shows the same
-    ratio mode without being a source. `slack`: per-coordinate rounding allowance of row 0's raw values (one
-    unit in the last place of its saved dtype). Incomplete: a sparse merge some of whose sources are not among
-    the candidates (never a partial answer)."""
+    `tasks`: scaled task vectors (model - family root); `raw_tasks`: unscaled ones, same rows (rows 1.. are read
+    only by the sparse test, which runs where sparse_possible(raw_tasks[0]): a caller may pass row 0 alone else).
+    `known_merges`: earlier merges and their sources: a merge of the same sources copies their values too, so it
+    shows the same ratio mode without being a source. `slack`: per-coordinate rounding allowance of row 0's raw
+    values (one unit in the last place of its saved dtype). Incomplete: a sparse merge some of whose sources are
+    not among the candidates (never a partial answer)."""
     known_merges = known_merges or {}
     gram = tasks @ tasks.T
     candidates = list(range(1, len(ids) + 1))
