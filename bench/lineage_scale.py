@@ -23,7 +23,9 @@ model's parent is the nearest model created before it (by L2 of the scaled sampl
 10k nodes; `--sizes` prints one row per family size and the log-log slope of the time between sizes. The time is
 the fastest of `--repeat` runs, after one warm-up call on a 50-model family (FAISS and BLAS set-up). On a shared
 machine wall time counts other people's work too: the CPU seconds of this process (with --threads 1, about the
-wall time on an idle machine) and the 1-minute load average before and after are printed beside it.
+wall time on an idle machine) and the 1-minute load average before and after are printed beside it, with the CPU
+seconds of each phase of `infer_family` (phase_clock: the neighbour shortlists and context, re-saves, the merge test
+on the shortlist, the parent choice, the wide merge search of models no single run explains, the rest).
 
 Usage: python bench/lineage_scale.py [--models 10000] [--dim 1024] [--seed 0] [--sizes 1000,3000,10000]
        [--domains 30] [--noise 0.8] [--step 0.05] [--saturation 0.05,0.2] [--repeat 1] [--threads N]
@@ -41,6 +43,8 @@ import os
 import pstats
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from hubindex.evaluate.lineage import score
+from hubindex.lineage import decide
 from hubindex.lineage.engine import infer_family
 from hubindex.lineage.family import Family
 
@@ -70,6 +75,11 @@ GAP_DAYS = {"fan": 20.0, "chain": 10.0, "merge": 5.0, "copy": 2.0}  # mean delay
 GROUPS = ("fan", "chain", "merge", "copy")
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 START = datetime(2023, 1, 1, tzinfo=UTC)
+# The steps infer_family calls (names in hubindex.lineage.decide) and the phase each one's CPU time is billed to.
+# Their inner calls are made inside other modules, so no time is counted twice; the rest of infer_family is "other".
+PHASES = {"Context": "neighbours", "find_resaves": "re-saves", "rank_merges_after_sources": "tied merges",
+          "find_merge": "merge test", "choose_parent": "parent choice", "unlike_one_run": "parent choice",
+          "widened_sources": "wide merges", "fit_merge": "wide merges", "check_low_rank": "low rank"}
 
 
 @dataclass
@@ -222,18 +232,46 @@ def accuracies(name: str, predicted: dict[str, list[str]], relations: dict[str, 
             "relation_by_type": overall.relation_by_type}
 
 
+@contextmanager
+def phase_clock(spent: dict[str, float]) -> Iterator[dict[str, float]]:
+    """While open, every PHASES step infer_family calls adds its process CPU seconds to spent[phase] (about a
+    microsecond per call of overhead). A step renamed in decide.py is left alone: its time shows as "other"."""
+    saved = {name: getattr(decide, name) for name in PHASES if hasattr(decide, name)}
+
+    def timed(name: str) -> object:
+        step, phase = saved[name], PHASES[name]
+
+        def call(*args: object, **kwargs: object) -> object:
+            c0 = time.process_time()
+            try:
+                return step(*args, **kwargs)
+            finally:
+                spent[phase] = spent.get(phase, 0.0) + time.process_time() - c0
+        return call
+
+    try:
+        for name in saved:
+            setattr(decide, name, timed(name))
+        yield spent
+    finally:
+        for name, step in saved.items():
+            setattr(decide, name, step)
+
+
 def run(n: int, args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     planted = plant_family(n, args.dim, args.seed, args.domains, args.noise, args.step,
                            getattr(args, "saturation", SATURATION))
     generate_s = time.perf_counter() - t0
     fam, truth = planted.family, planted.truth
-    runs, cpu_runs, load_before = [], [], os.getloadavg()[0]
+    runs, cpu_runs, phases, load_before = [], [], [], os.getloadavg()[0]
     for _ in range(args.repeat):
-        t0, c0 = time.perf_counter(), time.process_time()
-        entries = infer_family(fam)
-        runs.append(time.perf_counter() - t0)
-        cpu_runs.append(time.process_time() - c0)
+        with phase_clock({}) as spent:
+            t0, c0 = time.perf_counter(), time.process_time()
+            entries = infer_family(fam)
+            runs.append(time.perf_counter() - t0)
+            cpu_runs.append(time.process_time() - c0)
+        phases.append({**spent, "other": cpu_runs[-1] - sum(spent.values())})
     infer_s = min(runs)  # the least disturbed run: on a shared machine other load only ever adds time
     t0, c0 = time.perf_counter(), time.process_time()
     vectors = fam.scaled[[fam.index(m) for m in planted.order]]
@@ -244,7 +282,8 @@ def run(n: int, args: argparse.Namespace) -> dict:
     result = {"models": n, "dim": args.dim, "seed": args.seed, "domains": args.domains, "groups": groups,
               "saturation": list(getattr(args, "saturation", SATURATION)),
               "generate_seconds": generate_s, "infer_seconds": infer_s, "infer_runs": runs,
-              "infer_cpu_seconds": min(cpu_runs), "baseline_seconds": baseline_s, "baseline_cpu_seconds": baseline_cpu,
+              "infer_cpu_seconds": min(cpu_runs), "phase_cpu_seconds": phases[int(np.argmin(cpu_runs))],
+              "baseline_seconds": baseline_s, "baseline_cpu_seconds": baseline_cpu,
               "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
               "hubindex": accuracies("hubindex", {e.model: e.parents for e in entries},
                                      {e.model: e.relation for e in entries}, truth),
@@ -279,6 +318,8 @@ def report(r: dict) -> None:
     print(f"CPU seconds     : infer_family {r['infer_cpu_seconds']:.2f}, baseline {r['baseline_cpu_seconds']:.2f} "
           f"(ratio {r['infer_cpu_seconds'] / r['baseline_cpu_seconds']:.2f}); load average (1 min) "
           f"{r['load_average'][0]} before, {r['load_average'][1]} after on {os.cpu_count()} CPUs")
+    print("CPU by phase    : " + ", ".join(f"{phase} {seconds:.2f}"
+                                           for phase, seconds in r["phase_cpu_seconds"].items()))
     print(f"reference       : Model Atlas reports {ATLAS_SECONDS} s for {ATLAS_NODES // 1000}k nodes")
     print(f"{'parent accuracy':<20}{'hubindex':>10}{'nearest':>10}")
     print(f"{'all ' + str(r['models'] - 1):<20}{ours['parent_accuracy']:>10.3f}{base['parent_accuracy']:>10.3f}")
@@ -315,6 +356,9 @@ def report_sizes(results: list[dict]) -> None:
               + f"{r['load_average'][0]:>6.1f}")
         previous = r
     print("slope: log-log growth of infer seconds since the previous size (1 = linear, 2 = all pairs)")
+    for r in results:
+        print(f"CPU by phase at {r['models']}: " + ", ".join(f"{phase} {seconds:.2f}"
+                                                         for phase, seconds in r["phase_cpu_seconds"].items()))
     print(f"reference: Model Atlas reports {ATLAS_SECONDS} s for {ATLAS_NODES // 1000}k nodes")
     last = results[-1]
     if last["models"] != ATLAS_NODES and len(results) > 1:

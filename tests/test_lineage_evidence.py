@@ -326,3 +326,28 @@ def test_only_a_model_holding_every_share_of_a_merge_may_be_its_child():
     sources = np.stack([first - base, second - base])
     assert held_share(child - base, merge - base, sources) > 0.95
     assert held_share(beside - base, merge - base, sources) < MERGE_SHARE / 2
+
+
+def test_the_fast_evidence_forms_equal_their_reference_forms():
+    """The lineage engine's cheaper forms compute the same numbers as the plain ones they replaced: increment tails
+    by one selection and a max, least squares from the normal equations, the unmoved share without np.mean."""
+    from hubindex.lineage.evidence import held_share, increment_tails
+    from hubindex.lineage.merge_search import _least_squares
+    from hubindex.lineage.merges import SPARSE_UNMOVED, sparse_possible
+
+    rng = np.random.default_rng(3)
+    child, parents = rng.normal(size=1024).astype(np.float32), rng.normal(size=(6, 1024)).astype(np.float32)
+    delta = np.maximum(np.abs(child - parents) - 2.0**-9 * np.abs(child), 0.0)
+    top = np.partition(delta, [1013, 1023], axis=1)  # 1013 = int(0.99 * 1024)
+    assert np.array_equal(increment_tails(child, parents, 2.0**-9), top[:, 1023] / top[:, 1013])
+    common = rng.normal(size=1024)
+    rows = common + 0.5 * rng.normal(size=(3, 1024))  # correlated, as a merge's sources are
+    target = np.array([0.3, 0.5, 0.2]) @ rows + 0.1 * rng.normal(size=1024)
+    reference = np.linalg.lstsq(rows.T, target, rcond=None)[0]
+    assert np.allclose(_least_squares(rows, target), reference, rtol=1e-10, atol=1e-12)
+    merge = np.array([0.4, 0.4, 0.2]) @ rows
+    share = np.linalg.lstsq(rows.T, merge, rcond=None)[0]
+    assert np.isclose(held_share(target, merge, rows), np.min(reference / share), rtol=1e-10)
+    for unmoved in (0, 2, 3, 40):
+        task = np.where(np.arange(1024) < unmoved, 0.0, 1.0)
+        assert sparse_possible(task) == (float(np.mean(task == 0)) >= SPARSE_UNMOVED)

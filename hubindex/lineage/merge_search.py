@@ -12,7 +12,7 @@ import numpy as np
 from hubindex.lineage.context import Context
 from hubindex.lineage.direction import weight_order
 from hubindex.lineage.evidence import round_bf16
-from hubindex.lineage.merges import MAX_SOURCES, Incomplete, MergeFit, detect_merge
+from hubindex.lineage.merges import MAX_SOURCES, Incomplete, MergeFit, detect_merge, sparse_possible
 
 ROUNDED = {"BF16": round_bf16, "F16": lambda x: x.astype(np.float16).astype(np.float64)}
 MANTISSA_BITS = {"BF16": 7, "F16": 10}  # explicit mantissa bits; anything else is treated as float32 (23)
@@ -48,18 +48,25 @@ def fit_merge(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarra
 
 def _detect(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
             merged: dict[str, set[str]]) -> MergeFit | Incomplete | None:
-    fam, root = ctx.fam, ctx.root
-    members = np.concatenate([[index], sources])
-    raw = fam.raw[members].astype(np.float64)
+    fam = ctx.fam
+    own = fam.raw[index].astype(np.float64)
     dtype = fam.rows[fam.ids[index]]["dtype"]
     rounding = ROUNDED.get(dtype)
     if rounding is not None:
         # A merge saved in low precision holds round(source) where one source alone survives (TIES) and
         # round(root) where every source was trimmed: compare with the root and sources rounded alike.
-        raw[1:] = rounding(raw[1:])
         root_raw = rounding(root_raw[None])[0]
-    return detect_merge([fam.ids[c] for c in sources], fam.scaled[members] - fam.scaled[root], raw - root_raw,
-                        merged, unit_in_last_place(raw[0], dtype))
+    task = own - root_raw
+    if sparse_possible(task):
+        raw = fam.raw[sources].astype(np.float64)
+        raw_tasks = np.vstack([task, (rounding(raw) if rounding is not None else raw) - root_raw])
+        slack = unit_in_last_place(own, dtype)
+    else:
+        # The sources' raw task vectors and the rounding slack are read by the sparse test only, which detect_merge
+        # skips for this model (the same sparse_possible test): most models are finetunes.
+        raw_tasks, slack = task[None], 0.0
+    return detect_merge([fam.ids[c] for c in sources], ctx.tasks()[np.concatenate([[index], sources])], raw_tasks,
+                        merged, slack)
 
 
 def unit_in_last_place(values: np.ndarray, dtype: str | None) -> np.ndarray:
@@ -85,14 +92,11 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
     projection), and picks by the exact sample vectors, where the merge carries its source's own step."""
     fam, root = ctx.fam, ctx.root
     reduced, unit = ctx.reduced_tasks()
-    possible = original & ctx.not_after(np.arange(len(fam.ids)), index)
-    possible[list(ctx.tied_merges)] = False
-    possible[[root, index]] = False
-    if possible.sum() < 2:
-        return np.zeros(0, dtype=np.int64)
-    target = fam.scaled[index] - fam.scaled[root]
-    chosen: list[int] = []
-    left, left_projected = target, reduced[index]
+    excluded = np.fromiter(ctx.tied_merges | {root, index}, dtype=np.int64)
+
+    def possible(members: np.ndarray) -> np.ndarray:
+        return original[members] & ctx.not_after(members, index) & ~ctx.marked(excluded, members)
+
     # Only members created no later than this model can be sources: with every time known they are a prefix of
     # the family in time order, and the alignment (the pursuit's O(n) step) is computed over that prefix only.
     by_time = ctx.units_by_time()
@@ -101,30 +105,45 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
     else:
         earlier = int(np.searchsorted(by_time[1], ctx.times[index], side="right"))
         members, rows = by_time[0][:earlier], by_time[2][:earlier]
-    scanned = possible[members]
+    scanned = possible(members)  # every possible source is in the prefix (not_after excludes the rest)
+    if scanned.sum() < 2:
+        return np.zeros(0, dtype=np.int64)
+    all_tasks = ctx.tasks()
+    target = all_tasks[index]
+    chosen: list[int] = []
+    left, left_projected = target, reduced[index]
     for _ in range(MAX_SOURCES):
         alignment = np.where(scanned, rows @ left_projected.astype(np.float32), -np.inf)
         count = min(PURSUIT_SEEDS, len(alignment))
         seeds = np.argpartition(-alignment, count - 1)[:count]
         seeds = members[seeds[np.isfinite(alignment[seeds])]]
         pool = np.unique(np.concatenate([seeds, ctx.neighbours.index[seeds, :PURSUIT_NEIGHBOURS].ravel()]))
-        pool = pool[possible[pool]]
+        pool = pool[possible(pool)]
         pool = pool[~ctx.marked(np.array(chosen, dtype=np.int64), pool)]
         if not len(pool):
             break
-        tasks = fam.scaled[pool] - fam.scaled[root]
-        exact = tasks @ left / np.maximum(ctx.root_distance[pool], 1e-30)  # root_distance: the tasks' norms
+        exact = all_tasks[pool] @ left / np.maximum(ctx.root_distance[pool], 1e-30)  # root_distance: the tasks' norms
         best = int(np.argmax(exact))
         if exact[best] <= 0:
             break
         chosen.append(int(pool[best]))
-        sources = fam.scaled[chosen] - fam.scaled[root]
-        weights = np.linalg.lstsq(sources.T, target, rcond=None)[0]
+        sources = all_tasks[chosen]
+        weights = _least_squares(sources, target)
         left = target - weights @ sources
         left_projected = reduced[index] - weights @ reduced[chosen]
         if np.linalg.norm(left) < 0.01 * np.linalg.norm(target):
             break
     return np.array(chosen, dtype=np.int64)
+
+
+def _least_squares(rows: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Weights w minimising |target - w @ rows| for a few independent rows, from the normal equations (a k x k
+    solve): the same solution as np.linalg.lstsq, whose SVD of the [d, k] matrix cost most of the pursuit's time,
+    up to rounding in the last bits."""
+    try:
+        return np.linalg.solve(rows @ rows.T, rows @ target)
+    except np.linalg.LinAlgError:  # dependent rows (never two originals with one task vector): the minimum norm one
+        return np.linalg.lstsq(rows.T, target, rcond=None)[0]
 
 
 def rank_merges_after_sources(ctx: Context, original: np.ndarray, root_raw: np.ndarray) -> None:

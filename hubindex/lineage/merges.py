@@ -99,23 +99,29 @@ def detect_merge(ids: list[str], tasks: np.ndarray, raw_tasks: np.ndarray,
                  known_merges: dict[str, set[str]] | None = None,
                  slack: np.ndarray | float = 0.0) -> MergeFit | Incomplete | None:
     """Is the model whose task vector is row 0 a merge of the candidates in rows 1.. (`ids`)?
-    `tasks`: scaled task vectors (model - family root); `raw_tasks`: unscaled ones, same rows. `known_merges`:
-    earlier merges and their sources: a merge of the same sources copies their values too, so it shows the same
-    ratio mode without being a source. `slack`: per-coordinate rounding allowance of row 0's raw values (one
-    unit in the last place of its saved dtype). Incomplete: a sparse merge some of whose sources are not among
-    the candidates (never a partial answer)."""
+    `tasks`: scaled task vectors (model - family root); `raw_tasks`: unscaled ones, same rows (rows 1.. are read
+    only by the sparse test, which runs where sparse_possible(raw_tasks[0]): a caller may pass row 0 alone else).
+    `known_merges`: earlier merges and their sources: a merge of the same sources copies their values too, so it
+    shows the same ratio mode without being a source. `slack`: per-coordinate rounding allowance of row 0's raw
+    values (one unit in the last place of its saved dtype). Incomplete: a sparse merge some of whose sources are
+    not among the candidates (never a partial answer)."""
     known_merges = known_merges or {}
     gram = tasks @ tasks.T
     candidates = list(range(1, len(ids) + 1))
     if len(candidates) < 2 or gram[0, 0] <= 0:
         return None
-    sparse = _sparse(ids, gram, raw_tasks, candidates, known_merges, slack) \
-        if float(np.mean(raw_tasks[0] == 0)) >= SPARSE_UNMOVED else None
+    sparse = _sparse(ids, gram, raw_tasks, candidates, known_merges, slack) if sparse_possible(raw_tasks[0]) else None
     if isinstance(sparse, MergeFit):
         return sparse
     if free_residual(gram) > DENSE_RESIDUAL:  # a finetune's own step lies outside every earlier model's span
         return sparse
     return _dense(ids, gram, candidates, known_merges) or sparse
+
+
+def sparse_possible(raw_task: np.ndarray) -> bool:
+    """Did the model leave SPARSE_UNMOVED of its coordinates at the root's value (else the sparse test is skipped)?
+    The count over the length is np.mean of the boolean mask to the last bit, without its overhead."""
+    return np.count_nonzero(raw_task == 0) / raw_task.size >= SPARSE_UNMOVED
 
 
 def unexplained(task: np.ndarray, source_tasks: np.ndarray, slack: np.ndarray | float = 0.0) -> float:

@@ -72,7 +72,8 @@ def nearest_members(scaled: np.ndarray, k: int = SHORTLIST, times: np.ndarray | 
     for a in range(0, n, SEARCH_ROWS):
         rows = slice(a, min(n, a + SEARCH_ROWS))
         key = squares[rows, None] + squares[None, :] - 2 * (reduced[rows] @ reduced.T)
-        key += np.where(_later(times, rows), later_offset, np.float32(0))
+        if times is not None:  # the offset added where a member is later (adding 0 elsewhere changed nothing)
+            np.add(key, later_offset, out=key, where=_later(times, rows))
         key[np.arange(key.shape[0]), np.arange(rows.start, rows.stop)] = np.inf  # never its own neighbour
         found[rows] = np.argpartition(key, wide - 1, axis=1)[:, :wide]
     return Neighbours(*_rerank(scaled, found, k, times), reduced)
