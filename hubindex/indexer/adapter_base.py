@@ -30,8 +30,9 @@ which every model of the family pulls B the same way. The shortlist leaves out m
 and takes members whose offset the delta runs against as well as along. Design seeds 105-107 (real clock, summed):
 adapters on finetunes 5/12 -> 10/12, adapters on roots 25/27 -> 27/27 (see TOP_PASSAGES, shortlisted,
 uploaded_after). The gradient overrules the weights' choice only when it wins with each of the passages left out
-in turn (`by_alignment`): with 3 passages, a margin one passage makes is noise (design seeds 105-110, offline:
-adapters on roots 53/54 -> 54/54 on the real clock, 52/54 -> 54/54 with reset times). Misses: adapters that
+in turn (`by_alignment`): with 3 passages, a margin one passage makes is noise. With the shortlist's fill
+(`shortlisted`), design seeds 105-110, real clock, replayed offline: adapters on roots 53/54 -> 54/54, on
+finetunes 19/24 -> 20/24 (108-110 with reset times: roots 25/27 -> 27/27). Misses: adapters that
 barely change the loss (gains ~0.02 on their best passages), whose alignments are all ~0.04 and say nothing, and an
 adapter on a chain member whose parent, on the same text, aligns better.
 """
