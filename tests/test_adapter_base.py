@@ -6,9 +6,18 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from hubindex.indexer.adapter_base import SHORTLIST, by_alignment, offset_cosines, shortlisted, uploaded_after
+from hubindex.indexer.adapter_base import (
+    SHORTLIST,
+    TOP_PASSAGES,
+    by_alignment,
+    gradient_alignment,
+    offset_cosines,
+    shortlisted,
+    uploaded_after,
+)
 from hubindex.lineage import confidence
 from hubindex.status import BaseSource
+from hubindex.zoo.truth import load_truth
 
 
 def test_the_best_aligned_candidate_is_the_base_and_its_margin_is_relative_to_its_alignment():
@@ -61,9 +70,46 @@ def test_the_shortlist_keeps_a_member_the_delta_moves_against():
     assert picked[:SHORTLIST] == members[:SHORTLIST]  # the continuation ranking comes first
 
 
+def test_the_offset_ranking_adds_members_the_continuation_ranking_does_not_hold():
+    # Six members lead both rankings; they take no place of the offset ranking, so "chain" (the base of an adapter
+    # on a chain member, 7th by |offset cosine|, last by continuation) still gets in.
+    members = [f"m{i}" for i in range(12)]
+    scores = {m: 0.5 - 0.01 * i for i, m in enumerate(members)} | {"chain": -0.1}
+    toward = {m: 0.4 - 0.01 * i for i, m in enumerate(members[:6])} | {"chain": -0.08} \
+        | {m: 0.05 - 0.001 * i for i, m in enumerate(members[6:])}
+    picked = shortlisted(scores, toward)
+    assert "chain" in picked and len(picked) == len(set(picked)) == 2 * SHORTLIST
+    assert picked[:SHORTLIST] == members[:SHORTLIST]
+
+
 def test_a_model_created_after_the_adapter_is_not_its_base_but_a_tie_or_a_missing_time_excludes_nothing():
     adapter = datetime(2022, 4, 8)
     assert uploaded_after(datetime(2022, 4, 18), adapter)  # a chain member's child uploaded later
     assert not uploaded_after(datetime(2022, 4, 2), adapter)
     assert not uploaded_after(adapter, adapter)  # the createdAt floor, a copy's one mtime
     assert not uploaded_after(None, adapter) and not uploaded_after(datetime(2022, 4, 18), None)
+
+
+def test_a_win_that_one_passage_makes_does_not_overrule_the_weights():
+    aligned = {"root": 0.129, "finetune": 0.137}  # 6 % apart: beyond WEIGHTS_TIE
+    # With the third passage left out, the root aligns better: the finetune's win rests on one passage.
+    one_passage = {"root": [0.159, 0.143, 0.100], "finetune": [0.146, 0.136, 0.090]}
+    assert by_alignment(aligned, "root", one_passage)[0] == "root"
+    every = {"root": [0.120, 0.125, 0.110], "finetune": [0.130, 0.140, 0.131]}
+    assert by_alignment(aligned, "root", every)[0] == "finetune"
+    # Without the subsets (a result from an older worker) or without a weights' choice, the best aligned decides.
+    assert by_alignment(aligned, "root")[0] == "finetune"
+    assert by_alignment(aligned, None, one_passage)[0] == "finetune"
+
+
+def test_gradient_alignment_is_taken_on_all_passages_and_with_each_left_out(tiny_zoo):
+    truth = load_truth(tiny_zoo)
+    adapter = next(m for m, e in truth.items() if e["relation"] == "adapter")
+    base = truth[adapter]["parents"][0]
+    finetune = next(m for m, e in truth.items() if e["relation"] == "finetune" and e["parents"] == [base])
+    aligned = gradient_alignment(tiny_zoo / adapter, {base: tiny_zoo / base, finetune: tiny_zoo / finetune}, base)
+    assert set(aligned) == {base, finetune}
+    assert all(len(a) == 1 + TOP_PASSAGES and all(-1 <= x <= 1 for x in a) for a in aligned.values())
+    assert all(len(set(a)) == len(a) for a in aligned.values())  # each subset is its own sum of steps
+    full = {c: a[0] for c, a in aligned.items()}
+    assert by_alignment(full, base, {c: a[1:] for c, a in aligned.items()})[0] == base

@@ -108,6 +108,7 @@ class BasesResult(Result):
     job: BasesJob
     losses: dict[str, float] | None = None  # probe loss per candidate base that loaded
     alignments: dict[str, float] | None = None  # gradient alignment per candidate base that loaded
+    held_out: dict[str, list[float]] | None = None  # the same with each passage left out (adapter_base.by_alignment)
 
 
 class EmbedResult(Result):

@@ -151,9 +151,10 @@ def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
     return jobs
 
 
-def base_alignments(job: BasesJob) -> dict[str, float]:
-    """Gradient alignment of the adapter on each candidate with a local folder (adapter_base.gradient_alignment);
-    the passages are chosen on the weights' choice, else the first candidate."""
+def base_alignments(job: BasesJob) -> dict[str, list[float]]:
+    """Gradient alignment of the adapter on each candidate with a local folder, on all passages then with each
+    left out (adapter_base.gradient_alignment); the passages are chosen on the weights' choice, else the first
+    candidate."""
     folders = {c: Path(f) for c, f in job.candidates.items() if f}
     if not folders or not job.folder:
         return {}
@@ -187,7 +188,9 @@ class BasesStage(BaseStage):
 
     def execute(self, job: BasesJob) -> BasesResult:
         if job.kind == "adapter":
-            return BasesResult(job=job, ok=True, alignments=base_alignments(job))
+            aligned = base_alignments(job)
+            return BasesResult(job=job, ok=True, alignments={c: a[0] for c, a in aligned.items()},
+                               held_out={c: a[1:] for c, a in aligned.items()})
         return BasesResult(job=job, ok=True, losses=base_losses(job))
 
     def failure(self, job: BasesJob, exc: BaseException) -> BasesResult:
@@ -203,7 +206,7 @@ class BasesStage(BaseStage):
             choice = Assignment(job.family or best, best,
                                 BaseSource.DECLARED_CHECKED if best == declared else BaseSource.PROBE_LOSS)
         preferred = job.base if job.source == "weights" else None
-        if (aligned := by_alignment(result.alignments or {}, preferred)) is not None:
+        if (aligned := by_alignment(result.alignments or {}, preferred, result.held_out)) is not None:
             best, margin = aligned
             chosen = catalog.model(best)
             choice = Assignment((chosen and chosen.family) or best, best, BaseSource.GRADIENT, margin=margin)
