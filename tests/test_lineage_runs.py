@@ -77,3 +77,29 @@ def test_tensor_bounds_cut_the_samples_where_the_catalog_stores_each_tensor():
     for name, start, end in zip(sorted(shapes), bounds[:-1], bounds[1:], strict=True):
         assert np.array_equal(segments[name], vector[start:end])
 
+
+def test_a_merge_of_a_model_and_its_own_child_is_a_chain_read_backwards_only_where_the_clock_is_silent():
+    from hubindex.lineage.context import Context
+    from hubindex.lineage.decide import chain_read_as_merge
+
+    rng = np.random.default_rng(2)
+    root = rng.standard_normal(TENSORS * WIDTH)
+    first = root + _capped(rng, 0.01)
+    middle = first + _capped(rng, 0.01)
+    weights = np.stack([root, first, middle, middle - 0.5 * (middle - first) + _capped(rng, 0.005)])
+    family = _family(weights[:3], BOUNDS)
+    family = Family(root="t/root", ids=[*family.ids, "t/child"], raw=weights.astype(np.float32), scaled=weights,
+                    rows={**family.rows, "t/child": {**family.rows["t/long"], "id": "t/child"}}, adapters=[],
+                    kurtosis=np.zeros(4), bounds=BOUNDS)
+    ctx = Context(family)
+    ctx.parent[3] = 1  # the child was decided first (nearer the root), from the first finetune
+    sources = np.array([1, 3])
+    ctx.times[:] = ctx.times[0]  # one time for all (a copied folder)
+    assert chain_read_as_merge(ctx, 2, sources) == 3
+    assert chain_read_as_merge(ctx, 2, sources[::-1]) == 3
+    assert chain_read_as_merge(ctx, 2, np.array([1, 3, 0])) is None  # three sources: a merge's business
+    ctx.parent[3] = 0
+    assert chain_read_as_merge(ctx, 2, sources) is None  # two runs of the root: a merge may combine them
+    ctx.parent[3] = 1
+    ctx.times[3] += 3600.0  # the clock orders the two: the merge stands or falls on its own fit
+    assert chain_read_as_merge(ctx, 2, sources) is None
