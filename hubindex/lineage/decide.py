@@ -87,8 +87,17 @@ def infer_family(fam: Family) -> list[LineageEntry]:
                 continue
             ctx.parent[index] = -1
             ctx.tails.pop(index, None)
+        sources_index = np.array([fam.index(source) for source in merge.sources], dtype=np.int64)
+        if (child := chain_read_as_merge(ctx, index, sources_index)) is not None:
+            # Model, then its child: each one decided as a finetune among its own candidates.
+            ctx.rank[index], ctx.rank[child] = ctx.rank[child], ctx.rank[index]
+            for member in (index, child):
+                shortlist, shortlist_distance = ctx.neighbours.of(member)
+                keep = original[shortlist]
+                entries[fam.ids[member]] = choose_parent(ctx, member, shortlist[keep], shortlist_distance[keep])
+            continue
         merged[model_id] = set(merge.sources)
-        ctx.merge_sources[index] = np.array([fam.index(source) for source in merge.sources], dtype=np.int64)
+        ctx.merge_sources[index] = sources_index
         for source in merge.sources:
             ctx.merged_into.setdefault(fam.index(source), set()).add(index)
         found = ctx.merge_sources[index]  # a source the other's finetune, no clock: maybe the middle of their chain
@@ -120,6 +129,23 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         if entry.relation != "root" and (entry.model in unordered or not unordered.isdisjoint(entry.parents)):
             entry.confidence = min(entry.confidence, confidence.RESAVE_UNORDERED)
     return list(entries.values())
+
+
+def chain_read_as_merge(ctx: Context, index: int, sources: np.ndarray) -> int | None:
+    """The source C of a two-source merge of A and C found for model B, when C was decided as A's child and the
+    clock does not order B and C: that is the chain A -> B -> C read backwards. Where times tie, distance from the
+    root orders the decisions (direction.py), and a child that partly undid its parent's step (another domain, a
+    parent saved in bf16) lies nearer the root than its parent, so it is decided first, from A; B, between A and C,
+    then fits a merge of its own parent and child (SLERP residual 0.11-0.12 on s106 and s109 reset). Merges combine
+    separate runs, not a model and its own finetune; B goes before C and both are decided as finetunes."""
+    if len(sources) != 2:
+        return None
+    for parent, child in ((int(sources[0]), int(sources[1])), (int(sources[1]), int(sources[0]))):
+        times = ctx.times[[index, child]]
+        ordered = bool(np.isfinite(times).all() and times[0] != times[1])
+        if ctx.parent[child] == parent and not ordered:
+            return child
+    return None
 
 
 def parent_candidates(fam: Family, model_id: str, ctx: Context | None = None) -> list[ParentCandidate]:

@@ -13,7 +13,7 @@ import numpy as np
 from hubindex.catalog import Catalog
 from hubindex.catalog.samples import sample_vectors
 from hubindex.errors import NotFoundError
-from hubindex.fingerprint.sampling import tensor_sample
+from hubindex.fingerprint.sampling import sample_counts, tensor_sample
 from hubindex.fingerprint.signature import split_samples
 
 
@@ -26,6 +26,9 @@ class Family:
     rows: dict[str, dict]  # catalog rows of members and adapters
     adapters: list[str]
     kurtosis: np.ndarray  # [n] mean kurtosis of 2-D tensors (MoTHer's direction signal)
+    # Where each tensor's samples start in a row, and where the last one ends ([tensors + 1]); None when the
+    # samples have no tensor structure (synthetic sketches).
+    bounds: np.ndarray | None = None
     _positions: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -42,6 +45,12 @@ SHARED_MIN = 0.5  # share of a model's samples that models of two layouts must s
 
 
 def shared_samples(catalog: Catalog, ids: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+    """Raw and scaled samples of `ids` on the tensors they share (_shared_samples without the bounds)."""
+    shared = _shared_samples(catalog, ids)
+    return None if shared is None else shared[:2]
+
+
+def _shared_samples(catalog: Catalog, ids: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray] | None:
     """Raw and scaled samples of `ids` on the tensors (name and shape) all of them share, in one coordinate order.
     A vocabulary-extended or resized child differs from its parent only in its embeddings' rows: every other
     tensor lines up. None when the shared tensors hold less than SHARED_MIN of some model's samples (different
@@ -58,7 +67,14 @@ def shared_samples(catalog: Catalog, ids: list[str]) -> tuple[list[np.ndarray], 
     scales = np.concatenate([np.full(len(segments[0][n]), tensor_sample(n, first[n]).scale) for n in names]) \
         if names else np.zeros(0)
     raw = [np.concatenate([seg[n] for n in names]) if names else np.zeros(0, np.float32) for seg in segments]
-    return raw, [r.astype(np.float64) * scales for r in raw]
+    bounds = np.cumsum([0] + [len(segments[0][n]) for n in names])
+    return raw, [r.astype(np.float64) * scales for r in raw], bounds
+
+
+def tensor_bounds(shapes: dict) -> np.ndarray:
+    """Family.bounds of one layout: samples are stored tensor by tensor in name order (catalog.samples)."""
+    counts = sample_counts(shapes)
+    return np.cumsum([0] + [counts[n] for n in sorted(shapes)])
 
 
 def load_family(catalog: Catalog, root: str, members: list[dict]) -> Family:
@@ -66,17 +82,20 @@ def load_family(catalog: Catalog, root: str, members: list[dict]) -> Family:
     kurt = []
     if len({m["layout"] for m in full}) == 1:
         raw, scaled = (list(x) for x in zip(*(sample_vectors(catalog, m["id"]) for m in full), strict=True))
+        signature = catalog.signature(full[0]["id"])
+        bounds = tensor_bounds(signature.shapes) if signature is not None else None
     else:  # vocabulary-extended or resized members: compare on the tensors every member shares
-        shared = shared_samples(catalog, [m["id"] for m in full])
+        shared = _shared_samples(catalog, [m["id"] for m in full])
         if shared is None:
             raise NotFoundError(f"family {root}: its members share too few tensors to compare")
-        raw, scaled = shared
+        raw, scaled, bounds = shared
     for row in full:
         stats = [t for t in catalog.tensor_stats(row["id"]) if len(t["shape"]) == 2 and t["kurtosis"] is not None]
         kurt.append(float(np.mean([t["kurtosis"] for t in stats])) if stats else 0.0)
     return Family(root=root, ids=[r["id"] for r in full], raw=np.stack(raw).astype(np.float32),
                   scaled=np.stack(scaled).astype(np.float64), rows={m["id"]: m for m in members},
-                  adapters=[m["id"] for m in members if m["kind"] == "adapter"], kurtosis=np.array(kurt))
+                  adapters=[m["id"] for m in members if m["kind"] == "adapter"], kurtosis=np.array(kurt),
+                  bounds=bounds)
 
 
 def families(catalog: Catalog) -> list[Family]:

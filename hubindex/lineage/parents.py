@@ -11,6 +11,7 @@ from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
 from hubindex.lineage.evidence import held_share, inherited_noise
+from hubindex.lineage.runs import SPREAD_MAX, held_spread
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
@@ -40,6 +41,7 @@ SIBLING_RESIDUAL = 0.25
 # lies inside its sources' hull, near their base, so by distance and angle it passes for the parent of many of the
 # base's other children.
 MERGE_SHARE = 0.8
+HOLD_CHECKS = 3  # chosen parents whose step is tested for being held whole (runs.held_spread), walking up
 
 
 @dataclass
@@ -170,6 +172,21 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         match = np.flatnonzero(ranked.members == above)
         if len(match) and ranked.allowed[match[0]]:
             sibling_of, best = int(ranked.members[best]), int(match[0])
+    # A child holds its parent's whole step in every tensor; a run beside the candidate (same parent, any domain,
+    # any length) shares a direction whose weight differs from tensor to tensor (runs.py). Not held whole: the
+    # choice moves to the candidate's own parent, and that one is tested in turn.
+    not_held, spread = None, None
+    for _ in range(HOLD_CHECKS if fam.bounds is not None else 0):
+        chosen = int(ranked.members[best])
+        above = int(ctx.parent[chosen])
+        if above < 0:
+            break
+        spread = held_spread(fam.scaled[index] - fam.scaled[above], fam.scaled[chosen] - fam.scaled[above],
+                             fam.bounds)
+        match = np.flatnonzero(ranked.members == above)
+        if spread <= SPREAD_MAX or not len(match) or not ranked.allowed[match[0]]:
+            break
+        not_held, best = chosen, int(match[0])
     declared = declared_bases(fam.rows[model_id])
     if declared and declared[0] != fam.ids[ranked.members[best]]:
         match = next((int(p) for p in allowed if fam.ids[ranked.members[p]] == declared[0]), None)
@@ -201,6 +218,10 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         evidence["sibling_residual"] = round(residual, 4)
     if sibling_of is not None:
         evidence["sibling_of"] = fam.ids[sibling_of]
+    if spread is not None:
+        evidence["held_spread"] = round(spread, 4)
+    if not_held is not None:
+        evidence["not_held"] = fam.ids[not_held]
     if ancestor >= 0:
         evidence["ancestor"], evidence["ancestor_distance_ratio"] = fam.ids[ancestor], round(ancestor_ratio, 4)
     return LineageEntry(model=model_id, parents=[fam.ids[parent]], relation="finetune", family=fam.root,
