@@ -15,7 +15,8 @@ the indexer reads it, e.g. @paper/base/method/raw, @hubindex/base/method/raw):
              + passages drawn from every text domain of the corpus: probes that cover many tasks) | mix (passages only)
              | wide (the official templates with 25 kinds of instruction) | templ (paper + 8 instructions)
   TOKENIZER  base (the family root's tokenizer reads every model's probes, as the official code does) | own
-  READOUT    last (final layer, last token) | layers (last token of every block, unit-scaled per layer, concatenated)
+  READOUT    nll (each probe's mean next-token loss shift, centred) | last (final layer, last token)
+             | layers (last token of every block, unit-scaled per layer, concatenated)
              | pnorm (final layer, each probe's delta unit-scaled before the mean) | lpnorm (both) | mean (mean pooling)
   FAMILY     raw | center (minus the family's mean delta) | whiten (centered, divided by the family's per-dimension
              spread of deltas)
@@ -63,6 +64,7 @@ READOUTS = {
     "mpnorm": dict(pooling="mean", per_probe_norm=True),
     "mlayers": dict(pooling="mean", layers="all"),
     "mconcat": dict(pooling="mean", combine="concat", per_probe_norm=True),
+    "nll": dict(pooling="nll"),  # each probe's loss shift, centred over the probes (the default's read-out)
 }
 # The final comparison: paper exactly as indexed, the default exactly as indexed, the default before (v1).
 DEFAULT_CANDIDATES = ["@paper/base/method/raw", "@hubindex/base/method/raw", "v1/base/last/raw"]
@@ -104,8 +106,8 @@ class FeatureCache:
     def features(self, zoo: Path, truth: dict, model_id: str, probes: str, tokenizer: str) -> dict[str, torch.Tensor]:
         folder = model_path(zoo, model_id)
         path = self._path(zoo, truth, model_id, probes, tokenizer)
-        if path.exists():
-            return torch.load(path, weights_only=True)
+        if (found := self._load(path)) is not None:
+            return found
         entry = truth[model_id]
         applied_on = model_path(zoo, entry["parents"][0]) if entry["relation"] == "adapter" else None
         tokenizer_from = model_path(zoo, self._root(truth, model_id)) if tokenizer == "base" else None
@@ -122,8 +124,8 @@ class FeatureCache:
         base = model_path(zoo, root)
         key = hashlib.sha256(f"task|{files_key(base)}|{domain}|{examples}|{probes_key(probes)}|{tokenizer}".encode())
         path = self.folder / f"{key.hexdigest()[:24]}.pt"
-        if path.exists():
-            return torch.load(path, weights_only=True)
+        if (found := self._load(path)) is not None:
+            return found
         with tempfile.TemporaryDirectory(prefix="embedding-eval-task-") as scratch:
             docs = corpus.generate(domain, examples, EXAMPLES_SEED)
             pairs = [TaskExample(input=d[: len(d) // 2], output=d[len(d) // 2:]) for d in docs]
@@ -133,6 +135,12 @@ class FeatureCache:
         torch.save(features, path)
         self.computed += 1
         return features
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, torch.Tensor] | None:
+        """Cached features, or None when absent or cached before probe_features read each probe's loss ("nll")."""
+        found = torch.load(path, weights_only=True) if path.exists() else None
+        return found if found is not None and "nll" in found else None
 
     @staticmethod
     def _root(truth: dict, model_id: str) -> str:

@@ -8,7 +8,8 @@ with the gain over `paper` measured in the same run; then per candidate the mean
 
 Candidates (all 'A | B' = unit parts side by side, so the cosine is the mean of the parts' cosines):
   paper                       final layer, last token, mean over the 5 official probes (the published recipe)
-  default                     paper | passages' mean-pooled final-layer shift (hubindex's default)
+  default                     paper | passages' mean-pooled final-layer shift (hubindex's default before the
+                              loss-shift profile, pooling "nll", replaced it)
   passages                    the passages part alone
   passages_w0.5 / _w1.4       default with the passages part weighted 0.5 / 1.4
   passages_last               paper | passages' last-token shift

@@ -231,6 +231,13 @@ def test_eval_reports_both_recipes(tiny_zoo, tiny_catalog):
     scores = {m["method"]: m for m in report["methods"]}
     assert scores["hubindex"]["finetunes"] == scores["paper"]["finetunes"] > 0
     assert report["silhouette_gain"] == pytest.approx(scores["hubindex"]["silhouette"] - scores["paper"]["silhouette"])
+    for method in scores.values():  # per family figures add up to the catalog's
+        families = method["per_family"]
+        assert sum(f["finetunes"] for f in families) == method["finetunes"]
+        assert sum(f["domain_top1"] * f["finetunes"] for f in families) == pytest.approx(
+            method["domain_top1"] * method["finetunes"])
+        assert np.mean([f["silhouette"] for f in families if f["silhouette"] is not None]) == pytest.approx(
+            method["silhouette"])
 
 
 def _family_geometry(seed: int = 0, dim: int = 4000):

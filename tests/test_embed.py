@@ -10,7 +10,7 @@ import torch
 
 from hubindex.embed.activations import load_probe_model, probe_features
 from hubindex.embed.methods import METHODS, get_method
-from hubindex.embed.probes import PAPER_PROBES
+from hubindex.embed.probes import MAX_TOKENS, PAPER_PROBES, task_passages
 from hubindex.errors import CheckpointError, HubindexError
 from hubindex.zoo.truth import load_truth
 
@@ -29,7 +29,7 @@ def test_batched_probes_equal_one_at_a_time(tiny_zoo):
     assert len(lengths) > 3
     batched = probe_features(probe, prompts, batch_size=12)
     single = probe_features(probe, prompts, batch_size=1)
-    for pooling in ("last", "mean"):
+    for pooling in ("last", "mean", "nll"):
         torch.testing.assert_close(batched[pooling], single[pooling], atol=2e-4, rtol=1e-4)
 
 
@@ -98,7 +98,7 @@ def test_recipes_are_as_documented():
     assert len(paper.probes) == 5 and paper.batch_size == 1 and paper.pooling == "last"
     assert all("### Instruction:\nPlease provide a response. Input:Input." in p for p in paper.probes)
     default = METHODS["hubindex"]
-    assert default.probes[:5] == paper.probes and len(default.probes) == 45 and len(set(default.probes)) == 45
+    assert default.probes == task_passages() and len(set(default.probes)) == 40 and default.pooling == "nll"
     features = {"last": torch.ones(5, 3, 4), "mean": torch.zeros(5, 3, 4)}
     base = {"last": torch.zeros(5, 3, 4), "mean": torch.zeros(5, 3, 4)}
     np.testing.assert_array_equal(paper.delta(features, base), np.ones(4, dtype=np.float32))
@@ -106,24 +106,30 @@ def test_recipes_are_as_documented():
         get_method("nope")
 
 
-def test_default_is_the_paper_vector_beside_the_passages_mean_shift():
-    """Cosine of two default embeddings = mean of the paper part's cosine and the passages part's cosine."""
-    default, paper = METHODS["hubindex"], METHODS["paper"]
+def test_default_is_each_passage_loss_shift_centred():
+    """The default reads one number per passage: the model's loss shift on it minus the mean shift, at its scale (a
+    copy of the base has norm 0, so NULL_DELTA leaves it out); a uniform change of loss says nothing."""
+    default = METHODS["hubindex"]
     rng = np.random.default_rng(0)
-    base = {k: torch.from_numpy(rng.normal(size=(45, 3, 4))) for k in ("last", "mean")}
-    a = {k: v + torch.from_numpy(rng.normal(size=v.shape)) for k, v in base.items()}
-    b = {k: v + torch.from_numpy(rng.normal(size=v.shape)) for k, v in base.items()}
-    va, vb = default.delta(a, base), default.delta(b, base)
-    assert va.shape == (8,) and abs(np.linalg.norm(va[:4]) - 1) < 1e-6 and abs(np.linalg.norm(va[4:]) - 1) < 1e-6
+    base = {"nll": torch.from_numpy(rng.uniform(2, 4, size=40))}
+    learned = rng.normal(size=40)
+    model = {"nll": base["nll"] + torch.from_numpy(learned)}
+    np.testing.assert_allclose(default.delta(model, base), learned - learned.mean(), atol=1e-6)
+    everywhere_worse = {"nll": model["nll"] + 0.7}  # a generic loss increase on every passage: same direction
+    np.testing.assert_allclose(default.delta(everywhere_worse, base), default.delta(model, base), atol=1e-5)
+    assert np.linalg.norm(default.delta(base, base)) == 0
 
-    def cos(x, y):
-        return float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))
 
-    first = {k: v[:5] for k, v in a.items()}, {k: v[:5] for k, v in b.items()}, {k: v[:5] for k, v in base.items()}
-    paper_cos = cos(paper.delta(first[0], first[2]), paper.delta(first[1], first[2]))
-    mean_a = (a["mean"][5:, -1] - base["mean"][5:, -1]).mean(0).numpy()
-    mean_b = (b["mean"][5:, -1] - base["mean"][5:, -1]).mean(0).numpy()
-    assert cos(va, vb) == pytest.approx((paper_cos + cos(mean_a, mean_b)) / 2, abs=1e-5)
+def test_probe_loss_is_each_prompts_mean_next_token_loss(tiny_zoo):
+    """probe_features' "nll" (from the final hidden states through the output head, row by row) equals the loss
+    transformers computes for each prompt alone, batched or not."""
+    probe = load_probe_model(tiny_zoo / _pick(load_truth(tiny_zoo), "finetune"))
+    prompts = task_passages()[:6]
+    for prompt, nll in zip(prompts, probe_features(probe, prompts, batch_size=6)["nll"], strict=True):
+        ids = probe.tokenizer(prompt, return_tensors="pt", truncation=True, max_length=MAX_TOKENS)["input_ids"]
+        with torch.inference_mode():
+            expected = probe.model(input_ids=ids, labels=ids).loss
+        assert float(nll) == pytest.approx(float(expected), abs=1e-4)
 
 
 def test_family_score_counts_merge_neighbours_and_domains():

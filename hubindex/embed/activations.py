@@ -2,7 +2,8 @@
 
 Padding is on the right and every read goes through the attention mask: the last real token of each row is
 gathered by its index, and mean pooling averages real tokens only, so batching gives the same features as running
-each probe alone (tested).
+each probe alone (tested). Besides hidden states, each probe's mean next-token loss is read (the `nll` read-out:
+how much a finetune's predictions of each passage changed), from the final hidden states through the output head.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def _load_full(folder: Path) -> PreTrainedModel:
 
 
 def _one_logit(model: PreTrainedModel) -> dict:
-    """Only hidden states are read: skip the vocabulary projection for all but one position when supported."""
+    """Skip the model's vocabulary projection for all but one position when supported: _token_nll projects the final
+    hidden states row by row instead (less memory), checked against that one position."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(inner.forward).parameters else {}
 
@@ -130,10 +132,11 @@ def probe_features(probe: ProbeModel, prompts: tuple[str, ...], batch_size: int 
     """Per prompt and per layer (embeddings output first): last-token and mean-pooled hidden states.
     `batch_size`: the recipe's (batch_size_for: larger on CUDA unless the recipe runs probes one at a time).
 
-    Returns {"last": [prompts, layers+1, hidden], "mean": [...]} in fp32 on the CPU, in the order of `prompts`.
-    Prompts are batched by token length (less padding to compute); the order is restored at the end.
+    Returns {"last": [prompts, layers+1, hidden], "mean": [...], "nll": [prompts]} in fp32 on the CPU, in the order of
+    `prompts` ("nll": mean next-token negative log-likelihood of each prompt's own tokens). Prompts are batched by
+    token length (less padding to compute); the order is restored at the end.
     """
-    last, mean = [], []
+    last, mean, nll = [], [], []
     batch_size = batch_size_for(batch_size)
     tokenizer = probe.tokenizer
     tokenizer.padding_side = "right"
@@ -152,6 +155,29 @@ def probe_features(probe: ProbeModel, prompts: tuple[str, ...], batch_size: int 
         last.append(states[rows, :, lengths - 1].cpu())
         weights = (mask / mask.sum(dim=1, keepdim=True))[:, None, :, None]
         mean.append((states * weights).sum(dim=2).cpu())
+        nll.append(_token_nll(probe.model, batch, out))
     restore = torch.empty(len(order), dtype=torch.long)
     restore[torch.tensor(order)] = torch.arange(len(order))
-    return {"last": torch.cat(last)[restore], "mean": torch.cat(mean)[restore]}
+    return {"last": torch.cat(last)[restore], "mean": torch.cat(mean)[restore], "nll": torch.cat(nll)[restore]}
+
+
+def _token_nll(model: PreTrainedModel, batch: dict, out) -> torch.Tensor:
+    """Mean next-token NLL of each row's real tokens, in fp32. The logits of every position come from the final
+    hidden states through the output head, one row at a time (a [tokens, vocab] block, never [batch, tokens,
+    vocab]); the head is checked against the logits the model returned for the last position, and a model whose
+    head is more than that projection (logit scaling or capping) gets its full logits from a second pass."""
+    head = model.get_output_embeddings()
+    final = out.hidden_states[-1]
+    if head is None or not torch.allclose(head(final[:, -1]).float(), out.logits[:, -1].float(), rtol=1e-3,
+                                          atol=1e-3):
+        full = model(**batch, use_cache=False).logits
+        rows = [full[row] for row in range(len(full))]
+    else:
+        rows = [head(final[row]) for row in range(len(final))]
+    losses = []
+    for row, logits in enumerate(rows):
+        real = int(batch["attention_mask"][row].sum())
+        targets = batch["input_ids"][row, 1:real]
+        losses.append(torch.nn.functional.cross_entropy(logits[: real - 1].float(), targets) if real > 1
+                      else torch.zeros((), device=logits.device))
+    return torch.stack(losses).cpu()

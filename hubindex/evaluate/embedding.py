@@ -20,6 +20,16 @@ from hubindex.evaluate.lineage import LineageEval
 from hubindex.zoo.truth import load_truth
 
 
+class FamilyMethodScore(BaseModel):
+    """One family's figures (the targets of issue 15 are per family: a mean can hide a family that loses)."""
+
+    family: str
+    finetunes: int
+    domain_top1: float | None
+    domain_top1_strict: float | None
+    silhouette: float | None
+
+
 class MethodScore(BaseModel):
     method: str
     domain_top1: float | None
@@ -27,6 +37,7 @@ class MethodScore(BaseModel):
     finetunes: int
     silhouette: float | None
     families: int
+    per_family: list[FamilyMethodScore] = []
 
 
 class EmbeddingEval(BaseModel):
@@ -101,22 +112,31 @@ def evaluate_embeddings(catalog: Catalog, truth_path: str, methods: list[str]) -
             scores.append(MethodScore(method=method, domain_top1=None, domain_top1_strict=None, finetunes=0,
                                       silhouette=None, families=0))
             continue
-        hits, strict, silhouettes = [], [], []
-        for members in families.values():
+        hits, strict, silhouettes, per_family = [], [], [], []
+        for family, members in sorted(families.items()):
             single = [m for m in members if m in truth and truth[m]["domain"] and truth[m]["relation"] in
                       ("finetune", "adapter")]
+            family_hits, family_strict = [], []
             for model_id in single:
                 top = similar(catalog, model_id, 1, "delta", method)
                 neighbour = truth.get(top[0].model) if top else None
-                hits.append(truth[model_id]["domain"] in domains_of(neighbour))
-                strict.append(neighbour is not None and neighbour.get("domain") == truth[model_id]["domain"])
+                family_hits.append(truth[model_id]["domain"] in domains_of(neighbour))
+                family_strict.append(neighbour is not None and neighbour.get("domain") == truth[model_id]["domain"])
             labels = [truth[m]["domain"] for m in single]
-            if len(set(labels)) > 1:
-                silhouettes.append(silhouette(np.stack([members[m] for m in single]), labels))
+            family_silhouette = silhouette(np.stack([members[m] for m in single]), labels) \
+                if len(set(labels)) > 1 else None
+            if family_silhouette is not None:
+                silhouettes.append(family_silhouette)
+            hits += family_hits
+            strict += family_strict
+            if single:
+                per_family.append(FamilyMethodScore(
+                    family=family, finetunes=len(single), silhouette=family_silhouette,
+                    domain_top1=float(np.mean(family_hits)), domain_top1_strict=float(np.mean(family_strict))))
         scores.append(MethodScore(method=method, domain_top1=float(np.mean(hits)) if hits else None,
                                   domain_top1_strict=float(np.mean(strict)) if strict else None, finetunes=len(hits),
                                   silhouette=float(np.mean(silhouettes)) if silhouettes else None,
-                                  families=len(silhouettes)))
+                                  families=len(silhouettes), per_family=per_family))
     by_name = {s.method: s for s in scores}
     gain = None
     if "hubindex" in by_name and "paper" in by_name and None not in (by_name["hubindex"].silhouette,
