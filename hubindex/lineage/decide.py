@@ -100,9 +100,10 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         ctx.merge_sources[index] = sources_index
         for source in merge.sources:
             ctx.merged_into.setdefault(fam.index(source), set()).add(index)
-        found = ctx.merge_sources[index]  # a source the other's finetune, no clock: maybe the middle of their chain
-        line = bool(np.isin(ctx.parent[found], found).any())
-        timed = bool(np.isfinite(ctx.times[[*found, index]]).all() and (ctx.times[found] < ctx.times[index]).all())
+        # A source the other's finetune, no clock: maybe the middle of their chain.
+        line = bool(np.isin(ctx.parent[sources_index], sources_index).any())
+        timed = bool(np.isfinite(ctx.times[[*sources_index, index]]).all()
+                     and (ctx.times[sources_index] < ctx.times[index]).all())
         entries[model_id] = LineageEntry(
             model=model_id, parents=merge.sources, relation="merge", family=fam.root,
             confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares"),
