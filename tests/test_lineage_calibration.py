@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from hubindex.evaluate.calibrate import Answers, cross_validate, print_cv
 from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry
 from hubindex.lineage.calibration import (
@@ -19,6 +20,7 @@ from hubindex.lineage.calibration import (
     fit_curve,
     fit_map,
     load_map,
+    raw_confidence,
 )
 
 GRID = np.linspace(-0.5, 1.5, 401)
@@ -87,6 +89,39 @@ def test_apply_map_keeps_the_raw_score_in_the_evidence():
     assert 0.0 <= entries[0].confidence < entries[1].confidence <= 1.0
 
 
+def test_an_overruled_finetune_is_capped_before_the_map_and_a_refit_reads_the_capped_score():
+    fitted = fit_map(["finetune"] * 4, [0.2, 0.4, 0.6, 0.98], [False, True, True, True])
+    moved = LineageEntry(model="a", parents=["r"], relation="finetune", confidence=0.98,
+                         evidence={"sibling_of": "org/sibling"})
+    plain = LineageEntry(model="b", parents=["r"], relation="finetune", confidence=0.98, evidence={})
+    apply_map([moved, plain], fitted)
+    assert moved.evidence[RAW_KEY] == confidence.OVERRULED_NEAREST and plain.evidence[RAW_KEY] == 0.98
+    assert moved.confidence == pytest.approx(fitted.probability("finetune", confidence.OVERRULED_NEAREST), abs=1e-4)
+    assert moved.confidence < plain.confidence
+    # A catalog stored before the cap (its raw score uncapped in the evidence) is read as the map now sees it.
+    old = LineageEntry(model="c", parents=["r"], relation="finetune", confidence=0.999,
+                       evidence={"not_held": "org/sibling", RAW_KEY: 0.95})
+    assert raw_confidence(old) == confidence.OVERRULED_NEAREST
+    assert raw_confidence(plain) == 0.98
+
+
+def test_cross_validation_holds_out_every_clock_of_a_seed_and_names_the_worst_seed(capsys):
+    rng = np.random.default_rng(5)
+    answers = []
+    for seed in ("1", "2", "3"):
+        for clock in ("real", "reset"):
+            raw = rng.uniform(0.1, 1.0, 60)
+            answers.append(Answers(name=f"s{seed}-{clock}", seed=seed, relations=["finetune"] * 60,
+                                   raw=raw.tolist(), right=(rng.uniform(size=60) < raw).tolist()))
+    rows = cross_validate(answers)
+    assert [r["catalog"] for r in rows] == [a.name for a in answers]
+    assert all(r["fold"] == f"leave out {r['seed']}" for r in rows)
+    print_cv(rows)
+    out = capsys.readouterr().out
+    assert "worst seed" in out and "pooled over 360 held-out answers" in out
+    assert all(f"seed {s}: AUROC" in out for s in ("1", "2", "3"))
+
+
 def test_the_committed_map_is_monotone_and_fitted_on_design_catalogs_only():
     fitted = load_map()
     assert fitted is not None, "hubindex/lineage/calibration.json is missing: run python -m hubindex.evaluate.calibrate"
@@ -95,7 +130,11 @@ def test_the_committed_map_is_monotone_and_fitted_on_design_catalogs_only():
     # Raw scores still rank answers within a relation after the map (no block swallows the whole range).
     assert fitted.probability("root", confidence.NO_FAMILY) < 0.5 < fitted.probability("root", confidence.ROOT_BY_TIME)
     assert fitted.probability("finetune", confidence.FINETUNE_RANGE[0]) < 0.2
-    assert fitted.fitted_on and not any(s in name for name in fitted.fitted_on for s in ("111", "112", "113"))
+    # An overruled finetune (capped at OVERRULED_NEAREST) ranks below a finetune sure by its margins.
+    assert fitted.probability("finetune", confidence.OVERRULED_NEAREST) < fitted.probability(
+        "finetune", confidence.FINETUNE_RANGE[1])
+    # Design seeds only: 114-116 are the lead's held-out seeds.
+    assert fitted.fitted_on and not any(s in name for name in fitted.fitted_on for s in ("114", "115", "116"))
 
 
 def test_the_fit_command_recomputes_lineage_on_a_copy_and_writes_a_map(tiny_catalog, tiny_zoo, tmp_path, capsys):

@@ -16,7 +16,9 @@ blocks of different level, so the raw ranking survives inside a group except wit
 
 The fitted map is data (calibration.json beside this module), made by `python -m hubindex.evaluate.calibrate`; a
 missing or empty file leaves raw scores as they are. `update_lineage` applies it when it stores answers and keeps the
-raw score in the evidence (`raw_confidence`), so a refit reads raw scores from any catalog.
+raw score in the evidence (`raw_confidence`), so a refit reads raw scores from any catalog. Before the map, the
+confidence terms that read facts from the evidence (confidence.from_evidence: a finetune whose nearest candidate a
+test overruled) cap the raw score, so the map sees them and they hold for catalogs stored by older decisions.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy.optimize import isotonic_regression
 
+from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry
 from hubindex.status import Relation
 
@@ -134,12 +137,17 @@ def load_map(path: Path = MAP_PATH) -> CalibrationMap | None:
 
 
 def raw_confidence(entry: LineageEntry) -> float:
-    """The confidence model's score of a stored answer (catalogs written before the map: the confidence itself)."""
-    return float(entry.evidence.get(RAW_KEY, entry.confidence))
+    """The confidence model's score of a stored answer (catalogs written before the map: the confidence itself),
+    with the terms that read the evidence (confidence.from_evidence: caps, so a score stored after them is kept)."""
+    stored = float(entry.evidence.get(RAW_KEY, entry.confidence))
+    return confidence.from_evidence(entry.relation, entry.evidence, stored)
 
 
 def apply_map(entries: list[LineageEntry], fitted: CalibrationMap | None = None) -> list[LineageEntry]:
-    """Each answer's confidence becomes the map's probability; the raw score moves to the evidence."""
+    """The terms that read the evidence (confidence.from_evidence) first; then each answer's confidence becomes the
+    map's probability and the raw score moves to the evidence."""
+    for entry in entries:
+        entry.confidence = confidence.from_evidence(entry.relation, entry.evidence, entry.confidence)
     fitted = fitted if fitted is not None else load_map()
     if fitted is None:
         return entries
