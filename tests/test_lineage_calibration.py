@@ -42,9 +42,14 @@ def test_a_fitted_map_is_monotone_in_unit_range_and_keeps_the_ranking_between_bl
     _assert_monotone_in_unit(fitted)
     curve = fitted.groups["finetune"]
     assert curve.answers == relations.count("finetune")
-    # Piecewise linear between blocks of different level: strictly increasing there, so no new ties.
+    # Piecewise linear between blocks of different level: strictly increasing there, so no new ties; flat from the
+    # first and last block's mean score to the lowest and highest score fitted on (the curve spans its data).
+    scores = raw[np.array(relations) == "finetune"]
+    assert curve.raw[0] == pytest.approx(scores.min(), abs=1e-6)
+    assert curve.raw[-1] == pytest.approx(scores.max(), abs=1e-6)
+    assert curve.probability[0] == curve.probability[1] and curve.probability[-1] == curve.probability[-2]
     grid = GRID
-    inside = grid[(grid > curve.raw[0]) & (grid < curve.raw[-1])]
+    inside = grid[(grid > curve.raw[1]) & (grid < curve.raw[-2])]
     assert np.all(np.diff([curve(x) for x in inside]) > 0)
     # Near raw ** 2 where answers are many (the map reads the share of right answers).
     assert fitted.pooled(0.9) == pytest.approx(0.81, abs=0.1) and fitted.pooled(0.3) < 0.25
@@ -65,6 +70,16 @@ def test_a_group_with_few_answers_falls_back_toward_the_pooled_map():
     assert pooled(0.9) == pytest.approx((3 + 0.75) / 4) and pooled(0.2) == pytest.approx(0.75 / 2)
     with pytest.raises(ValueError):
         fit_map([], [], [])
+
+
+def test_at_the_top_of_a_groups_scores_the_group_speaks_not_the_pooled_curve():
+    """Adapters at their cap 0.95 were wrong 1 time in 10; the block's mean score (0.91) is below 0.95, and 0.95 is
+    still inside what the group was fitted on, so the pooled curve (all right there) does not lift it."""
+    fitted = fit_map(["adapter"] * 20 + ["finetune"] * 200, [0.87] * 10 + [0.95] * 10 + [0.95] * 200,
+                     [True] * 10 + [True] * 8 + [False] * 2 + [True] * 200)
+    assert fitted.groups["adapter"].raw[-1] == 0.95
+    assert fitted.probability("adapter", 0.95) == pytest.approx(fitted.groups["adapter"](0.95))
+    assert fitted.probability("adapter", 0.95) < fitted.probability("finetune", 0.95)
 
 
 def test_beyond_a_groups_fitted_range_the_pooled_curve_speaks():

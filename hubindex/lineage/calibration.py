@@ -11,8 +11,9 @@ answers (the pooled map), then per group of relations. A group's blocks are shru
 PRIOR_WEIGHT pseudo-answers before a second isotonic pass, so a group with few answers, or a block with a handful,
 falls back to what all answers say instead of to 0 or 1 (a block of 3 right answers is no certainty); the pooled
 blocks get one pseudo-answer at the overall share (219 right of 219 is 0.995, not 1). The map is
-piecewise linear between the blocks' mean raw scores (np.interp, flat beyond the ends): strictly increasing between
-blocks of different level, so the raw ranking survives inside a group except within a block.
+piecewise linear between the blocks' mean raw scores (np.interp), flat from there to the lowest and highest raw score
+fitted on: strictly increasing between blocks of different level, so the raw ranking survives inside a group except
+within a block. Beyond the raw scores a group was fitted on, the pooled curve speaks (CalibrationMap.probability).
 
 The fitted map is data (calibration.json beside this module), made by `python -m hubindex.evaluate.calibrate`; a
 missing or empty file leaves raw scores as they are. `update_lineage` applies it when it stores answers and keeps the
@@ -111,6 +112,14 @@ def fit_curve(raw: np.ndarray, right: np.ndarray, prior: Curve | None = None) ->
         knots, levels = _blocks(raw, right, lambda x: np.full(len(x), right.mean()), POOLED_PRIOR_WEIGHT)
     else:
         knots, levels = _blocks(raw, right, np.vectorize(prior.__call__), PRIOR_WEIGHT)
+    # The curve spans the raw scores it was fitted on, not only its blocks' mean scores: flat from the lowest score
+    # to the first block's mean and from the last block's mean to the highest. Else a score at the top of a group's
+    # data (a capped 0.95 adapter, the mean of its block a little lower) fell "beyond" the group, and the pooled
+    # curve, fitted mostly on other relations, overruled what the group's own answers say at that very score.
+    if raw.min() < knots[0]:
+        knots, levels = np.r_[raw.min(), knots], np.r_[levels[0], levels]
+    if raw.max() > knots[-1]:
+        knots, levels = np.r_[knots, raw.max()], np.r_[levels, levels[-1]]
     return Curve(raw=[round(x, 6) for x in knots], probability=[round(y, 6) for y in levels],
                  answers=len(raw), right=int(np.sum(right)))
 
