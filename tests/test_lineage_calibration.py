@@ -12,6 +12,7 @@ from hubindex.evaluate.calibrate import Answers, cross_validate, print_cv
 from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry
 from hubindex.lineage.calibration import (
+    DOUBT_WEIGHT,
     GROUPS,
     PRIOR_WEIGHT,
     RAW_KEY,
@@ -62,7 +63,7 @@ def test_a_group_with_few_answers_falls_back_toward_the_pooled_map():
     right = [True] * 100 + [False] * 100 + [True] * 3
     fitted = fit_map(["finetune"] * 200 + ["merge"] * 3, raw, right)
     assert fitted.groups["finetune"](0.7) == pytest.approx(0.5, abs=0.01)
-    expected = (3 + PRIOR_WEIGHT * fitted.pooled(0.7)) / (3 + PRIOR_WEIGHT)
+    expected = (3 + PRIOR_WEIGHT * fitted.pooled(0.7) + DOUBT_WEIGHT * 0.5) / (3 + PRIOR_WEIGHT + DOUBT_WEIGHT)
     assert fitted.groups["merge"](0.7) == pytest.approx(expected, abs=1e-5)
     assert fitted.groups["merge"](0.7) < 0.65  # its own three say 1.0
     # No block claims certainty from a few answers: the pooled one counts one pseudo-answer at the overall share.
@@ -80,6 +81,16 @@ def test_at_the_top_of_a_groups_scores_the_group_speaks_not_the_pooled_curve():
     assert fitted.groups["adapter"].raw[-1] == 0.95
     assert fitted.probability("adapter", 0.95) == pytest.approx(fitted.groups["adapter"](0.95))
     assert fitted.probability("adapter", 0.95) < fitted.probability("finetune", 0.95)
+
+
+def test_a_group_seen_right_fewer_times_is_less_sure_at_its_top():
+    """Both groups were always right at 0.95; 30 answers say less than 600, though both shrink toward one pooled
+    curve: the doubt pseudo-answer orders the tops by how much each group has been seen."""
+    fitted = fit_map(["adapter"] * 30 + ["finetune"] * 600 + ["finetune"] * 60, [0.95] * 630 + [0.3] * 60,
+                     [True] * 630 + [False] * 60)
+    few, many = fitted.probability("adapter", 0.95), fitted.probability("finetune", 0.95)
+    assert few < many < 1.0
+    assert 1 - few > 5 * (1 - many)
 
 
 def test_beyond_a_groups_fitted_range_the_pooled_curve_speaks():
