@@ -12,10 +12,9 @@ PRIOR_WEIGHT pseudo-answers before a second isotonic pass, so a group with few a
 falls back to what all answers say instead of to 0 or 1 (a block of 3 right answers is no certainty); the pooled
 blocks get one pseudo-answer at the overall share (219 right of 219 is 0.995, not 1), and each group block one
 pseudo-answer at 0.5 (DOUBT_WEIGHT: a group seen right 130 times is less sure than one seen right 1,100 times). The
-map is
-piecewise linear between the blocks' mean raw scores (np.interp), flat from there to the lowest and highest raw score
-fitted on: strictly increasing between blocks of different level, so the raw ranking survives inside a group except
-within a block. Beyond the raw scores a group was fitted on, the pooled curve speaks (CalibrationMap.probability).
+map is piecewise linear between the blocks' mean raw scores (np.interp), flat from there to the lowest and highest raw
+score fitted on: strictly increasing between blocks of different level, so the raw ranking survives inside a group
+except within a block. Beyond the raw scores a group was fitted on, the pooled curve speaks.
 
 The fitted map is data (calibration.json beside this module), made by `python -m hubindex.evaluate.calibrate`; a
 missing or empty file leaves raw scores as they are. `update_lineage` applies it when it stores answers and keeps the
