@@ -8,9 +8,11 @@ import json
 import numpy as np
 import pytest
 
+from hubindex.evaluate.calibrate import Answers, cross_validate, print_cv
 from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry
 from hubindex.lineage.calibration import (
+    DOUBT_WEIGHT,
     GROUPS,
     PRIOR_WEIGHT,
     RAW_KEY,
@@ -19,6 +21,7 @@ from hubindex.lineage.calibration import (
     fit_curve,
     fit_map,
     load_map,
+    raw_confidence,
 )
 
 GRID = np.linspace(-0.5, 1.5, 401)
@@ -40,9 +43,14 @@ def test_a_fitted_map_is_monotone_in_unit_range_and_keeps_the_ranking_between_bl
     _assert_monotone_in_unit(fitted)
     curve = fitted.groups["finetune"]
     assert curve.answers == relations.count("finetune")
-    # Piecewise linear between blocks of different level: strictly increasing there, so no new ties.
+    # Piecewise linear between blocks of different level: strictly increasing there, so no new ties; flat from the
+    # first and last block's mean score to the lowest and highest score fitted on (the curve spans its data).
+    scores = raw[np.array(relations) == "finetune"]
+    assert curve.raw[0] == pytest.approx(scores.min(), abs=1e-6)
+    assert curve.raw[-1] == pytest.approx(scores.max(), abs=1e-6)
+    assert curve.probability[0] == curve.probability[1] and curve.probability[-1] == curve.probability[-2]
     grid = GRID
-    inside = grid[(grid > curve.raw[0]) & (grid < curve.raw[-1])]
+    inside = grid[(grid > curve.raw[1]) & (grid < curve.raw[-2])]
     assert np.all(np.diff([curve(x) for x in inside]) > 0)
     # Near raw ** 2 where answers are many (the map reads the share of right answers).
     assert fitted.pooled(0.9) == pytest.approx(0.81, abs=0.1) and fitted.pooled(0.3) < 0.25
@@ -55,7 +63,7 @@ def test_a_group_with_few_answers_falls_back_toward_the_pooled_map():
     right = [True] * 100 + [False] * 100 + [True] * 3
     fitted = fit_map(["finetune"] * 200 + ["merge"] * 3, raw, right)
     assert fitted.groups["finetune"](0.7) == pytest.approx(0.5, abs=0.01)
-    expected = (3 + PRIOR_WEIGHT * fitted.pooled(0.7)) / (3 + PRIOR_WEIGHT)
+    expected = (3 + PRIOR_WEIGHT * fitted.pooled(0.7) + DOUBT_WEIGHT * 0.5) / (3 + PRIOR_WEIGHT + DOUBT_WEIGHT)
     assert fitted.groups["merge"](0.7) == pytest.approx(expected, abs=1e-5)
     assert fitted.groups["merge"](0.7) < 0.65  # its own three say 1.0
     # No block claims certainty from a few answers: the pooled one counts one pseudo-answer at the overall share.
@@ -63,6 +71,26 @@ def test_a_group_with_few_answers_falls_back_toward_the_pooled_map():
     assert pooled(0.9) == pytest.approx((3 + 0.75) / 4) and pooled(0.2) == pytest.approx(0.75 / 2)
     with pytest.raises(ValueError):
         fit_map([], [], [])
+
+
+def test_at_the_top_of_a_groups_scores_the_group_speaks_not_the_pooled_curve():
+    """Adapters at their cap 0.95 were wrong 1 time in 10; the block's mean score (0.91) is below 0.95, and 0.95 is
+    still inside what the group was fitted on, so the pooled curve (all right there) does not lift it."""
+    fitted = fit_map(["adapter"] * 20 + ["finetune"] * 200, [0.87] * 10 + [0.95] * 10 + [0.95] * 200,
+                     [True] * 10 + [True] * 8 + [False] * 2 + [True] * 200)
+    assert fitted.groups["adapter"].raw[-1] == 0.95
+    assert fitted.probability("adapter", 0.95) == pytest.approx(fitted.groups["adapter"](0.95))
+    assert fitted.probability("adapter", 0.95) < fitted.probability("finetune", 0.95)
+
+
+def test_a_group_seen_right_fewer_times_is_less_sure_at_its_top():
+    """Both groups were always right at 0.95; 30 answers say less than 600, though both shrink toward one pooled
+    curve: the doubt pseudo-answer orders the tops by how much each group has been seen."""
+    fitted = fit_map(["adapter"] * 30 + ["finetune"] * 600 + ["finetune"] * 60, [0.95] * 630 + [0.3] * 60,
+                     [True] * 630 + [False] * 60)
+    few, many = fitted.probability("adapter", 0.95), fitted.probability("finetune", 0.95)
+    assert few < many < 1.0
+    assert 1 - few > 5 * (1 - many)
 
 
 def test_beyond_a_groups_fitted_range_the_pooled_curve_speaks():
@@ -87,6 +115,39 @@ def test_apply_map_keeps_the_raw_score_in_the_evidence():
     assert 0.0 <= entries[0].confidence < entries[1].confidence <= 1.0
 
 
+def test_an_overruled_finetune_is_capped_before_the_map_and_a_refit_reads_the_capped_score():
+    fitted = fit_map(["finetune"] * 4, [0.2, 0.4, 0.6, 0.98], [False, True, True, True])
+    moved = LineageEntry(model="a", parents=["r"], relation="finetune", confidence=0.98,
+                         evidence={"sibling_of": "org/sibling"})
+    plain = LineageEntry(model="b", parents=["r"], relation="finetune", confidence=0.98, evidence={})
+    apply_map([moved, plain], fitted)
+    assert moved.evidence[RAW_KEY] == confidence.OVERRULED_NEAREST and plain.evidence[RAW_KEY] == 0.98
+    assert moved.confidence == pytest.approx(fitted.probability("finetune", confidence.OVERRULED_NEAREST), abs=1e-4)
+    assert moved.confidence < plain.confidence
+    # A catalog stored before the cap (its raw score uncapped in the evidence) is read as the map now sees it.
+    old = LineageEntry(model="c", parents=["r"], relation="finetune", confidence=0.999,
+                       evidence={"not_held": "org/sibling", RAW_KEY: 0.95})
+    assert raw_confidence(old) == confidence.OVERRULED_NEAREST
+    assert raw_confidence(plain) == 0.98
+
+
+def test_cross_validation_holds_out_every_clock_of_a_seed_and_names_the_worst_seed(capsys):
+    rng = np.random.default_rng(5)
+    answers = []
+    for seed in ("1", "2", "3"):
+        for clock in ("real", "reset"):
+            raw = rng.uniform(0.1, 1.0, 60)
+            answers.append(Answers(name=f"s{seed}-{clock}", seed=seed, relations=["finetune"] * 60,
+                                   raw=raw.tolist(), right=(rng.uniform(size=60) < raw).tolist()))
+    rows = cross_validate(answers)
+    assert [r["catalog"] for r in rows] == [a.name for a in answers]
+    assert all(r["fold"] == f"leave out {r['seed']}" for r in rows)
+    print_cv(rows)
+    out = capsys.readouterr().out
+    assert "worst seed" in out and "pooled over 360 held-out answers" in out
+    assert all(f"seed {s}: AUROC" in out for s in ("1", "2", "3"))
+
+
 def test_the_committed_map_is_monotone_and_fitted_on_design_catalogs_only():
     fitted = load_map()
     assert fitted is not None, "hubindex/lineage/calibration.json is missing: run python -m hubindex.evaluate.calibrate"
@@ -95,7 +156,11 @@ def test_the_committed_map_is_monotone_and_fitted_on_design_catalogs_only():
     # Raw scores still rank answers within a relation after the map (no block swallows the whole range).
     assert fitted.probability("root", confidence.NO_FAMILY) < 0.5 < fitted.probability("root", confidence.ROOT_BY_TIME)
     assert fitted.probability("finetune", confidence.FINETUNE_RANGE[0]) < 0.2
-    assert fitted.fitted_on and not any(s in name for name in fitted.fitted_on for s in ("111", "112", "113"))
+    # An overruled finetune (capped at OVERRULED_NEAREST) ranks below a finetune sure by its margins.
+    assert fitted.probability("finetune", confidence.OVERRULED_NEAREST) < fitted.probability(
+        "finetune", confidence.FINETUNE_RANGE[1])
+    # Design seeds only: 114-116 are the lead's held-out seeds.
+    assert fitted.fitted_on and not any(s in name for name in fitted.fitted_on for s in ("114", "115", "116"))
 
 
 def test_the_fit_command_recomputes_lineage_on_a_copy_and_writes_a_map(tiny_catalog, tiny_zoo, tmp_path, capsys):

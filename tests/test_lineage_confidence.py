@@ -80,3 +80,21 @@ def test_a_merge_of_a_model_and_its_own_finetune_is_doubtful_without_a_clock():
     assert confidence.merge(0.05, None, line_untimed=True) == confidence.MERGE_OF_LINE_UNTIMED < tight
     assert confidence.MERGE_OF_LINE_UNTIMED < confidence.FINETUNE_BASE
     assert confidence.merge(0.05, None, True, line_untimed=True) == confidence.MERGE_OF_LINE_UNTIMED
+
+
+def test_a_finetune_whose_nearest_candidate_a_test_overruled_is_no_surer_than_one_with_no_margin():
+    """The sibling or hold test moved the parent away from the nearest candidate: the score's margins measured the
+    candidate that lost, so a sure-looking score is capped; the cap never raises a score, and a low-rank delta from
+    the chosen parent (a second test) or another relation is left alone."""
+    sure = confidence.finetune(1.0, 0.2, False, True, sibling_residual=0.05, moved=True)
+    assert sure == confidence.FINETUNE_RANGE[1]
+    for moved_by in confidence.OVERRULED_BY:
+        evidence = {moved_by: "org/sibling", "lora_merged": False}
+        assert confidence.from_evidence("finetune", evidence, sure) == confidence.OVERRULED_NEAREST < sure
+        assert confidence.from_evidence("finetune", evidence, 0.3) == 0.3
+        capped = confidence.from_evidence("finetune", evidence, sure)
+        assert confidence.from_evidence("finetune", evidence, capped) == capped  # applied twice: the same
+    assert confidence.from_evidence("finetune", {"sibling_of": None, "not_held": None}, sure) == sure
+    assert confidence.from_evidence("finetune", {"sibling_of": "org/s", "lora_merged": True}, 0.95) == 0.95
+    assert confidence.from_evidence("finetune", {}, sure) == sure  # older catalogs, other decisions: no keys
+    assert confidence.from_evidence("merge", {"sibling_of": "org/s"}, 0.9) == 0.9

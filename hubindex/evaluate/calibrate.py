@@ -77,11 +77,16 @@ def fit(answers: list[Answers]) -> CalibrationMap:
                    [ok for a in answers for ok in a.right], fitted_on=[a.name for a in answers])
 
 
+def confidences(fitted: CalibrationMap | None, answers: Answers) -> list[float]:
+    """One catalog's confidences by the map as stored (4 digits, as apply_map writes them), None: the raw scores."""
+    if fitted is None:
+        return answers.raw
+    return [round(fitted.probability(r, x), 4) for r, x in zip(answers.relations, answers.raw, strict=True)]
+
+
 def score(fitted: CalibrationMap | None, answers: Answers) -> tuple[float | None, float]:
     """AUROC and ECE of one catalog's answers, by the map (None: the raw scores)."""
-    conf = answers.raw if fitted is None else [fitted.probability(r, x) for r, x in
-                                               zip(answers.relations, answers.raw, strict=True)]
-    result = calibration(conf, answers.right)
+    result = calibration(confidences(fitted, answers), answers.right)
     return result.auroc, result.ece
 
 
@@ -100,9 +105,10 @@ def cross_validate(answers: list[Answers], split: set[str] | None = None) -> lis
         for a in answers:
             if a.seed in held:
                 (raw_auroc, raw_ece), (auroc, ece) = score(None, a), score(fitted, a)
-                rows.append({"fold": name, "catalog": a.name, "answers": len(a.right),
+                rows.append({"fold": name, "catalog": a.name, "seed": a.seed, "answers": len(a.right),
                              "wrong": a.right.count(False), "auroc_raw": raw_auroc, "auroc": auroc,
-                             "ece_raw": raw_ece, "ece": ece})
+                             "ece_raw": raw_ece, "ece": ece, "raw": a.raw, "mapped": confidences(fitted, a),
+                             "right": a.right})
     return rows
 
 
@@ -121,6 +127,22 @@ def print_cv(rows: list[dict]) -> None:
             print(f"mean over {len(part)} held-out catalogs ({kind.strip()}): "
                   f"AUROC {_mean([r['auroc_raw'] for r in part]):.3f} -> {_mean([r['auroc'] for r in part]):.3f}  "
                   f"ECE {_mean([r['ece_raw'] for r in part]):.3f} -> {_mean([r['ece'] for r in part]):.3f}")
+    held = [r for r in rows if r["fold"].startswith("leave out")]
+    if held:
+        # Per seed: the mean over its catalogs (clocks); the worst seed is the figure a new seed is judged by.
+        seeds = {r["seed"]: [x for x in held if x["seed"] == r["seed"]] for r in held}
+        means = {s: (_mean([x["auroc_raw"] for x in part]), _mean([x["auroc"] for x in part]),
+                     _mean([x["ece"] for x in part])) for s, part in seeds.items()}
+        for s, (raw, mapped, ece) in means.items():
+            print(f"seed {s}: AUROC {raw:.3f} -> {mapped:.3f}  ECE {ece:.3f} (mean over {len(seeds[s])} catalogs)")
+        worst = min(means, key=lambda s: means[s][1])
+        print(f"worst seed {worst}: AUROC {means[worst][0]:.3f} -> {means[worst][1]:.3f}; worst catalog AUROC "
+              f"{min(r['auroc'] for r in held if r['auroc'] is not None):.3f}")
+        right = [ok for r in held for ok in r["right"]]
+        before = calibration([x for r in held for x in r["raw"]], right)
+        after = calibration([x for r in held for x in r["mapped"]], right)
+        print(f"pooled over {len(right)} held-out answers: AUROC {_fmt(before.auroc)} -> {_fmt(after.auroc)}  "
+              f"ECE {before.ece:.3f} -> {after.ece:.3f}")
 
 
 def _fmt(value: float | None) -> str:

@@ -14,13 +14,15 @@ A confidence should rank answers: wrong ones low. What makes an answer doubtful:
 - a family root: chosen by the weights among members whose times tie (smallest norm), with a small norm gap.
 - an adapter: a small gradient-alignment margin; a base that is a finetune (its parent and children are near twins).
 - any answer naming a member of a re-save pair that nothing orients (decide.py): either member may be the original.
+- a finetune whose parent is not the candidate the distances chose (overruled, read from the evidence): it stands on
+  the one test that moved it, and the margins say nothing about that test.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hubindex.status import BaseSource
+from hubindex.status import BaseSource, Relation
 
 FINETUNE_BASE = 0.6  # a finetune with no margin at all
 FINETUNE_DISTANCE = 0.5  # weight of the distance margin (1 - nearest / runner-up)
@@ -87,6 +89,16 @@ ADAPTER_RANGE = (0.5, 0.95)
 ADAPTER_ON_FINETUNE_TIED = 0.35
 ADAPTER_ON_FINETUNE = (0.3, 0.6)
 NO_FAMILY = 0.3
+# A finetune whose parent is not the candidate the distances and tails chose: the sibling test (evidence.sibling_of:
+# the nearest candidate carried none of its noise, the choice moved to its parent) or the hold test (evidence.not_held:
+# the nearest did not hold its step whole in every tensor) overruled it. The answer is then as good as that one test,
+# and the margins that make up the score measure the candidate that lost (a sibling's low residual gives a high
+# margin), so it is worth no more than a finetune with no margin at all. Seen: such answers were right 52 of 52 at a
+# score >= FINETUNE_BASE on seeds 105-110 but 42 of 53 on 111-113 (children of bf16-saved parents given the root or a
+# sibling at scores 0.75-0.98, the top wrong answers of those seeds), so the sure-looking ones are not sure.
+# A low-rank delta from the chosen parent (evidence.lora_merged, LOW_RANK_PARENT) is a second test for it: no cap.
+OVERRULED_NEAREST = FINETUNE_BASE
+OVERRULED_BY = ("sibling_of", "not_held")  # evidence keys naming the candidate a test overruled (parents.py)
 
 
 def finetune(distance_margin: float, tail_margin: float, alone: bool, timed: bool,
@@ -103,6 +115,20 @@ def finetune(distance_margin: float, tail_margin: float, alone: bool, timed: boo
     if sibling_residual is not None and not moved:
         value -= SIBLING_WEIGHT * max(0.0, CHILD_RESIDUAL - sibling_residual)
     return max(FINETUNE_RANGE[0], value if timed else value - UNTIMED_PENALTY)
+
+
+def overruled(evidence: dict) -> bool:
+    """Did a test move the finetune's parent away from the candidate the distances chose? (Evidence from parents.py;
+    an answer without those keys, from an older catalog or another decision, was not moved.)"""
+    return any(evidence.get(key) for key in OVERRULED_BY) and evidence.get("lora_merged") is not True
+
+
+def from_evidence(relation: str, evidence: dict, score: float) -> float:
+    """The terms that read facts a decision left in the evidence, applied to its score (idempotent: caps only), so
+    they hold for answers stored by any version of the decisions."""
+    if relation == Relation.FINETUNE and overruled(evidence):
+        score = min(score, OVERRULED_NEAREST)
+    return score
 
 
 def merge(residual: float, sparse_shares: list[float] | None, merge_source: bool = False,
