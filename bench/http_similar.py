@@ -189,6 +189,9 @@ def index_recall(db: Path, samples: int, k: int) -> dict:
     """The served spaces against exact search over the same vectors, for `samples` models of the whole catalog."""
     rng = np.random.default_rng(0)
     found = same = asked = 0
+    # One OpenMP thread, as `hubindex serve` searches: FAISS's exact flat search gives other last bits of the
+    # scores on two threads (a blocked kernel), while the served index's re-scoring does not depend on threads.
+    faiss.omp_set_num_threads(1)
     with Catalog(db) as catalog:
         spaces = Spaces.open(catalog.spaces_dir)
         by_family = delta_vectors(catalog, "hubindex")

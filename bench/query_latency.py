@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=30)
     parser.add_argument("--uniform", action="store_true", help="uniform vectors instead of clusters")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="FAISS OpenMP threads (default: FAISS's)")
+    parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads (default 1, as `hubindex serve` "
+                        "searches; exact flat search gives other last bits of the scores on several threads)")
     parser.add_argument("--ef", default=None, help="HNSW efSearch values to compare on the same index, e.g. "
                         "128,256 (default: the one hubindex builds with)")
     parser.add_argument("--refine", default=None, help="re-scoring factors to compare on the same fast-scan index, "
