@@ -12,7 +12,7 @@ argpartition) and of the index; recall@k of the index against the exact answer (
 queries answered identically (same ids, same scores, same order); the speed ratio flat p50 / index p50.
 
 Usage: python bench/query_latency.py [--n 100000] [--dim 64] [--queries 500] [--k 10] [--clusters 30] [--uniform]
-       [--refine 20,50] [--ef 128,256] [--threads N] [--json]
+       [--refine 20,50] [--ef 128,256] [--hnsw (also the HNSW index used before)] [--threads N] [--json]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 import faiss
 import numpy as np
 
-from hubindex.catalog.spaces import LARGE_FROM, build_index
+from hubindex.catalog.spaces import EF_SEARCH, LARGE_FROM, build_index
 
 
 def synthetic(n: int, dim: int, clusters: int, seed: int, uniform: bool = False) -> np.ndarray:
@@ -57,6 +57,8 @@ def main() -> None:
                         "128,256 (default: the one hubindex builds with)")
     parser.add_argument("--refine", default=None, help="re-scoring factors to compare on the same fast-scan index, "
                         "e.g. 20,50 (default: the one hubindex builds with)")
+    parser.add_argument("--hnsw", action="store_true", help="also build the HNSW index large delta spaces had "
+                        "before (M 32, efSearch EF_SEARCH) and measure it on the same queries")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.threads:
@@ -105,6 +107,19 @@ def main() -> None:
                "recall_at_k": round(float(recall), 4), "identical": round(float(identical), 4)}
         run["flat_over_index_p50"] = round(flat_p50 / run["p50_ms"], 1)
         runs.append(run)
+    if args.hnsw:
+        started = time.perf_counter()
+        graph = faiss.IndexHNSWFlat(args.dim, 32, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efSearch = EF_SEARCH
+        graph.add(vectors)
+        hnsw_build_s = time.perf_counter() - started
+        times, answers = timed_search(graph, queries, args.k)
+        runs.append({"hnsw_before": EF_SEARCH, "build_s": round(hnsw_build_s, 1), **percentiles(times),
+                     "recall_at_k": round(float(np.mean([len(set(a[1].tolist()) & set(b[1].tolist())) / args.k
+                                                         for a, b in zip(answers, exact, strict=True)])), 4),
+                     "identical": round(float(np.mean([np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+                                                       for a, b in zip(answers, exact, strict=True)])), 4)})
+        runs[-1]["flat_over_index_p50"] = round(flat_p50 / runs[-1]["p50_ms"], 1)
     result = {
         "n": args.n, "dim": args.dim, "data": "uniform" if args.uniform else f"{args.clusters} clusters",
         "queries": args.queries, "k": args.k,
@@ -122,6 +137,8 @@ def main() -> None:
     for run in runs:
         key = "ef_search" if hnsw else "refine"
         label = f"index {key}={run[key]}" if run.get(key) else "index"
+        if "hnsw_before" in run:
+            label = f"HNSW ef={run['hnsw_before']} (before)"
         print(f"  {label:22s} p50 {run['p50_ms']:8.3f} ms   p99 {run['p99_ms']:8.3f} ms   recall@{args.k} "
               f"{run['recall_at_k']:.4f} (target >= 0.99)   identical {run['identical']:.4f}   flat/index p50 "
               f"{run['flat_over_index_p50']}x")
