@@ -99,14 +99,7 @@ def main() -> None:
         elif refined:
             index.k_factor = setting
         times, answers = timed_search(index, queries, args.k)
-        recall = np.mean([len(set(a[1].tolist()) & set(b[1].tolist())) / args.k for a, b in zip(answers, exact,
-                                                                                           strict=True)])
-        identical = np.mean([np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-                             for a, b in zip(answers, exact, strict=True)])
-        run = {"ef_search" if hnsw else "refine": setting, **percentiles(times),
-               "recall_at_k": round(float(recall), 4), "identical": round(float(identical), 4)}
-        run["flat_over_index_p50"] = round(flat_p50 / run["p50_ms"], 1)
-        runs.append(run)
+        runs.append({"ef_search" if hnsw else "refine": setting, **scored(times, answers, exact, flat_p50)})
     if args.hnsw:
         started = time.perf_counter()
         graph = faiss.IndexHNSWFlat(args.dim, 32, faiss.METRIC_INNER_PRODUCT)
@@ -114,12 +107,8 @@ def main() -> None:
         graph.add(vectors)
         hnsw_build_s = time.perf_counter() - started
         times, answers = timed_search(graph, queries, args.k)
-        runs.append({"hnsw_before": EF_SEARCH, "build_s": round(hnsw_build_s, 1), **percentiles(times),
-                     "recall_at_k": round(float(np.mean([len(set(a[1].tolist()) & set(b[1].tolist())) / args.k
-                                                         for a, b in zip(answers, exact, strict=True)])), 4),
-                     "identical": round(float(np.mean([np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-                                                       for a, b in zip(answers, exact, strict=True)])), 4)})
-        runs[-1]["flat_over_index_p50"] = round(flat_p50 / runs[-1]["p50_ms"], 1)
+        runs.append({"hnsw_before": EF_SEARCH, "build_s": round(hnsw_build_s, 1),
+                     **scored(times, answers, exact, flat_p50)})
     result = {
         "n": args.n, "dim": args.dim, "data": "uniform" if args.uniform else f"{args.clusters} clusters",
         "queries": args.queries, "k": args.k,
@@ -142,6 +131,16 @@ def main() -> None:
         print(f"  {label:22s} p50 {run['p50_ms']:8.3f} ms   p99 {run['p99_ms']:8.3f} ms   recall@{args.k} "
               f"{run['recall_at_k']:.4f} (target >= 0.99)   identical {run['identical']:.4f}   flat/index p50 "
               f"{run['flat_over_index_p50']}x")
+
+
+def scored(times: list[float], answers: list, exact: list, flat_p50_ms: float) -> dict:
+    """Latency, recall@k against exact search, the share of identical answers (ids, scores, order), speed-up."""
+    k = len(exact[0][1])
+    pairs = list(zip(answers, exact, strict=True))
+    recall = np.mean([len(set(a[1].tolist()) & set(b[1].tolist())) / k for a, b in pairs])
+    identical = np.mean([np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in pairs])
+    run = {**percentiles(times), "recall_at_k": round(float(recall), 4), "identical": round(float(identical), 4)}
+    return {**run, "flat_over_index_p50": round(flat_p50_ms / run["p50_ms"], 1)}
 
 
 def timed_search(index, queries: np.ndarray, k: int) -> tuple[list[float], list[tuple[np.ndarray, np.ndarray]]]:
