@@ -25,7 +25,7 @@ from typing import ClassVar
 import faiss
 import numpy as np
 
-from hubindex.catalog.records import MemberEmbedding
+from hubindex.catalog.records import MemberEmbedding, RootedNorm
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import METHODS
 from hubindex.errors import HubindexError
@@ -104,12 +104,8 @@ def implied_sketch(catalog: Catalog, model_id: str) -> tuple[str, np.ndarray] | 
     return (base.layout, base.sketch + sig.sketch) if base is not None else None
 
 
-def _kept_deltas(rows: list[MemberEmbedding]) -> dict[str, list[MemberEmbedding]]:
-    """Per family: the embeddings taken against the family root whose delta has a direction."""
-    by_family: dict[str, list[MemberEmbedding]] = {}
-    for row in rows:
-        if row.family and row.base == row.family:
-            by_family.setdefault(row.family, []).append(row)
+def _with_direction(by_family: dict[str, list]) -> dict[str, list]:
+    """Per family, the rows (with a `norm`) whose delta has a direction; families left empty are dropped."""
     families = {}
     for family, members in by_family.items():
         median = float(np.median([r.norm for r in members]))
@@ -117,6 +113,15 @@ def _kept_deltas(rows: list[MemberEmbedding]) -> dict[str, list[MemberEmbedding]
         if kept:
             families[family] = kept
     return families
+
+
+def _kept_deltas(rows: list[MemberEmbedding]) -> dict[str, list[MemberEmbedding]]:
+    """Per family: the embeddings taken against the family root whose delta has a direction."""
+    by_family: dict[str, list[MemberEmbedding]] = {}
+    for row in rows:
+        if row.family and row.base == row.family:
+            by_family.setdefault(row.family, []).append(row)
+    return _with_direction(by_family)
 
 
 def delta_vectors(catalog: Catalog, method: str, family: str | None = None) -> dict[str, dict[str, np.ndarray]]:
@@ -127,8 +132,10 @@ def delta_vectors(catalog: Catalog, method: str, family: str | None = None) -> d
 
 def delta_members(catalog: Catalog, method: str) -> dict[str, list[str]]:
     """Per family: the models delta_vectors keeps, without reading a vector."""
-    return {family: [r.model_id for r in rows]
-            for family, rows in _kept_deltas(catalog.embeddings(method, vectors=False)).items()}
+    by_family: dict[str, list[RootedNorm]] = {}
+    for row in catalog.rooted_norms(method):  # three columns: the forest reads this for every model
+        by_family.setdefault(row.family, []).append(row)
+    return {family: [r.model_id for r in rows] for family, rows in _with_direction(by_family).items()}
 
 
 def rebuild(catalog: Catalog, weights: bool = True) -> dict[str, int]:
