@@ -1,8 +1,10 @@
 """HTTP latency of `GET /models/{id}/similar` under concurrent clients, over a synthetic catalog of N models.
 
 The catalog is written straight into DuckDB by SQL (N models in `--families` families, each with a random
-`--dim`-dimensional Delta Activations row), its delta spaces are built by `hubindex.catalog.spaces.rebuild` (HNSW
-from 50k vectors per family), and a real `hubindex serve` process answers on a free loopback port.
+`--dim`-dimensional Delta Activations row), its delta spaces are built by `hubindex.catalog.spaces.rebuild` (from
+50k vectors per family, a fast-scan index re-scored exactly: approximate), and a real `hubindex serve` process
+answers on a free loopback port. Before serving, `--recall` random models are searched in the served spaces and by
+exact flat search over the same vectors: recall@k and the share of identical answers (ids, scores, order).
 
 Load generator: `wrk` (a C client; Debian package `wrk`) when it is installed, so the clients cost the shared cores
 little; else `--clients` keep-alive asyncio streams in this process (`--client asyncio` forces them). Workloads:
@@ -16,7 +18,8 @@ process's CPU per request (from /proc: a number the other processes sharing the 
 The load average (1 min) is printed at the start and the end.
 
 Usage: python bench/http_similar.py [--models 100000] [--families 1] [--dim 64] [--clients 32] [--requests 2000]
-       [--seconds 10 (wrk)] [--hot 1000] [--client wrk|asyncio] [--db FILE (reuse/keep the catalog)] [--json]
+       [--seconds 10 (wrk)] [--hot 1000] [--recall 300] [--client wrk|asyncio] [--db FILE (reuse/keep the catalog)]
+       [--json]
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/server.py starts `hubindex serve`
 
 from hubindex.catalog import Catalog
-from hubindex.catalog.spaces import rebuild
+from hubindex.catalog.spaces import Spaces, delta_space, delta_vectors, rebuild
 from hubindex.embed.methods import get_method
 from tests.server import start_server
 
@@ -181,6 +185,33 @@ def measure(url: str, pid: int, args, path: str | None, ids: tuple[int, int] | N
             "non_200": single["non_200"] + many["non_200"], "server_cpu_ms_per_request": round(cpu_ms, 3)}
 
 
+def index_recall(db: Path, samples: int, k: int) -> dict:
+    """The served spaces against exact search over the same vectors, for `samples` models of the whole catalog."""
+    rng = np.random.default_rng(0)
+    found = same = asked = 0
+    # One OpenMP thread, as `hubindex serve` searches: FAISS's exact flat search gives other last bits of the
+    # scores on two threads (a blocked kernel), while the served index's re-scoring does not depend on threads.
+    faiss.omp_set_num_threads(1)
+    with Catalog(db) as catalog:
+        spaces = Spaces.open(catalog.spaces_dir)
+        by_family = delta_vectors(catalog, "hubindex")
+        total = sum(len(members) for members in by_family.values())
+        for family, members in by_family.items():
+            space = delta_space("hubindex", family)
+            ids = spaces.manifest[space]["ids"]
+            vectors = np.stack([members[m] for m in ids]).astype(np.float32)
+            exact = faiss.IndexFlatIP(vectors.shape[1])
+            exact.add(vectors)
+            served = spaces._index(space)
+            for row in rng.choice(len(ids), max(1, round(samples * len(ids) / total)), replace=False):
+                got, want = served.search(vectors[row:row + 1], k), exact.search(vectors[row:row + 1], k)
+                found += len(set(got[1][0].tolist()) & set(want[1][0].tolist()))
+                same += bool(np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]))
+                asked += 1
+    return {"recall_at_k": round(found / (asked * k), 4), "identical": round(same / asked, 4), "asked": asked,
+            "index": type(served).__name__}
+
+
 def warm_up(url: str, families: int, models: int) -> None:
     """Until the server answers from memory: the spaces and the delta targets load on the first requests (the
     targets in a background thread), so batches are sent until one is not faster than the batch before."""
@@ -211,6 +242,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per run, asyncio client")
     parser.add_argument("--seconds", type=int, default=10, help="per run, wrk")
     parser.add_argument("--hot", type=int, default=1000, help="models asked in the repeated workload")
+    parser.add_argument("--recall", type=int, default=300, help="models searched for recall@10 (0: skip)")
     parser.add_argument("--client", choices=("wrk", "asyncio"), default="wrk" if shutil.which("wrk") else "asyncio")
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--json", action="store_true")
@@ -222,6 +254,7 @@ def main() -> None:
         if not db.exists():
             write_catalog(db, args.models, args.families, args.dim)
         build_s = time.perf_counter() - started
+        recall = index_recall(db, args.recall, 10) if args.recall else None
         server = start_server(db, timeout=300)
         try:
             warm_up(server.url, args.families, args.models)
@@ -241,7 +274,7 @@ def main() -> None:
     result = {"models": args.models, "families": args.families, "dim": args.dim, "clients": args.clients,
               "client": args.client, "catalog_build_s": round(build_s, 1), **runs["similar"],
               "repeated": runs["repeated"], "baseline": runs["baseline"],
-              "load_average_1min": [round(load_start, 1), round(load_end, 1)],
+              "recall": recall, "load_average_1min": [round(load_start, 1), round(load_end, 1)],
               "ratio_to_baseline": {key: round(runs["similar"][key] / runs["baseline"][key], 2)
                                     for key in ("one_client_p50_ms", "p50_ms", "p99_ms", "requests_per_s",
                                                 "server_cpu_ms_per_request") if runs["baseline"][key]}}
@@ -251,6 +284,9 @@ def main() -> None:
     print(f"{args.models} models ({args.families} families, dim {args.dim}; catalog written in "
           f"{result['catalog_build_s']} s), {args.clients} clients ({args.client}); load average "
           f"{result['load_average_1min'][0]} -> {result['load_average_1min'][1]}:")
+    if recall:
+        print(f"  served index {recall['index']}: recall@10 {recall['recall_at_k']} against exact search, identical "
+              f"answers {recall['identical']} ({recall['asked']} models)")
     for name, label in (("similar", "/similar?k=10, any model"), ("repeated", f"/similar?k=10, {args.hot} models"),
                         ("baseline", f"{BASELINE} (baseline)")):
         run = runs[name]

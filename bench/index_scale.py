@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -152,6 +153,9 @@ def main() -> None:
             found = timed("/lineage?family= (one family)", lambda: entries(catalog, family), results)
             print(f"    {len(found)} entries")
             timed("catalog state digest (no longer on the cached path)", catalog.state_digest, results)
+            # The atlas on one OpenMP thread, as `hubindex serve` runs FAISS (on a loaded machine FAISS's threads
+            # spin waiting for a core: the map's k-means on two threads was many times slower).
+            faiss.omp_set_num_threads(1)
             cache = AnswerCache()
             for attempt in ("first", "cached"):
                 timed(f"/atlas/forest {attempt}",

@@ -24,9 +24,11 @@ from huggingface_hub.utils import http_backoff
 from safetensors.numpy import save_file
 
 from hubindex.catalog import Catalog
-from hubindex.catalog.hub_rows import hub_row
+from hubindex.catalog.hub_rows import hub_row, hub_rows
+from hubindex.catalog.records import HubRecord
 from hubindex.hub.crawl import crawl
 from hubindex.hub.source import CrawlQuery, HubSource, TransientHubError
+from hubindex.status import CrawlStatus
 from tests.hub_server import CREATED_FLOOR, Fault, HubServer, RateLimit
 
 TOKEN = "hf_test_token"
@@ -170,6 +172,13 @@ def test_crawl_records_errors_by_code_unsupported_and_times(small_hub, tmp_path)
         with Catalog(db, read_only=True) as catalog:
             rows = {m: hub_row(catalog, m) for m in status}
         assert rows["org/noconfig"]["created_at"] == datetime(2021, 6, 1)
+        assert all(isinstance(r, HubRecord) for r in rows.values())  # typed records, read by attribute
+        assert rows["org/gated"].status is CrawlStatus.GATED and rows["org/deleted"].status is CrawlStatus.MISSING
+        with Catalog(db, read_only=True) as catalog:
+            listed = hub_rows(catalog)
+        ids = [r.id for r in listed]
+        assert ids == sorted(ids) and set(ids) >= {"org/gated", "org/deleted", "org/gguf"}
+        assert all(r.card_data is None and isinstance(r.status, CrawlStatus) for r in listed)  # read without cards
         assert rows["org/noconfig"]["created_source"] == "first_commit"
         assert rows["org/new"]["created_source"] == "hub" and rows["org/new"]["created_at"].year == 2024
         assert rows["org/open"]["author"] == "org" and rows["org/gated"]["gated"] == "manual"

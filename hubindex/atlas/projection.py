@@ -13,6 +13,7 @@ import faiss
 import numpy as np
 
 from hubindex.atlas.answers import AtlasMap, MapPoint
+from hubindex.atlas.silhouette import cosine_distances, silhouette_of_distances
 from hubindex.catalog.spaces import delta_vectors
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import get_method
@@ -49,9 +50,6 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, list[float]]:
 
 def kmeans_clusters(vectors: np.ndarray) -> np.ndarray:
     """Cluster labels of unit vectors: spherical k-means, k chosen by silhouette (cosine) on a subsample."""
-    # evaluate/ imports the zoo's truth and the training models (transformers): loaded with the first map only
-    from hubindex.evaluate.embedding import cosine_distances, silhouette_of_distances
-
     n = len(vectors)
     if n < 4:
         return np.zeros(n, dtype=np.int64)
@@ -99,7 +97,7 @@ def family_map(catalog: Catalog, family: str, method: str = "hubindex") -> Atlas
     vectors = np.stack([members[m] for m in ids])
     coords, share = pca_2d(vectors)
     labels = kmeans_clusters(vectors)
-    rows = {r.id: r for r in catalog.models_brief() if r.id in members}
+    rows = {r.id: r for r in catalog.models_brief(family) if r.id in members}
     tags = specific_tags({m: rows[m].tags for m in ids})
     points = [MapPoint(model=m, x=float(coords[i, 0]), y=float(coords[i, 1]), cluster=int(labels[i]), tag=tags[m],
                        kind=rows[m].kind) for i, m in enumerate(ids)]

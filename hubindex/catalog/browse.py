@@ -6,6 +6,7 @@ Both run in SQL (one query per page), so they cost the same on 60 models and on 
 from __future__ import annotations
 
 from hubindex.catalog.answers import ModelPage, ModelSummary, SearchHit
+from hubindex.catalog.records import ModelRecord
 from hubindex.catalog.store import Catalog
 from hubindex.catalog.terms import TERM, text_terms
 from hubindex.errors import HubindexError
@@ -18,8 +19,8 @@ SUMMARY_COLUMNS = ("id", "status", "kind", "architecture", "model_type", "params
 FILTERS = ("family", "kind", "status", "architecture", "tag")
 
 
-def _summary(row: dict) -> ModelSummary:
-    return ModelSummary(**{c: row[c] for c in SUMMARY_COLUMNS if c != "tags"}, tags=row["tags"] or [])
+def _summary(row: ModelRecord) -> ModelSummary:
+    return ModelSummary(**{c: getattr(row, c) for c in SUMMARY_COLUMNS if c != "tags"}, tags=row.tags or [])
 
 
 def list_models(catalog: Catalog, page: int = 1, page_size: int = 50, **filters: str | None) -> ModelPage:
@@ -39,8 +40,8 @@ def list_models(catalog: Catalog, page: int = 1, page_size: int = 50, **filters:
         params.append(value)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     total = catalog.con.execute(f"SELECT count(*) FROM models {clause}", params).fetchone()[0]
-    rows = catalog._rows(f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM models {clause} ORDER BY id LIMIT ? OFFSET ?",
-                         [*params, page_size, (page - 1) * page_size])
+    rows = catalog._records(ModelRecord, f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM models {clause} ORDER BY id "
+                            "LIMIT ? OFFSET ?", [*params, page_size, (page - 1) * page_size])
     return ModelPage(items=[_summary(r) for r in rows], total=total, page=page, page_size=page_size)
 
 
@@ -84,13 +85,13 @@ def search(catalog: Catalog, query: str, limit: int = 20) -> list[SearchHit]:
     score_params = [p for group in params for p in group]
     sql = (f"SELECT {', '.join(SUMMARY_COLUMNS)}, card_text, {' + '.join(parts)} AS score FROM models "
            f"WHERE {' AND '.join(every)} ORDER BY score DESC, id LIMIT ?")
-    rows = catalog._rows(sql, [*score_params, *score_params, limit])
+    rows = catalog._records(ModelRecord, sql, [*score_params, *score_params, limit])  # the score in `extra`
     hits = []
     for row in rows:
-        card = text_terms(row["card_text"])
-        matched = [field for field, hit in (("id", any(w in row["id"].lower() for w in words)),
-                                            ("tags", any(w in " ".join(row["tags"] or []).lower() for w in words)),
+        card = text_terms(row.card_text)
+        matched = [field for field, hit in (("id", any(w in row.id.lower() for w in words)),
+                                            ("tags", any(w in " ".join(row.tags or []).lower() for w in words)),
                                             ("card", any(w in card for w in words))) if hit]
-        hits.append(SearchHit(model=_summary(row), score=float(row["score"]), matched=matched,
-                              snippet=_snippet(row["card_text"], words)))
+        hits.append(SearchHit(model=_summary(row), score=float(row.extra["score"]), matched=matched,
+                              snippet=_snippet(row.card_text, words)))
     return hits

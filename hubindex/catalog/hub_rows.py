@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from hubindex.catalog.records import ListingCursor, PartialRepo, SeenCommit
+from hubindex.catalog.records import HubRecord, ListingCursor, PartialRepo, SeenCommit
 from hubindex.catalog.store import Catalog
 from hubindex.status import CrawlStatus
 
@@ -23,20 +23,19 @@ LISTED_TYPES = {"id": "VARCHAR", "endpoint": "VARCHAR", "sha": "VARCHAR", "autho
                 "base_relation": "VARCHAR", "card_data": "JSON", "siblings": "VARCHAR[]"}
 
 
-def hub_row(catalog: Catalog, model_id: str) -> dict | None:
+def hub_row(catalog: Catalog, model_id: str) -> HubRecord | None:
     cursor = catalog.con.execute("SELECT * FROM hub_models WHERE id = ?", [model_id])
-    row = cursor.fetchone()
-    if row is None:
+    rows = HubRecord.from_rows([d[0] for d in cursor.description], cursor.fetchall())
+    if not rows:
         return None
-    out = dict(zip([d[0] for d in cursor.description], row, strict=True))
-    out["card_data"] = json.loads(out["card_data"]) if out["card_data"] else {}
-    return out
+    rows[0].card_data = rows[0].card_data or {}  # a repo without card data reads as an empty card
+    return rows[0]
 
 
 def is_current(catalog: Catalog, model_id: str, sha: str | None, endpoint: str) -> bool:
     """True when this commit was crawled to a final outcome already: nothing to fetch."""
     row = hub_row(catalog, model_id)
-    return bool(row and sha and row["sha"] == sha and row["endpoint"] == endpoint and row["status"] in DONE)
+    return bool(row and sha and row.sha == sha and row.endpoint == endpoint and row.status in DONE)
 
 
 def record_hub(catalog: Catalog, row: dict) -> None:
@@ -109,10 +108,10 @@ def save_cursor(catalog: Catalog, endpoint: str, query_key: str, next_url: str |
                         "updated_at = excluded.updated_at", [endpoint, query_key, next_url, listed, now, now])
 
 
-def hub_rows(catalog: Catalog) -> list[dict]:
+def hub_rows(catalog: Catalog) -> list[HubRecord]:
+    """Every hub row without its card data."""
     cursor = catalog.con.execute("SELECT * EXCLUDE (card_data) FROM hub_models ORDER BY id")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    return HubRecord.from_rows([d[0] for d in cursor.description], cursor.fetchall())
 
 
 def mark_full(catalog: Catalog, model_id: str, endpoint: str, path: str | None, downloaded: int) -> None:

@@ -151,6 +151,8 @@ def _columns(cls: type[ColumnMapping]) -> type[ColumnMapping]:
 _STATUSES = {s.value: s for s in ModelStatus}  # a dict lookup: a twentieth of an Enum call, once per row read
 _KINDS = {k.value: k for k in ModelKind}
 _SOURCES = {s.value: s for s in BaseSource}
+_RELATIONS = {r.value: r for r in Relation}
+_CRAWL_STATUSES = {s.value: s for s in CrawlStatus}
 
 
 @_columns
@@ -237,6 +239,15 @@ class SeenCommit(NamedTuple):
     status: CrawlStatus
 
 
+class RootedNorm(NamedTuple):
+    """A current embedding taken against its model's family root, without the vector: what deciding which deltas
+    have a direction reads (the atlas forest reads it for every model)."""
+
+    model_id: str
+    family: str
+    norm: float
+
+
 class ListingCursor(NamedTuple):
     """Where an interrupted listing continues, and how many repos it had recorded."""
 
@@ -269,3 +280,41 @@ class TensorStatRecord(ColumnMapping):
     absmax: float | None
     kurtosis: float | None
     extra: dict = field(default_factory=dict)
+
+
+@_columns
+@dataclass(slots=True, eq=False)
+class HubRecord(ColumnMapping):
+    """One row of `hub_models`: what a crawl saw of a hub repo at a commit, and how fingerprinting it went. Readable
+    by column too (the crawl's tests and callers written against the dicts handed out before)."""
+
+    id: str
+    endpoint: str
+    sha: str | None
+    status: CrawlStatus
+    reason: str | None
+    author: str | None
+    pipeline_tag: str | None
+    library_name: str | None
+    gated: str | None  # "false" | "auto" | "manual", as the Hub says
+    private: bool | None
+    created_at: datetime | None
+    last_modified: datetime | None
+    downloads: int | None
+    likes: int | None
+    tags: list[str] | None
+    base_models: list[str] | None
+    base_relation: str | None
+    card_data: dict | None  # None when read without it (`hub_rows`)
+    siblings: list[str] | None
+    bytes_total: int | None
+    bytes_fetched: int | None
+    requests: int | None
+    crawled_at: datetime
+    created_source: str | None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.status = _CRAWL_STATUSES[self.status]
+        if isinstance(self.card_data, str):
+            self.card_data = json.loads(self.card_data) if self.card_data else {}

@@ -21,6 +21,9 @@ import numpy as np
 from hubindex.catalog import stamp
 from hubindex.catalog.migrations import available, current_version, migrate
 from hubindex.catalog.records import (
+    _KINDS,
+    _RELATIONS,
+    _STATUSES,
     ColumnMapping,
     DeltaTarget,
     EmbeddingRecord,
@@ -30,6 +33,7 @@ from hubindex.catalog.records import (
     ModelBrief,
     ModelRecord,
     Placement,
+    RootedNorm,
     SignatureRecord,
     StoredParent,
     TensorStatRecord,
@@ -193,29 +197,38 @@ class Catalog:
             return None
         return EmbeddingRecord(*row[:5], np.asarray(row[5], dtype=np.float32), *row[6:])
 
-    def embeddings(self, method: str, vectors: bool = True, family: str | None = None) -> list[MemberEmbedding]:
-        """Current embeddings of ok models with their family (or of one family); `vectors=False` leaves out the
-        vectors (norms only)."""
+    def embeddings(self, method: str, family: str | None = None) -> list[MemberEmbedding]:
+        """Current embeddings of ok models with their family (or of one family); `rooted_norms` without vectors."""
         rows = self.con.execute(
-            f"SELECT e.model_id, e.method, e.revision, e.base, e.base_revision, {'e.vector' if vectors else 'NULL'}, "
-            "e.norm, e.recipe, m.family FROM embeddings e JOIN models m ON m.id = e.model_id "
+            "SELECT e.model_id, e.method, e.revision, e.base, e.base_revision, e.vector, e.norm, e.recipe, m.family "
+            "FROM embeddings e JOIN models m ON m.id = e.model_id "
             f"WHERE e.method = ? AND e.recipe = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
             f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id",
             [method, current_recipe(method), *([family] if family else [])]).fetchall()
-        return [MemberEmbedding(*r[:5], None if r[5] is None else np.asarray(r[5], dtype=np.float32), *r[6:])
-                for r in rows]
+        return [MemberEmbedding(*r[:5], np.asarray(r[5], dtype=np.float32), *r[6:]) for r in rows]
 
-    def models_brief(self) -> list[ModelBrief]:
-        """id, kind, status, family and tags of every model: what views of the whole catalog need, read fast."""
-        rows = self.con.execute("SELECT id, kind, status, family, tags FROM models ORDER BY id").fetchall()
-        return [ModelBrief(id=r[0], kind=ModelKind(r[1]) if r[1] else None, status=ModelStatus(r[2]), family=r[3],
+    def rooted_norms(self, method: str) -> list[RootedNorm]:
+        """Per ok model, by id: the norm of its current embedding by `method` when taken against its family root."""
+        rows = self.con.execute(
+            "SELECT e.model_id, m.family, e.norm FROM embeddings e JOIN models m ON m.id = e.model_id "
+            f"WHERE e.method = ? AND e.recipe = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
+            "AND m.family <> '' AND e.base = m.family ORDER BY e.model_id", [method, current_recipe(method)]).fetchall()
+        return list(map(RootedNorm._make, rows))
+
+    def models_brief(self, family: str | None = None) -> list[ModelBrief]:
+        """id, kind, status, family and tags of every model (or of one family's): what views of the whole catalog
+        need, read fast."""
+        where, params = ("WHERE family = ? ", [family]) if family is not None else ("", [])
+        rows = self.con.execute(f"SELECT id, kind, status, family, tags FROM models {where}ORDER BY id",
+                                params).fetchall()
+        return [ModelBrief(id=r[0], kind=_KINDS[r[1]] if r[1] else None, status=_STATUSES[r[2]], family=r[3],
                            tags=r[4] or []) for r in rows]
 
     def lineage_edges(self) -> list[LineageEdge]:
         """Every model's parents, relation, confidence and family, without the evidence."""
         rows = self.con.execute("SELECT model_id, family, parents, relation, confidence FROM lineage "
                                 "ORDER BY model_id").fetchall()
-        return [LineageEdge(model_id=r[0], family=r[1], parents=list(r[2]), relation=Relation(r[3]),
+        return [LineageEdge(model_id=r[0], family=r[1], parents=list(r[2]), relation=_RELATIONS[r[3]],
                             confidence=r[4]) for r in rows]
 
     def lineage(self, model_id: str | None = None, family: str | None = None) -> list[LineageRecord]:
