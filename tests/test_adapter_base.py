@@ -6,16 +6,17 @@ from datetime import datetime
 import numpy as np
 import pytest
 
+from hubindex.catalog import Catalog
 from hubindex.indexer.adapter_base import (
     SHORTLIST,
     TOP_PASSAGES,
-    by_alignment,
     gradient_alignment,
     offset_cosines,
     shortlisted,
     uploaded_after,
 )
-from hubindex.lineage import confidence
+from hubindex.lineage import adapter_choice, confidence
+from hubindex.lineage.adapter_choice import Fact, by_alignment
 from hubindex.status import BaseSource
 from hubindex.zoo.truth import load_truth
 
@@ -113,3 +114,53 @@ def test_gradient_alignment_is_taken_on_all_passages_and_with_each_left_out(tiny
     assert all(len(set(a)) == len(a) for a in aligned.values())  # each subset is its own sum of steps
     full = {c: a[0] for c, a in aligned.items()}
     assert by_alignment(full, base, {c: a[1:] for c, a in aligned.items()})[0] == base
+
+
+def _catalog_with_an_adapter(path) -> Catalog:
+    catalog = Catalog(path)
+    for model_id, kind, family in (("org/root", "model", "org/root"), ("org/ft", "model", "org/root"),
+                                   ("org/adapter", "adapter", "org/root")):
+        catalog.con.execute("INSERT INTO models (id, revision, source, kind, status, family, indexed_at) "
+                            "VALUES (?, 'r1', 'local', ?, 'indexed', ?, now())", [model_id, kind, family])
+    catalog.set_base("org/adapter", "org/root", "org/root", BaseSource.GRADIENT, 0.0)
+    return catalog
+
+
+def test_the_lineage_update_decides_an_adapters_base_again_from_the_stored_facts(tmp_path):
+    # The bases stage stored what it measured (a rule of an older hubindex kept the root); the decision is taken
+    # again from those facts alone: the finetune wins on all passages and with each left out, so it is the base.
+    with _catalog_with_an_adapter(tmp_path / "c.duckdb") as catalog:
+        facts = [Fact("org/root", True, 0.4, 0.1, 0.10, (0.10, 0.11, 0.09)),
+                 Fact("org/ft", False, 0.2, 0.5, 0.14, (0.13, 0.15, 0.14)),
+                 Fact("org/gone", False, 0.1, 0.1, 0.5, (0.5, 0.5, 0.5))]  # no longer in the catalog: not a base
+        adapter_choice.store(catalog, "org/adapter", "r1", facts)
+        assert adapter_choice.stored(catalog) == {("org/adapter", "r1"): sorted(facts, key=lambda f: f.candidate)}
+        assert adapter_choice.redecide(catalog) == {"org/adapter": ("org/ft", pytest.approx(0.14 / 0.14 - 0.10 / 0.14))}
+        row = catalog.require("org/adapter")
+        assert (row["base"], row["family"], row["base_source"]) == ("org/ft", "org/root", BaseSource.GRADIENT)
+        assert adapter_choice.redecide(catalog) == {}  # decided: nothing moves on the next update
+
+
+def test_an_adapter_without_facts_of_its_revision_keeps_its_stored_base(tmp_path):
+    # A catalog indexed before the facts were kept, or facts of another revision of the adapter: nothing to decide.
+    with _catalog_with_an_adapter(tmp_path / "c.duckdb") as catalog:
+        assert adapter_choice.redecide(catalog) == {}
+        adapter_choice.store(catalog, "org/adapter", "r0", [Fact("org/ft", False, alignment=0.3)])
+        assert adapter_choice.redecide(catalog) == {}
+        assert catalog.require("org/adapter")["base"] == "org/root"
+
+
+def test_the_bases_stage_keeps_the_weights_scores_and_alignments_of_every_candidate():
+    from hubindex.indexer.jobs import BasesJob, BasesResult
+    from hubindex.indexer.stages import adapter_facts
+
+    job = BasesJob(model_id="org/adapter", revision="r1", folder=None, kind="adapter", method="m",
+                   candidates={"org/root": None, "org/ft": None, "org/broken": None}, family="org/root",
+                   base="org/root", source="weights", scores={"org/root": (0.4, 0.0), "org/ft": (0.2, 0.5)})
+    result = BasesResult(job=job, ok=True, alignments={"org/root": 0.1, "org/ft": 0.14},
+                         held_out={"org/root": [0.1, 0.11, 0.09], "org/ft": [0.13, 0.15, 0.14]})
+    facts = {f.candidate: f for f in adapter_facts(job, result)}
+    assert facts["org/root"] == Fact("org/root", True, 0.4, 0.0, 0.1, (0.1, 0.11, 0.09))
+    assert facts["org/ft"] == Fact("org/ft", False, 0.2, 0.5, 0.14, (0.13, 0.15, 0.14))
+    assert facts["org/broken"] == Fact("org/broken")  # did not load: shortlisted, nothing measured
+    assert adapter_choice.decide(list(facts.values()))[0] == "org/ft"

@@ -58,10 +58,6 @@ if TYPE_CHECKING:
 MIN_SCORE = 0.15  # best cosine below this: the delta points along no member's continuation (wrong family ~0.02-0.1)
 DECLARED_SLACK = 0.1  # a declared base scoring this much below the best is overruled by the weights
 SHORTLIST = 6  # candidates taken from each weight ranking (continuation score, alignment with own offset)
-# The weights' choice is kept when its alignment is within this share of the best: measured on design seeds 102-104
-# (real clock), 0.05 keeps 26 of 27 adapters on roots (0 keeps 24: a root and its finetune align within 1-2 %)
-# and 6 of 12 on finetunes; 0.15 keeps 27 and 5. The smallest that resolves near-ties.
-WEIGHTS_TIE = 0.05
 # Passages the gradient is taken on: the fewest any one text domain has among the task passages (40 drawn evenly
 # over 11 corpus generators: 3 or 4 each), so that they are all the adapter's own kind of text. The loss gains of
 # the adapter show that share (a gap after 3-4 passages) and 6 mixed in 2-3 passages of other kinds: measured on
@@ -212,12 +208,14 @@ def _assign(catalog: Catalog, weights: _Weights, row: dict, roots: list[dict]) -
             return Assignment(found[declared].family or declared, declared, "declared")
     shortlist = weights.shortlist(scores, toward, names)
     fitting_roots = tuple(r["id"] for r in roots if r["id"] in fitting)
+    measured = {m: (scores[m], toward[m]) for m in shortlist if m in scores and m in toward}
     if not weak:
         best = weights.original(best, list(scores), names)
-        return Assignment(found[best].family or best, best, "weights", shortlist if len(shortlist) > 1 else ())
+        return Assignment(found[best].family or best, best, "weights", shortlist if len(shortlist) > 1 else (),
+                          scores=measured)
     if len(fitting_roots) == 1:
         return Assignment(fitting_roots[0], fitting_roots[0], "weights")
-    return Assignment(None, None, None, tuple(dict.fromkeys((*fitting_roots, *shortlist))))
+    return Assignment(None, None, None, tuple(dict.fromkeys((*fitting_roots, *shortlist))), scores=measured)
 
 
 def uploaded_after(created: datetime | None, adapter_created: datetime | None) -> bool:
@@ -226,39 +224,6 @@ def uploaded_after(created: datetime | None, adapter_created: datetime | None) -
     design seeds 105-107: the child of a chain member (created after the adapter) aligned 3 % better than the
     member, the adapter's base. No adapter of seeds 102-107 (real or floor clock) predates its base."""
     return created is not None and adapter_created is not None and created > adapter_created
-
-
-def by_alignment(alignments: dict[str, float], preferred: str | None = None,
-                 held_out: dict[str, list[float]] | None = None) -> tuple[str, float] | None:
-    """(base, margin) from gradient alignments: the best aligned, unless `preferred` (the weights' choice)
-    aligns within WEIGHTS_TIE of it (then the gradient does not separate them and the weights decide), or
-    `held_out` (each candidate's alignment with one passage left out, `gradient_alignment`) shows a passage
-    without which the preferred one aligns as well: a win that one passage makes is no evidence against the
-    weights (the yardstick is the spread across the adapter's own passages, not a fixed share). The margin over
-    the runner-up, relative to the chosen one's alignment (0 when tied or not positive, 1 when alone or the
-    runner-up is opposed), is stored with the base (`models.base_margin`) for the confidence."""
-    if not alignments:
-        return None
-    ranked = sorted(alignments, key=lambda m: (-alignments[m], m))
-    best = alignments[ranked[0]]
-    if preferred in alignments and preferred != ranked[0] and (
-            (best > 0 and alignments[preferred] >= (1 - WEIGHTS_TIE) * best)
-            or not wins_every_subset(ranked[0], preferred, held_out)):
-        ranked.remove(preferred)
-        ranked.insert(0, preferred)
-    chosen = alignments[ranked[0]]
-    second = alignments[ranked[1]] if len(ranked) > 1 else -1.0
-    margin = float(np.clip((chosen - second) / chosen, 0.0, 1.0)) if chosen > 0 else 0.0
-    return ranked[0], margin
-
-
-def wins_every_subset(challenger: str, holder: str, held_out: dict[str, list[float]] | None) -> bool:
-    """Whether `challenger` aligns better than `holder` with each passage left out in turn (True when the
-    subsets are not known for both: nothing to hold the win against)."""
-    mine, theirs = (held_out or {}).get(challenger), (held_out or {}).get(holder)
-    if not mine or not theirs or len(mine) != len(theirs):
-        return True
-    return all(a > b for a, b in zip(mine, theirs, strict=True))
 
 
 def gradient_alignment(adapter: Path, candidates: dict[str, Path], select_on: str) -> dict[str, list[float]]:

@@ -1,0 +1,15 @@
+-- hubindex catalog, version 13: what the bases stage measured per candidate base of an adapter, so that the
+-- decision among them (hubindex.lineage.adapter_choice) can be taken again by the lineage update when its rule
+-- changes, without loading any model. One row per (adapter, candidate) for the adapter revision measured;
+-- replaced whole when the bases stage measures that adapter again.
+CREATE TABLE adapter_base_facts (
+    adapter       VARCHAR NOT NULL,
+    revision      VARCHAR NOT NULL,
+    candidate     VARCHAR NOT NULL,
+    preferred     BOOLEAN NOT NULL,  -- the weights' choice (base_source 'weights' before the gradient ran)
+    continuation  DOUBLE,            -- weights: best cosine of the adapter's delta with the candidate's continuations
+    offset_cosine DOUBLE,            -- weights: cosine of the delta with the candidate's offset from its root
+    alignment     DOUBLE,            -- gradient alignment on all passages (NULL: the candidate did not load)
+    held_out      DOUBLE[],          -- the same with each passage left out in turn
+    PRIMARY KEY (adapter, candidate)
+);
