@@ -138,6 +138,7 @@ def test_the_lineage_update_decides_an_adapters_base_again_from_the_stored_facts
         assert adapter_choice.redecide(catalog) == {"org/adapter": ("org/ft", pytest.approx(0.14 / 0.14 - 0.10 / 0.14))}
         row = catalog.require("org/adapter")
         assert (row["base"], row["family"], row["base_source"]) == ("org/ft", "org/root", BaseSource.GRADIENT)
+        assert row["base_alignment"] == 0.14  # kept for the confidence
         assert adapter_choice.redecide(catalog) == {}  # decided: nothing moves on the next update
 
 
@@ -164,3 +165,11 @@ def test_the_bases_stage_keeps_the_weights_scores_and_alignments_of_every_candid
     assert facts["org/ft"] == Fact("org/ft", False, 0.2, 0.5, 0.14, (0.13, 0.15, 0.14))
     assert facts["org/broken"] == Fact("org/broken")  # did not load: shortlisted, nothing measured
     assert adapter_choice.decide(list(facts.values()))[0] == "org/ft"
+
+
+def test_a_margin_the_gradient_gives_with_a_weak_alignment_counts_less():
+    # The chosen base aligns 0.04: the first LoRA step predicts little of the trained B, so a 0.24 margin over the
+    # runner-up (design seed 111, a recipes adapter given a look-alike root at raw confidence 0.95) is noise.
+    weak = confidence.adapter(BaseSource.GRADIENT, 0.24, True, 0.04)
+    strong = confidence.adapter(BaseSource.GRADIENT, 0.24, True, 0.3)
+    assert confidence.ADAPTER_TIED <= weak < 0.65 < strong == confidence.adapter(BaseSource.GRADIENT, 0.24)

@@ -86,6 +86,14 @@ def store(catalog: Catalog, adapter: str, revision: str, facts: list[Fact]) -> N
             "alignment, held_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [adapter, revision, f.candidate, f.preferred, f.continuation, f.offset_cosine, f.alignment,
              None if f.held_out is None else list(f.held_out)])
+    _keep_alignment(catalog, adapter)
+
+
+def _keep_alignment(catalog: Catalog, adapter: str) -> None:
+    """`models.base_alignment`: the stored alignment of the base the adapter has now (NULL if not measured)."""
+    catalog.con.execute("UPDATE models SET base_alignment = (SELECT f.alignment FROM adapter_base_facts f "
+                        "WHERE f.adapter = models.id AND f.candidate = models.base AND f.revision = models.revision) "
+                        "WHERE id = ?", [adapter])
 
 
 def stored(catalog: Catalog) -> dict[tuple[str, str], list[Fact]]:
@@ -118,5 +126,6 @@ def redecide(catalog: Catalog) -> dict[str, tuple[str, float]]:
         if base == row["base"] and row["base_margin"] is not None and abs(margin - row["base_margin"]) < 1e-12:
             continue
         catalog.set_base(row["id"], present[base]["family"] or base, base, BaseSource.GRADIENT, margin)
+        _keep_alignment(catalog, row["id"])
         changed[row["id"]] = decided
     return changed

@@ -18,7 +18,7 @@ def family_digest(members: list[dict]) -> str:
     """What a family's lineage depends on: its members, their revisions, declarations, times, bases and how
     clearly an adapter's base was decided (its confidence)."""
     keys = sorted((m["id"], m["revision"], str(m["declared_base"]), m["adapter_base"], str(m["created_at"]),
-                   m["base"], m["dtype"], m["base_margin"]) for m in members)
+                   m["base"], m["dtype"], m["base_margin"], m.get("base_alignment")) for m in members)
     return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:24]
 
 

@@ -13,3 +13,7 @@ CREATE TABLE adapter_base_facts (
     held_out      DOUBLE[],          -- the same with each passage left out in turn
     PRIMARY KEY (adapter, candidate)
 );
+
+-- The gradient alignment of the base an adapter has now (of its facts above; NULL without them): how much the
+-- gradient said at all, next to base_margin (how clearly it chose). Read by the lineage confidence.
+ALTER TABLE models ADD COLUMN base_alignment DOUBLE;
