@@ -110,6 +110,7 @@ class BasesResult(Result):
     losses: dict[str, float] | None = None  # probe loss per candidate base that loaded
     alignments: dict[str, float] | None = None  # gradient alignment per candidate base that loaded
     held_out: dict[str, list[float]] | None = None  # the same with each passage left out (adapter_choice.by_alignment)
+    simulated: dict[str, float] | None = None  # alignment after simulated Adam steps (adapter_base.simulated_b)
 
 
 class EmbedResult(Result):

@@ -191,7 +191,8 @@ class BasesStage(BaseStage):
         if job.kind == "adapter":
             aligned = base_alignments(job)
             return BasesResult(job=job, ok=True, alignments={c: a[0] for c, a in aligned.items()},
-                               held_out={c: a[1:] for c, a in aligned.items()})
+                               held_out={c: a[1:-1] for c, a in aligned.items()},
+                               simulated={c: a[-1] for c, a in aligned.items()})
         return BasesResult(job=job, ok=True, losses=base_losses(job))
 
     def failure(self, job: BasesJob, exc: BaseException) -> BasesResult:
@@ -220,10 +221,11 @@ class BasesStage(BaseStage):
 
 def adapter_facts(job: BasesJob, result: BasesResult) -> list[adapter_choice.Fact]:
     """Per candidate: the weights' scores that shortlisted it and the gradient alignments measured on it."""
-    aligned, held_out = result.alignments or {}, result.held_out or {}
+    aligned, held_out, simulated = result.alignments or {}, result.held_out or {}, result.simulated or {}
     preferred = job.base if job.source == "weights" else None
     return [adapter_choice.Fact(c, c == preferred, *job.scores.get(c, (None, None)), aligned.get(c),
-                                tuple(held_out[c]) if c in held_out else None) for c in job.candidates]
+                                tuple(held_out[c]) if c in held_out else None, simulated.get(c))
+            for c in job.candidates]
 
 
 # ---- embed: Delta Activations missing or stale, one method per phase (`embed:<i>`)

@@ -34,14 +34,32 @@ class Fact:
     offset_cosine: float | None = None  # weights: adapter_base.offset_cosines
     alignment: float | None = None  # gradient alignment on all passages; None: not measured (did not load)
     held_out: tuple[float, ...] | None = None  # the same with each passage left out in turn
+    simulated: float | None = None  # alignment with B after a few simulated Adam steps
 
 
 def decide(facts: list[Fact]) -> tuple[str, float] | None:
-    """(base, margin) from the stored facts of one adapter's candidates, None when no alignment was measured."""
+    """(base, margin) from the stored facts of one adapter's candidates, None when no alignment was measured.
+
+    The first LoRA step's alignment decides (`by_alignment`) where it separates the decided base from every other
+    candidate with each passage left out; the candidates it does not separate so from the decided one go to the
+    simulated Adam steps (`Fact.simulated`, adapter_base.simulated_b), whose B predicts the trained B better (it
+    has Adam's normalisation, which the raw gradient lacks) but has no held-out subsets of its own. Measured on
+    design seeds 108-112 (real clock): adapters on finetunes 9/16 -> 12/16, adapters on roots 17/17 kept
+    (see wt-adapt4's notes for the full table). Facts without simulated alignments decide by the first step."""
     aligned = {f.candidate: f.alignment for f in facts if f.alignment is not None}
     held_out = {f.candidate: list(f.held_out) for f in facts if f.alignment is not None and f.held_out}
     preferred = next((f.candidate for f in facts if f.preferred), None)
-    return by_alignment(aligned, preferred, held_out or None)
+    decided = by_alignment(aligned, preferred, held_out or None)
+    simulated = {f.candidate: f.simulated for f in facts if f.alignment is not None and f.simulated is not None}
+    if decided is None or len(simulated) != len(aligned):
+        return decided
+    first = decided[0]
+    tied = [first, *(c for c in sorted(aligned) if c != first and not wins_every_subset(first, c, held_out))]
+    if len(tied) == 1:
+        return decided
+    ranked = sorted(tied, key=lambda c: (-simulated[c], c))
+    best, second = simulated[ranked[0]], simulated[ranked[1]]
+    return ranked[0], float(np.clip((best - second) / best, 0.0, 1.0)) if best > 0 else 0.0
 
 
 def by_alignment(alignments: dict[str, float], preferred: str | None = None,
@@ -83,9 +101,9 @@ def store(catalog: Catalog, adapter: str, revision: str, facts: list[Fact]) -> N
     for f in facts:
         catalog.con.execute(
             "INSERT INTO adapter_base_facts (adapter, revision, candidate, preferred, continuation, offset_cosine, "
-            "alignment, held_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "alignment, held_out, simulated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [adapter, revision, f.candidate, f.preferred, f.continuation, f.offset_cosine, f.alignment,
-             None if f.held_out is None else list(f.held_out)])
+             None if f.held_out is None else list(f.held_out), f.simulated])
     _keep_alignment(catalog, adapter)
 
 
@@ -99,11 +117,13 @@ def _keep_alignment(catalog: Catalog, adapter: str) -> None:
 def stored(catalog: Catalog) -> dict[tuple[str, str], list[Fact]]:
     """Stored facts per (adapter, revision measured), candidates in name order."""
     out: dict[tuple[str, str], list[Fact]] = {}
-    for adapter, revision, candidate, preferred, continuation, offset, alignment, held_out in catalog.con.execute(
-            "SELECT adapter, revision, candidate, preferred, continuation, offset_cosine, alignment, held_out "
-            "FROM adapter_base_facts ORDER BY adapter, candidate").fetchall():
-        out.setdefault((adapter, revision), []).append(
-            Fact(candidate, preferred, continuation, offset, alignment, None if held_out is None else tuple(held_out)))
+    for adapter, revision, candidate, preferred, continuation, offset, alignment, held_out, simulated in \
+            catalog.con.execute("SELECT adapter, revision, candidate, preferred, continuation, offset_cosine, "
+                                "alignment, held_out, simulated FROM adapter_base_facts ORDER BY adapter, candidate"
+                                ).fetchall():
+        out.setdefault((adapter, revision), []).append(Fact(
+            candidate, preferred, continuation, offset, alignment, None if held_out is None else tuple(held_out),
+            simulated))
     return out
 
 

@@ -11,6 +11,7 @@ CREATE TABLE adapter_base_facts (
     offset_cosine DOUBLE,            -- weights: cosine of the delta with the candidate's offset from its root
     alignment     DOUBLE,            -- gradient alignment on all passages (NULL: the candidate did not load)
     held_out      DOUBLE[],          -- the same with each passage left out in turn
+    simulated     DOUBLE,            -- alignment with B after a few simulated Adam steps (adapter_base.simulated_b)
     PRIMARY KEY (adapter, candidate)
 );
 
