@@ -190,6 +190,11 @@ def test_the_simulated_steps_decide_among_the_candidates_the_first_step_does_not
     clear = [Fact("root", True, alignment=0.30, held_out=(0.30, 0.29, 0.31), simulated=0.1),
              Fact("ft", alignment=0.10, held_out=(0.1, 0.1, 0.1), simulated=0.6)]
     assert adapter_choice.decide(clear)[0] == "root"
+    # Beaten on every subset but within the near-tie share (design seed 113: a legal adapter on a chain member whose
+    # parent aligns 2-4 % better with each passage left out): not separated, the simulated steps decide.
+    near = [Fact("parent", alignment=0.412, held_out=(0.400, 0.409, 0.386), simulated=0.55),
+            Fact("member", alignment=0.395, held_out=(0.396, 0.387, 0.369), simulated=0.59)]
+    assert adapter_choice.decide(near)[0] == "member"
     # Facts without simulated alignments (an older bases stage) decide by the first step.
     older = [Fact(f.candidate, f.preferred, alignment=f.alignment, held_out=f.held_out) for f in facts]
     assert adapter_choice.decide(older)[0] == "root"

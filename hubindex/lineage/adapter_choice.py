@@ -41,11 +41,12 @@ def decide(facts: list[Fact]) -> tuple[str, float] | None:
     """(base, margin) from the stored facts of one adapter's candidates, None when no alignment was measured.
 
     The first LoRA step's alignment decides (`by_alignment`) where it separates the decided base from every other
-    candidate with each passage left out; the candidates it does not separate so from the decided one go to the
-    simulated Adam steps (`Fact.simulated`, adapter_base.simulated_b), whose B predicts the trained B better (it
-    has Adam's normalisation, which the raw gradient lacks) but has no held-out subsets of its own. Measured on
-    design seeds 108-112 (real clock): adapters on finetunes 9/16 -> 12/16, adapters on roots 17/17 kept
-    (see wt-adapt4's notes for the full table). Facts without simulated alignments decide by the first step."""
+    candidate: beats it with each passage left out, each time by more than the near-tie share WEIGHTS_TIE. The
+    candidates it does not separate so from the decided one go to the simulated Adam steps (`Fact.simulated`,
+    adapter_base.simulated_b), whose B predicts the trained B better (it has Adam's normalisation, which the raw
+    gradient lacks: cosines with the trained B ~0.4-0.6 against ~0.15-0.3) but has no held-out subsets of its own.
+    Facts without simulated alignments decide by the first step. Numbers: wt-adapt4's notes (design seeds
+    108-113)."""
     aligned = {f.candidate: f.alignment for f in facts if f.alignment is not None}
     held_out = {f.candidate: list(f.held_out) for f in facts if f.alignment is not None and f.held_out}
     preferred = next((f.candidate for f in facts if f.preferred), None)
@@ -54,7 +55,8 @@ def decide(facts: list[Fact]) -> tuple[str, float] | None:
     if decided is None or len(simulated) != len(aligned):
         return decided
     first = decided[0]
-    tied = [first, *(c for c in sorted(aligned) if c != first and not wins_every_subset(first, c, held_out))]
+    tied = [first, *(c for c in sorted(aligned)
+                     if c != first and not wins_every_subset(first, c, held_out, WEIGHTS_TIE))]
     if len(tied) == 1:
         return decided
     ranked = sorted(tied, key=lambda c: (-simulated[c], c))
@@ -86,13 +88,14 @@ def by_alignment(alignments: dict[str, float], preferred: str | None = None,
     return ranked[0], margin
 
 
-def wins_every_subset(challenger: str, holder: str, held_out: dict[str, list[float]] | None) -> bool:
-    """Whether `challenger` aligns better than `holder` with each passage left out in turn (True when the
-    subsets are not known for both: nothing to hold the win against)."""
+def wins_every_subset(challenger: str, holder: str, held_out: dict[str, list[float]] | None,
+                      share: float = 0.0) -> bool:
+    """Whether `challenger` aligns better than `holder` (by more than `share` of its own alignment) with each
+    passage left out in turn (True when the subsets are not known for both: nothing to hold the win against)."""
     mine, theirs = (held_out or {}).get(challenger), (held_out or {}).get(holder)
     if not mine or not theirs or len(mine) != len(theirs):
         return True
-    return all(a > b for a, b in zip(mine, theirs, strict=True))
+    return all((1 - share) * a > b for a, b in zip(mine, theirs, strict=True))
 
 
 def store(catalog: Catalog, adapter: str, revision: str, facts: list[Fact]) -> None:
