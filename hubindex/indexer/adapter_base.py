@@ -35,6 +35,10 @@ in turn (`by_alignment`): with 3 passages, a margin one passage makes is noise. 
 finetunes 19/24 -> 20/24 (108-110 with reset times: roots 25/27 -> 27/27). Misses: adapters that
 barely change the loss (gains ~0.02 on their best passages), whose alignments are all ~0.04 and say nothing, and an
 adapter on a chain member whose parent, on the same text, aligns better.
+
+Per candidate the stage also measures the alignment with B after a few simulated Adam steps (`simulated_b`), and
+stores everything it measured per candidate (`hubindex.lineage.adapter_choice`, table adapter_base_facts); the
+decision among the candidates is taken there, from the stored facts, again at every lineage update.
 """
 
 from __future__ import annotations
