@@ -6,16 +6,17 @@ from datetime import datetime
 import numpy as np
 import pytest
 
+from hubindex.catalog import Catalog
 from hubindex.indexer.adapter_base import (
     SHORTLIST,
     TOP_PASSAGES,
-    by_alignment,
     gradient_alignment,
     offset_cosines,
     shortlisted,
     uploaded_after,
 )
-from hubindex.lineage import confidence
+from hubindex.lineage import adapter_choice, confidence
+from hubindex.lineage.adapter_choice import Fact, by_alignment
 from hubindex.status import BaseSource
 from hubindex.zoo.truth import load_truth
 
@@ -109,7 +110,91 @@ def test_gradient_alignment_is_taken_on_all_passages_and_with_each_left_out(tiny
     finetune = next(m for m, e in truth.items() if e["relation"] == "finetune" and e["parents"] == [base])
     aligned = gradient_alignment(tiny_zoo / adapter, {base: tiny_zoo / base, finetune: tiny_zoo / finetune}, base)
     assert set(aligned) == {base, finetune}
-    assert all(len(a) == 1 + TOP_PASSAGES and all(-1 <= x <= 1 for x in a) for a in aligned.values())
+    assert all(len(a) == 2 + TOP_PASSAGES and all(-1 <= x <= 1 for x in a) for a in aligned.values())
     assert all(len(set(a)) == len(a) for a in aligned.values())  # each subset is its own sum of steps
     full = {c: a[0] for c, a in aligned.items()}
-    assert by_alignment(full, base, {c: a[1:] for c, a in aligned.items()})[0] == base
+    assert by_alignment(full, base, {c: a[1:-1] for c, a in aligned.items()})[0] == base
+
+
+def _catalog_with_an_adapter(path) -> Catalog:
+    catalog = Catalog(path)
+    for model_id, kind, family in (("org/root", "model", "org/root"), ("org/ft", "model", "org/root"),
+                                   ("org/adapter", "adapter", "org/root")):
+        catalog.con.execute("INSERT INTO models (id, revision, source, kind, status, family, indexed_at) "
+                            "VALUES (?, 'r1', 'local', ?, 'indexed', ?, now())", [model_id, kind, family])
+    catalog.set_base("org/adapter", "org/root", "org/root", BaseSource.GRADIENT, 0.0)
+    return catalog
+
+
+def test_the_lineage_update_decides_an_adapters_base_again_from_the_stored_facts(tmp_path):
+    # The bases stage stored what it measured (a rule of an older hubindex kept the root); the decision is taken
+    # again from those facts alone: the finetune wins on all passages and with each left out, so it is the base.
+    with _catalog_with_an_adapter(tmp_path / "c.duckdb") as catalog:
+        facts = [Fact("org/root", True, 0.4, 0.1, 0.10, (0.10, 0.11, 0.09)),
+                 Fact("org/ft", False, 0.2, 0.5, 0.14, (0.13, 0.15, 0.14)),
+                 Fact("org/gone", False, 0.1, 0.1, 0.5, (0.5, 0.5, 0.5))]  # no longer in the catalog: not a base
+        adapter_choice.store(catalog, "org/adapter", "r1", facts)
+        assert adapter_choice.stored(catalog) == {("org/adapter", "r1"): sorted(facts, key=lambda f: f.candidate)}
+        assert adapter_choice.redecide(catalog) == {"org/adapter": ("org/ft", pytest.approx(0.14 / 0.14 - 0.10 / 0.14))}
+        row = catalog.require("org/adapter")
+        assert (row["base"], row["family"], row["base_source"]) == ("org/ft", "org/root", BaseSource.GRADIENT)
+        assert row["base_alignment"] == 0.14  # kept for the confidence
+        assert adapter_choice.redecide(catalog) == {}  # decided: nothing moves on the next update
+
+
+def test_an_adapter_without_facts_of_its_revision_keeps_its_stored_base(tmp_path):
+    # A catalog indexed before the facts were kept, or facts of another revision of the adapter: nothing to decide.
+    with _catalog_with_an_adapter(tmp_path / "c.duckdb") as catalog:
+        assert adapter_choice.redecide(catalog) == {}
+        adapter_choice.store(catalog, "org/adapter", "r0", [Fact("org/ft", False, alignment=0.3)])
+        assert adapter_choice.redecide(catalog) == {}
+        assert catalog.require("org/adapter")["base"] == "org/root"
+
+
+def test_the_bases_stage_keeps_the_weights_scores_and_alignments_of_every_candidate():
+    from hubindex.indexer.jobs import BasesJob, BasesResult
+    from hubindex.indexer.stages import adapter_facts
+
+    job = BasesJob(model_id="org/adapter", revision="r1", folder=None, kind="adapter", method="m",
+                   candidates={"org/root": None, "org/ft": None, "org/broken": None}, family="org/root",
+                   base="org/root", source="weights", scores={"org/root": (0.4, 0.0), "org/ft": (0.2, 0.5)})
+    result = BasesResult(job=job, ok=True, alignments={"org/root": 0.1, "org/ft": 0.14},
+                         held_out={"org/root": [0.1, 0.11, 0.09], "org/ft": [0.13, 0.15, 0.14]},
+                         simulated={"org/root": 0.2, "org/ft": 0.4})
+    facts = {f.candidate: f for f in adapter_facts(job, result)}
+    assert facts["org/root"] == Fact("org/root", True, 0.4, 0.0, 0.1, (0.1, 0.11, 0.09), 0.2)
+    assert facts["org/ft"] == Fact("org/ft", False, 0.2, 0.5, 0.14, (0.13, 0.15, 0.14), 0.4)
+    assert facts["org/broken"] == Fact("org/broken")  # did not load: shortlisted, nothing measured
+    assert adapter_choice.decide(list(facts.values()))[0] == "org/ft"
+
+
+def test_a_margin_the_gradient_gives_with_a_weak_alignment_counts_less():
+    # The chosen base aligns 0.04: the first LoRA step predicts little of the trained B, so a 0.24 margin over the
+    # runner-up (design seed 111, a recipes adapter given a look-alike root at raw confidence 0.95) is noise.
+    weak = confidence.adapter(BaseSource.GRADIENT, 0.24, True, 0.04)
+    strong = confidence.adapter(BaseSource.GRADIENT, 0.24, True, 0.3)
+    assert confidence.ADAPTER_TIED <= weak < 0.65 < strong == confidence.adapter(BaseSource.GRADIENT, 0.24)
+
+
+def test_the_simulated_steps_decide_among_the_candidates_the_first_step_does_not_separate():
+    # The first step puts the root (the weights' choice) first, but the finetune and the root's sibling are not
+    # beaten with every passage left out; among those three the simulated Adam steps decide. A candidate beaten
+    # on every subset ("other") stays out whatever its simulated alignment.
+    facts = [Fact("root", True, alignment=0.040, held_out=(0.044, 0.027, 0.042), simulated=0.10),
+             Fact("ft", alignment=0.027, held_out=(0.046, 0.009, 0.036), simulated=0.13),
+             Fact("sibling", alignment=0.030, held_out=(0.031, 0.024, 0.045), simulated=0.11),
+             Fact("other", alignment=0.010, held_out=(0.011, 0.008, 0.012), simulated=0.50)]
+    base, margin = adapter_choice.decide(facts)
+    assert base == "ft" and margin == pytest.approx((0.13 - 0.11) / 0.13)
+    # Where the first step separates its choice from every other candidate, it decides alone.
+    clear = [Fact("root", True, alignment=0.30, held_out=(0.30, 0.29, 0.31), simulated=0.1),
+             Fact("ft", alignment=0.10, held_out=(0.1, 0.1, 0.1), simulated=0.6)]
+    assert adapter_choice.decide(clear)[0] == "root"
+    # Beaten on every subset but within the near-tie share (design seed 113: a legal adapter on a chain member whose
+    # parent aligns 2-4 % better with each passage left out): not separated, the simulated steps decide.
+    near = [Fact("parent", alignment=0.412, held_out=(0.400, 0.409, 0.386), simulated=0.55),
+            Fact("member", alignment=0.395, held_out=(0.396, 0.387, 0.369), simulated=0.59)]
+    assert adapter_choice.decide(near)[0] == "member"
+    # Facts without simulated alignments (an older bases stage) decide by the first step.
+    older = [Fact(f.candidate, f.preferred, alignment=f.alignment, held_out=f.held_out) for f in facts]
+    assert adapter_choice.decide(older)[0] == "root"

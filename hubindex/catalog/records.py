@@ -189,6 +189,7 @@ class ModelRecord(ColumnMapping):
     indexed_at: datetime
     card_text: str | None  # None when read without it (`Catalog.models()`)
     base_margin: float | None
+    base_alignment: float | None  # the gradient alignment of the adapter's base (migration 013)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

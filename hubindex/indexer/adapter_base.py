@@ -35,6 +35,10 @@ in turn (`by_alignment`): with 3 passages, a margin one passage makes is noise. 
 finetunes 19/24 -> 20/24 (108-110 with reset times: roots 25/27 -> 27/27). Misses: adapters that
 barely change the loss (gains ~0.02 on their best passages), whose alignments are all ~0.04 and say nothing, and an
 adapter on a chain member whose parent, on the same text, aligns better.
+
+Per candidate the stage also measures the alignment with B after a few simulated Adam steps (`simulated_b`), and
+stores everything it measured per candidate (`hubindex.lineage.adapter_choice`, table adapter_base_facts); the
+decision among the candidates is taken there, from the stored facts, again at every lineage update.
 """
 
 from __future__ import annotations
@@ -55,19 +59,22 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
+    import torch
+
 MIN_SCORE = 0.15  # best cosine below this: the delta points along no member's continuation (wrong family ~0.02-0.1)
 DECLARED_SLACK = 0.1  # a declared base scoring this much below the best is overruled by the weights
 SHORTLIST = 6  # candidates taken from each weight ranking (continuation score, alignment with own offset)
-# The weights' choice is kept when its alignment is within this share of the best: measured on design seeds 102-104
-# (real clock), 0.05 keeps 26 of 27 adapters on roots (0 keeps 24: a root and its finetune align within 1-2 %)
-# and 6 of 12 on finetunes; 0.15 keeps 27 and 5. The smallest that resolves near-ties.
-WEIGHTS_TIE = 0.05
 # Passages the gradient is taken on: the fewest any one text domain has among the task passages (40 drawn evenly
 # over 11 corpus generators: 3 or 4 each), so that they are all the adapter's own kind of text. The loss gains of
 # the adapter show that share (a gap after 3-4 passages) and 6 mixed in 2-3 passages of other kinds: measured on
 # design seeds 105-106 (real clock), 6 put the true base first for 4 of 8 adapters on finetunes and 16 of 18 on
 # roots, 3 for 6 of 8 and 18 of 18 (2: 6 and 18, 4: 5 and 18, 12: 2 and 18).
 TOP_PASSAGES = TASK_PASSAGES // len(GENERATORS)
+# Simulated LoRA steps (`simulated_b`): a handful, so that Adam's normalisation has shaped B (its first step is the
+# gradient's sign) while B stays near 0 (the base's own gradient still leads); at a LoRA learning rate of the usual
+# range (hub adapters: 1e-4 to 5e-3; the realistic zoo's: 5e-3).
+SIMULATED_STEPS = 5
+SIMULATED_LR = 5e-3
 
 
 def continuation_scores(delta: np.ndarray, members: np.ndarray, root: int) -> np.ndarray:
@@ -212,12 +219,14 @@ def _assign(catalog: Catalog, weights: _Weights, row: dict, roots: list[dict]) -
             return Assignment(found[declared].family or declared, declared, "declared")
     shortlist = weights.shortlist(scores, toward, names)
     fitting_roots = tuple(r["id"] for r in roots if r["id"] in fitting)
+    measured = {m: (scores[m], toward[m]) for m in shortlist if m in scores and m in toward}
     if not weak:
         best = weights.original(best, list(scores), names)
-        return Assignment(found[best].family or best, best, "weights", shortlist if len(shortlist) > 1 else ())
+        return Assignment(found[best].family or best, best, "weights", shortlist if len(shortlist) > 1 else (),
+                          scores=measured)
     if len(fitting_roots) == 1:
         return Assignment(fitting_roots[0], fitting_roots[0], "weights")
-    return Assignment(None, None, None, tuple(dict.fromkeys((*fitting_roots, *shortlist))))
+    return Assignment(None, None, None, tuple(dict.fromkeys((*fitting_roots, *shortlist))), scores=measured)
 
 
 def uploaded_after(created: datetime | None, adapter_created: datetime | None) -> bool:
@@ -228,44 +237,12 @@ def uploaded_after(created: datetime | None, adapter_created: datetime | None) -
     return created is not None and adapter_created is not None and created > adapter_created
 
 
-def by_alignment(alignments: dict[str, float], preferred: str | None = None,
-                 held_out: dict[str, list[float]] | None = None) -> tuple[str, float] | None:
-    """(base, margin) from gradient alignments: the best aligned, unless `preferred` (the weights' choice)
-    aligns within WEIGHTS_TIE of it (then the gradient does not separate them and the weights decide), or
-    `held_out` (each candidate's alignment with one passage left out, `gradient_alignment`) shows a passage
-    without which the preferred one aligns as well: a win that one passage makes is no evidence against the
-    weights (the yardstick is the spread across the adapter's own passages, not a fixed share). The margin over
-    the runner-up, relative to the chosen one's alignment (0 when tied or not positive, 1 when alone or the
-    runner-up is opposed), is stored with the base (`models.base_margin`) for the confidence."""
-    if not alignments:
-        return None
-    ranked = sorted(alignments, key=lambda m: (-alignments[m], m))
-    best = alignments[ranked[0]]
-    if preferred in alignments and preferred != ranked[0] and (
-            (best > 0 and alignments[preferred] >= (1 - WEIGHTS_TIE) * best)
-            or not wins_every_subset(ranked[0], preferred, held_out)):
-        ranked.remove(preferred)
-        ranked.insert(0, preferred)
-    chosen = alignments[ranked[0]]
-    second = alignments[ranked[1]] if len(ranked) > 1 else -1.0
-    margin = float(np.clip((chosen - second) / chosen, 0.0, 1.0)) if chosen > 0 else 0.0
-    return ranked[0], margin
-
-
-def wins_every_subset(challenger: str, holder: str, held_out: dict[str, list[float]] | None) -> bool:
-    """Whether `challenger` aligns better than `holder` with each passage left out in turn (True when the
-    subsets are not known for both: nothing to hold the win against)."""
-    mine, theirs = (held_out or {}).get(challenger), (held_out or {}).get(holder)
-    if not mine or not theirs or len(mine) != len(theirs):
-        return True
-    return all(a > b for a, b in zip(mine, theirs, strict=True))
-
-
 def gradient_alignment(adapter: Path, candidates: dict[str, Path], select_on: str) -> dict[str, list[float]]:
     """Per candidate base: cosine between the adapter's B and -dL/dB at B = 0 on that candidate (its first LoRA
     step there), on the TOP_PASSAGES task passages where the adapter, applied on `select_on`, lowers the loss most:
     first on all of them, then with each one left out in turn (`by_alignment`'s held-out subsets; the step is the
-    sum of per-passage steps, so the subsets cost no more passes). Candidates that do not load are left out."""
+    sum of per-passage steps, so the subsets cost no more passes), last the cosine with B after a few simulated
+    Adam steps on the same passages (`simulated_b`). Candidates that do not load are left out."""
     import torch
 
     from hubindex.embed.activations import load_probe_model
@@ -310,8 +287,26 @@ def gradient_alignment(adapter: Path, candidates: dict[str, Path], select_on: st
             grads = torch.autograd.grad(losses(probe, (text,)).sum(), list(lora_b.values()))
             steps.append(-torch.cat([g.flatten().double() for g in grads]))
         total = torch.stack(steps).sum(0)
-        out[candidate] = [_cosine(total, trained), *(_cosine(total - step, trained) for step in steps)]
+        out[candidate] = [_cosine(total, trained), *(_cosine(total - step, trained) for step in steps),
+                          _cosine(simulated_b(lora_b, lambda on=probe: losses(on, texts).mean()), trained)]
     return out
+
+
+def simulated_b(lora_b: dict, loss) -> torch.Tensor:
+    """B after SIMULATED_STEPS Adam steps from B = 0 (the adapter's own A kept) on `loss`: adapters are trained
+    with Adam, whose per-coordinate normalisation turns the gradient's direction (towards its sign, for the first
+    step) and keeps turning it as B grows; the trained B follows that path, not the raw gradient."""
+    import torch
+
+    with torch.no_grad():
+        for p in lora_b.values():
+            p.zero_()
+    optimizer = torch.optim.Adam(list(lora_b.values()), lr=SIMULATED_LR)
+    for _ in range(SIMULATED_STEPS):
+        optimizer.zero_grad()
+        loss().backward()
+        optimizer.step()
+    return torch.cat([p.detach().flatten().double() for p in lora_b.values()])
 
 
 def _cosine(step, trained) -> float:

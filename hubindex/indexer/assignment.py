@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -12,3 +12,4 @@ class Assignment:
     source: str | None
     candidates: tuple[str, ...] = ()  # adapters with an ambiguous base
     margin: float | None = None  # of a gradient decision (BaseSource.GRADIENT)
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # weights': (continuation, offset cosine)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hubindex.pipeline.payload import Packed, SignaturePayload
 from hubindex.pipeline.stage import Job, Result
@@ -44,6 +44,7 @@ class BasesJob(Job):
     family: str | None
     base: str | None  # the assignment before probing, kept when no candidate loads
     source: str | None
+    scores: dict[str, tuple[float, float]] = Field(default_factory=dict)  # weights' (continuation, offset cos)
 
     @property
     def key(self) -> str:
@@ -108,7 +109,8 @@ class BasesResult(Result):
     job: BasesJob
     losses: dict[str, float] | None = None  # probe loss per candidate base that loaded
     alignments: dict[str, float] | None = None  # gradient alignment per candidate base that loaded
-    held_out: dict[str, list[float]] | None = None  # the same with each passage left out (adapter_base.by_alignment)
+    held_out: dict[str, list[float]] | None = None  # the same with each passage left out (adapter_choice.by_alignment)
+    simulated: dict[str, float] | None = None  # alignment after simulated Adam steps (adapter_base.simulated_b)
 
 
 class EmbedResult(Result):

@@ -22,7 +22,7 @@ from hubindex.errors import UnsupportedFormatError
 from hubindex.fingerprint import compute_signature
 from hubindex.ids import validate_model_id
 from hubindex.indexer import families
-from hubindex.indexer.adapter_base import by_alignment, gradient_alignment
+from hubindex.indexer.adapter_base import gradient_alignment
 from hubindex.indexer.assignment import Assignment
 from hubindex.indexer.discover import discover
 from hubindex.indexer.embedding import delta_activation, embedding_base, probe_loss, probe_model, stale
@@ -37,6 +37,7 @@ from hubindex.indexer.jobs import (
     ModelRow,
 )
 from hubindex.indexer.metadata import declared_metadata, dominant_dtype, file_stamp
+from hubindex.lineage import adapter_choice
 from hubindex.lineage.engine import update_lineage
 from hubindex.lineage.ranked_parents import store_parent_candidates
 from hubindex.pipeline.payload import Packed, SignaturePayload
@@ -145,7 +146,7 @@ def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
             candidates = {c: catalog.require(c).path for c in choice.candidates}
             jobs.append(BasesJob(model_id=model_id, revision=row.revision, folder=row.path,
                                  kind=row.kind, method=method, candidates=candidates, family=choice.family,
-                                 base=choice.base, source=choice.source))
+                                 base=choice.base, source=choice.source, scores=choice.scores))
             continue
         catalog.set_base(model_id, choice.family, choice.base, choice.source)
     return jobs
@@ -190,7 +191,8 @@ class BasesStage(BaseStage):
         if job.kind == "adapter":
             aligned = base_alignments(job)
             return BasesResult(job=job, ok=True, alignments={c: a[0] for c, a in aligned.items()},
-                               held_out={c: a[1:] for c, a in aligned.items()})
+                               held_out={c: a[1:-1] for c, a in aligned.items()},
+                               simulated={c: a[-1] for c, a in aligned.items()})
         return BasesResult(job=job, ok=True, losses=base_losses(job))
 
     def failure(self, job: BasesJob, exc: BaseException) -> BasesResult:
@@ -205,14 +207,25 @@ class BasesStage(BaseStage):
             best = min(losses, key=lambda c: (losses[c], c != declared))
             choice = Assignment(job.family or best, best,
                                 BaseSource.DECLARED_CHECKED if best == declared else BaseSource.PROBE_LOSS)
-        preferred = job.base if job.source == "weights" else None
-        if (aligned := by_alignment(result.alignments or {}, preferred, result.held_out)) is not None:
+        facts = adapter_facts(job, result)
+        if (aligned := adapter_choice.decide(facts)) is not None:
             best, margin = aligned
             chosen = catalog.model(best)
             choice = Assignment((chosen and chosen.family) or best, best, BaseSource.GRADIENT, margin=margin)
         row = catalog.model(job.model_id)
         if row and row.revision == job.revision:
             catalog.set_base(job.model_id, choice.family, choice.base, choice.source, choice.margin)
+            if result.alignments:  # kept, so that the lineage update can decide again (adapter_choice.redecide)
+                adapter_choice.store(catalog, job.model_id, job.revision, facts)
+
+
+def adapter_facts(job: BasesJob, result: BasesResult) -> list[adapter_choice.Fact]:
+    """Per candidate: the weights' scores that shortlisted it and the gradient alignments measured on it."""
+    aligned, held_out, simulated = result.alignments or {}, result.held_out or {}, result.simulated or {}
+    preferred = job.base if job.source == "weights" else None
+    return [adapter_choice.Fact(c, c == preferred, *job.scores.get(c, (None, None)), aligned.get(c),
+                                tuple(held_out[c]) if c in held_out else None, simulated.get(c))
+            for c in job.candidates]
 
 
 # ---- embed: Delta Activations missing or stale, one method per phase (`embed:<i>`)

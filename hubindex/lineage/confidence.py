@@ -88,6 +88,11 @@ ADAPTER_RANGE = (0.5, 0.95)
 # seeds 103/104, at 0.9.
 ADAPTER_ON_FINETUNE_TIED = 0.35
 ADAPTER_ON_FINETUNE = (0.3, 0.6)
+# The margin counts in full only when the chosen base's own alignment (`models.base_alignment`) shows that the first
+# LoRA step predicts the trained B at all: where every candidate aligns weakly, the gradient said little and its
+# margin is noise. Design seeds 108-111 (real clock, wt-adapt4's replay): every wrong gradient base aligned < 0.12,
+# right ones 0.09-0.45 (median ~0.2); below ADAPTER_ALIGNED the margin is scaled by alignment / ADAPTER_ALIGNED.
+ADAPTER_ALIGNED = 0.2
 NO_FAMILY = 0.3
 # A finetune whose parent is not the candidate the distances and tails chose: the sibling test (evidence.sibling_of:
 # the nearest candidate carried none of its noise, the choice moved to its parent) or the hold test (evidence.not_held:
@@ -149,11 +154,15 @@ def resave(relative_distance: float, copy_max: float, ordered: bool = True, quan
     return sure if ordered else min(sure, RESAVE_UNORDERED)
 
 
-def adapter(base_source: str | None, margin: float | None = None, on_root: bool = True) -> float:
+def adapter(base_source: str | None, margin: float | None = None, on_root: bool = True,
+            alignment: float | None = None) -> float:
     """By who decided the base; for gradient alignment, by the decision's margin (`models.base_margin`), from a
-    lower level when the base is a finetune (`on_root` False). A base that is a finetune and was not declared is
+    lower level when the base is a finetune (`on_root` False), the margin scaled down when the base's own alignment
+    (`models.base_alignment`, None: not stored) is weak. A base that is a finetune and was not declared is
     at most ADAPTER_ON_FINETUNE[1] whoever decided it."""
     if base_source == BaseSource.GRADIENT:
+        if alignment is not None and margin is not None:
+            margin *= float(np.clip(alignment / ADAPTER_ALIGNED, 0.0, 1.0))
         if not on_root:
             return float(np.clip(ADAPTER_ON_FINETUNE_TIED + ADAPTER_MARGIN_WEIGHT * (margin or 0.0),
                                  *ADAPTER_ON_FINETUNE))

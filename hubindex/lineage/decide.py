@@ -113,7 +113,8 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     for adapter in fam.adapters:
         row = fam.rows[adapter]
         base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
-        sure = confidence.adapter(row["base_source"], row.get("base_margin"), base is None or base == fam.root)
+        sure = confidence.adapter(row["base_source"], row.get("base_margin"), base is None or base == fam.root,
+                                  row.get("base_alignment"))
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
                                         confidence=sure, family=fam.root,
                                         evidence={"base_source": row["base_source"], **card_check(row, [base])})

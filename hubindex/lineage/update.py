@@ -7,7 +7,7 @@ import json
 import time
 
 from hubindex.catalog import Catalog
-from hubindex.lineage import confidence
+from hubindex.lineage import adapter_choice, confidence
 from hubindex.lineage.answers import LineageEntry
 from hubindex.lineage.calibration import apply_map
 from hubindex.lineage.decide import infer_family
@@ -15,14 +15,18 @@ from hubindex.lineage.family import load_family
 
 
 def family_digest(members: list[dict]) -> str:
-    """What a family's lineage depends on: its members, their revisions, declarations, times and bases."""
+    """What a family's lineage depends on: its members, their revisions, declarations, times, bases and how
+    clearly an adapter's base was decided (its confidence)."""
     keys = sorted((m["id"], m["revision"], str(m["declared_base"]), m["adapter_base"], str(m["created_at"]),
-                   m["base"], m["dtype"]) for m in members)
+                   m["base"], m["dtype"], m["base_margin"], m.get("base_alignment")) for m in members)
     return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:24]
 
 
 def update_lineage(catalog: Catalog, force: bool = False) -> dict[str, int]:
-    """Recompute lineage for families whose members changed (all with force). Returns members per family done."""
+    """Recompute lineage for families whose members changed (all with force). Returns members per family done.
+    Adapters' bases are first decided again from the facts the bases stage stored (`adapter_choice.redecide`): a
+    base the current rule moves changes its families' digests."""
+    adapter_choice.redecide(catalog)
     groups: dict[str, list[dict]] = {}
     for row in catalog.models(ok_only=True):
         groups.setdefault(row["family"] or row["id"], []).append(row)
