@@ -135,10 +135,10 @@ def held_whole(ctx: Context, index: int, candidate: int, candidate_tail: float) 
     """(May model `index` hold `candidate`'s whole step from the candidate's parent, runs.held_spread), the spread.
     A spread above SPREAD_MAX rejects the candidate only when its parent is the better single run: the tail test
     (TAIL_EXCESS) must not find the step from that parent clearly no single run beside the step from the
-    candidate. A child that partly undoes its parent's step (another domain) holds a share of it that differs from
-    tensor to tensor, like a sibling; the difference of two runs from their common parent still has no
-    displacement cap (evidence.increment_tail), while a child's step from its grandparent is the sum of two runs
-    and has none either (0.34 spread and tails 1.21 from the parent, 1.48 from the root: s113's bf16 child)."""
+    candidate. A child that partly undoes its parent's step (another domain) keeps a share of it that differs
+    from tensor to tensor, as a sibling does; but its step from the candidate is one capped run while its step
+    from the candidate's parent is the sum of two runs, with no cap (evidence.increment_tail). s113's fp32 child
+    of a bf16 finetune: spread 0.34, tails 1.21 from the parent and 1.48 from the root."""
     above = int(ctx.parent[candidate])
     if above < 0 or ctx.fam.bounds is None:
         return True, None
