@@ -131,6 +131,25 @@ def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray)
     return above, inherited_noise(child, own, steps[keep])
 
 
+def held_whole(ctx: Context, index: int, candidate: int, candidate_tail: float) -> tuple[bool, float | None]:
+    """(May model `index` hold `candidate`'s whole step from the candidate's parent, runs.held_spread), the spread.
+    A spread above SPREAD_MAX rejects the candidate only when its parent is the better single run: the tail test
+    (TAIL_EXCESS) must not find the step from that parent clearly no single run beside the step from the
+    candidate. A child that partly undoes its parent's step (another domain) keeps a share of it that differs
+    from tensor to tensor, as a sibling does; but its step from the candidate is one capped run while its step
+    from the candidate's parent is the sum of two runs, with no cap (evidence.increment_tail). s113's fp32 child
+    of a bf16 finetune: spread 0.34, tails 1.21 from the parent and 1.48 from the root."""
+    above = int(ctx.parent[candidate])
+    if above < 0 or ctx.fam.bounds is None:
+        return True, None
+    scaled = ctx.fam.scaled
+    spread = held_spread(scaled[index] - scaled[above], scaled[candidate] - scaled[above], ctx.fam.bounds)
+    if spread <= SPREAD_MAX:
+        return True, spread
+    above_tail = float(ctx.step_tails(index, np.array([above]))[0])
+    return bool(above_tail - 1 > TAIL_EXCESS * (candidate_tail - 1) + TAIL_FLOOR), spread
+
+
 def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> LineageEntry:
     fam = ctx.fam
     model_id = fam.ids[index]
@@ -154,14 +173,24 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         if tail[best] > tail[position] and tail[best] - 1 > TAIL_EXCESS * (min(own, tail[position]) - 1) + TAIL_FLOOR:
             best, own = position, ctx.own_tail(int(ranked.members[position]))
     # Betweenness is a prior, the displacement cap is evidence: a child trained on another domain can partly undo
-    # its parent's step (acute angle at the parent, seen for children of bf16-saved finetunes on 105-107). A
-    # candidate beside the model, nearer than the chosen one, replaces it when the step from it is one run by the
-    # same test as above and the step from the chosen one is not.
-    beside = np.flatnonzero(ranked.beside & (ranked.distance < ranked.distance[best]))[:TAIL_CANDIDATES]
+    # its parent's step (acute angle at the parent). Seen for every different-domain child of a bf16-saved
+    # finetune on 105-113: that parent's run is short or slow (lr 5e-4-1e-3, ~45 steps) and the child's run
+    # undoes 20-60 % of it (cosine at the parent +0.12 to +0.26), so the parent lies beside the child, a little
+    # farther than a same-domain sibling of the parent or than another finetune of the root. A candidate beside
+    # the model, nearer than the root, replaces the chosen one when the step from it is one run by the same test
+    # as above (reference: the chosen one's own tail, or the step from the candidate when smaller; the root has no
+    # own step) and it holds its step whole (held_whole): being beside is no evidence for it, so a candidate whose
+    # step the model does not hold, and which only its tail recommends, is passed over.
+    reach, passed_over = ranked.distance[ranked.members == ctx.root][0], None
+    beside = np.flatnonzero(ranked.beside & (ranked.distance < reach))[:TAIL_CANDIDATES]
     if len(beside):
         beside_tails = ctx.step_tails(index, ranked.members[beside])
+        reference = 0.0 if ranked.members[best] == ctx.root else own
         for position, value in zip(beside.tolist(), beside_tails.tolist(), strict=True):
-            if tail[best] > value and tail[best] - 1 > TAIL_EXCESS * (value - 1) + TAIL_FLOOR:
+            floor = min(reference, value) if reference else value
+            if tail[best] > value and tail[best] - 1 > TAIL_EXCESS * (floor - 1) + TAIL_FLOOR \
+                    and held_whole(ctx, index, int(ranked.members[position]), value)[0]:
+                passed_over = best
                 tail[position], best = value, position
                 break
     # Child of the chosen one or its sibling? A same-domain sibling run lies beyond a smaller one by distance,
@@ -181,10 +210,10 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         above = int(ctx.parent[chosen])
         if above < 0:
             break
-        spread = held_spread(fam.scaled[index] - fam.scaled[above], fam.scaled[chosen] - fam.scaled[above],
-                             fam.bounds)
+        chosen_tail = tail[best] if best in tail else float(ctx.step_tails(index, ranked.members[[best]])[0])
+        held, spread = held_whole(ctx, index, chosen, chosen_tail)
         match = np.flatnonzero(ranked.members == above)
-        if spread <= SPREAD_MAX or not len(match) or not ranked.allowed[match[0]]:
+        if held or not len(match) or not ranked.allowed[match[0]]:
             break
         not_held, best = chosen, int(match[0])
     declared = declared_bases(fam.rows[model_id])
@@ -222,6 +251,9 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         evidence["held_spread"] = round(spread, 4)
     if not_held is not None:
         evidence["not_held"] = fam.ids[not_held]
+    if passed_over is not None:  # read by unlike_one_run
+        evidence["beside_over"] = fam.ids[ranked.members[passed_over]]
+        evidence["beside_over_step_tail"] = round(tail[passed_over], 4)
     if ancestor >= 0:
         evidence["ancestor"], evidence["ancestor_distance_ratio"] = fam.ids[ancestor], round(ancestor_ratio, 4)
     return LineageEntry(model=model_id, parents=[fam.ids[parent]], relation="finetune", family=fam.root,
@@ -232,10 +264,17 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
 def unlike_one_run(ctx: Context, index: int) -> bool:
     """Is the step from the chosen parent still no single optimizer run (a tail TAIL_EXCESS times the parent's
     own, or the family's typical one-run tail when that is smaller)? Then the model may be a merge of sources
-    outside its shortlist. The typical tail catches merges whose chosen parent has a long tail itself."""
-    parent = int(ctx.parent[index])
+    outside its shortlist. The typical tail catches merges whose chosen parent has a long tail itself.
+    A parent taken beside the model (choose_parent's `beside_over`) is judged by the candidate it replaced: a
+    linear merge lies beside each of its sources, and its step from one source (a scaled difference of the two
+    runs) can have as clean a tail as one run (bench seed 10: 1.08), so the merge search still runs wherever it ran
+    before that rule."""
+    parent, step_tail = int(ctx.parent[index]), ctx.tails[index]
+    entry = ctx.entries.get(ctx.fam.ids[index])
+    if entry is not None and "beside_over" in entry.evidence:
+        parent, step_tail = ctx.fam.index(entry.evidence["beside_over"]), entry.evidence["beside_over_step_tail"]
     reference = min(ctx.own_tail(parent), ctx.typical_tail())
-    return ctx.tails[index] - 1 > TAIL_EXCESS * (reference - 1) + TAIL_FLOOR
+    return step_tail - 1 > TAIL_EXCESS * (reference - 1) + TAIL_FLOOR
 
 
 def rank_parents(ctx: Context, index: int, candidates: tuple[np.ndarray, np.ndarray]) -> list[ParentCandidate]:
