@@ -11,7 +11,7 @@ from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
 from hubindex.lineage.evidence import held_share, inherited_noise
-from hubindex.lineage.runs import SPREAD_MAX, held_spread
+from hubindex.lineage.runs import SPREAD_MAX, held_spread, holds_whole
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
@@ -104,7 +104,8 @@ def holds_merge(ctx: Context, index: int, merge: int) -> bool:
     root: the merge's base when its sources are the root's own finetunes, and a common offset otherwise)?"""
     scaled, root = ctx.fam.scaled, ctx.root
     sources = scaled[ctx.merge_sources[merge]] - scaled[root]
-    return held_share(scaled[index] - scaled[root], scaled[merge] - scaled[root], sources) >= MERGE_SHARE
+    return held_share(scaled[index] - scaled[root], scaled[merge] - scaled[root], sources) >= MERGE_SHARE \
+        and holds_whole(scaled[index] - scaled[root], scaled[merge] - scaled[root], ctx.fam.bounds)
 
 
 def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray) -> tuple[int, float | None]:

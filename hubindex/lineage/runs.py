@@ -42,3 +42,14 @@ def held_spread(child_step: np.ndarray, parent_step: np.ndarray, bounds: np.ndar
     mean = float(weight @ coefficient)
     spread = float(np.sqrt(weight @ (coefficient - mean) ** 2))
     return spread / abs(mean) if mean else float("inf")
+
+
+def holds_whole(child_step: np.ndarray, parent_step: np.ndarray, bounds: np.ndarray | None) -> bool:
+    """Does a model hold a candidate parent's whole step, tensor by tensor (held_spread within SPREAD_MAX)? True
+    when the samples have no tensor structure (nothing to test). Used for merges as parents: a merge lies inside
+    its sources' hull, near the root, so where created times tie or are missing distance from the root puts it
+    before most of the family, and held_share (one coefficient per source over all tensors) passes a run of the
+    root that shares every source's direction unevenly (s113 floor and reset: the root's continued pretraining
+    beside a linear merge of three domain runs: held spread 0.76). A child of the merge holds the merge's step from
+    the root in every tensor alike (runs.py's argument, with the root as the merge's own parent)."""
+    return bounds is None or held_spread(child_step, parent_step, bounds) <= SPREAD_MAX
