@@ -101,7 +101,8 @@ def rank_candidates(ctx: Context, index: int, candidates: np.ndarray, distance: 
 
 def holds_merge(ctx: Context, index: int, merge: int) -> bool:
     """May model `index` be a child of `merge`: does it hold MERGE_SHARE of every source's part (steps from the
-    root: the merge's base when its sources are the root's own finetunes, and a common offset otherwise)?"""
+    root: the merge's base when its sources are the root's own finetunes, and a common offset otherwise), and the
+    merge's whole step in every tensor alike (runs.holds_whole)?"""
     scaled, root = ctx.fam.scaled, ctx.root
     sources = scaled[ctx.merge_sources[merge]] - scaled[root]
     return held_share(scaled[index] - scaled[root], scaled[merge] - scaled[root], sources) >= MERGE_SHARE \
