@@ -135,3 +135,35 @@ def test_a_merge_is_the_parent_only_of_a_model_that_holds_its_whole_step_in_ever
         assert holds_merge(ctx, 5, 3)
         # Without tensor structure only the share over all tensors is read, and it passes the run beside.
         assert holds_merge(ctx, 4, 3) is (bounds is None)
+
+
+def test_a_run_of_the_root_beside_a_line_is_told_by_the_lines_first_step_where_the_clock_is_silent():
+    """A long run from the root, decided after every member of a same-domain line (times tie: distance from the root
+    orders them), holds the step of the line's last member evenly but not the line's first step from the root: it is
+    a run of the root. A true child of the last member holds every step. With the clock ordering the pair, or a
+    parent that is itself the line's first member (the held walk tests that step), nothing is read here."""
+    from hubindex.lineage.context import Context
+    from hubindex.lineage.runs import run_of_root
+
+    rng = np.random.default_rng(4)
+    root = rng.standard_normal(TENSORS * WIDTH)
+    steps = [_capped(rng, 0.01) for _ in range(3)]
+    line = np.cumsum([root, *steps], axis=0)  # root, first, second, third
+    beside = root + SHARES * steps[0] + steps[1] + steps[2] + _capped(rng, 0.01)
+    child = line[3] + _capped(rng, 0.01)
+    weights = np.vstack([line, beside, child])
+    ids = ["t/root", "t/first", "t/second", "t/third", "t/beside", "t/child"]
+    family = _family(weights[:3], BOUNDS)
+    family = Family(root="t/root", ids=ids, raw=weights.astype(np.float32), scaled=weights,
+                    rows={m: {**family.rows["t/long"], "id": m} for m in ids}, adapters=[],
+                    kurtosis=np.zeros(len(ids)), bounds=BOUNDS)
+    ctx = Context(family)
+    ctx.times[:] = ctx.times[0]  # one time for all (a copied folder)
+    ctx.parent[1:4] = [0, 1, 2]
+    assert held_spread(beside - line[2], line[3] - line[2], BOUNDS) <= SPREAD_MAX  # the last step alone passes
+    first, spread = run_of_root(ctx, 4, 3)
+    assert first == 1 and spread > SPREAD_MAX
+    assert run_of_root(ctx, 5, 3) is None
+    assert run_of_root(ctx, 4, 1) is None
+    ctx.times[4] += 3600.0  # created after the line's last member: the clock, not this test, orders them
+    assert run_of_root(ctx, 4, 3) is None

@@ -11,7 +11,7 @@ from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
 from hubindex.lineage.evidence import held_share, inherited_noise
-from hubindex.lineage.runs import SPREAD_MAX, held_spread, holds_whole
+from hubindex.lineage.runs import SPREAD_MAX, held_spread, holds_whole, run_of_root
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
@@ -189,6 +189,8 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         if spread <= SPREAD_MAX or not len(match) or not ranked.allowed[match[0]]:
             break
         not_held, best = chosen, int(match[0])
+    if fam.bounds is not None and (first := run_of_root(ctx, index, int(ranked.members[best]))) is not None:
+        (not_held, spread), best = first, int(np.flatnonzero(ranked.members == ctx.root)[0])
     declared = declared_bases(fam.rows[model_id])
     if declared and declared[0] != fam.ids[ranked.members[best]]:
         match = next((int(p) for p in allowed if fam.ids[ranked.members[p]] == declared[0]), None)
