@@ -97,9 +97,73 @@ def test_a_merge_of_a_model_and_its_own_child_is_a_chain_read_backwards_only_whe
     ctx.times[:] = ctx.times[0]  # one time for all (a copied folder)
     assert chain_read_as_merge(ctx, 2, sources) == 3
     assert chain_read_as_merge(ctx, 2, sources[::-1]) == 3
-    assert chain_read_as_merge(ctx, 2, np.array([1, 3, 0])) is None  # three sources: a merge's business
+    # Any number of sources: one rule for a merge of a line (confidence.MERGE_OF_LINE_UNTIMED no longer needed).
+    assert chain_read_as_merge(ctx, 2, np.array([0, 3, 1])) == 3
     ctx.parent[3] = 0
     assert chain_read_as_merge(ctx, 2, sources) is None  # two runs of the root: a merge may combine them
     ctx.parent[3] = 1
-    ctx.times[3] += 3600.0  # the clock orders the two: the merge stands or falls on its own fit
+    ctx.times[3] -= 3600.0  # the child created before the model, the parent still tied with it: no order
+    assert chain_read_as_merge(ctx, 2, sources) == 3
+    ctx.times[1] -= 7200.0  # the clock puts every source before the model: the merge stands or falls on its fit
     assert chain_read_as_merge(ctx, 2, sources) is None
+    ctx.times[2] = np.nan  # a missing time orders nothing
+    assert chain_read_as_merge(ctx, 2, sources) == 3
+
+
+def test_a_merge_is_the_parent_only_of_a_model_that_holds_its_whole_step_in_every_tensor():
+    """A run of the root that shares every source's direction, unevenly from tensor to tensor (a continued
+    pretraining beside a merge of two domain runs: s113 floor and reset), holds each source's share over all
+    tensors (held_share) as a child of the merge would; only the per-tensor spread tells it never started there."""
+    from hubindex.lineage.context import Context
+    from hubindex.lineage.parents import holds_merge
+
+    rng = np.random.default_rng(3)
+    root = rng.standard_normal(TENSORS * WIDTH)
+    first, second = root + _capped(rng, 0.01), root + _capped(rng, 0.01)
+    merge = root + 0.6 * (first - root) + 0.5 * (second - root)
+    beside = root + SHARES * (merge - root) + _capped(rng, 0.01)
+    child = merge + _capped(rng, 0.01)
+    weights = np.stack([root, first, second, merge, beside, child])
+    ids = ["t/root", "t/first", "t/second", "t/merge", "t/beside", "t/child"]
+    for bounds in (BOUNDS, None):
+        family = _family(weights[:3], bounds)
+        rows = {m: {**family.rows["t/long"], "id": m} for m in ids}
+        family = Family(root="t/root", ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=rows,
+                        adapters=[], kurtosis=np.zeros(len(ids)), bounds=bounds)
+        ctx = Context(family)
+        ctx.merge_sources[3] = np.array([1, 2])
+        assert holds_merge(ctx, 5, 3)
+        # Without tensor structure only the share over all tensors is read, and it passes the run beside.
+        assert holds_merge(ctx, 4, 3) is (bounds is None)
+
+
+def test_a_run_of_the_root_beside_a_line_is_told_by_the_lines_first_step_where_the_clock_is_silent():
+    """A long run from the root, decided after every member of a same-domain line (times tie: distance from the root
+    orders them), holds the step of the line's last member evenly but not the line's first step from the root: it is
+    a run of the root. A true child of the last member holds every step. With the clock ordering the pair, or a
+    parent that is itself the line's first member (the held walk tests that step), nothing is read here."""
+    from hubindex.lineage.context import Context
+    from hubindex.lineage.runs import run_of_root
+
+    rng = np.random.default_rng(4)
+    root = rng.standard_normal(TENSORS * WIDTH)
+    steps = [_capped(rng, 0.01) for _ in range(3)]
+    line = np.cumsum([root, *steps], axis=0)  # root, first, second, third
+    beside = root + SHARES * steps[0] + steps[1] + steps[2] + _capped(rng, 0.01)
+    child = line[3] + _capped(rng, 0.01)
+    weights = np.vstack([line, beside, child])
+    ids = ["t/root", "t/first", "t/second", "t/third", "t/beside", "t/child"]
+    family = _family(weights[:3], BOUNDS)
+    family = Family(root="t/root", ids=ids, raw=weights.astype(np.float32), scaled=weights,
+                    rows={m: {**family.rows["t/long"], "id": m} for m in ids}, adapters=[],
+                    kurtosis=np.zeros(len(ids)), bounds=BOUNDS)
+    ctx = Context(family)
+    ctx.times[:] = ctx.times[0]  # one time for all (a copied folder)
+    ctx.parent[1:4] = [0, 1, 2]
+    assert held_spread(beside - line[2], line[3] - line[2], BOUNDS) <= SPREAD_MAX  # the last step alone passes
+    first, spread = run_of_root(ctx, 4, 3)
+    assert first == 1 and spread > SPREAD_MAX
+    assert run_of_root(ctx, 5, 3) is None
+    assert run_of_root(ctx, 4, 1) is None
+    ctx.times[4] += 3600.0  # created after the line's last member: the clock, not this test, orders them
+    assert run_of_root(ctx, 4, 3) is None

@@ -89,25 +89,26 @@ def infer_family(fam: Family) -> list[LineageEntry]:
             ctx.tails.pop(index, None)
         sources_index = np.array([fam.index(source) for source in merge.sources], dtype=np.int64)
         if (child := chain_read_as_merge(ctx, index, sources_index)) is not None:
-            # Model, then its child: each one decided as a finetune among its own candidates.
+            # Model, then its child: each one decided as a finetune among its own candidates. The fact stays in
+            # both answers' evidence (`merge_read_as_chain`: the sources the untimed merge fit named), for the
+            # confidence model: only the missing clock told the two readings apart.
             ctx.rank[index], ctx.rank[child] = ctx.rank[child], ctx.rank[index]
             for member in (index, child):
                 shortlist, shortlist_distance = ctx.neighbours.of(member)
                 keep = original[shortlist]
                 entries[fam.ids[member]] = choose_parent(ctx, member, shortlist[keep], shortlist_distance[keep])
+                entries[fam.ids[member]].evidence["merge_read_as_chain"] = list(merge.sources)
             continue
         merged[model_id] = set(merge.sources)
         ctx.merge_sources[index] = sources_index
         for source in merge.sources:
             ctx.merged_into.setdefault(fam.index(source), set()).add(index)
-        # A source the other's finetune, no clock: maybe the middle of their chain.
-        line = bool(np.isin(ctx.parent[sources_index], sources_index).any())
-        timed = bool(np.isfinite(ctx.times[[*sources_index, index]]).all()
-                     and (ctx.times[sources_index] < ctx.times[index]).all())
+        # A merge of a model and its own finetune with no clock to confirm it was read as their chain above, so
+        # the confidence's `line_untimed` case never reaches here.
         entries[model_id] = LineageEntry(
             model=model_id, parents=merge.sources, relation="merge", family=fam.root,
             confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares"),
-                                        any(source in merged for source in merge.sources), line and not timed),
+                                        any(source in merged for source in merge.sources)),
             evidence={"method": merge.method, "weights": merge.weights, "residual": round(merge.residual, 4),
                       **merge.evidence, **card_check(fam.rows[model_id], merge.sources)})
     for adapter in fam.adapters:
@@ -134,20 +135,21 @@ def infer_family(fam: Family) -> list[LineageEntry]:
 
 
 def chain_read_as_merge(ctx: Context, index: int, sources: np.ndarray) -> int | None:
-    """The source C of a two-source merge of A and C found for model B, when C was decided as A's child and the
-    clock does not order B and C: that is the chain A -> B -> C read backwards. Where times tie, distance from the
-    root orders the decisions (direction.py), and a child that partly undid its parent's step (another domain, a
-    parent saved in bf16) lies nearer the root than its parent, so it is decided first, from A; B, between A and C,
-    then fits a merge of its own parent and child (SLERP residual 0.11-0.12 on s106 and s109 reset). Merges combine
-    separate runs, not a model and its own finetune; B goes before C and both are decided as finetunes."""
-    if len(sources) != 2:
+    """A source C of the merge found for model B that was decided as the finetune of another source A, when the
+    clock does not put B after every source (some created time tied or missing): that is the chain A -> B -> C read
+    backwards. Where times tie, distance from the root orders the decisions (direction.py), and a child that partly
+    undid its parent's step (another domain, a parent saved in bf16) lies nearer the root than its parent, so it is
+    decided first, from A; B, between A and C, then fits a merge of its own parent and child (SLERP residual
+    0.11-0.12 on s106 and s109 reset). Merges combine separate runs, not a model and its own finetune (no merge of
+    the realistic zoos does); B goes before C and both are decided as finetunes. This is the one rule for a merge
+    of a line: confidence.MERGE_OF_LINE_UNTIMED (the same fact, read as a cap on the merge) is no longer reached.
+    With a clock that orders every source before B, the merge stands or falls on its own fit."""
+    times = ctx.times[[*sources, index]]
+    if np.isfinite(times).all() and (times[:-1] < times[-1]).all():
         return None
-    for parent, child in ((int(sources[0]), int(sources[1])), (int(sources[1]), int(sources[0]))):
-        times = ctx.times[[index, child]]
-        ordered = bool(np.isfinite(times).all() and times[0] != times[1])
-        if ctx.parent[child] == parent and not ordered:
-            return child
-    return None
+    parents = ctx.parent[sources]
+    line = np.flatnonzero((parents >= 0) & np.isin(parents, sources))
+    return int(sources[line[0]]) if len(line) else None
 
 
 def parent_candidates(fam: Family, model_id: str, ctx: Context | None = None) -> list[ParentCandidate]:

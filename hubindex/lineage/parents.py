@@ -11,7 +11,7 @@ from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
 from hubindex.lineage.evidence import held_share, inherited_noise
-from hubindex.lineage.runs import SPREAD_MAX, held_spread
+from hubindex.lineage.runs import SPREAD_MAX, held_spread, holds_whole, run_of_root
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
@@ -101,10 +101,12 @@ def rank_candidates(ctx: Context, index: int, candidates: np.ndarray, distance: 
 
 def holds_merge(ctx: Context, index: int, merge: int) -> bool:
     """May model `index` be a child of `merge`: does it hold MERGE_SHARE of every source's part (steps from the
-    root: the merge's base when its sources are the root's own finetunes, and a common offset otherwise)?"""
+    root: the merge's base when its sources are the root's own finetunes, and a common offset otherwise), and the
+    merge's whole step in every tensor alike (runs.holds_whole)?"""
     scaled, root = ctx.fam.scaled, ctx.root
     sources = scaled[ctx.merge_sources[merge]] - scaled[root]
-    return held_share(scaled[index] - scaled[root], scaled[merge] - scaled[root], sources) >= MERGE_SHARE
+    return held_share(scaled[index] - scaled[root], scaled[merge] - scaled[root], sources) >= MERGE_SHARE \
+        and holds_whole(scaled[index] - scaled[root], scaled[merge] - scaled[root], ctx.fam.bounds)
 
 
 def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray) -> tuple[int, float | None]:
@@ -216,6 +218,8 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         if held or not len(match) or not ranked.allowed[match[0]]:
             break
         not_held, best = chosen, int(match[0])
+    if fam.bounds is not None and (first := run_of_root(ctx, index, int(ranked.members[best]))) is not None:
+        (not_held, spread), best = first, int(np.flatnonzero(ranked.members == ctx.root)[0])
     declared = declared_bases(fam.rows[model_id])
     if declared and declared[0] != fam.ids[ranked.members[best]]:
         match = next((int(p) for p in allowed if fam.ids[ranked.members[p]] == declared[0]), None)
