@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from hubindex.lineage.evidence import increment_tail
@@ -332,6 +333,7 @@ def test_the_fast_evidence_forms_equal_their_reference_forms():
     """The lineage engine's cheaper forms compute the same numbers as the plain ones they replaced: increment tails
     by one selection and a max, least squares from the normal equations, the unmoved share without np.mean."""
     from hubindex.lineage.evidence import held_share, increment_tails, inherited_noise
+    from hubindex.lineage.linear import solve
     from hubindex.lineage.merge_search import _least_squares
     from hubindex.lineage.merges import SPARSE_UNMOVED, sparse_possible
 
@@ -356,6 +358,11 @@ def test_the_fast_evidence_forms_equal_their_reference_forms():
     rc, rp = child - basis @ (basis.T @ child), parent - basis @ (basis.T @ parent)
     assert np.isclose(inherited_noise(child, parent, rows), rc @ rp / np.linalg.norm(rc) / np.linalg.norm(rp),
                       rtol=1e-10)
+    gram, both = rows @ rows.T, rows @ np.stack([child, parent]).T  # LAPACK's dgesv direct: numpy's solve, bit for bit
+    assert np.array_equal(solve(gram, both), np.linalg.solve(gram, both))
+    assert np.array_equal(solve(gram, both[:, 0]), np.linalg.solve(gram, both[:, 0]))
+    with pytest.raises(np.linalg.LinAlgError):
+        solve(np.zeros((2, 2)), np.ones(2))
 
 
 def test_the_search_by_time_selects_what_the_search_of_every_column_does():
