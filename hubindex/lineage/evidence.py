@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hubindex.lineage.linear import solve
+
 COPY_MAX = 0.01  # relative weight distance under which two models hold the same weights (re-saved)
 ROUNDING = 2.0**-7  # bf16 rounds within 2^-8 relative; allow twice that
 PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}  # dtype rank: a re-save's original is the more precise
@@ -142,7 +144,7 @@ def inherited_noise(child: np.ndarray, parent: np.ndarray, others: np.ndarray) -
     # Both residuals off the others' span from one k x k solve of the normal equations (the others are separate
     # runs, independent): the projection through a QR basis up to the last bits, at about half the cost.
     try:
-        rc, rp = both - np.linalg.solve(rows @ rows.T, rows @ both.T).T @ rows
+        rc, rp = both - solve(rows @ rows.T, rows @ both.T).T @ rows
     except np.linalg.LinAlgError:
         basis, _ = np.linalg.qr(rows.T)
         rc, rp = both - (both @ basis) @ basis.T
@@ -161,7 +163,7 @@ def held_share(child_task: np.ndarray, merge_task: np.ndarray, source_tasks: np.
     # Both least-squares fits from one k x k solve of the normal equations (a merge's sources are independent):
     # np.linalg.lstsq's two SVDs of the [d, k] basis gave the same coefficients up to the last bits, at 4x the cost.
     try:
-        held, share = np.linalg.solve(rows @ rows.T, rows @ both.T).T
+        held, share = solve(rows @ rows.T, rows @ both.T).T
     except np.linalg.LinAlgError:
         held, share = np.linalg.lstsq(rows.T, both.T, rcond=None)[0].T
     usable = np.abs(share) > 1e-12
