@@ -3,6 +3,7 @@ look like one optimizer run (evidence.increment_tail), a checked card, then the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +71,8 @@ def with_lineage(ctx: Context, index: int, candidates: np.ndarray, distance: np.
     if not above:
         return candidates, distance
     extra = np.array(sorted(above), dtype=np.int64)
-    extra_distance = np.linalg.norm(ctx.fam.scaled[extra] - ctx.fam.scaled[index], axis=1)
+    steps = ctx.fam.scaled[extra] - ctx.fam.scaled[index]
+    extra_distance = np.sqrt(np.add.reduce(steps * steps, axis=1))  # np.linalg.norm's own sum, without its checks
     return np.concatenate([candidates, extra]), np.concatenate([distance, extra_distance])
 
 
@@ -127,9 +129,10 @@ def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray)
         return above, None
     steps = scaled[others] - scaled[above]
     child, own = scaled[index] - scaled[above], scaled[parent] - scaled[above]
-    lengths = np.linalg.norm(steps, axis=1) + 1e-30
-    to_child = steps @ child / lengths / (np.linalg.norm(child) + 1e-30)
-    to_parent = steps @ own / lengths / (np.linalg.norm(own) + 1e-30)
+    # np.linalg.norm's own sums (x.dot(x) for a vector), without its checks: called for every finetune
+    lengths = np.sqrt(np.add.reduce(steps * steps, axis=1)) + 1e-30
+    to_child = steps @ child / lengths / (math.sqrt(child.dot(child)) + 1e-30)
+    to_parent = steps @ own / lengths / (math.sqrt(own.dot(own)) + 1e-30)
     keep = np.flatnonzero((to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN))
     if not len(keep):
         return above, None
