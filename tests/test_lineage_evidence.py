@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from hubindex.lineage.evidence import increment_tail
@@ -331,7 +332,8 @@ def test_only_a_model_holding_every_share_of_a_merge_may_be_its_child():
 def test_the_fast_evidence_forms_equal_their_reference_forms():
     """The lineage engine's cheaper forms compute the same numbers as the plain ones they replaced: increment tails
     by one selection and a max, least squares from the normal equations, the unmoved share without np.mean."""
-    from hubindex.lineage.evidence import held_share, increment_tails
+    from hubindex.lineage.evidence import held_share, increment_tails, inherited_noise
+    from hubindex.lineage.linear import solve
     from hubindex.lineage.merge_search import _least_squares
     from hubindex.lineage.merges import SPARSE_UNMOVED, sparse_possible
 
@@ -351,3 +353,30 @@ def test_the_fast_evidence_forms_equal_their_reference_forms():
     for unmoved in (0, 2, 3, 40):
         task = np.where(np.arange(1024) < unmoved, 0.0, 1.0)
         assert sparse_possible(task) == (float(np.mean(task == 0)) >= SPARSE_UNMOVED)
+    child, parent = target, merge + 0.1 * rng.normal(size=1024)  # residuals off the others' span, through a QR
+    basis, _ = np.linalg.qr(rows.T)
+    rc, rp = child - basis @ (basis.T @ child), parent - basis @ (basis.T @ parent)
+    assert np.isclose(inherited_noise(child, parent, rows), rc @ rp / np.linalg.norm(rc) / np.linalg.norm(rp),
+                      rtol=1e-10)
+    # LAPACK's dgesv called directly: numpy's solve (bit for bit where numpy and scipy ship the same getrf, as here)
+    gram, both = rows @ rows.T, rows @ np.stack([child, parent]).T
+    assert np.allclose(solve(gram, both), np.linalg.solve(gram, both), rtol=1e-12, atol=0)
+    assert np.allclose(solve(gram, both[:, 0]), np.linalg.solve(gram, both[:, 0]), rtol=1e-12, atol=0)
+    with pytest.raises(np.linalg.LinAlgError):
+        solve(np.zeros((2, 2)), np.ones(2))
+
+
+def test_the_search_by_time_selects_what_the_search_of_every_column_does():
+    """With every created time known, each block of models is searched among the members created no later than
+    its last one (a prefix in time order): the same projected candidates as searching every column."""
+    from hubindex.lineage.neighbours import _search_all, _search_by_time
+
+    rng = np.random.default_rng(5)
+    reduced = rng.normal(size=(400, 32)).astype(np.float32)
+    times = rng.permutation(400).astype(np.float64)
+    times[:30] = times[30]  # a tie: tied members may precede each other
+    squares = np.einsum("ij,ij->i", reduced, reduced)
+    offset = np.float32(4 * squares.max() + 1)
+    every = _search_all(reduced, squares, times, 24, offset, block=64)
+    by_time = _search_by_time(reduced, squares, times, 24, offset, block=64)
+    assert all(set(a) == set(b) for a, b in zip(every, by_time, strict=True))

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hubindex.lineage.linear import solve
+
 COPY_MAX = 0.01  # relative weight distance under which two models hold the same weights (re-saved)
 ROUNDING = 2.0**-7  # bf16 rounds within 2^-8 relative; allow twice that
 PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}  # dtype rank: a re-save's original is the more precise
@@ -109,16 +111,21 @@ def ratio_modes(task: np.ndarray, source_tasks: np.ndarray, decimals: int = 4) -
 def increment_tails(child: np.ndarray, parents: np.ndarray, rounding: float = 0.0) -> np.ndarray:
     """increment_tail of `child` from each row of `parents`, in one partition of the [rows, d] displacements.
     `rounding`: the child's stored precision (HALF_ULP), taken off each displacement in proportion to the weight."""
-    delta = np.abs(child - np.atleast_2d(parents))  # float32 samples: plenty for a ratio of two order statistics
+    # float32 samples: plenty for a ratio of two order statistics. In place: one [rows, d] array, no temporaries.
+    delta = np.subtract(child, np.atleast_2d(parents))
+    np.abs(delta, out=delta)
     if rounding:
-        delta = np.maximum(delta - rounding * np.abs(child), 0.0)
+        np.subtract(delta, rounding * np.abs(child), out=delta)
+        np.maximum(delta, 0.0, out=delta)
     d = delta.shape[1]
     if d < 100:
         return np.ones(len(delta))
     q = int(0.99 * d)
     # One selection and a max: the same two order statistics as partitioning at [q, d - 1] at once, which numpy
     # does about three times slower on several rows.
-    p99, peak = np.partition(delta, q, axis=1)[:, q], delta.max(axis=1)
+    peak = delta.max(axis=1)
+    delta.partition(q, axis=1)  # in place: the q-th smallest value is the same whichever copy is partitioned
+    p99 = delta[:, q]
     return np.where(p99 > 0, peak / np.where(p99 > 0, p99, 1.0), 1.0)
 
 
@@ -137,9 +144,15 @@ def inherited_noise(child: np.ndarray, parent: np.ndarray, others: np.ndarray) -
     e_P + (its own step's residual), correlation 1 / sqrt(1 + |own|^2 / |e_P|^2) with the parent's (0.71 when its
     own step is as large as the parent's). A sibling trained from Q shares only the common part: correlation ~0
     (independent noise). Returns the correlation of the two residuals."""
-    basis, _ = np.linalg.qr(np.asarray(others, dtype=np.float64).T)
-    rc = child - basis @ (basis.T @ child)
-    rp = parent - basis @ (basis.T @ parent)
+    rows = np.asarray(others, dtype=np.float64)
+    both = np.stack([child, parent]).astype(np.float64)
+    # Both residuals off the others' span from one k x k solve of the normal equations (the others are separate
+    # runs, independent): the projection through a QR basis up to the last bits, at about half the cost.
+    try:
+        rc, rp = both - solve(rows @ rows.T, rows @ both.T).T @ rows
+    except np.linalg.LinAlgError:
+        basis, _ = np.linalg.qr(rows.T)
+        rc, rp = both - (both @ basis) @ basis.T
     norm = float(np.linalg.norm(rc) * np.linalg.norm(rp))
     return float(rc @ rp) / norm if norm > 0 else 0.0
 
@@ -155,7 +168,7 @@ def held_share(child_task: np.ndarray, merge_task: np.ndarray, source_tasks: np.
     # Both least-squares fits from one k x k solve of the normal equations (a merge's sources are independent):
     # np.linalg.lstsq's two SVDs of the [d, k] basis gave the same coefficients up to the last bits, at 4x the cost.
     try:
-        held, share = np.linalg.solve(rows @ rows.T, rows @ both.T).T
+        held, share = solve(rows @ rows.T, rows @ both.T).T
     except np.linalg.LinAlgError:
         held, share = np.linalg.lstsq(rows.T, both.T, rcond=None)[0].T
     usable = np.abs(share) > 1e-12

@@ -12,6 +12,7 @@ import numpy as np
 from hubindex.lineage.context import Context
 from hubindex.lineage.direction import weight_order
 from hubindex.lineage.evidence import round_bf16
+from hubindex.lineage.linear import solve
 from hubindex.lineage.merges import MAX_SOURCES, Incomplete, MergeFit, detect_merge, sparse_possible
 
 ROUNDED = {"BF16": round_bf16, "F16": lambda x: x.astype(np.float16).astype(np.float64)}
@@ -108,15 +109,20 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
     scanned = possible(members)  # every possible source is in the prefix (not_after excludes the rest)
     if scanned.sum() < 2:
         return np.zeros(0, dtype=np.int64)
+    unscanned = np.flatnonzero(~scanned)
     all_tasks = ctx.tasks()
     target = all_tasks[index]
+    enough = 0.01 * np.linalg.norm(target)
     chosen: list[int] = []
     left, left_projected = target, reduced[index]
     for _ in range(MAX_SOURCES):
-        alignment = np.where(scanned, rows @ left_projected.astype(np.float32), -np.inf)
-        count = min(PURSUIT_SEEDS, len(alignment))
-        seeds = np.argpartition(-alignment, count - 1)[:count]
-        seeds = members[seeds[np.isfinite(alignment[seeds])]]
+        # Minus the alignment, +inf where no source may be, in place: the array argpartition selected from before.
+        negated = rows @ left_projected.astype(np.float32)
+        np.negative(negated, out=negated)
+        negated[unscanned] = np.inf
+        count = min(PURSUIT_SEEDS, len(negated))
+        seeds = np.argpartition(negated, count - 1)[:count]
+        seeds = members[seeds[np.isfinite(negated[seeds])]]
         pool = np.unique(np.concatenate([seeds, ctx.neighbours.index[seeds, :PURSUIT_NEIGHBOURS].ravel()]))
         pool = pool[possible(pool)]
         pool = pool[~ctx.marked(np.array(chosen, dtype=np.int64), pool)]
@@ -131,7 +137,7 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
         weights = _least_squares(sources, target)
         left = target - weights @ sources
         left_projected = reduced[index] - weights @ reduced[chosen]
-        if np.linalg.norm(left) < 0.01 * np.linalg.norm(target):
+        if np.linalg.norm(left) < enough:
             break
     return np.array(chosen, dtype=np.int64)
 
@@ -141,7 +147,7 @@ def _least_squares(rows: np.ndarray, target: np.ndarray) -> np.ndarray:
     solve): the same solution as np.linalg.lstsq, whose SVD of the [d, k] matrix cost most of the pursuit's time,
     up to rounding in the last bits."""
     try:
-        return np.linalg.solve(rows @ rows.T, rows @ target)
+        return solve(rows @ rows.T, rows @ target)
     except np.linalg.LinAlgError:  # dependent rows (never two originals with one task vector): the minimum norm one
         return np.linalg.lstsq(rows.T, target, rcond=None)[0]
 

@@ -23,6 +23,7 @@ from itertools import combinations
 import numpy as np
 
 from hubindex.lineage.evidence import ratio_modes
+from hubindex.lineage.linear import solve
 
 SPARSE_SHARE = 0.05  # ratio-mode share that marks a possible sparse-merge source
 # Share of the moved coordinates a sparse merge's sources may leave unexplained (merges.unexplained): 0 with every
@@ -89,7 +90,7 @@ def free_residual(gram: np.ndarray) -> float:
     g, b = gram[1:, 1:], gram[1:, 0]
     ridge = 1e-12 * np.trace(g) * np.eye(len(g))
     try:
-        weights = np.linalg.solve(g + ridge, b)
+        weights = solve(g + ridge, b)
     except np.linalg.LinAlgError:
         return 0.0
     return float(np.sqrt(max(gram[0, 0] - weights @ b, 0.0) / max(gram[0, 0], 1e-30)))

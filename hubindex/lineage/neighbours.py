@@ -68,15 +68,49 @@ def nearest_members(scaled: np.ndarray, k: int = SHORTLIST, times: np.ndarray | 
     squares = np.einsum("ij,ij->i", reduced, reduced)
     # Later members sort after every other one: their squared distances are raised past the largest possible one.
     later_offset = np.float32(4 * squares.max() + 1)
+    search = _search_by_time if times is not None and not np.isnan(times).any() else _search_all
+    found = search(reduced, squares, times, wide, later_offset)
+    return Neighbours(*_rerank(scaled, found, k, times), reduced)
+
+
+def _search_all(reduced: np.ndarray, squares: np.ndarray, times: np.ndarray | None, wide: int,
+                later_offset: np.float32, block: int = SEARCH_ROWS) -> np.ndarray:
+    """[n, wide] members with the smallest projected keys (squared distance, raised by later_offset where a
+    member was created later), each row against every column."""
+    n = len(reduced)
     found = np.empty((n, wide), dtype=np.int64)
-    for a in range(0, n, SEARCH_ROWS):
-        rows = slice(a, min(n, a + SEARCH_ROWS))
+    for a in range(0, n, block):
+        rows = slice(a, min(n, a + block))
         key = squares[rows, None] + squares[None, :] - 2 * (reduced[rows] @ reduced.T)
         if times is not None:  # the offset added where a member is later (adding 0 elsewhere changed nothing)
             np.add(key, later_offset, out=key, where=_later(times, rows))
         key[np.arange(key.shape[0]), np.arange(rows.start, rows.stop)] = np.inf  # never its own neighbour
         found[rows] = np.argpartition(key, wide - 1, axis=1)[:, :wide]
-    return Neighbours(*_rerank(scaled, found, k, times), reduced)
+    return found
+
+
+def _search_by_time(reduced: np.ndarray, squares: np.ndarray, times: np.ndarray, wide: int,
+                    later_offset: np.float32, block: int = SEARCH_ROWS) -> np.ndarray:
+    """The projected search when every created time is known: rows in time order, each block of rows against the
+    members created no later than its last row only (a prefix in time order; about half the products, keys and
+    selections of searching every column). Later members rank after all others, so a model with at least `wide`
+    members not created after it never selects one beyond the prefix; blocks with a model that has fewer search
+    every column, as _search_all does. The products come from other BLAS calls than the untimed search's,
+    so projected distances may differ in their last float32 bits (the exact re-rank follows)."""
+    n = len(reduced)
+    order = np.argsort(times, kind="stable")
+    by_time, squares, sorted_times = reduced[order], squares[order], times[order]
+    # Members not created after each one (itself included): it may choose among count - 1 of them.
+    count = np.searchsorted(sorted_times, sorted_times, side="right")
+    found = np.empty((n, wide), dtype=np.int64)
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        columns = n if count[a] - 1 < wide else int(count[b - 1])
+        key = squares[a:b, None] + squares[None, :columns] - 2 * (by_time[a:b] @ by_time[:columns].T)
+        np.add(key, later_offset, out=key, where=sorted_times[None, :columns] > sorted_times[a:b, None])
+        key[np.arange(b - a), np.arange(a, b)] = np.inf  # never its own neighbour
+        found[order[a:b]] = order[np.argpartition(key, wide - 1, axis=1)[:, :wide]]
+    return found
 
 
 def _rerank(scaled: np.ndarray, found: np.ndarray, k: int, times: np.ndarray | None = None
@@ -88,12 +122,20 @@ def _rerank(scaled: np.ndarray, found: np.ndarray, k: int, times: np.ndarray | N
     n, wide = found.shape
     found = np.ascontiguousarray(found, dtype=np.int64)
     single = np.ascontiguousarray(scaled, dtype=np.float32)
-    squared = np.empty((n, wide), dtype=np.float32)
-    faiss.fvec_L2sqr_by_idx(faiss.swig_ptr(squared), faiss.swig_ptr(single), faiss.swig_ptr(single),
-                            faiss.swig_ptr(found), single.shape[1], n, wide)
+    # Rows in the order of their smallest candidate index: neighbouring rows then share candidates, whose samples
+    # are still in cache (0.8 -> 0.45 s at 10k models). Each pair's sum is the same whatever the order.
+    visit = np.argsort(found.min(axis=1), kind="stable")
+    queries, candidates = single[visit], np.ascontiguousarray(found[visit])
+    squared_visited = np.empty((n, wide), dtype=np.float32)
+    faiss.fvec_L2sqr_by_idx(faiss.swig_ptr(squared_visited), faiss.swig_ptr(queries), faiss.swig_ptr(single),
+                            faiss.swig_ptr(candidates), single.shape[1], n, wide)
+    squared = np.empty_like(squared_visited)
+    squared[visit] = squared_visited
     exact = np.sqrt(squared.astype(np.float64))
     later = np.zeros(found.shape, dtype=bool) if times is None else times[found] > times[:, None]
-    order = np.lexsort((exact, later), axis=1)[:, :k]
+    # Equal distances (a model and its exact copy) in member order: the order the search found them in depends on
+    # the search's blocks.
+    order = np.lexsort((found, exact, later), axis=1)[:, :k]
     index = np.take_along_axis(found, order, axis=1)
     distance = np.take_along_axis(exact, order, axis=1)
     near = distance < NEAR * np.linalg.norm(scaled, axis=1)[:, None]

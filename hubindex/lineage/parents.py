@@ -3,6 +3,7 @@ look like one optimizer run (evidence.increment_tail), a checked card, then the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,13 +61,18 @@ def with_lineage(ctx: Context, index: int, candidates: np.ndarray, distance: np.
                                                                                                   np.ndarray]:
     """The shortlist plus the inferred parents and grandparents of its earlier members: in a fan, siblings crowd
     the shortlist and can push the common parent out of it, but a sibling decided earlier names that parent."""
-    above = ctx.parent[candidates[ctx.before(candidates, index)]]
-    above = np.concatenate([above, ctx.parent[above[above >= 0]]])
-    above = np.unique(above[above >= 0])
-    extra = above[~ctx.marked(np.append(candidates, index), above)]
-    if not len(extra):
+    parents = ctx.parent[candidates[ctx.before(candidates, index)]]
+    # Sorted, without duplicates, candidates or the model itself: as np.unique and ctx.marked gave it, through
+    # Python sets (a few dozen indices: np.unique's overhead cost more than the rest of this function).
+    above = {*parents.tolist(), *ctx.parent[parents[parents >= 0]].tolist()}
+    above.discard(-1)
+    above.difference_update(candidates.tolist())
+    above.discard(index)
+    if not above:
         return candidates, distance
-    extra_distance = np.linalg.norm(ctx.fam.scaled[extra] - ctx.fam.scaled[index], axis=1)
+    extra = np.array(sorted(above), dtype=np.int64)
+    steps = ctx.fam.scaled[extra] - ctx.fam.scaled[index]
+    extra_distance = np.sqrt(np.add.reduce(steps * steps, axis=1))  # np.linalg.norm's own sum, without its checks
     return np.concatenate([candidates, extra]), np.concatenate([distance, extra_distance])
 
 
@@ -87,9 +93,11 @@ def rank_candidates(ctx: Context, index: int, candidates: np.ndarray, distance: 
     possible = before.copy()
     if index in ctx.merged_into:  # a merge that contains this model is no parent of it
         possible &= ~ctx.marked(np.fromiter(ctx.merged_into[index], dtype=np.int64), candidates)
-    for position in np.flatnonzero(possible):
-        if (merge := int(candidates[position])) in ctx.merge_sources:
-            possible[position] = holds_merge(ctx, index, merge)
+    if ctx.merge_sources:
+        listed = candidates.tolist()  # dict look-ups on Python ints: no numpy scalar per candidate
+        for position in np.flatnonzero(possible).tolist():
+            if (merge := listed[position]) in ctx.merge_sources:
+                possible[position] = holds_merge(ctx, index, merge)
     # The root is always possible: a finetune "older" than its family root only shows unreliable times.
     allowed = (candidates == root) | (possible & (cosine <= BETWEEN))
     # Beside by angle, yet farther from the root than the candidate (along a chain the distance from the root grows,
@@ -123,9 +131,10 @@ def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray)
         return above, None
     steps = scaled[others] - scaled[above]
     child, own = scaled[index] - scaled[above], scaled[parent] - scaled[above]
-    lengths = np.linalg.norm(steps, axis=1) + 1e-30
-    to_child = steps @ child / lengths / (np.linalg.norm(child) + 1e-30)
-    to_parent = steps @ own / lengths / (np.linalg.norm(own) + 1e-30)
+    # np.linalg.norm's own sums (x.dot(x) for a vector), without its checks: called for every finetune
+    lengths = np.sqrt(np.add.reduce(steps * steps, axis=1)) + 1e-30
+    to_child = steps @ child / lengths / (math.sqrt(child.dot(child)) + 1e-30)
+    to_parent = steps @ own / lengths / (math.sqrt(own.dot(own)) + 1e-30)
     keep = np.flatnonzero((to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN))
     if not len(keep):
         return above, None
