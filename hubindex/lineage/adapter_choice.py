@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hubindex.catalog import Catalog
+from hubindex.catalog.adapter_facts import adapter_fact_rows, keep_base_alignment, replace_adapter_facts
 from hubindex.status import BaseSource
 
 # The weights' choice is kept when its alignment is within this share of the best: measured on design seeds 102-104
@@ -100,30 +101,16 @@ def wins_every_subset(challenger: str, holder: str, held_out: dict[str, list[flo
 
 def store(catalog: Catalog, adapter: str, revision: str, facts: list[Fact]) -> None:
     """Replace the stored facts of `adapter` with those measured on `revision`."""
-    catalog.con.execute("DELETE FROM adapter_base_facts WHERE adapter = ?", [adapter])
-    for f in facts:
-        catalog.con.execute(
-            "INSERT INTO adapter_base_facts (adapter, revision, candidate, preferred, continuation, offset_cosine, "
-            "alignment, held_out, simulated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [adapter, revision, f.candidate, f.preferred, f.continuation, f.offset_cosine, f.alignment,
-             None if f.held_out is None else list(f.held_out), f.simulated])
-    _keep_alignment(catalog, adapter)
-
-
-def _keep_alignment(catalog: Catalog, adapter: str) -> None:
-    """`models.base_alignment`: the stored alignment of the base the adapter has now (NULL if not measured)."""
-    catalog.con.execute("UPDATE models SET base_alignment = (SELECT f.alignment FROM adapter_base_facts f "
-                        "WHERE f.adapter = models.id AND f.candidate = models.base AND f.revision = models.revision) "
-                        "WHERE id = ?", [adapter])
+    replace_adapter_facts(catalog, adapter, revision, [
+        (f.candidate, f.preferred, f.continuation, f.offset_cosine, f.alignment,
+         None if f.held_out is None else list(f.held_out), f.simulated) for f in facts])
 
 
 def stored(catalog: Catalog) -> dict[tuple[str, str], list[Fact]]:
     """Stored facts per (adapter, revision measured), candidates in name order."""
     out: dict[tuple[str, str], list[Fact]] = {}
     for adapter, revision, candidate, preferred, continuation, offset, alignment, held_out, simulated in \
-            catalog.con.execute("SELECT adapter, revision, candidate, preferred, continuation, offset_cosine, "
-                                "alignment, held_out, simulated FROM adapter_base_facts ORDER BY adapter, candidate"
-                                ).fetchall():
+            adapter_fact_rows(catalog):
         out.setdefault((adapter, revision), []).append(Fact(
             candidate, preferred, continuation, offset, alignment, None if held_out is None else tuple(held_out),
             simulated))
@@ -149,6 +136,6 @@ def redecide(catalog: Catalog) -> dict[str, tuple[str, float]]:
         if base == row["base"] and row["base_margin"] is not None and abs(margin - row["base_margin"]) < 1e-12:
             continue
         catalog.set_base(row["id"], present[base]["family"] or base, base, BaseSource.GRADIENT, margin)
-        _keep_alignment(catalog, row["id"])
+        keep_base_alignment(catalog, row["id"])
         changed[row["id"]] = decided
     return changed
