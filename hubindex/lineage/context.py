@@ -61,6 +61,12 @@ class Context:
         (direction.weight_order): time is evidence, not an oracle."""
         return self.rank[candidates] < self.rank[member]
 
+    def clock_orders(self, earlier: np.ndarray | list[int], later: int) -> bool:
+        """Do known created times put every one of `earlier` strictly before `later`? False where a time is missing
+        or tied: then only the weights can order them."""
+        times = self.times[[*earlier, later]]
+        return bool(np.isfinite(times).all() and (times[:-1] < times[-1]).all())
+
     def not_after(self, candidates: np.ndarray, member: int) -> np.ndarray:
         """May each candidate be a merge source of `member`? Only a created time known to be later forbids: a
         merge lies inside its sources' hull, nearer the root than they are, so distance gives no order there."""

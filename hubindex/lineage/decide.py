@@ -144,8 +144,7 @@ def chain_read_as_merge(ctx: Context, index: int, sources: np.ndarray) -> int | 
     the realistic zoos does); B goes before C and both are decided as finetunes. This is the one rule for a merge
     of a line: confidence.MERGE_OF_LINE_UNTIMED (the same fact, read as a cap on the merge) is no longer reached.
     With a clock that orders every source before B, the merge stands or falls on its own fit."""
-    times = ctx.times[[*sources, index]]
-    if np.isfinite(times).all() and (times[:-1] < times[-1]).all():
+    if ctx.clock_orders(sources, index):
         return None
     parents = ctx.parent[sources]
     line = np.flatnonzero((parents >= 0) & np.isin(parents, sources))

@@ -242,7 +242,7 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         max(0.0, 1 - ranked.distance[best] / ranked.distance[second])
     tail_margin = min(others) - tail[best] if others else 0.0
     parent = int(ranked.members[best])
-    timed = bool(np.isfinite(ctx.times[[parent, index]]).all() and ctx.times[parent] < ctx.times[index])
+    timed = ctx.clock_orders([parent], index)
     # Child of the parent, or its sibling? The parent's own parent (the root for models decided otherwise) is the
     # alternative that distance and tail tell apart least well: about as near as the parent is no evidence either way.
     ancestor = -1 if parent == ctx.root else (int(ctx.parent[parent]) if ctx.parent[parent] >= 0 else ctx.root)

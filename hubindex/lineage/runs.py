@@ -74,8 +74,7 @@ def run_of_root(ctx: Context, index: int, chosen: int) -> tuple[int, float] | No
     a finetune of a finetune: at most 0.27 at any level, 45 on the real clocks of 105-113). Only the first step is
     read, and only the root is the answer: testing every level moved true children of a wrongly decided member
     (s106-reset: children of a bf16 finetune given a short run's child) off their right parent."""
-    times = ctx.times[[chosen, index]]
-    if chosen == ctx.root or (np.isfinite(times).all() and times[0] < times[1]):
+    if chosen == ctx.root or ctx.clock_orders([chosen], index):
         return None
     first = chosen
     for _ in range(LINE_DEPTH):
