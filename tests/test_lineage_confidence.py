@@ -73,15 +73,6 @@ def test_a_child_of_an_unordered_resave_pair_is_no_surer_than_the_pair():
             assert found[ids[3]].confidence > confidence.RESAVE_UNORDERED
 
 
-def test_a_merge_of_a_model_and_its_own_finetune_is_doubtful_without_a_clock():
-    """A chain member M between its parent A and its child B fits a SLERP of A and B as well as a merge does; only
-    created times say whether M came after B."""
-    tight = confidence.merge(0.05, None)
-    assert confidence.merge(0.05, None, line_untimed=True) == confidence.MERGE_OF_LINE_UNTIMED < tight
-    assert confidence.MERGE_OF_LINE_UNTIMED < confidence.FINETUNE_BASE
-    assert confidence.merge(0.05, None, True, line_untimed=True) == confidence.MERGE_OF_LINE_UNTIMED
-
-
 def test_a_finetune_whose_nearest_candidate_a_test_overruled_is_no_surer_than_one_with_no_margin():
     """The sibling or hold test moved the parent away from the nearest candidate: the score's margins measured the
     candidate that lost, so a sure-looking score is capped; the cap never raises a score, and a low-rank delta from

@@ -97,7 +97,7 @@ def test_a_merge_of_a_model_and_its_own_child_is_a_chain_read_backwards_only_whe
     ctx.times[:] = ctx.times[0]  # one time for all (a copied folder)
     assert chain_read_as_merge(ctx, 2, sources) == 3
     assert chain_read_as_merge(ctx, 2, sources[::-1]) == 3
-    # Any number of sources: one rule for a merge of a line (confidence.MERGE_OF_LINE_UNTIMED no longer needed).
+    # Any number of sources: one rule for a merge of a line.
     assert chain_read_as_merge(ctx, 2, np.array([0, 3, 1])) == 3
     ctx.parent[3] = 0
     assert chain_read_as_merge(ctx, 2, sources) is None  # two runs of the root: a merge may combine them

@@ -58,12 +58,6 @@ SPARSE_MERGE = 0.7
 # A source that is itself a merge found earlier shares the task vectors of its own sources: the fit cannot tell a
 # merge of that merge from a merge of its sources (both such answers on design seeds 105-107 were wrong).
 MERGE_OF_MERGE = 0.6
-# A merge of a model and its own finetune (one source is the other's decided parent) whose order the clock does not
-# confirm (times tied or missing): a model in the middle of a chain A -> M -> B lies between its parent and its
-# child just as a merge of A and B does (SLERP or linear of two points on one line), and only the clock says which
-# came last. Both such answers on design seeds 105-110 were chain members (s106-reset, s109-reset, raw 0.88-0.89);
-# no timed one was seen. At the level of a guess.
-MERGE_OF_LINE_UNTIMED = 0.3
 ROOT_BY_TIME = 1.0
 ROOT_BY_WEIGHTS = 0.9  # the smallest norm among members whose times tie
 RESAVE_FLOOR = 0.5
@@ -136,14 +130,11 @@ def from_evidence(relation: str, evidence: dict, score: float) -> float:
     return score
 
 
-def merge(residual: float, sparse_shares: list[float] | None, merge_source: bool = False,
-          line_untimed: bool = False) -> float:
+def merge(residual: float, sparse_shares: list[float] | None, merge_source: bool = False) -> float:
     """A dense merge by its residual, a sparse one (`sparse_shares`: its sources' ratio-mode shares) at one level;
-    `merge_source`: some source is itself a merge; `line_untimed`: one source is the other's finetune and the clock
-    does not put the merge after its sources (it may sit in the middle of their chain)."""
+    `merge_source`: some source is itself a merge. (A merge of a model and its own finetune that the clock does not
+    confirm never reaches here: decide.chain_read_as_merge reads it as their chain.)"""
     sure = SPARSE_MERGE if sparse_shares else float(np.clip(1 - residual, *MERGE_RANGE))
-    if line_untimed:
-        sure = min(sure, MERGE_OF_LINE_UNTIMED)
     return min(sure, MERGE_OF_MERGE) if merge_source else sure
 
 

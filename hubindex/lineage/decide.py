@@ -103,8 +103,6 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         ctx.merge_sources[index] = sources_index
         for source in merge.sources:
             ctx.merged_into.setdefault(fam.index(source), set()).add(index)
-        # A merge of a model and its own finetune with no clock to confirm it was read as their chain above, so
-        # the confidence's `line_untimed` case never reaches here.
         entries[model_id] = LineageEntry(
             model=model_id, parents=merge.sources, relation="merge", family=fam.root,
             confidence=confidence.merge(merge.residual, merge.evidence.get("mode_shares"),
@@ -142,8 +140,7 @@ def chain_read_as_merge(ctx: Context, index: int, sources: np.ndarray) -> int | 
     decided first, from A; B, between A and C, then fits a merge of its own parent and child (SLERP residual
     0.11-0.12 on s106 and s109 reset). Merges combine separate runs, not a model and its own finetune (no merge of
     the realistic zoos does); B goes before C and both are decided as finetunes. This is the one rule for a merge
-    of a line: confidence.MERGE_OF_LINE_UNTIMED (the same fact, read as a cap on the merge) is no longer reached.
-    With a clock that orders every source before B, the merge stands or falls on its own fit."""
+    of a line. With a clock that orders every source before B, the merge stands or falls on its own fit."""
     if ctx.clock_orders(sources, index):
         return None
     parents = ctx.parent[sources]
