@@ -61,8 +61,7 @@ def decide(facts: list[Fact]) -> tuple[str, float] | None:
     if len(tied) == 1:
         return decided
     ranked = sorted(tied, key=lambda c: (-simulated[c], c))
-    best, second = simulated[ranked[0]], simulated[ranked[1]]
-    return ranked[0], float(np.clip((best - second) / best, 0.0, 1.0)) if best > 0 else 0.0
+    return ranked[0], relative_margin(simulated[ranked[0]], simulated[ranked[1]])
 
 
 def by_alignment(alignments: dict[str, float], preferred: str | None = None,
@@ -83,10 +82,14 @@ def by_alignment(alignments: dict[str, float], preferred: str | None = None,
             or not wins_every_subset(ranked[0], preferred, held_out)):
         ranked.remove(preferred)
         ranked.insert(0, preferred)
-    chosen = alignments[ranked[0]]
     second = alignments[ranked[1]] if len(ranked) > 1 else -1.0
-    margin = float(np.clip((chosen - second) / chosen, 0.0, 1.0)) if chosen > 0 else 0.0
-    return ranked[0], margin
+    return ranked[0], relative_margin(alignments[ranked[0]], second)
+
+
+def relative_margin(chosen: float, second: float) -> float:
+    """The chosen alignment's lead over the runner-up, relative to itself: 0 when tied or not positive, 1 when the
+    runner-up is opposed (or absent, passed as -1)."""
+    return float(np.clip((chosen - second) / chosen, 0.0, 1.0)) if chosen > 0 else 0.0
 
 
 def wins_every_subset(challenger: str, holder: str, held_out: dict[str, list[float]] | None,
