@@ -333,8 +333,7 @@ def test_the_fast_evidence_forms_equal_their_reference_forms():
     """The lineage engine's cheaper forms compute the same numbers as the plain ones they replaced: increment tails
     by one selection and a max, least squares from the normal equations, the unmoved share without np.mean."""
     from hubindex.lineage.evidence import held_share, increment_tails, inherited_noise
-    from hubindex.lineage.linear import solve
-    from hubindex.lineage.merge_search import _least_squares
+    from hubindex.lineage.linear import least_squares, solve
     from hubindex.lineage.merges import SPARSE_UNMOVED, sparse_possible
 
     rng = np.random.default_rng(3)
@@ -346,7 +345,7 @@ def test_the_fast_evidence_forms_equal_their_reference_forms():
     rows = common + 0.5 * rng.normal(size=(3, 1024))  # correlated, as a merge's sources are
     target = np.array([0.3, 0.5, 0.2]) @ rows + 0.1 * rng.normal(size=1024)
     reference = np.linalg.lstsq(rows.T, target, rcond=None)[0]
-    assert np.allclose(_least_squares(rows, target), reference, rtol=1e-10, atol=1e-12)
+    assert np.allclose(least_squares(rows, target), reference, rtol=1e-10, atol=1e-12)
     merge = np.array([0.4, 0.4, 0.2]) @ rows
     share = np.linalg.lstsq(rows.T, merge, rcond=None)[0]
     assert np.isclose(held_share(target, merge, rows), np.min(reference / share), rtol=1e-10)

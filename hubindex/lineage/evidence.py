@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hubindex.lineage.linear import solve
+from hubindex.lineage.linear import least_squares, solve
 
 COPY_MAX = 0.01  # relative weight distance under which two models hold the same weights (re-saved)
 ROUNDING = 2.0**-7  # bf16 rounds within 2^-8 relative; allow twice that
@@ -165,12 +165,7 @@ def held_share(child_task: np.ndarray, merge_task: np.ndarray, source_tasks: np.
     way, as the merge's effective coefficients."""
     rows = np.asarray(source_tasks, dtype=np.float64)
     both = np.stack([child_task, merge_task]).astype(np.float64)
-    # Both least-squares fits from one k x k solve of the normal equations (a merge's sources are independent):
-    # np.linalg.lstsq's two SVDs of the [d, k] basis gave the same coefficients up to the last bits, at 4x the cost.
-    try:
-        held, share = solve(rows @ rows.T, rows @ both.T).T
-    except np.linalg.LinAlgError:
-        held, share = np.linalg.lstsq(rows.T, both.T, rcond=None)[0].T
+    held, share = least_squares(rows, both)  # both fits from one k x k solve (a merge's sources are independent)
     usable = np.abs(share) > 1e-12
     if not usable.any():
         return 1.0

@@ -18,3 +18,14 @@ def solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if info < 0:
         raise ValueError(f"dgesv: argument {-info} is invalid")
     return x
+
+
+def least_squares(rows: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Weights w minimising |target - w @ rows| for a few independent rows [k, d] (`target` [d], or [m, d] for m
+    fits at once: w [m, k]), from the normal equations (one k x k solve): the same solution as np.linalg.lstsq,
+    whose SVD of the [d, k] matrix cost several times more, up to rounding in the last bits. Dependent rows (never
+    two originals with one task vector) fall back to lstsq's minimum-norm solution."""
+    try:
+        return solve(rows @ rows.T, rows @ target.T).T
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(rows.T, target.T, rcond=None)[0].T

@@ -12,7 +12,7 @@ import numpy as np
 from hubindex.lineage.context import Context
 from hubindex.lineage.direction import weight_order
 from hubindex.lineage.evidence import round_bf16
-from hubindex.lineage.linear import solve
+from hubindex.lineage.linear import least_squares
 from hubindex.lineage.merges import MAX_SOURCES, Incomplete, MergeFit, detect_merge, sparse_possible
 
 ROUNDED = {"BF16": round_bf16, "F16": lambda x: x.astype(np.float16).astype(np.float64)}
@@ -134,22 +134,12 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
             break
         chosen.append(int(pool[best]))
         sources = all_tasks[chosen]
-        weights = _least_squares(sources, target)
+        weights = least_squares(sources, target)
         left = target - weights @ sources
         left_projected = reduced[index] - weights @ reduced[chosen]
         if np.linalg.norm(left) < enough:
             break
     return np.array(chosen, dtype=np.int64)
-
-
-def _least_squares(rows: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Weights w minimising |target - w @ rows| for a few independent rows, from the normal equations (a k x k
-    solve): the same solution as np.linalg.lstsq, whose SVD of the [d, k] matrix cost most of the pursuit's time,
-    up to rounding in the last bits."""
-    try:
-        return solve(rows @ rows.T, rows @ target)
-    except np.linalg.LinAlgError:  # dependent rows (never two originals with one task vector): the minimum norm one
-        return np.linalg.lstsq(rows.T, target, rcond=None)[0]
 
 
 def rank_merges_after_sources(ctx: Context, original: np.ndarray, root_raw: np.ndarray) -> None:
