@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hubindex.lineage.merges import DENSE_RESIDUAL
 from hubindex.status import BaseSource, Relation
 
 FINETUNE_BASE = 0.6  # a finetune with no margin at all
@@ -55,9 +56,12 @@ LOW_RANK_PARENT = 0.95
 MERGE_RANGE = (0.5, 0.99)
 # A sparse merge (TIES, DARE): its sources' ratio-mode shares tell how dense the merge was, not whether a source is
 # missing (a 3-source TIES found with 2 sources had larger shares, 0.22-0.28, than right ones, 0.10-0.32), and its
-# least-squares residual is large even on the right sources (TIES is no linear combination). So one level: sparse
-# merges were right 14 times of 21 on design seeds 105-107 (all clocks).
-SPARSE_MERGE = 0.7
+# least-squares residual is large even on the right sources (TIES is no linear combination). So one level: that of a
+# dense merge at the edge of acceptance (1 - merges.DENSE_RESIDUAL), since a sparse merge found complete passed a test
+# of its own (merges.SPARSE_COMPLETE) as the dense one passed its residual. (It was 0.7 when sparse merges were right
+# 14 times of 21 on design seeds 105-107; with today's decisions they are right 108 of 108 on 105-116, all clocks,
+# and 0.7 ranked them, through the map's interpolation, below adapters at their cap that were wrong.)
+SPARSE_MERGE = 1 - DENSE_RESIDUAL
 # A source that is itself a merge found earlier shares the task vectors of its own sources: the fit cannot tell a
 # merge of that merge from a merge of its sources (both such answers on design seeds 105-107 were wrong).
 MERGE_OF_MERGE = 0.6
