@@ -66,9 +66,11 @@ def collect(catalog_path: Path, truth_path: Path, relineage: bool = True) -> Ans
         with Catalog(str(catalog_path), read_only=not relineage) as catalog:
             if relineage:
                 update_lineage(catalog, force=True)
-            found = [e for e in entries(catalog) if e.model in truth]
+            stored = entries(catalog)
+    by_model = {e.model: e for e in stored}
+    found = [e for e in stored if e.model in truth]
     return Answers(name=truth_path.parent.name, seed=_seed(truth_path),
-                   relations=[str(e.relation) for e in found], raw=[raw_confidence(e) for e in found],
+                   relations=[str(e.relation) for e in found], raw=[raw_confidence(e, by_model) for e in found],
                    right=[sorted(e.parents) == sorted(truth[e.model]["parents"]) for e in found])
 
 

@@ -20,7 +20,8 @@ The fitted map is data (calibration.json beside this module), made by `python -m
 missing or empty file leaves raw scores as they are. `update_lineage` applies it when it stores answers and keeps the
 raw score in the evidence (`raw_confidence`), so a refit reads raw scores from any catalog. Before the map, the
 confidence terms that read facts from the evidence (confidence.from_evidence: a finetune whose nearest candidate a
-test overruled) cap the raw score, so the map sees them and they hold for catalogs stored by older decisions.
+test overruled, a finetune of a heavy-tailed run, a merge whose sources explain little) cap the raw score, so the
+map sees them and they hold for catalogs stored by older decisions.
 """
 
 from __future__ import annotations
@@ -154,18 +155,29 @@ def load_map(path: Path = MAP_PATH) -> CalibrationMap | None:
     return CalibrationMap.model_validate(json.loads(path.read_text()))
 
 
-def raw_confidence(entry: LineageEntry) -> float:
+def parent_evidence(entry: LineageEntry, answers: dict[str, LineageEntry]) -> dict | None:
+    """The evidence of a finetune's parent's own answer (None: not a finetune, or no answer for the parent)."""
+    if entry.relation != Relation.FINETUNE or len(entry.parents) != 1 or entry.parents[0] not in answers:
+        return None
+    return answers[entry.parents[0]].evidence
+
+
+def raw_confidence(entry: LineageEntry, answers: dict[str, LineageEntry] | None = None) -> float:
     """The confidence model's score of a stored answer (catalogs written before the map: the confidence itself),
-    with the terms that read the evidence (confidence.from_evidence: caps, so a score stored after them is kept)."""
+    with the terms that read the evidence (confidence.from_evidence: caps, so a score stored after them is kept).
+    `answers`: the other answers by model, for the terms that read the parent's answer."""
     stored = float(entry.evidence.get(RAW_KEY, entry.confidence))
-    return confidence.from_evidence(entry.relation, entry.evidence, stored)
+    return confidence.from_evidence(entry.relation, entry.evidence, stored, parent_evidence(entry, answers or {}))
 
 
 def apply_map(entries: list[LineageEntry], fitted: CalibrationMap | None = None) -> list[LineageEntry]:
-    """The terms that read the evidence (confidence.from_evidence) first; then each answer's confidence becomes the
-    map's probability and the raw score moves to the evidence."""
+    """The terms that read the evidence (confidence.from_evidence; a finetune's parent is answered in the same
+    family, so in `entries`) first; then each answer's confidence becomes the map's probability and the raw score
+    moves to the evidence."""
+    answers = {entry.model: entry for entry in entries}
     for entry in entries:
-        entry.confidence = confidence.from_evidence(entry.relation, entry.evidence, entry.confidence)
+        entry.confidence = confidence.from_evidence(entry.relation, entry.evidence, entry.confidence,
+                                                    parent_evidence(entry, answers))
     fitted = fitted if fitted is not None else load_map()
     if fitted is None:
         return entries

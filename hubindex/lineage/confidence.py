@@ -16,12 +16,16 @@ A confidence should rank answers: wrong ones low. What makes an answer doubtful:
 - any answer naming a member of a re-save pair that nothing orients (decide.py): either member may be the original.
 - a finetune whose parent is not the candidate the distances chose (overruled, read from the evidence): it stands on
   the one test that moved it, and the margins say nothing about that test.
+- a finetune whose parent is itself a heavy-tailed run (read from the parent's answer): the test that tells a child
+  from a sibling reads every same-optimizer sibling of such a run as its child.
+- a dense merge whose second source explains little of what the best single source leaves (a chain can look so).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hubindex.lineage.merges import DENSE_RESIDUAL
 from hubindex.status import BaseSource, Relation
 
 FINETUNE_BASE = 0.6  # a finetune with no margin at all
@@ -52,9 +56,12 @@ LOW_RANK_PARENT = 0.95
 MERGE_RANGE = (0.5, 0.99)
 # A sparse merge (TIES, DARE): its sources' ratio-mode shares tell how dense the merge was, not whether a source is
 # missing (a 3-source TIES found with 2 sources had larger shares, 0.22-0.28, than right ones, 0.10-0.32), and its
-# least-squares residual is large even on the right sources (TIES is no linear combination). So one level: sparse
-# merges were right 14 times of 21 on design seeds 105-107 (all clocks).
-SPARSE_MERGE = 0.7
+# least-squares residual is large even on the right sources (TIES is no linear combination). So one level: that of a
+# dense merge at the edge of acceptance (1 - merges.DENSE_RESIDUAL), since a sparse merge found complete passed a test
+# of its own (merges.SPARSE_COMPLETE) as the dense one passed its residual. (It was 0.7 when sparse merges were right
+# 14 times of 21 on design seeds 105-107; with today's decisions they are right 108 of 108 on 105-116, all clocks,
+# and 0.7 ranked them, through the map's interpolation, below adapters at their cap that were wrong.)
+SPARSE_MERGE = 1 - DENSE_RESIDUAL
 # A source that is itself a merge found earlier shares the task vectors of its own sources: the fit cannot tell a
 # merge of that merge from a merge of its sources (both such answers on design seeds 105-107 were wrong).
 MERGE_OF_MERGE = 0.6
@@ -96,8 +103,30 @@ NO_FAMILY = 0.3
 # score >= FINETUNE_BASE on seeds 105-110 but 42 of 53 on 111-113 (children of bf16-saved parents given the root or a
 # sibling at scores 0.75-0.98, the top wrong answers of those seeds), so the sure-looking ones are not sure.
 # A low-rank delta from the chosen parent (evidence.lora_merged, LOW_RANK_PARENT) is a second test for it: no cap.
+# The chain rule (decide.chain_read_as_merge, evidence.merge_read_as_chain) overrules a merge fit the same way: the
+# weights fit both readings and only the missing clock chose the chain (right 4 of 8 on design seeds 105-116).
 OVERRULED_NEAREST = FINETUNE_BASE
-OVERRULED_BY = ("sibling_of", "not_held")  # evidence keys naming the candidate a test overruled (parents.py)
+OVERRULED_BY = ("sibling_of", "not_held", "merge_read_as_chain")  # evidence keys naming what a test overruled
+# A parent that is itself a heavy-tailed run (its own step's tail, evidence.step_tail of its answer, at least
+# HEAVY_TAIL: momentum SGD, 2.9-8 on design seeds 105-116, where adaptive-optimizer runs, continued pretraining and
+# merged LoRAs stay below 2.7): runs of one such optimizer from one base move the same few heavy coordinates, so a
+# sibling carries the chosen parent's "noise" as a child would (sibling_residual 0.80-0.86, read as child), lies
+# nearer to the model than their common parent (ancestor ratio 0.42-0.49, under ANCESTOR_FREE), and the step from
+# it is cleaner than from the true parent (tail 2.0-2.9 against 3.7-5.0, a large tail margin). Every term of the
+# score then reads a sibling as a parent, and the answer is no surer than the two readings (child of the parent,
+# or of the parent's own parent) with nothing to choose between them: below a finetune with no margin, where two
+# candidates at least tie on evidence that measured them. Seen: 11 such answers on design seeds 105-116, all wrong,
+# at raw 0.88-0.98 (the top wrong answers of 105, 112-115); the 674 other finetunes of a finetune there had parents
+# whose own tail was at most 1.95.
+HEAVY_TAIL = 2.5
+HEAVY_TAILED_PARENT = 0.45
+# A dense merge is accepted when its fit leaves less than merges.DENSE_RESIDUAL and beats the best single source by
+# merges.DENSE_GAIN (absolute); near both limits a model that is one source's child plus a step partly along another
+# model passes too. How much of the single source's residual the other sources explain says how real they are: a
+# true merge's fit leaves a fraction of it (right dense merges on design seeds 105-116: single source / fit >= 4.1),
+# a chain read as a SLERP left half of it (1.95). Below MERGE_RELATIVE_GAIN the merge is as doubtful as one whose
+# source is itself a merge (MERGE_OF_MERGE: the fit cannot tell which reading made the model).
+MERGE_RELATIVE_GAIN = 3.0
 
 
 def finetune(distance_margin: float, tail_margin: float, alone: bool, timed: bool,
@@ -117,16 +146,34 @@ def finetune(distance_margin: float, tail_margin: float, alone: bool, timed: boo
 
 
 def overruled(evidence: dict) -> bool:
-    """Did a test move the finetune's parent away from the candidate the distances chose? (Evidence from parents.py;
-    an answer without those keys, from an older catalog or another decision, was not moved.)"""
+    """Did a test move the finetune's parent away from the candidate the distances chose, or read a merge the fit
+    found as a chain? (Evidence from parents.py and decide.py; an answer without those keys, from an older catalog or
+    another decision, was not moved.)"""
     return any(evidence.get(key) for key in OVERRULED_BY) and evidence.get("lora_merged") is not True
 
 
-def from_evidence(relation: str, evidence: dict, score: float) -> float:
-    """The terms that read facts a decision left in the evidence, applied to its score (idempotent: caps only), so
-    they hold for answers stored by any version of the decisions."""
+def heavy_tailed(parent_evidence: dict | None) -> bool:
+    """Is the parent's own step (its answer's evidence.step_tail; None: no answer, a root, a merge) heavy-tailed?"""
+    return bool(parent_evidence) and float(parent_evidence.get("step_tail") or 0.0) >= HEAVY_TAIL
+
+
+def weak_merge(evidence: dict) -> bool:
+    """Did the merge's sources explain less than MERGE_RELATIVE_GAIN times what its best single source leaves?
+    (Sparse merges store no single-source residual: they have their own level.)"""
+    single, residual = evidence.get("single_source_residual"), evidence.get("residual")
+    return single is not None and residual is not None and single < MERGE_RELATIVE_GAIN * residual
+
+
+def from_evidence(relation: str, evidence: dict, score: float, parent_evidence: dict | None = None) -> float:
+    """The terms that read facts a decision left in the evidence (and, for a finetune, in its parent's answer:
+    `parent_evidence`), applied to its score (idempotent: caps only), so they hold for answers stored by any
+    version of the decisions."""
     if relation == Relation.FINETUNE and overruled(evidence):
         score = min(score, OVERRULED_NEAREST)
+    if relation == Relation.FINETUNE and evidence.get("lora_merged") is not True and heavy_tailed(parent_evidence):
+        score = min(score, HEAVY_TAILED_PARENT)
+    if relation == Relation.MERGE and weak_merge(evidence):
+        score = min(score, MERGE_OF_MERGE)
     return score
 
 
