@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hubindex.atlas import family_map, forest
+from hubindex.atlas import family_map, forest_json
 from hubindex.catalog import Catalog
 from hubindex.catalog.cache import AnswerCache
 from hubindex.embed.methods import get_method
@@ -159,7 +159,7 @@ def main() -> None:
             cache = AnswerCache()
             for attempt in ("first", "cached"):
                 timed(f"/atlas/forest {attempt}",
-                      lambda: cache.json(catalog, ("forest",), lambda: forest(catalog).model_dump_json()), results)
+                      lambda: cache.json(catalog, ("forest",), lambda: forest_json(catalog)), results)
             for attempt in ("first", "cached"):
                 timed(f"/atlas/map {attempt}",
                       lambda: cache.json(catalog, ("map", family),
