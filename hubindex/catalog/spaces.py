@@ -208,6 +208,7 @@ class Spaces:
 
     _cache: ClassVar[dict[Path, tuple[int, Spaces]]] = {}
     _resolved: ClassVar[dict[Path, Path]] = {}
+    _manifests: ClassVar[dict[Path, str]] = {}  # folder -> its manifest's path, for `stamp`
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -228,8 +229,11 @@ class Spaces:
     @classmethod
     def stamp(cls, directory: Path) -> int | None:
         """Changes whenever `rebuild` replaces the folder's spaces (the manifest's mtime); None: no spaces."""
+        manifest = cls._manifests.get(directory)
+        if manifest is None:  # the path joined once per folder: `/similar` reads the stamp twice a request
+            manifest = cls._manifests[directory] = str(cls._resolve(directory) / MANIFEST)
         try:
-            return os.stat(cls._resolve(directory) / MANIFEST).st_mtime_ns
+            return os.stat(manifest).st_mtime_ns
         except FileNotFoundError:
             return None
 
@@ -276,4 +280,5 @@ class Spaces:
         entry = self.manifest[space]
         index = self._index(space)
         scores, rows = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, index.ntotal))
-        return [(entry["ids"][r], float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        ids = entry["ids"]  # plain ints and floats first: indexing a list by numpy scalars costs a microsecond each
+        return [(ids[r], s) for r, s in zip(rows[0].tolist(), scores[0].tolist(), strict=True) if r >= 0]

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,8 +91,10 @@ class Catalog:
         an unchanged catalog (catalog/stamp.py). Costs a dict lookup, where `state_digest` scans tables."""
         return stamp.stamp(self._key)
 
-    @property
+    @cached_property
     def spaces_dir(self) -> Path:
+        """The FAISS folder beside the file; one Path per catalog object (`/similar` reads it twice a request, and
+        a fresh Path costs its parsing again wherever it is hashed)."""
         return self.path.with_name(self.path.name + ".faiss")
 
     def close(self) -> None:
