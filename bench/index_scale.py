@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -87,11 +88,17 @@ def fans(n: int, families: int, dim: int = 32, seed: int = 0) -> np.ndarray:
     return roots[members] + rng.normal(scale=0.03, size=(n, dim)).astype(np.float32)
 
 
+def peak_memory() -> str:
+    """This process's peak resident memory so far (Linux: ru_maxrss in KiB)."""
+    return f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+
+
 def timed(label: str, call, results: dict) -> object:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     value = call()
     results[label] = time.perf_counter() - started
-    print(f"  {label}: {results[label]:.3f} s", flush=True)
+    print(f"  {label}: {results[label]:.3f} s (CPU {time.process_time() - cpu:.3f} s, load "
+          f"{os.getloadavg()[0]:.1f}, {peak_memory()})", flush=True)
     return value
 
 
@@ -100,7 +107,7 @@ def per_request(label: str, call, ids: list[str], requests: int, results: dict) 
     for _ in range(requests):
         call(random.choice(ids))
     results[label] = (time.perf_counter() - started) / requests * 1000
-    print(f"  {label}: {results[label]:.2f} ms per request", flush=True)
+    print(f"  {label}: {results[label]:.2f} ms per request (load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def atlas_over_http(db: Path, family: str, results: dict) -> None:
