@@ -7,13 +7,16 @@ from its root; lineage, lineage digests, five stored parent candidates per model
 Family linking (`indexer.families.linked_groups`, the part of family assignment that grew with the square of a
 layout's models) runs on `--link-models` synthetic sample vectors: tight fans around roots about sqrt(2) apart.
 
-Printed per stage: seconds (or ms per request, the mean over `--requests` random models), and for the atlas the
+Printed per stage: seconds with the CPU seconds, load average and peak RSS so far (or ms per request, the mean over
+`--requests` random models), and for the atlas the
 first call and a repeated call through the server's cache, in process and through a real `hubindex serve`. The
 machine's load is printed with them, and a baseline
 measured in the same run (one model's row, `Catalog.model`, per request) with each query's ratio to it.
 
 Usage: python bench/index_scale.py [--models 1000000] [--families 100] [--link-models 1000000] [--dim 16]
        [--requests 200] [--db FILE (reuse/keep the catalog)] [--no-http]
+Linking is sized apart (`--link-models`): its HNSW neighbour search took 257 s for 100k models at load 24, so 1M
+wants a quiet machine; the catalog side at 1M peaked at 2.7 GiB (notes wt-core6).
 Not done yet: indexing 2,000 real model folders end to end (models/min per stage).
 """
 

@@ -21,7 +21,7 @@ def forest_json(catalog: Catalog) -> bytes:
     families = [{"root": family, "size": size, "embedded": {m: embedded[m].get(family, 0) for m in METHODS}}
                 for family, size in sorted(forest_family_sizes(catalog), key=lambda kv: (-kv[1], kv[0]))]
     nodes = forest_nodes_json(catalog, floors)
-    return b'{"families":' + pydantic_core.to_json(families) + b',"nodes":' + nodes.encode() + b"}"
+    return b"".join((b'{"families":', pydantic_core.to_json(families), b',"nodes":', nodes.encode(), b"}"))
 
 
 def forest(catalog: Catalog) -> AtlasForest:

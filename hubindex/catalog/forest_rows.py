@@ -123,9 +123,10 @@ def forest_nodes_json(catalog: Catalog, floors: Mapping[str, Mapping[str, float]
             f"""|| ',"confidence":' || CASE WHEN l.model_id IS NULL OR isnan(l.confidence) """
             f"""OR isinf(l.confidence) THEN 'null' ELSE {confidence} END """
             f"""|| ',"tags":' || COALESCE({texts('m.tags')}, '[]') || ',"delta_methods":' || {methods} || '}}'""")
-    body = catalog.con.execute(f"SELECT string_agg({node}, ',' ORDER BY m.id) FROM models m "
-                               f"LEFT JOIN lineage l ON l.model_id = m.id {' '.join(joins)}", params).fetchone()[0]
-    return "[" + (body or "") + "]"
+    # The brackets joined by DuckDB: at 1M models the array is ~235 MB, so one Python copy fewer.
+    return catalog.con.execute(f"SELECT '[' || COALESCE(string_agg({node}, ',' ORDER BY m.id), '') || ']' "
+                               f"FROM models m LEFT JOIN lineage l ON l.model_id = m.id {' '.join(joins)}",
+                               params).fetchone()[0]
 
 
 def forest_family_sizes(catalog: Catalog) -> list[tuple[str, int]]:
