@@ -7,13 +7,16 @@ from its root; lineage, lineage digests, five stored parent candidates per model
 Family linking (`indexer.families.linked_groups`, the part of family assignment that grew with the square of a
 layout's models) runs on `--link-models` synthetic sample vectors: tight fans around roots about sqrt(2) apart.
 
-Printed per stage: seconds (or ms per request, the mean over `--requests` random models), and for the atlas the
+Printed per stage: seconds with the CPU seconds, load average and peak RSS so far (or ms per request, the mean over
+`--requests` random models), and for the atlas the
 first call and a repeated call through the server's cache, in process and through a real `hubindex serve`. The
 machine's load is printed with them, and a baseline
 measured in the same run (one model's row, `Catalog.model`, per request) with each query's ratio to it.
 
 Usage: python bench/index_scale.py [--models 1000000] [--families 100] [--link-models 1000000] [--dim 16]
        [--requests 200] [--db FILE (reuse/keep the catalog)] [--no-http]
+Linking is sized apart (`--link-models`): its HNSW neighbour search took 257 s for 100k models at load 24, so 1M
+wants a quiet machine; the catalog side at 1M peaked at 2.7 GiB (notes wt-core6).
 Not done yet: indexing 2,000 real model folders end to end (models/min per stage).
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -32,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hubindex.atlas import family_map, forest
+from hubindex.atlas import family_map, forest_json
 from hubindex.catalog import Catalog
 from hubindex.catalog.cache import AnswerCache
 from hubindex.embed.methods import get_method
@@ -87,11 +91,17 @@ def fans(n: int, families: int, dim: int = 32, seed: int = 0) -> np.ndarray:
     return roots[members] + rng.normal(scale=0.03, size=(n, dim)).astype(np.float32)
 
 
+def peak_memory() -> str:
+    """This process's peak resident memory so far (Linux: ru_maxrss in KiB)."""
+    return f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+
+
 def timed(label: str, call, results: dict) -> object:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     value = call()
     results[label] = time.perf_counter() - started
-    print(f"  {label}: {results[label]:.3f} s", flush=True)
+    print(f"  {label}: {results[label]:.3f} s (CPU {time.process_time() - cpu:.3f} s, load "
+          f"{os.getloadavg()[0]:.1f}, {peak_memory()})", flush=True)
     return value
 
 
@@ -100,7 +110,7 @@ def per_request(label: str, call, ids: list[str], requests: int, results: dict) 
     for _ in range(requests):
         call(random.choice(ids))
     results[label] = (time.perf_counter() - started) / requests * 1000
-    print(f"  {label}: {results[label]:.2f} ms per request", flush=True)
+    print(f"  {label}: {results[label]:.2f} ms per request (load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 def atlas_over_http(db: Path, family: str, results: dict) -> None:
@@ -159,7 +169,7 @@ def main() -> None:
             cache = AnswerCache()
             for attempt in ("first", "cached"):
                 timed(f"/atlas/forest {attempt}",
-                      lambda: cache.json(catalog, ("forest",), lambda: forest(catalog).model_dump_json()), results)
+                      lambda: cache.json(catalog, ("forest",), lambda: forest_json(catalog)), results)
             for attempt in ("first", "cached"):
                 timed(f"/atlas/map {attempt}",
                       lambda: cache.json(catalog, ("map", family),

@@ -30,6 +30,8 @@ def test_neighbour_links_find_the_all_pairs_components(monkeypatch):
                       key=lambda g: g[0])
     monkeypatch.setattr(families, "NEIGHBOURS", 4)  # far fewer than a family's members
     assert families.linked_groups(scaled) == expected
+    monkeypatch.setattr(families, "PAIRS_AT_ONCE", 97)  # the pairs' distances over many chunks: the same links
+    assert families.linked_groups(scaled) == expected
     assert len(expected) == 5
 
 

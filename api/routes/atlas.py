@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, Response
 from hubindex.api.deps import CatalogDep
 from hubindex.api.errors import ERRORS
 
-from hubindex.atlas import AtlasForest, AtlasMap, family_map, forest
+from hubindex.atlas import AtlasForest, AtlasMap, family_map, forest_json
 from hubindex.catalog import Catalog
 from hubindex.errors import NotFoundError
 
@@ -39,15 +39,14 @@ def asset(name: str) -> FileResponse:
     return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
 
-def _cached(request: Request, catalog: Catalog, key: tuple, compute) -> Response:
+def _cached(request: Request, catalog: Catalog, key: tuple, compute_json) -> Response:
     """Serialized once per catalog state (catalog/cache.py); the answer models still document and type them."""
-    body = request.app.state.atlas_cache.json(catalog, key, lambda: compute().model_dump_json().encode())
-    return Response(body, media_type="application/json")
+    return Response(request.app.state.atlas_cache.json(catalog, key, compute_json), media_type="application/json")
 
 
 @router.get("/atlas/forest", response_model=AtlasForest, summary="Every model's parents, relation and family")
 def atlas_forest(catalog: CatalogDep, request: Request) -> Response:
-    return _cached(request, catalog, ("forest",), lambda: forest(catalog))
+    return _cached(request, catalog, ("forest",), lambda: forest_json(catalog))  # written by DuckDB, columnar
 
 
 @router.get("/atlas/map", response_model=AtlasMap, summary="A family's Delta Activations in 2-D (PCA, k-means)")
@@ -55,4 +54,5 @@ def atlas_map(catalog: CatalogDep, request: Request,
               family: Annotated[str, Query(max_length=200, description="family root id")],
               method: Literal["hubindex", "paper"] = "hubindex") -> Response:
     # The family is only ever a bound SQL parameter, never a path: any string is safe, an unknown one is a 404.
-    return _cached(request, catalog, ("map", family, method), lambda: family_map(catalog, family, method))
+    return _cached(request, catalog, ("map", family, method),
+                   lambda: family_map(catalog, family, method).model_dump_json().encode())

@@ -240,15 +240,6 @@ class SeenCommit(NamedTuple):
     status: CrawlStatus
 
 
-class RootedNorm(NamedTuple):
-    """A current embedding taken against its model's family root, without the vector: what deciding which deltas
-    have a direction reads (the atlas forest reads it for every model)."""
-
-    model_id: str
-    family: str
-    norm: float
-
-
 class ListingCursor(NamedTuple):
     """Where an interrupted listing continues, and how many repos it had recorded."""
 

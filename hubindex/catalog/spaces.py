@@ -25,7 +25,8 @@ from typing import ClassVar
 import faiss
 import numpy as np
 
-from hubindex.catalog.records import MemberEmbedding, RootedNorm
+from hubindex.catalog.forest_rows import rooted_above, rooted_norms_sorted
+from hubindex.catalog.records import MemberEmbedding
 from hubindex.catalog.store import Catalog
 from hubindex.embed.methods import METHODS
 from hubindex.errors import HubindexError
@@ -104,12 +105,37 @@ def implied_sketch(catalog: Catalog, model_id: str) -> tuple[str, np.ndarray] | 
     return (base.layout, base.sketch + sig.sketch) if base is not None else None
 
 
+def direction_floor(norms: list[float]) -> float:
+    """The norm a family's delta must exceed to have a direction: NULL_DELTA of the family's median."""
+    return NULL_DELTA * float(np.median(norms))
+
+
+def sorted_direction_floors(families: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """`direction_floor` of each family at once, for norms sorted by family then norm: one value per family, in
+    order (np.median's exact arithmetic: the middle value, or the mean of the two middle ones; NaN if any is)."""
+    if len(norms) == 0:
+        return np.zeros(0)
+    starts = np.flatnonzero(np.r_[True, families[1:] != families[:-1]])
+    counts = np.diff(np.r_[starts, len(norms)])
+    low, high = starts + (counts - 1) // 2, starts + counts // 2
+    medians = np.where(low == high, norms[low], (norms[low] + norms[high]) / 2)
+    medians[np.add.reduceat(np.isnan(norms), starts) > 0] = np.nan
+    return NULL_DELTA * medians
+
+
+def direction_floors(catalog: Catalog, method: str) -> dict[str, float]:
+    """Per family: `direction_floor` of its deltas taken against the family root, read as two columns."""
+    families, norms = rooted_norms_sorted(catalog, method)
+    starts = np.flatnonzero(np.r_[True, families[1:] != families[:-1]]) if len(families) else []
+    return dict(zip(families[starts].tolist(), sorted_direction_floors(families, norms).tolist(), strict=True))
+
+
 def _with_direction(by_family: dict[str, list]) -> dict[str, list]:
     """Per family, the rows (with a `norm`) whose delta has a direction; families left empty are dropped."""
     families = {}
     for family, members in by_family.items():
-        median = float(np.median([r.norm for r in members]))
-        kept = [r for r in members if r.norm > NULL_DELTA * median]
+        floor = direction_floor([r.norm for r in members])
+        kept = [r for r in members if r.norm > floor]
         if kept:
             families[family] = kept
     return families
@@ -131,11 +157,11 @@ def delta_vectors(catalog: Catalog, method: str, family: str | None = None) -> d
 
 
 def delta_members(catalog: Catalog, method: str) -> dict[str, list[str]]:
-    """Per family: the models delta_vectors keeps, without reading a vector."""
-    by_family: dict[str, list[RootedNorm]] = {}
-    for row in catalog.rooted_norms(method):  # three columns: the forest reads this for every model
-        by_family.setdefault(row.family, []).append(row)
-    return {family: [r.model_id for r in rows] for family, rows in _with_direction(by_family).items()}
+    """Per family: the models delta_vectors keeps, without reading a vector (families by their first model id)."""
+    by_family: dict[str, list[str]] = {}
+    for family, model in rooted_above(catalog, method, direction_floors(catalog, method)):
+        by_family.setdefault(family, []).append(model)
+    return by_family
 
 
 def rebuild(catalog: Catalog, weights: bool = True) -> dict[str, int]:
@@ -182,6 +208,7 @@ class Spaces:
 
     _cache: ClassVar[dict[Path, tuple[int, Spaces]]] = {}
     _resolved: ClassVar[dict[Path, Path]] = {}
+    _manifests: ClassVar[dict[Path, str]] = {}  # folder -> its manifest's path, for `stamp`
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
@@ -202,8 +229,11 @@ class Spaces:
     @classmethod
     def stamp(cls, directory: Path) -> int | None:
         """Changes whenever `rebuild` replaces the folder's spaces (the manifest's mtime); None: no spaces."""
+        manifest = cls._manifests.get(directory)
+        if manifest is None:  # the path joined once per folder: `/similar` reads the stamp twice a request
+            manifest = cls._manifests[directory] = str(cls._resolve(directory) / MANIFEST)
         try:
-            return os.stat(cls._resolve(directory) / MANIFEST).st_mtime_ns
+            return os.stat(manifest).st_mtime_ns
         except FileNotFoundError:
             return None
 
@@ -250,4 +280,5 @@ class Spaces:
         entry = self.manifest[space]
         index = self._index(space)
         scores, rows = index.search(np.ascontiguousarray(vector[None, :], dtype=np.float32), min(k, index.ntotal))
-        return [(entry["ids"][r], float(s)) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0]
+        ids = entry["ids"]  # plain ints and floats first: indexing a list by numpy scalars costs a microsecond each
+        return [(ids[r], s) for r, s in zip(rows[0].tolist(), scores[0].tolist(), strict=True) if r >= 0]

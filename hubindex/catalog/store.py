@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,6 @@ from hubindex.catalog.records import (
     ModelBrief,
     ModelRecord,
     Placement,
-    RootedNorm,
     SignatureRecord,
     StoredParent,
     TensorStatRecord,
@@ -91,8 +91,10 @@ class Catalog:
         an unchanged catalog (catalog/stamp.py). Costs a dict lookup, where `state_digest` scans tables."""
         return stamp.stamp(self._key)
 
-    @property
+    @cached_property
     def spaces_dir(self) -> Path:
+        """The FAISS folder beside the file; one Path per catalog object (`/similar` reads it twice a request, and
+        a fresh Path costs its parsing again wherever it is hashed)."""
         return self.path.with_name(self.path.name + ".faiss")
 
     def close(self) -> None:
@@ -198,7 +200,7 @@ class Catalog:
         return EmbeddingRecord(*row[:5], np.asarray(row[5], dtype=np.float32), *row[6:])
 
     def embeddings(self, method: str, family: str | None = None) -> list[MemberEmbedding]:
-        """Current embeddings of ok models with their family (or of one family); `rooted_norms` without vectors."""
+        """Current embeddings of ok models with their family (or of one family)."""
         rows = self.con.execute(
             "SELECT e.model_id, e.method, e.revision, e.base, e.base_revision, e.vector, e.norm, e.recipe, m.family "
             "FROM embeddings e JOIN models m ON m.id = e.model_id "
@@ -206,14 +208,6 @@ class Catalog:
             f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id",
             [method, current_recipe(method), *([family] if family else [])]).fetchall()
         return [MemberEmbedding(*r[:5], np.asarray(r[5], dtype=np.float32), *r[6:]) for r in rows]
-
-    def rooted_norms(self, method: str) -> list[RootedNorm]:
-        """Per ok model, by id: the norm of its current embedding by `method` when taken against its family root."""
-        rows = self.con.execute(
-            "SELECT e.model_id, m.family, e.norm FROM embeddings e JOIN models m ON m.id = e.model_id "
-            f"WHERE e.method = ? AND e.recipe = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
-            "AND m.family <> '' AND e.base = m.family ORDER BY e.model_id", [method, current_recipe(method)]).fetchall()
-        return list(map(RootedNorm._make, rows))
 
     def models_brief(self, family: str | None = None) -> list[ModelBrief]:
         """id, kind, status, family and tags of every model (or of one family's): what views of the whole catalog

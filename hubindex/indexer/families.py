@@ -31,6 +31,9 @@ from hubindex.lineage.family import shared_samples
 
 SAME_FAMILY = 0.5  # relative distance below which two models share a pretrained ancestor
 NEIGHBOURS = 64  # nearest models checked per model: a family is a tight cluster, so its links are among them
+# Neighbour pairs whose distances are computed at once: gathering every pair's two vectors at once cost ~16 KB
+# a model (bench/index_scale.py: 2.2 GB peak at 100k models, so ~20 GB at 1M); a chunk bounds it.
+PAIRS_AT_ONCE = 1 << 20
 HNSW_FROM = 50_000  # models of one layout above which neighbours come from an HNSW graph, not exact search
 CENTRAL_BLOCK = 1024  # rows per block when ranking many tied members by mean distance
 
@@ -66,9 +69,12 @@ def linked_groups(scaled: np.ndarray) -> list[list[int]]:
     keep = (target >= 0) & (target != source)
     source, target = source[keep], target[keep]
     squares = np.einsum("ij,ij->i", scaled, scaled)
-    dots = np.einsum("ij,ij->i", scaled[source], scaled[target])
-    distance = np.sqrt(np.maximum(squares[source] + squares[target] - 2 * dots, 0.0))
-    linked = distance / (np.sqrt((squares[source] + squares[target]) / 2) + 1e-12) < SAME_FAMILY
+    linked = np.empty(len(source), dtype=bool)
+    for start in range(0, len(source), PAIRS_AT_ONCE):  # the gathered pairs, not n x NEIGHBOURS x dim at once
+        s, t = source[start:start + PAIRS_AT_ONCE], target[start:start + PAIRS_AT_ONCE]
+        dots = np.einsum("ij,ij->i", scaled[s], scaled[t])
+        distance = np.sqrt(np.maximum(squares[s] + squares[t] - 2 * dots, 0.0))
+        linked[start:start + PAIRS_AT_ONCE] = distance / (np.sqrt((squares[s] + squares[t]) / 2) + 1e-12) < SAME_FAMILY
     graph = coo_matrix((np.ones(int(linked.sum())), (source[linked], target[linked])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     groups: dict[int, list[int]] = {}
