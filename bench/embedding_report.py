@@ -97,7 +97,7 @@ def report_catalog(db: Path, zoo: Path) -> dict:
                          "right_family": family == roots[r.model]})
     all_hits = {m: [r.hit for f in scores[m].values() for r in f["queries"]] for m in METHODS}
     return {"db": str(db), "zoo": str(zoo), "families": families, "kinds": kinds,
-            "top1": {m: float(np.mean(all_hits[m])) for m in METHODS}}
+            "top1": {m: float(np.mean(all_hits[m])) if all_hits[m] else None for m in METHODS}}
 
 
 def pct(value: float | None) -> str:
@@ -109,8 +109,8 @@ def signed(value: float | None) -> str:
 
 
 def print_catalog(out: dict) -> None:
-    print(f"\n== {out['db']} (truth {out['zoo']}): top-1 default {out['top1']['hubindex']:.3f} / paper "
-          f"{out['top1']['paper']:.3f}")
+    print(f"\n== {out['db']} (truth {out['zoo']}): top-1 default {pct(out['top1']['hubindex'])} / paper "
+          f"{pct(out['top1']['paper'])}")
     print(f"   {'family':40s} {'arch':5s} {'n':>3s}  top-1 def/paper (gain) ceil  {'verdict':10s}  "
           f"silhouette def/paper (gain)  verdict  >=0.90")
     for f in out["families"]:
@@ -138,7 +138,7 @@ def print_summary(outs: list[dict], examples: list[dict]) -> None:
     print(f"   top-1 >= paper + {TOP1_GAIN}: {met}/{n}; at the ceiling (every query that can hit does, paper within "
           f"{TOP1_GAIN} of it) {len(ceiling)}/{n}; missed {n - met - len(ceiling)}/{n}")
     print(f"   top-1 >= {TOP1_FLOOR}: {sum(f['top1_floor'] == 'met' for f in families)}/{n} families; catalogs "
-          + ", ".join(f"{o['top1']['hubindex']:.3f}" for o in outs))
+          + ", ".join(pct(o["top1"]["hubindex"]) for o in outs))
     blames: dict[str, int] = {}
     for f in families:
         for miss in f["misses"]["hubindex"]:
