@@ -43,6 +43,36 @@ def cli_search(db: Path, root: str, examples: Path, k: int, method: str) -> list
     return json.loads(result.output)
 
 
+def examples_rows(zoo: Path, db: Path, examples: int = 8, k: int = 5, methods: tuple[str, ...] = ("hubindex", "paper"),
+                  log=print) -> list[dict]:
+    """One row per family root of the zoo and domain with 2+ models in that family's delta space (of methods[0]):
+    each method's top-k share through the CLI, and the best share possible."""
+    truth = load_truth(zoo)
+    with Catalog(db, read_only=True) as catalog:
+        spaces = {m: delta_members(catalog, m) for m in methods}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="examples-search-") as scratch:
+        for root in family_roots(truth):
+            members = spaces[methods[0]].get(root, [])
+            counts: dict[str, int] = {}
+            for model in members:
+                for domain in domains_of(truth.get(model)):
+                    counts[domain] = counts.get(domain, 0) + 1
+            for domain in sorted(d for d, n in counts.items() if n >= 2):
+                docs = corpus.generate(domain, examples, EXAMPLES_SEED)
+                path = Path(scratch) / f"{domain}.json"
+                path.write_text(json.dumps([{"input": d[: len(d) // 2], "output": d[len(d) // 2:]} for d in docs]))
+                row = {"family": root, "arch": truth[root].get("arch"), "domain": domain, "members": len(members),
+                       "best": min(k, counts[domain]) / min(k, len(members))}
+                for method in methods:
+                    hits = cli_search(db, root, path, k, method)
+                    row[method] = float(np.mean([domain in domains_of(truth.get(h["model"])) for h in hits]))
+                rows.append(row)
+                log(f"{root:32s} {row['arch']:6s} {domain:11s} " + " ".join(
+                    f"{m} {row[m]:.2f}" for m in methods) + f"  best {row['best']:.2f}", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("zoo", type=Path)
@@ -54,31 +84,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    truth = load_truth(args.zoo)
-    methods = args.methods.split(",")
-    with Catalog(args.db, read_only=True) as catalog:
-        spaces = {m: delta_members(catalog, m) for m in methods}
-    rows = []
+    methods = tuple(args.methods.split(","))
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="examples-search-") as scratch:
-        for root in family_roots(truth):
-            members = spaces[methods[0]].get(root, [])
-            counts: dict[str, int] = {}
-            for model in members:
-                for domain in domains_of(truth.get(model)):
-                    counts[domain] = counts.get(domain, 0) + 1
-            for domain in sorted(d for d, n in counts.items() if n >= 2):
-                docs = corpus.generate(domain, args.examples, EXAMPLES_SEED)
-                path = Path(scratch) / f"{domain}.json"
-                path.write_text(json.dumps([{"input": d[: len(d) // 2], "output": d[len(d) // 2:]} for d in docs]))
-                row = {"family": root, "arch": truth[root].get("arch"), "domain": domain, "members": len(members),
-                       "best": min(args.k, counts[domain]) / min(args.k, len(members))}
-                for method in methods:
-                    hits = cli_search(args.db, root, path, args.k, method)
-                    row[method] = float(np.mean([domain in domains_of(truth.get(h["model"])) for h in hits]))
-                rows.append(row)
-                print(f"{root:32s} {row['arch']:6s} {domain:11s} " + " ".join(
-                    f"{m} {row[m]:.2f}" for m in methods) + f"  best {row['best']:.2f}", flush=True)
+    rows = examples_rows(args.zoo, args.db, args.examples, args.k, methods)
     print(f"\nmean top-{args.k} share over {len(rows)} family/domain queries ({time.perf_counter() - started:.0f} s):")
     for family in sorted({r["family"] for r in rows}):
         mine = [r for r in rows if r["family"] == family]

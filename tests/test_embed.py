@@ -153,6 +153,39 @@ def test_family_score_counts_merge_neighbours_and_domains():
     assert score.silhouette is not None and score.silhouette < 0.5
 
 
+def test_family_verdict_names_a_tie_at_the_ceiling_without_counting_it_as_a_gain():
+    from hubindex.evaluate.embedding import family_verdict
+
+    met = family_verdict(1.0, 0.92, 1.0, 0.8, 0.6)
+    assert (met.top1, met.silhouette, met.top1_floor) == ("met", "met", "met")
+    # paper already at the ceiling (1.00, or 15/16 when one query's domain has no other model): a tie, not a gain
+    for ceiling in (1.0, 0.9375):
+        tie = family_verdict(ceiling, ceiling, ceiling, 0.75, 0.7)
+        assert (tie.top1, tie.top1_gain, tie.silhouette) == ("at ceiling", 0.0, "MISSED")
+    # below the ceiling with no gain is a miss, whatever paper scores
+    missed = family_verdict(0.875, 0.875, 1.0, None, 0.5)
+    assert (missed.top1, missed.silhouette, missed.top1_floor) == ("MISSED", None, "MISSED")
+
+
+def test_query_results_are_what_eval_counts_and_say_why_a_query_misses(tiny_zoo, tiny_catalog):
+    from hubindex.catalog import Catalog
+    from hubindex.catalog.spaces import delta_vectors
+    from hubindex.evaluate.embedding import domains_of, evaluate_embeddings, query_results
+
+    truth = load_truth(tiny_zoo)
+    with Catalog(tiny_catalog, read_only=True) as catalog:
+        report = evaluate_embeddings(catalog, str(tiny_zoo / "truth.json"), ["hubindex"])
+        spaces = delta_vectors(catalog, "hubindex")
+        results = [r for members in spaces.values() for r in query_results(catalog, truth, "hubindex", members)]
+    assert len(results) == report.methods[0].finetunes > 0
+    assert np.mean([r.hit for r in results]) == pytest.approx(report.methods[0].domain_top1)
+    for r in results:
+        assert r.hit == (r.domain in domains_of(truth[r.neighbour]))
+        assert r.blame == ("alone" if not r.can_hit else "base" if not r.right_base else "embedding")
+    adapters = [r for r in results if truth[r.model]["relation"] == "adapter"]
+    assert adapters and all(r.right_base for r in adapters)  # the tiny zoo's lineage is right: applied on the parent
+
+
 def test_top_k_share_counts_domains_among_nearest_answers():
     from hubindex.search_by_examples import top_k_share
 
