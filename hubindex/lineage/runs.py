@@ -97,12 +97,13 @@ def run_of_root(ctx: Context, index: int, chosen: int) -> tuple[int, float] | No
 # all tensors), above which C is taken for a run of Q that went farther the same way, not a child of P, where the
 # clock is silent. A child holds P's whole step (1) plus what its own run adds along P's direction. A same-domain
 # continuation starts where P's run already lowered the loss along that direction, so it adds less than P's own
-# step, not more (true children of a finetune on the real clocks of 105-116: at most 1.98, a chain member at most
-# 1.79); a different-domain child adds about nothing. A same-domain sibling with a larger learning rate or more steps
-# goes along the same direction as far as its run takes it: 2.1-2.8 for sweep and vocab-extended siblings taken for
-# a smaller sibling's child on the tied clocks. The distance order of tied clocks (direction.py) decides the smaller
-# sibling first, so the larger one finds it beyond the root by distance, angle and tail alike, and the sibling test
-# (parents.sibling_residual) has no other child of Q to read yet.
+# step, not more. A same-domain sibling with a larger learning rate or more steps goes along the same direction as
+# far as its run takes it. Measured on the 36 design catalogs 105-116 (every clock, the answers of main 837d793 with
+# a non-root finetune as parent): right ones at most 1.98 (one child of a bf16 finetune, s116; chain members at most
+# 1.80: a thin margin, said so), wrong ones 1.15-2.82, 24 of them above 2 (sweep, vocab-extended, long-run
+# siblings, s106's bf16 finetune), 18 of those on tied clocks. The distance order of tied clocks (direction.py)
+# decides the smaller sibling first, so the larger one finds it beyond the root by distance, angle and tail alike,
+# and the sibling test (parents.sibling_residual) has no other child of Q to read yet.
 BEYOND_MAX = 2.0
 
 
