@@ -144,8 +144,8 @@ def chain_read_as_merge(ctx: Context, index: int, sources: np.ndarray, residual:
     of a line. With a clock that orders every source before B, the merge stands or falls on its own fit. So does a
     fit within merges.NEAR_EXACT (`residual`, relative): that is the bf16 rounding of an exact merge, and the line
     among its sources a tied clock's decision (two same-domain runs of a sweep, the larger one taken for the
-    smaller one's child: s115 and s116 reset, residuals 0.013), while B, read as a merge of its own parent and
-    child, leaves the part of its own step that C's own step does not repeat (0.11-0.12 above)."""
+    smaller one's child: s115 floor and reset, s116 reset, residuals 0.013), while B, read as a merge of its own
+    parent and child, leaves the part of its own step that C's own step does not repeat (0.11-0.12 above)."""
     if ctx.clock_orders(sources, index) or residual < NEAR_EXACT:
         return None
     parents = ctx.parent[sources]
