@@ -41,6 +41,7 @@ from hubindex.lineage.merge_search import (
     rank_merges_after_sources,
     widened_sources,
 )
+from hubindex.lineage.merges import NEAR_EXACT
 from hubindex.lineage.parents import choose_parent, rank_parents, unlike_one_run
 from hubindex.lineage.resaves import find_resaves
 
@@ -88,7 +89,7 @@ def infer_family(fam: Family) -> list[LineageEntry]:
             ctx.parent[index] = -1
             ctx.tails.pop(index, None)
         sources_index = np.array([fam.index(source) for source in merge.sources], dtype=np.int64)
-        if (child := chain_read_as_merge(ctx, index, sources_index)) is not None:
+        if (child := chain_read_as_merge(ctx, index, sources_index, merge.residual)) is not None:
             # Model, then its child: each one decided as a finetune among its own candidates. The fact stays in
             # both answers' evidence (`merge_read_as_chain`: the sources the untimed merge fit named), for the
             # confidence model: only the missing clock told the two readings apart.
@@ -132,7 +133,7 @@ def infer_family(fam: Family) -> list[LineageEntry]:
     return list(entries.values())
 
 
-def chain_read_as_merge(ctx: Context, index: int, sources: np.ndarray) -> int | None:
+def chain_read_as_merge(ctx: Context, index: int, sources: np.ndarray, residual: float) -> int | None:
     """A source C of the merge found for model B that was decided as the finetune of another source A, when the
     clock does not put B after every source (some created time tied or missing): that is the chain A -> B -> C read
     backwards. Where times tie, distance from the root orders the decisions (direction.py), and a child that partly
@@ -140,8 +141,12 @@ def chain_read_as_merge(ctx: Context, index: int, sources: np.ndarray) -> int | 
     decided first, from A; B, between A and C, then fits a merge of its own parent and child (SLERP residual
     0.11-0.12 on s106 and s109 reset). Merges combine separate runs, not a model and its own finetune (no merge of
     the realistic zoos does); B goes before C and both are decided as finetunes. This is the one rule for a merge
-    of a line. With a clock that orders every source before B, the merge stands or falls on its own fit."""
-    if ctx.clock_orders(sources, index):
+    of a line. With a clock that orders every source before B, the merge stands or falls on its own fit. So does a
+    fit within merges.NEAR_EXACT (`residual`, relative): that is the bf16 rounding of an exact merge, and the line
+    among its sources a tied clock's decision (two same-domain runs of a sweep, the larger one taken for the
+    smaller one's child: s115 floor and reset, s116 reset, residuals 0.013), while B, read as a merge of its own
+    parent and child, leaves the part of its own step that C's own step does not repeat (0.11-0.12 above)."""
+    if ctx.clock_orders(sources, index) or residual < NEAR_EXACT:
         return None
     parents = ctx.parent[sources]
     line = np.flatnonzero((parents >= 0) & np.isin(parents, sources))

@@ -91,3 +91,43 @@ def run_of_root(ctx: Context, index: int, chosen: int) -> tuple[int, float] | No
     scaled = ctx.fam.scaled
     spread = held_spread(scaled[index] - scaled[ctx.root], scaled[first] - scaled[ctx.root], ctx.fam.bounds)
     return (first, spread) if spread > SPREAD_MAX else None
+
+
+# Share of a candidate parent P's step from its own parent Q that model C holds (coefficient of C - Q on P - Q over
+# all tensors), above which C is taken for a run of Q that went farther the same way, not a child of P, where the
+# clock is silent. A child holds P's whole step (1) plus what its own run adds along P's direction. A same-domain
+# continuation starts where P's run already lowered the loss along that direction, so it adds less than P's own
+# step, not more. A same-domain sibling with a larger learning rate or more steps goes along the same direction as
+# far as its run takes it. Measured on the 36 design catalogs 105-116 (every clock, the answers of main 837d793 with
+# a non-root finetune as parent): right ones at most 1.98 (one child of a bf16 finetune, s116; chain members at most
+# 1.80: a thin margin, said so), wrong ones 1.15-2.82, 24 of them above 2 (sweep, vocab-extended, long-run
+# siblings, s106's bf16 finetune), 18 of those on tied clocks. The distance order of tied clocks (direction.py)
+# decides the smaller sibling first, so the larger one finds it beyond the root by distance, angle and tail alike,
+# and the sibling test (parents.sibling_residual) has no other child of Q to read yet.
+BEYOND_MAX = 2.0
+
+
+def beyond_share(child_step: np.ndarray, parent_step: np.ndarray) -> float:
+    """Coefficient of `child_step` on `parent_step` (both from the candidate parent's own parent): 1 when the model
+    holds the candidate's step exactly, more when it goes farther along it. 0 for an empty parent step."""
+    own = float(parent_step @ parent_step)
+    return float(child_step @ parent_step) / own if own > 0 else 0.0
+
+
+def run_beyond(ctx: Context, index: int, chosen: int) -> tuple[int, float] | None:
+    """(Q, the share) when model `index` goes more than BEYOND_MAX times `chosen`'s step from its decided parent Q
+    along it and the clock does not put `chosen` before the model: then the model is Q's run beside `chosen`, not
+    its child (see BEYOND_MAX). Walks up while the test holds (a sweep's smallest run may itself have been given a
+    smaller one as parent), at most LINE_DEPTH steps; None when it fails at `chosen`."""
+    if ctx.clock_orders([chosen], index):
+        return None
+    scaled, found = ctx.fam.scaled, None
+    for _ in range(LINE_DEPTH):
+        above = int(ctx.parent[chosen])
+        if above < 0:
+            break  # the root, a merge or a re-save: no finetune step to read
+        share = beyond_share(scaled[index] - scaled[above], scaled[chosen] - scaled[above])
+        if share <= BEYOND_MAX:
+            break
+        found, chosen = (above, share), above
+    return found
