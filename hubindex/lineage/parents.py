@@ -43,6 +43,10 @@ SIBLING_RESIDUAL = 0.25
 # base's other children.
 MERGE_SHARE = 0.8
 HOLD_CHECKS = 3  # chosen parents whose step is tested for being held whole (runs.held_spread), walking up
+# A step whose increment tail (evidence.increment_tail) reaches UNCAPPED has no displacement cap: SGD with momentum
+# moves each coordinate in proportion to its gradient. Adam runs stay far below (design seeds 105-116: 1.00-1.95,
+# a 300-step run 1.80, continued pretraining 1.95; SGD runs from the root 2.93-8.3; merged LoRAs reach 2.7).
+UNCAPPED = 2.5
 
 
 @dataclass
@@ -161,6 +165,21 @@ def held_whole(ctx: Context, index: int, candidate: int, candidate_tail: float) 
     return bool(above_tail - 1 > TAIL_EXCESS * (candidate_tail - 1) + TAIL_FLOOR), spread
 
 
+def uncapped_siblings(ctx: Context, index: int, chosen: int) -> bool:
+    """Are model `index` and `chosen`, a run decided from the root, two runs with no displacement cap (UNCAPPED)?
+    Then nothing in the weights says the model was trained from `chosen` rather than beside it, and the root is
+    its parent. SGD's step follows the gradient, and the base's largest gradients (the same tokens, norms and
+    heads, whatever the domain) dominate every SGD run from it: two such runs share that direction, so the
+    longer lies beyond the shorter by distance and angle, holds its step evenly (held_spread 0.07-0.13) and keeps
+    its residual (inherited_noise 0.80-0.84: the Adam runs that span the common part do not span this one). The
+    step between them is the difference of the two, with a shorter tail than either (the shared largest
+    coordinates cancel), so the tail test passes it as one run. Seen on s105, s113, s114 (every clock), s112 and
+    s115 (reset): each time the root's other SGD run was chosen."""
+    if ctx.parent[chosen] != ctx.root or ctx.own_tail(chosen) < UNCAPPED:
+        return False
+    return float(ctx.step_tails(index, np.array([ctx.root]))[0]) >= UNCAPPED
+
+
 def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> LineageEntry:
     fam = ctx.fam
     model_id = fam.ids[index]
@@ -228,6 +247,9 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
             break
         not_held, best = chosen, int(match[0])
     beyond = None  # (Q, share): a same-domain run of Q that went farther than the chosen one (runs.run_beyond)
+    uncapped_of = None  # the uncapped run found beside the model (uncapped_siblings): the choice moved to the root
+    if ranked.members[best] != ctx.root and uncapped_siblings(ctx, index, int(ranked.members[best])):
+        uncapped_of, best = int(ranked.members[best]), int(np.flatnonzero(ranked.members == ctx.root)[0])
     if fam.bounds is not None and (first := run_of_root(ctx, index, int(ranked.members[best]))) is not None:
         (not_held, spread), best = first, int(np.flatnonzero(ranked.members == ctx.root)[0])
     elif (beyond := run_beyond(ctx, index, int(ranked.members[best]))) is not None \
@@ -269,6 +291,8 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         evidence["sibling_residual"] = round(residual, 4)
     if sibling_of is not None:
         evidence["sibling_of"] = fam.ids[sibling_of]
+    if uncapped_of is not None:  # a sibling found by another test: the same key, so the confidence reads it alike
+        evidence["sibling_of"], evidence["uncapped_runs"] = fam.ids[uncapped_of], True
     if spread is not None:
         evidence["held_spread"] = round(spread, 4)
     if not_held is not None:
