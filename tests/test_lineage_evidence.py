@@ -379,3 +379,16 @@ def test_the_search_by_time_selects_what_the_search_of_every_column_does():
     every = _search_all(reduced, squares, times, 24, offset, block=64)
     by_time = _search_by_time(reduced, squares, times, 24, offset, block=64)
     assert all(set(a) == set(b) for a, b in zip(every, by_time, strict=True))
+
+
+def test_the_rerank_recomputes_near_distances_as_numpy_norm_does():
+    """The float64 distances of near pairs, computed in blocks of pairs, equal np.linalg.norm of the differences to
+    the last bit (the rerank's answers must not depend on the block size)."""
+    from hubindex.lineage.neighbours import _pair_distances
+
+    rng = np.random.default_rng(6)
+    vectors = rng.normal(size=(50, 300))
+    rows, others = rng.integers(0, 50, 700), rng.integers(0, 50, 700)
+    expected = np.linalg.norm(vectors[others] - vectors[rows], axis=1)
+    assert np.array_equal(_pair_distances(vectors, rows, others, block=64), expected)
+    assert np.array_equal(_pair_distances(vectors, rows[:0], others[:0]), expected[:0])
