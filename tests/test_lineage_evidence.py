@@ -379,3 +379,41 @@ def test_the_search_by_time_selects_what_the_search_of_every_column_does():
     every = _search_all(reduced, squares, times, 24, offset, block=64)
     by_time = _search_by_time(reduced, squares, times, 24, offset, block=64)
     assert all(set(a) == set(b) for a, b in zip(every, by_time, strict=True))
+
+
+def test_the_rerank_recomputes_near_distances_as_numpy_norm_does():
+    """The float64 distances of near pairs, computed in blocks of pairs, equal np.linalg.norm of the differences to
+    the last bit (the rerank's answers must not depend on the block size)."""
+    from hubindex.lineage.neighbours import _pair_distances
+
+    rng = np.random.default_rng(6)
+    vectors = rng.normal(size=(50, 300))
+    rows, others = rng.integers(0, 50, 700), rng.integers(0, 50, 700)
+    expected = np.linalg.norm(vectors[others] - vectors[rows], axis=1)
+    assert np.array_equal(_pair_distances(vectors, rows, others, block=64), expected)
+    assert np.array_equal(_pair_distances(vectors, rows[:0], others[:0]), expected[:0])
+
+
+def test_the_clock_orders_models_only_by_known_strictly_earlier_times():
+    """Context.clock_orders: True only where every earlier model's created time is known and strictly before the
+    later one's (a tie or a missing time leaves the order to the weights), for lists and index arrays alike."""
+    from datetime import UTC, datetime, timedelta
+
+    from hubindex.lineage.context import Context
+    from hubindex.lineage.family import Family
+    from hubindex.lineage.neighbours import Neighbours
+
+    ids = [f"t/m{i}" for i in range(5)]
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    created = [start, start + timedelta(days=1), start + timedelta(days=1), None, start + timedelta(days=2)]
+    rows = {m: {"id": m, "created_at": c, "dtype": "F32"} for m, c in zip(ids, created, strict=True)}
+    scaled = np.random.default_rng(0).normal(size=(5, 8))
+    family = Family(root=ids[0], ids=ids, raw=scaled.astype(np.float32), scaled=scaled, rows=rows, adapters=[],
+                    kurtosis=np.zeros(5))
+    empty = Neighbours(np.zeros((5, 0), dtype=np.int64), np.zeros((5, 0)), np.zeros((5, 0), dtype=np.float32))
+    ctx = Context(family, empty)
+    assert ctx.clock_orders([0], 1) and ctx.clock_orders(np.array([0, 1, 2]), 4)
+    assert not ctx.clock_orders([1], 2)  # tied
+    assert not ctx.clock_orders([2], 1) and not ctx.clock_orders([4], 0)  # later
+    assert not ctx.clock_orders([0], 3) and not ctx.clock_orders(np.array([0, 3]), 4)  # a time unknown
+    assert ctx.clock_orders([], 4) and not ctx.clock_orders([], 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hubindex.lineage.answers import LineageEntry
@@ -64,8 +66,12 @@ class Context:
     def clock_orders(self, earlier: np.ndarray | list[int], later: int) -> bool:
         """Do known created times put every one of `earlier` strictly before `later`? False where a time is missing
         or tied: then only the weights can order them."""
-        times = self.times[[*earlier, later]]
-        return bool(np.isfinite(times).all() and (times[:-1] < times[-1]).all())
+        # Python floats: called once per decided finetune, mostly with one earlier model (numpy's per-call overhead
+        # on a few elements cost three times the comparisons).
+        last = float(self.times[later])
+        if not math.isfinite(last):
+            return False
+        return all(math.isfinite(time) and time < last for time in self.times[earlier].tolist())
 
     def not_after(self, candidates: np.ndarray, member: int) -> np.ndarray:
         """May each candidate be a merge source of `member`? Only a created time known to be later forbids: a
@@ -116,7 +122,7 @@ class Context:
         count = int(np.count_nonzero(self.parent >= 0))  # no index array on the calls that only check the count
         if count >= self._typical[0] + TYPICAL_EVERY or (count and not self._typical[0]):
             decided = np.flatnonzero(self.parent >= 0)
-            self._typical = (count, float(np.median([self.tails[int(i)] for i in decided])))
+            self._typical = (count, float(np.median([self.tails[i] for i in decided.tolist()])))
         return self._typical[1]
 
 

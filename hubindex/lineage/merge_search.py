@@ -7,6 +7,8 @@ sources (a merge lies inside their hull, nearer the root, so distance alone woul
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hubindex.lineage.context import Context
@@ -66,8 +68,8 @@ def _detect(ctx: Context, index: int, sources: np.ndarray, root_raw: np.ndarray,
         # The sources' raw task vectors and the rounding slack are read by the sparse test only, which detect_merge
         # skips for this model (the same sparse_possible test): most models are finetunes.
         raw_tasks, slack = task[None], 0.0
-    return detect_merge([fam.ids[c] for c in sources], ctx.tasks()[np.concatenate([[index], sources])], raw_tasks,
-                        merged, slack)
+    return detect_merge([fam.ids[c] for c in sources.tolist()], ctx.tasks()[np.concatenate([[index], sources])],
+                        raw_tasks, merged, slack)
 
 
 def unit_in_last_place(values: np.ndarray, dtype: str | None) -> np.ndarray:
@@ -103,29 +105,33 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
     by_time = ctx.units_by_time()
     if by_time is None:
         members, rows = np.arange(len(fam.ids)), unit
+        scanned = possible(members)
     else:
         earlier = int(np.searchsorted(by_time[1], ctx.times[index], side="right"))
         members, rows = by_time[0][:earlier], by_time[2][:earlier]
-    scanned = possible(members)  # every possible source is in the prefix (not_after excludes the rest)
-    if scanned.sum() < 2:
+        # possible() without not_after: the prefix holds exactly the members created no later than this model.
+        scanned = original[members] & ~ctx.marked(excluded, members)
+    if np.count_nonzero(scanned) < 2:
         return np.zeros(0, dtype=np.int64)
     unscanned = np.flatnonzero(~scanned)
     all_tasks = ctx.tasks()
     target = all_tasks[index]
-    enough = 0.01 * np.linalg.norm(target)
+    enough = 0.01 * math.sqrt(target.dot(target))
     chosen: list[int] = []
     left, left_projected = target, reduced[index]
     for _ in range(MAX_SOURCES):
-        # Minus the alignment, +inf where no source may be, in place: the array argpartition selected from before.
-        negated = rows @ left_projected.astype(np.float32)
-        np.negative(negated, out=negated)
+        # Minus the alignment (the product with the negated vector: IEEE rounding is symmetric, so the same values
+        # as negating the product, one pass fewer), +inf where no source may be: what argpartition selects from.
+        negated = rows @ np.negative(left_projected.astype(np.float32))
         negated[unscanned] = np.inf
         count = min(PURSUIT_SEEDS, len(negated))
         seeds = np.argpartition(negated, count - 1)[:count]
         seeds = members[seeds[np.isfinite(negated[seeds])]]
-        pool = np.unique(np.concatenate([seeds, ctx.neighbours.index[seeds, :PURSUIT_NEIGHBOURS].ravel()]))
-        pool = pool[possible(pool)]
-        pool = pool[~ctx.marked(np.array(chosen, dtype=np.int64), pool)]
+        # Sorted without duplicates, as np.unique gives it, through a Python set (~150 indices: np.unique's overhead
+        # cost more than the set).
+        pool = np.array(sorted({*seeds.tolist(), *ctx.neighbours.index[seeds, :PURSUIT_NEIGHBOURS].ravel().tolist()}),
+                        dtype=np.int64)
+        pool = pool[possible(pool) & ~ctx.marked(np.array(chosen, dtype=np.int64), pool)]
         if not len(pool):
             break
         exact = all_tasks[pool] @ left / np.maximum(ctx.root_distance[pool], 1e-30)  # root_distance: the tasks' norms
@@ -137,7 +143,7 @@ def pursued_sources(ctx: Context, index: int, original: np.ndarray) -> np.ndarra
         weights = least_squares(sources, target)
         left = target - weights @ sources
         left_projected = reduced[index] - weights @ reduced[chosen]
-        if np.linalg.norm(left) < enough:
+        if math.sqrt(left.dot(left)) < enough:  # np.linalg.norm's own sum for a vector, without its checks
             break
     return np.array(chosen, dtype=np.int64)
 

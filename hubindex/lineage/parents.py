@@ -189,7 +189,9 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
     # behind dozens of its children, whose steps from one another are no single run.
     above = ctx.parent[ranked.members[allowed[:TAIL_CANDIDATES]]]
     above = np.concatenate([above, ctx.parent[above[above >= 0]]])
-    examined = np.union1d(allowed[:TAIL_CANDIDATES], allowed[ctx.marked(above[above >= 0], ranked.members[allowed])])
+    # np.union1d (sorted, no duplicates) through a Python set: a few dozen positions, np.union1d's overhead cost more.
+    lineage = allowed[ctx.marked(above[above >= 0], ranked.members[allowed])]
+    examined = np.array(sorted({*allowed[:TAIL_CANDIDATES].tolist(), *lineage.tolist()}), dtype=np.int64)
     tail = dict(zip(examined.tolist(), ctx.step_tails(index, ranked.members[examined]).tolist(),
                     strict=True))
     best = int(allowed[0])
