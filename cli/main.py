@@ -51,6 +51,7 @@ COMMANDS = {
     "merge-candidates": "query_cmd:merge_candidates", "lineage": "lineage_cmd:lineage",
     "parents": "lineage_cmd:parents", "eval": "eval_cmd:evaluate", "train": "train_cmd:train", "zoo": "zoo_cmd:zoo",
     "serve": "serve_cmd:serve", "worker": "worker_cmd:worker", "jobs": "worker_cmd:jobs",
+    "remeasure-bases": "bases_cmd:remeasure_bases",
 }
 
 

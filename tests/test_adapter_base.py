@@ -198,3 +198,28 @@ def test_the_simulated_steps_decide_among_the_candidates_the_first_step_does_not
     # Facts without simulated alignments (an older bases stage) decide by the first step.
     older = [Fact(f.candidate, f.preferred, alignment=f.alignment, held_out=f.held_out) for f in facts]
     assert adapter_choice.decide(older)[0] == "root"
+
+
+
+
+def test_a_catalog_without_adapter_facts_gets_them_from_the_bases_stage_alone(tiny_catalog, tiny_zoo, tmp_path):
+    # A catalog indexed before the facts were kept, its cards stripped (the weights shortlist the adapter's bases):
+    # the facts are measured from the model folders the catalog records (no fingerprint or embedding runs), and the
+    # base is decided from them as an indexing run decides it. Measured once: a second pass has nothing to do.
+    # One adapter (`only`): each costs a model load and a few passes per shortlisted candidate.
+    from hubindex.indexer.adapter_remeasure import remeasure_adapter_bases
+    from tests.server import copy_catalog
+
+    truth = load_truth(tiny_zoo)
+    adapter = min(m for m, e in truth.items() if e["relation"] == "adapter")
+    with Catalog(copy_catalog(tiny_catalog, tmp_path)) as catalog:
+        catalog.con.execute("UPDATE models SET adapter_base = NULL, declared_base = NULL")
+        assert adapter_choice.stored(catalog) == {}
+        measured = remeasure_adapter_bases(catalog, only={adapter})
+        assert list(measured) == [adapter] and measured[adapter].ok
+        row = catalog.require(adapter)
+        facts = adapter_choice.stored(catalog)[(adapter, row["revision"])]
+        assert len(facts) > 1 and all(f.alignment is not None and f.simulated is not None for f in facts)
+        assert (row["base"], row["base_source"]) == (truth[adapter]["parents"][0], BaseSource.GRADIENT)
+        assert row["base_alignment"] == next(f.alignment for f in facts if f.candidate == row["base"])
+        assert remeasure_adapter_bases(catalog, only={adapter}) == {}

@@ -143,13 +143,19 @@ def plan_bases(catalog: Catalog, method: str, probe: bool) -> list[BasesJob]:
         if choice.candidates and row.base_source in CHECKED and row.base in choice.candidates:
             continue  # decided on an earlier run for this revision
         if choice.candidates and probe:  # several possible bases: the one it models text best on
-            candidates = {c: catalog.require(c).path for c in choice.candidates}
-            jobs.append(BasesJob(model_id=model_id, revision=row.revision, folder=row.path,
-                                 kind=row.kind, method=method, candidates=candidates, family=choice.family,
-                                 base=choice.base, source=choice.source, scores=choice.scores))
+            jobs.append(bases_job(catalog, model_id, choice, method))
             continue
         catalog.set_base(model_id, choice.family, choice.base, choice.source)
     return jobs
+
+
+def bases_job(catalog: Catalog, model_id: str, choice: Assignment, method: str) -> BasesJob:
+    """The job that measures `model_id` on each of `choice.candidates` (their folders as the catalog has them)."""
+    row = catalog.require(model_id)
+    candidates = {c: catalog.require(c).path for c in choice.candidates}
+    return BasesJob(model_id=model_id, revision=row.revision, folder=row.path, kind=row.kind, method=method,
+                    candidates=candidates, family=choice.family, base=choice.base, source=choice.source,
+                    scores=choice.scores)
 
 
 def base_alignments(job: BasesJob) -> dict[str, list[float]]:

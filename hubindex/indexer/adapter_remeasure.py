@@ -1,0 +1,48 @@
+"""Measure the bases stage's facts of an indexed catalog's adapters again, without indexing anything else.
+
+An indexing run measures an adapter on its shortlisted candidate bases once per revision (`stages.BasesStage`) and
+stores what it measured (`adapter_base_facts`), so that every lineage update decides the base again from those
+facts (`lineage.adapter_choice.redecide`). A catalog indexed before the facts were kept (or before the stage
+measured something new, e.g. the simulated steps) has none: its adapters keep the base they were given, and a
+change of the decision rule never shows on it. This runs the bases stage alone for those adapters: the shortlist
+from the catalog's stored signatures (`families.assign`, as a run plans it), the measurement on the model folders
+the catalog records (read only), the result recorded as a run records it (base, margin and facts), then the run's
+last step (`stages.finish`: lineage of the families that changed, FAISS spaces). Fingerprints and Delta
+Activations are left as they are (an adapter whose base moved gets its embedding again on the next `index`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hubindex.catalog import Catalog
+from hubindex.indexer import families
+from hubindex.indexer.jobs import BasesResult
+from hubindex.indexer.stages import BASES, bases_job, finish
+from hubindex.lineage import adapter_choice
+from hubindex.pipeline.stage import execute
+from hubindex.status import ModelKind
+
+
+def remeasure_adapter_bases(catalog: Catalog, method: str = "hubindex", every: bool = False,
+                            only: set[str] | None = None,
+                            done: Callable[[str, BasesResult], None] | None = None) -> dict[str, BasesResult]:
+    """Run the bases stage for the adapters of `catalog` (those in `only`, if given) with several candidate bases
+    that have no stored facts of their current revision (`every`: for all of them), record the results and finish
+    as an index run does. `done(adapter, result)` is called after each one. Returns the results by adapter."""
+    measured = {adapter for adapter, revision in adapter_choice.stored(catalog)
+                if (row := catalog.model(adapter)) is not None and row.revision == revision}
+    out: dict[str, BasesResult] = {}
+    for model_id, choice in sorted(families.assign(catalog).items()):
+        row = catalog.require(model_id)
+        if row.kind != ModelKind.ADAPTER or not choice.candidates or (model_id in measured and not every) \
+                or (only is not None and model_id not in only):
+            continue
+        result = execute(bases_job(catalog, model_id, choice, method))
+        BASES.record(None, catalog, result)  # the bases stage's record reads nothing of the run
+        out[model_id] = result
+        if done is not None:
+            done(model_id, result)
+    if out:
+        finish(catalog)
+    return out
