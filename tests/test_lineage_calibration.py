@@ -205,7 +205,10 @@ def test_the_committed_map_is_monotone_and_fitted_on_design_catalogs_only():
     assert set(fitted.groups) <= set(GROUPS.values())
     # Raw scores still rank answers within a relation after the map (no block swallows the whole range).
     assert fitted.probability("root", confidence.NO_FAMILY) < 0.5 < fitted.probability("root", confidence.ROOT_BY_TIME)
-    assert fitted.probability("finetune", confidence.FINETUNE_RANGE[0]) < 0.2
+    # A finetune at the bottom of its range is doubtful (more likely wrong than right), one at the top is not. The
+    # level at the bottom is the data's (0.18 on 105-113, 0.45 on 105-116 with stop 28's decisions), not a constant.
+    assert fitted.probability("finetune", confidence.FINETUNE_RANGE[0]) < 0.5 < fitted.probability(
+        "finetune", confidence.FINETUNE_RANGE[1])
     # An overruled finetune (capped at OVERRULED_NEAREST) ranks below a finetune sure by its margins.
     assert fitted.probability("finetune", confidence.OVERRULED_NEAREST) < fitted.probability(
         "finetune", confidence.FINETUNE_RANGE[1])
