@@ -170,38 +170,3 @@ def test_a_run_of_the_root_beside_a_line_is_told_by_the_lines_first_step_where_t
     assert run_of_root(ctx, 4, 1) is None
     ctx.times[4] += 3600.0  # created after the line's last member: the clock, not this test, orders them
     assert run_of_root(ctx, 4, 3) is None
-
-
-def test_a_same_domain_run_that_went_farther_than_a_smaller_one_is_its_sibling_where_the_clock_is_silent():
-    """Two runs of one sweep (one domain, learning rates 2.5x apart): with every time tied, distance from the root
-    decides the smaller run first, and the larger one lies beyond it by distance, angle, tail and held spread. It
-    holds 2.5 times the smaller run's step (runs.BEYOND_MAX): a run of the root. A true child of the smaller run,
-    continuing its domain, adds less than its parent's step along it and stays; a clock that orders the pair is
-    left to decide."""
-    from hubindex.lineage.context import Context
-    from hubindex.lineage.runs import BEYOND_MAX, beyond_share, run_beyond
-
-    rng = np.random.default_rng(5)
-    root = rng.standard_normal(TENSORS * WIDTH)
-    # Gaussian steps: sums of them have the same tail as one, so tails decide nothing here (as on the sweeps).
-    domain, noise = 0.01 * rng.standard_normal(TENSORS * WIDTH), rng.standard_normal((3, TENSORS * WIDTH))
-    small = root + domain + 0.002 * noise[0]
-    large = root + 2.5 * domain + 0.004 * noise[1]
-    child = small + 0.6 * domain + 0.002 * noise[2]
-    assert beyond_share(child - root, small - root) < BEYOND_MAX < beyond_share(large - root, small - root)
-    assert beyond_share(large - root, np.zeros_like(root)) == 0.0
-    weights = np.stack([root, small, large, child])
-    ids = ["t/root", "t/small", "t/large", "t/child"]
-    base = _family(weights[:3], BOUNDS)
-    tied = {m: {**base.rows["t/root"], "id": m} for m in ids}  # one created time for all (a copied folder)
-    family = Family(root="t/root", ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=tied, adapters=[],
-                    kurtosis=np.zeros(len(ids)), bounds=BOUNDS)
-    found = {e.model: e for e in infer_family(family)}
-    assert found["t/large"].parents == ["t/root"] and found["t/large"].evidence["beyond_share"] > BEYOND_MAX, found
-    assert found["t/child"].parents == ["t/small"] and "beyond_share" not in found["t/child"].evidence
-    ctx = Context(family)
-    ctx.parent[1:4] = [0, 1, 1]
-    assert run_beyond(ctx, 2, 1) == (0, beyond_share(large - root, small - root))
-    assert run_beyond(ctx, 3, 1) is None and run_beyond(ctx, 2, 0) is None  # a child; the root has no step
-    ctx.times[2] += 3600.0  # created after the smaller run: the clock, not this test, orders them
-    assert run_beyond(ctx, 2, 1) is None

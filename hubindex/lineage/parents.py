@@ -12,7 +12,7 @@ from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
 from hubindex.lineage.evidence import held_share, inherited_noise
-from hubindex.lineage.runs import SPREAD_MAX, held_spread, holds_whole, run_beyond, run_of_root
+from hubindex.lineage.runs import SPREAD_MAX, held_spread, holds_whole, run_of_root
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
 DECLARED_SLACK = 1.5
@@ -248,20 +248,11 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         if held or not len(match) or not ranked.allowed[match[0]]:
             break
         not_held, best = chosen, int(match[0])
-    beyond = None  # (Q, share): a same-domain run of Q that went farther than the chosen one (runs.run_beyond)
     uncapped_of = None  # the uncapped run found beside the model (uncapped_siblings): the choice moved to the root
     if ranked.members[best] != ctx.root and uncapped_siblings(ctx, index, int(ranked.members[best])):
         uncapped_of, best = int(ranked.members[best]), int(np.flatnonzero(ranked.members == ctx.root)[0])
     if fam.bounds is not None and (first := run_of_root(ctx, index, int(ranked.members[best]))) is not None:
         (not_held, spread), best = first, int(np.flatnonzero(ranked.members == ctx.root)[0])
-    elif (beyond := run_beyond(ctx, index, int(ranked.members[best]))) is not None \
-            and len(match := np.flatnonzero(ranked.members == beyond[0])) and ranked.allowed[match[0]]:
-        if passed_over is None:  # unlike_one_run judges the step from the candidate replaced, as for `beside`
-            passed_over = best
-            tail.setdefault(best, float(ctx.step_tails(index, ranked.members[[best]])[0]))
-        best = int(match[0])
-    else:
-        beyond = None
     declared = declared_bases(fam.rows[model_id])
     if declared and declared[0] != fam.ids[ranked.members[best]]:
         match = next((int(p) for p in allowed if fam.ids[ranked.members[p]] == declared[0]), None)
@@ -299,8 +290,6 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         evidence["held_spread"] = round(spread, 4)
     if not_held is not None:
         evidence["not_held"] = fam.ids[not_held]
-    if beyond is not None:
-        evidence["beyond_share"] = round(beyond[1], 4)
     if passed_over is not None:  # read by unlike_one_run
         evidence["beside_over"] = fam.ids[ranked.members[passed_over]]
         evidence["beside_over_step_tail"] = round(tail[passed_over], 4)
