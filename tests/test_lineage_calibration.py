@@ -145,7 +145,7 @@ def test_a_finetune_of_a_heavy_tailed_run_is_capped_by_reading_its_parents_answe
                 LineageEntry(model="c", parents=["p"], relation="finetune", confidence=0.98,
                              evidence={"step_tail": 2.4, "sibling_residual": 0.84, **extra})]
 
-    heavy = apply_map(family(confidence.HEAVY_TAIL + 1.0), fitted)
+    heavy = apply_map(family(confidence.UNCAPPED + 1.0), fitted)
     assert heavy[2].evidence[RAW_KEY] == confidence.HEAVY_TAILED_PARENT
     assert heavy[1].evidence[RAW_KEY] == 0.95  # the run itself, a child of the root, is not in doubt
     assert heavy[2].confidence < heavy[1].confidence

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hubindex.lineage.evidence import UNCAPPED
 from hubindex.lineage.merges import DENSE_RESIDUAL
 from hubindex.status import BaseSource, Relation
 
@@ -108,17 +109,15 @@ NO_FAMILY = 0.3
 OVERRULED_NEAREST = FINETUNE_BASE
 OVERRULED_BY = ("sibling_of", "not_held", "merge_read_as_chain")  # evidence keys naming what a test overruled
 # A parent that is itself a heavy-tailed run (its own step's tail, evidence.step_tail of its answer, at least
-# HEAVY_TAIL: momentum SGD, 2.9-8 on design seeds 105-116, where adaptive-optimizer runs, continued pretraining and
-# merged LoRAs stay below 2.7): runs of one such optimizer from one base move the same few heavy coordinates, so a
-# sibling carries the chosen parent's "noise" as a child would (sibling_residual 0.80-0.86, read as child), lies
-# nearer to the model than their common parent (ancestor ratio 0.42-0.49, under ANCESTOR_FREE), and the step from
-# it is cleaner than from the true parent (tail 2.0-2.9 against 3.7-5.0, a large tail margin). Every term of the
-# score then reads a sibling as a parent, and the answer is no surer than the two readings (child of the parent,
-# or of the parent's own parent) with nothing to choose between them: below a finetune with no margin, where two
-# candidates at least tie on evidence that measured them. Seen: 11 such answers on design seeds 105-116, all wrong,
-# at raw 0.88-0.98 (the top wrong answers of 105, 112-115); the 674 other finetunes of a finetune there had parents
-# whose own tail was at most 1.95.
-HEAVY_TAIL = 2.5
+# evidence.UNCAPPED: momentum SGD, 2.9-8 on design seeds 105-116, where adaptive-optimizer runs, continued pretraining
+# and merged LoRAs stay below 2.7): runs of one such optimizer from one base move the same few heavy coordinates, so a
+# sibling carries the chosen parent's "noise" as a child would (sibling_residual 0.80-0.86, read as child), lies nearer
+# to the model than their common parent (ancestor ratio 0.42-0.49, under ANCESTOR_FREE), and the step from it is cleaner
+# than from the true parent (tail 2.0-2.9 against 3.7-5.0, a large tail margin). Every term of the score then reads a
+# sibling as a parent, and the answer is no surer than the two readings (child of the parent, or of the parent's own
+# parent) with nothing to choose between them: below a finetune with no margin, where two candidates at least tie on
+# evidence that measured them. Seen: 11 such answers on design seeds 105-116, all wrong, at raw 0.88-0.98 (the top wrong
+# answers of 105, 112-115); the 674 other finetunes of a finetune there had parents whose own tail was at most 1.95.
 HEAVY_TAILED_PARENT = 0.45
 # A dense merge is accepted when its fit leaves less than merges.DENSE_RESIDUAL and beats the best single source by
 # merges.DENSE_GAIN (absolute); near both limits a model that is one source's child plus a step partly along another
@@ -153,8 +152,8 @@ def overruled(evidence: dict) -> bool:
 
 
 def heavy_tailed(parent_evidence: dict | None) -> bool:
-    """Is the parent's own step (its answer's evidence.step_tail; None: no answer, a root, a merge) heavy-tailed?"""
-    return bool(parent_evidence) and float(parent_evidence.get("step_tail") or 0.0) >= HEAVY_TAIL
+    """Is the parent's own step (its answer's evidence.step_tail; None: no answer, a root, a merge) uncapped?"""
+    return bool(parent_evidence) and float(parent_evidence.get("step_tail") or 0.0) >= UNCAPPED
 
 
 def weak_merge(evidence: dict) -> bool:

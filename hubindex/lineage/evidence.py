@@ -28,6 +28,13 @@ import numpy as np
 
 from hubindex.lineage.linear import least_squares, solve
 
+# An increment tail (increment_tail) at or above UNCAPPED: a step with no displacement cap. SGD with momentum moves
+# each coordinate in proportion to its gradient; adaptive optimizers cap every coordinate near lr x steps. Design
+# seeds 105-116: Adam runs 1.00-1.95 (a 300-step run 1.80, continued pretraining 1.95), merged LoRAs up to 2.7,
+# SGD runs from the root 2.93-8.3. Read by parents.uncapped_siblings (two such runs of one root are siblings) and by
+# confidence.heavy_tailed (a finetune of such a run is doubtful).
+UNCAPPED = 2.5
+
 COPY_MAX = 0.01  # relative weight distance under which two models hold the same weights (re-saved)
 ROUNDING = 2.0**-7  # bf16 rounds within 2^-8 relative; allow twice that
 PRECISION = {"F64": 4, "F32": 3, "BF16": 2, "F16": 2}  # dtype rank: a re-save's original is the more precise

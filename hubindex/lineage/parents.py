@@ -11,7 +11,7 @@ import numpy as np
 from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
-from hubindex.lineage.evidence import held_share, inherited_noise
+from hubindex.lineage.evidence import UNCAPPED, held_share, inherited_noise
 from hubindex.lineage.runs import SPREAD_MAX, held_spread, holds_whole, run_of_root
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
@@ -43,10 +43,6 @@ SIBLING_RESIDUAL = 0.25
 # base's other children.
 MERGE_SHARE = 0.8
 HOLD_CHECKS = 3  # chosen parents whose step is tested for being held whole (runs.held_spread), walking up
-# A step whose increment tail (evidence.increment_tail) reaches UNCAPPED has no displacement cap: SGD with momentum
-# moves each coordinate in proportion to its gradient. Adam runs stay far below (design seeds 105-116: 1.00-1.95,
-# a 300-step run 1.80, continued pretraining 1.95; SGD runs from the root 2.93-8.3; merged LoRAs reach 2.7).
-UNCAPPED = 2.5
 
 
 @dataclass
