@@ -11,6 +11,7 @@ from hubindex.fingerprint.signature import split_samples
 from hubindex.lineage.engine import infer_family
 from hubindex.lineage.family import Family, tensor_bounds
 from hubindex.lineage.runs import SPREAD_MAX, held_spread
+from tests.toy_family import toy_family
 
 TENSORS, WIDTH = 8, 512
 BOUNDS = np.arange(TENSORS + 1) * WIDTH
@@ -38,12 +39,7 @@ def test_a_child_holds_its_parents_step_in_every_tensor_and_a_run_beside_it_does
 
 def _family(weights: np.ndarray, bounds: np.ndarray | None) -> Family:
     ids = ["t/root", "t/continued", "t/long"]
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    rows = {m: {"id": m, "created_at": start + timedelta(days=i), "dtype": "F32", "declared_base": None,
-                "adapter_base": None, "base_source": None, "kind": "model", "base": None, "family": ids[0]}
-            for i, m in enumerate(ids)}
-    return Family(root=ids[0], ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=rows, adapters=[],
-                  kurtosis=np.zeros(len(ids)), bounds=bounds)
+    return toy_family(ids, weights, bounds, datetime(2024, 1, 1, tzinfo=UTC), timedelta(days=1))
 
 
 def test_a_long_run_beside_a_continued_pretraining_run_is_given_their_common_root():

@@ -11,9 +11,10 @@ import numpy as np
 
 from hubindex.lineage.context import Context
 from hubindex.lineage.engine import infer_family
-from hubindex.lineage.evidence import increment_tail
+from hubindex.lineage.evidence import UNCAPPED, increment_tail
 from hubindex.lineage.family import Family
-from hubindex.lineage.parents import BETWEEN, UNCAPPED, uncapped_siblings
+from hubindex.lineage.parents import BETWEEN, uncapped_siblings
+from tests.toy_family import toy_family
 
 TENSORS, WIDTH = 8, 512
 BOUNDS = np.arange(TENSORS + 1) * WIDTH
@@ -21,12 +22,7 @@ IDS = ["t/root", "t/sgd-a", "t/sgd-b", "t/adam"]
 
 
 def _family(weights: np.ndarray) -> Family:
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    rows = {m: {"id": m, "created_at": start + timedelta(days=i), "dtype": "F32", "declared_base": None,
-                "adapter_base": None, "base_source": None, "kind": "model", "base": None, "family": IDS[0]}
-            for i, m in enumerate(IDS)}
-    return Family(root=IDS[0], ids=IDS, raw=weights.astype(np.float32), scaled=weights, rows=rows, adapters=[],
-                  kurtosis=np.zeros(len(IDS)), bounds=BOUNDS)
+    return toy_family(IDS, weights, BOUNDS, datetime(2024, 1, 1, tzinfo=UTC), timedelta(days=1))
 
 
 def _zoo() -> np.ndarray:
