@@ -1,6 +1,7 @@
 """Merge detection on task vectors (merges.py): pure numpy, bf16 merges built here the way mergekit builds them."""
 
 import numpy as np
+import pytest
 
 from hubindex.lineage.evidence import round_bf16
 from hubindex.lineage.merge_search import unit_in_last_place
@@ -83,3 +84,21 @@ def test_a_sibling_run_is_no_merge_of_its_siblings():
     root, tasks = zoo(rng)
     ids = [f"m{i}" for i in range(7)]
     assert detect(root, round_bf16(root + tasks[4]), root + np.delete(tasks, 4, axis=0), ids) is None
+
+
+def test_an_exact_merge_drops_a_relative_its_sources_make_idle():
+    """A decoy close to two of the sources (their sum plus a little of its own) makes the best pair with the third;
+    the greedy search then adds the two it stands for, and the fit no longer needs it (weight ~0): the answer is the
+    three sources (bench seed 10 had three such four-source answers)."""
+    rng = np.random.default_rng(7)
+    root, tasks = zoo(rng)
+    merged = root + 0.5 * tasks[0] + 0.7 * tasks[1] + 0.4 * tasks[2]
+    decoy = root + 0.5 * tasks[0] + 0.7 * tasks[1] + 0.1 * rng.normal(0, 2e-3, D)
+    candidates = np.concatenate([root + tasks, [decoy]])
+    ids = [f"m{i}" for i in range(9)]
+    found = detect_merge(ids, np.concatenate([[merged], candidates]) - root,
+                         (np.concatenate([[merged], candidates]) - root)[:1])
+    assert found is not None and found.method == "task_arithmetic"
+    assert sorted(found.sources) == ["m0", "m1", "m2"]
+    weights = dict(zip(found.sources, found.weights, strict=True))
+    assert [weights[m] for m in ("m0", "m1", "m2")] == pytest.approx([0.5, 0.7, 0.4], abs=1e-3)
