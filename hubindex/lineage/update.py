@@ -32,9 +32,9 @@ def update_lineage(catalog: Catalog, force: bool = False) -> dict[str, int]:
         preferred[key] = [f.candidate for f in facts if f.preferred]
     groups: dict[str, list[dict]] = {}
     for row in catalog.models(ok_only=True):
-        if row["kind"] == "adapter":
+        if row["kind"] == "adapter":  # a derived column, read by key as decide.py reads base_margin (`extra`)
             mine = preferred.get((row["id"], row["revision"]), [])
-            row["weights_choice"] = confidence.is_weights_choice(row["base"], mine)
+            row.extra["weights_choice"] = confidence.is_weights_choice(row["base"], mine)
         groups.setdefault(row["family"] or row["id"], []).append(row)
     done = {}
     for family, members in sorted(groups.items()):
