@@ -54,6 +54,26 @@ def test_an_adapter_on_a_finetune_is_less_sure_than_one_on_a_root_at_any_margin(
     assert confidence.adapter(BaseSource.DECLARED, on_root=False) == confidence.ADAPTER["declared"]
 
 
+def test_where_facts_are_stored_agreeing_with_the_weights_choice_picks_the_adapters_scale_not_the_root():
+    # Both readings picked the same finetune: counted as on a root, above every answer the near-twin cap allows.
+    for margin in (0.05, 0.15, 0.4):
+        agreed = confidence.adapter(BaseSource.GRADIENT, margin, on_root=False, weights_choice=True)
+        assert agreed == confidence.adapter(BaseSource.GRADIENT, margin)
+        assert agreed > confidence.adapter(BaseSource.GRADIENT, margin, on_root=False)
+        # The gradient overruled the weights: a root is no surer than a finetune at the same margin.
+        split = confidence.adapter(BaseSource.GRADIENT, margin, on_root=True, weights_choice=False)
+        assert split == confidence.adapter(BaseSource.GRADIENT, margin, on_root=False)
+        assert split <= confidence.ADAPTER_ON_FINETUNE[1] < confidence.adapter(BaseSource.GRADIENT, 0.4)
+    # No stored facts: on_root decides as before; the fact is only the gradient's (a card or the weights decided).
+    assert confidence.adapter(BaseSource.GRADIENT, 0.2, on_root=False, weights_choice=None) == \
+        confidence.adapter(BaseSource.GRADIENT, 0.2, on_root=False)
+    assert confidence.adapter(BaseSource.WEIGHTS, on_root=False, weights_choice=True) == \
+        confidence.ADAPTER_ON_FINETUNE[1]
+    assert confidence.is_weights_choice("org/a", ["org/a"]) is True
+    assert confidence.is_weights_choice("org/b", ["org/a"]) is False
+    assert confidence.is_weights_choice("org/a", []) is None
+
+
 def test_a_child_of_an_unordered_resave_pair_is_no_surer_than_the_pair():
     """Model 3 was trained from model 1, which a re-sharded copy (model 2) duplicates. With tied times nothing tells
     which of 1 and 2 is the original, so the child's answer may name the wrong one; distinct times orient the pair

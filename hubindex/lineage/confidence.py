@@ -12,7 +12,8 @@ A confidence should rank answers: wrong ones low. What makes an answer doubtful:
   that is itself a merge; sources that are parent and child of each other with no clock to order them.
 - a re-save: a relative distance near the copy radius.
 - a family root: chosen by the weights among members whose times tie (smallest norm), with a small norm gap.
-- an adapter: a small gradient-alignment margin; a base that is a finetune (its parent and children are near twins).
+- an adapter: a small gradient-alignment margin; a base that is a finetune (its parent and children are near twins),
+  or, where the facts are stored, a gradient base that is not the weights' choice (the two readings split).
 - any answer naming a member of a re-save pair that nothing orients (decide.py): either member may be the original.
 - a finetune whose parent is not the candidate the distances chose (overruled, read from the evidence): it stands on
   the one test that moved it, and the margins say nothing about that test.
@@ -95,6 +96,15 @@ ADAPTER_ON_FINETUNE = (0.3, 0.6)
 # margin is noise. Design seeds 108-111 (real clock, wt-adapt4's replay): every wrong gradient base aligned < 0.12,
 # right ones 0.09-0.45 (median ~0.2); below ADAPTER_ALIGNED the margin is scaled by alignment / ADAPTER_ALIGNED.
 ADAPTER_ALIGNED = 0.2
+# The weights' choice (`adapter_base_facts.preferred`: the candidate whose continuation of the base the adapter's
+# weights score best, measured before the gradient and independently of it) is a second reading of the same base. The
+# on-finetune scale above stands for "the gradient may have picked a near twin"; where the facts are stored, whether
+# the two readings agree says that directly, so it takes on_root's place in choosing the scale: a gradient base that
+# is the weights' choice counts from the root scale wherever it sits (two measures picked the same twin), one that
+# overruled the weights counts from the finetune scale even on a root (the near twins were there and the readings
+# split). Seen on design seeds 114-119 (all clocks, facts stored, gradient-decided): on a finetune and the weights'
+# choice right 18 of 18, against the weights 32 of 50; on a root and the weights' choice 157 of 160, against the
+# weights 0 of 3. Without stored facts (catalogs indexed before them, bases not measured) on_root decides as before.
 NO_FAMILY = 0.3
 # A finetune whose parent is not the candidate the distances and tails chose: the sibling test (evidence.sibling_of:
 # the nearest candidate carried none of its noise, the choice moved to its parent) or the hold test (evidence.not_held:
@@ -163,6 +173,12 @@ def weak_merge(evidence: dict) -> bool:
     return single is not None and residual is not None and single < MERGE_RELATIVE_GAIN * residual
 
 
+def is_weights_choice(base: str | None, preferred: list[str]) -> bool | None:
+    """Is an adapter's base the candidate its stored facts mark as the weights' choice (`preferred`: the candidates
+    so marked; empty: no facts stored, None)?"""
+    return None if not preferred else base in preferred
+
+
 def from_evidence(relation: str, evidence: dict, score: float, parent_evidence: dict | None = None) -> float:
     """The terms that read facts a decision left in the evidence (and, for a finetune, in its parent's answer:
     `parent_evidence`), applied to its score (idempotent: caps only), so they hold for answers stored by any
@@ -192,15 +208,16 @@ def resave(relative_distance: float, copy_max: float, ordered: bool = True, quan
 
 
 def adapter(base_source: str | None, margin: float | None = None, on_root: bool = True,
-            alignment: float | None = None) -> float:
+            alignment: float | None = None, weights_choice: bool | None = None) -> float:
     """By who decided the base; for gradient alignment, by the decision's margin (`models.base_margin`), from a
     lower level when the base is a finetune (`on_root` False), the margin scaled down when the base's own alignment
-    (`models.base_alignment`, None: not stored) is weak. A base that is a finetune and was not declared is
-    at most ADAPTER_ON_FINETUNE[1] whoever decided it."""
+    (`models.base_alignment`, None: not stored) is weak. `weights_choice` (stored facts: is the base the weights'
+    choice? None: no facts) replaces `on_root` in choosing the gradient's scale. A base that is a finetune and was
+    not declared is at most ADAPTER_ON_FINETUNE[1] whoever decided it."""
     if base_source == BaseSource.GRADIENT:
         if alignment is not None and margin is not None:
             margin *= float(np.clip(alignment / ADAPTER_ALIGNED, 0.0, 1.0))
-        if not on_root:
+        if not (on_root if weights_choice is None else weights_choice):
             return float(np.clip(ADAPTER_ON_FINETUNE_TIED + ADAPTER_MARGIN_WEIGHT * (margin or 0.0),
                                  *ADAPTER_ON_FINETUNE))
         return float(np.clip(ADAPTER_TIED + ADAPTER_MARGIN_WEIGHT * (margin or 0.0), *ADAPTER_RANGE))

@@ -114,10 +114,12 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         row = fam.rows[adapter]
         base = row["base"]  # resolved at indexing: a declared base is checked there, never taken on trust
         sure = confidence.adapter(row["base_source"], row.get("base_margin"), base is None or base == fam.root,
-                                  row.get("base_alignment"))
+                                  row.get("base_alignment"), row.get("weights_choice"))
         entries[adapter] = LineageEntry(model=adapter, parents=[base] if base else [], relation="adapter",
                                         confidence=sure, family=fam.root,
                                         evidence={"base_source": row["base_source"], **card_check(row, [base])})
+        if row.get("weights_choice") is not None:  # update.py reads it from adapter_base_facts
+            entries[adapter].evidence["weights_choice"] = row["weights_choice"]
     check_low_rank(fam, entries)
     for entry in entries.values():  # a low-rank delta from the parent: two separate runs never differ by one
         if entry.relation == "finetune" and entry.evidence.get("lora_merged") is True:
