@@ -16,6 +16,7 @@ from hubindex.catalog.answers import ModelPage, ModelView, Reindexed, SearchHit,
 from hubindex.evaluate.embedding import EmbeddingEval
 from hubindex.evaluate.merging import MergeEval
 from hubindex.hub.crawl import CrawlReport
+from hubindex.indexer.adapter_remeasure import RemeasuredBases
 from hubindex.indexer.pipeline import IndexReport
 from hubindex.indexer.progress import JobsAnswer, RunProgress
 from hubindex.lineage.answers import LineageEntry, LineageTree, ParentCandidate
@@ -85,6 +86,7 @@ ANSWERS: dict[str, type[BaseModel]] = {
     "zoo_built": ZooBuilt,
     "domains": DomainsAnswer,
     "reindexed": Reindexed,
+    "remeasured_bases": RemeasuredBases,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -1,6 +1,7 @@
 """Adapter bases: the weights' shortlist, the gradient-alignment decision and its confidence (pure decisions here;
 the indexing run that uses them is tested in test_catalog.py)."""
 
+import json
 from datetime import datetime
 
 import numpy as np
@@ -140,6 +141,7 @@ def test_the_lineage_update_decides_an_adapters_base_again_from_the_stored_facts
         assert (row["base"], row["family"], row["base_source"]) == ("org/ft", "org/root", BaseSource.GRADIENT)
         assert row["base_alignment"] == 0.14  # kept for the confidence
         assert adapter_choice.redecide(catalog) == {}  # decided: nothing moves on the next update
+        assert adapter_choice.weights_choices(catalog) == {"org/adapter": "org/root"}  # for the confidence
 
 
 def test_an_adapter_without_facts_of_its_revision_keeps_its_stored_base(tmp_path):
@@ -149,6 +151,8 @@ def test_an_adapter_without_facts_of_its_revision_keeps_its_stored_base(tmp_path
         adapter_choice.store(catalog, "org/adapter", "r0", [Fact("org/ft", False, alignment=0.3)])
         assert adapter_choice.redecide(catalog) == {}
         assert catalog.require("org/adapter")["base"] == "org/root"
+        adapter_choice.store(catalog, "org/adapter", "r0", [Fact("org/ft", True, alignment=0.3)])
+        assert adapter_choice.weights_choices(catalog) == {}  # facts of another revision say nothing of this one
 
 
 def test_the_bases_stage_keeps_the_weights_scores_and_alignments_of_every_candidate():
@@ -206,20 +210,39 @@ def test_a_catalog_without_adapter_facts_gets_them_from_the_bases_stage_alone(ti
     # A catalog indexed before the facts were kept, its cards stripped (the weights shortlist the adapter's bases):
     # the facts are measured from the model folders the catalog records (no fingerprint or embedding runs), and the
     # base is decided from them as an indexing run decides it. Measured once: a second pass has nothing to do.
-    # One adapter (`only`): each costs a model load and a few passes per shortlisted candidate.
-    from hubindex.indexer.adapter_remeasure import remeasure_adapter_bases
+    # One adapter (`--adapter`): each costs a model load and a few passes per shortlisted candidate.
+    import jsonschema
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from hubindex.schemas import schema_for
     from tests.server import copy_catalog
 
     truth = load_truth(tiny_zoo)
     adapter = min(m for m, e in truth.items() if e["relation"] == "adapter")
-    with Catalog(copy_catalog(tiny_catalog, tmp_path)) as catalog:
+    db = copy_catalog(tiny_catalog, tmp_path)
+    with Catalog(db) as catalog:
         catalog.con.execute("UPDATE models SET adapter_base = NULL, declared_base = NULL")
         assert adapter_choice.stored(catalog) == {}
-        measured = remeasure_adapter_bases(catalog, only={adapter})
-        assert list(measured) == [adapter] and measured[adapter].ok
+        before = catalog.require(adapter)["base"]
+
+    def remeasure() -> dict:
+        run = CliRunner().invoke(cli, ["remeasure-bases", "--db", str(db), "--adapter", adapter, "--json"])
+        assert run.exit_code == 0, run.output
+        answer = json.loads(run.stdout)
+        jsonschema.validate(answer, schema_for("remeasured_bases"))
+        return answer
+
+    answer = remeasure()
+    assert (answer["measured"], answer["failed"], [e["adapter"] for e in answer["adapters"]]) == (1, 0, [adapter])
+    (entry,) = answer["adapters"]
+    with Catalog(db) as catalog:
         row = catalog.require(adapter)
         facts = adapter_choice.stored(catalog)[(adapter, row["revision"])]
-        assert len(facts) > 1 and all(f.alignment is not None and f.simulated is not None for f in facts)
+        assert len(facts) == entry["candidates"] > 1
+        assert all(f.alignment is not None and f.simulated is not None for f in facts)
         assert (row["base"], row["base_source"]) == (truth[adapter]["parents"][0], BaseSource.GRADIENT)
         assert row["base_alignment"] == next(f.alignment for f in facts if f.candidate == row["base"])
-        assert remeasure_adapter_bases(catalog, only={adapter}) == {}
+        assert (entry["base_before"], entry["base"], entry["decided_by"], entry["alignment"], entry["margin"]) == \
+            (before, row["base"], "gradient", row["base_alignment"], row["base_margin"])
+    assert remeasure()["adapters"] == []

@@ -15,34 +15,71 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic import BaseModel, Field
+
 from hubindex.catalog import Catalog
 from hubindex.indexer import families
 from hubindex.indexer.jobs import BasesResult
-from hubindex.indexer.stages import BASES, bases_job, finish
+from hubindex.indexer.stages import bases_job, finish, record_bases
 from hubindex.lineage import adapter_choice
 from hubindex.pipeline.stage import execute
 from hubindex.status import ModelKind
 
 
+class RemeasuredBase(BaseModel):
+    """One adapter measured again: its base before and after (the decision taken from the new facts, then by
+    the lineage update of the run's last step)."""
+
+    adapter: str
+    ok: bool = Field(description="false: the measurement failed (error says why); the stored base is kept")
+    error: str | None = None
+    candidates: int = Field(description="shortlisted candidate bases measured")
+    base_before: str | None
+    base: str | None
+    decided_by: str | None = Field(description="models.base_source now: gradient, weights, declared, ...")
+    alignment: float | None = Field(description="the first LoRA step's alignment on the base now (NULL: not "
+                                    "measured on it)")
+    margin: float | None = Field(description="models.base_margin now")
+
+
+class RemeasuredBases(BaseModel):
+    """`hubindex remeasure-bases --json`: the adapters whose bases stage ran again, by id."""
+
+    db: str
+    measured: int
+    failed: int
+    adapters: list[RemeasuredBase]
+
+
 def remeasure_adapter_bases(catalog: Catalog, method: str = "hubindex", every: bool = False,
                             only: set[str] | None = None,
-                            done: Callable[[str, BasesResult], None] | None = None) -> dict[str, BasesResult]:
+                            done: Callable[[str, BasesResult], None] | None = None) -> RemeasuredBases:
     """Run the bases stage for the adapters of `catalog` (those in `only`, if given) with several candidate bases
     that have no stored facts of their current revision (`every`: for all of them), record the results and finish
-    as an index run does. `done(adapter, result)` is called after each one. Returns the results by adapter."""
+    as an index run does. `done(adapter, result)` is called after each one."""
     measured = {adapter for adapter, revision in adapter_choice.stored(catalog)
                 if (row := catalog.model(adapter)) is not None and row.revision == revision}
-    out: dict[str, BasesResult] = {}
+    results: dict[str, BasesResult] = {}
+    before: dict[str, str | None] = {}
     for model_id, choice in sorted(families.assign(catalog).items()):
         row = catalog.require(model_id)
         if row.kind != ModelKind.ADAPTER or not choice.candidates or (model_id in measured and not every) \
                 or (only is not None and model_id not in only):
             continue
-        result = execute(bases_job(catalog, model_id, choice, method))
-        BASES.record(None, catalog, result)  # the bases stage's record reads nothing of the run
-        out[model_id] = result
+        before[model_id] = row["base"]
+        results[model_id] = result = execute(bases_job(catalog, model_id, choice, method))
+        record_bases(catalog, result)
         if done is not None:
             done(model_id, result)
-    if out:
+    if results:
         finish(catalog)
-    return out
+    entries = []
+    for model_id, result in results.items():
+        row = catalog.require(model_id)
+        entries.append(RemeasuredBase(
+            adapter=model_id, ok=result.ok, error=result.error, candidates=len(result.job.candidates),
+            base_before=before[model_id], base=row["base"],
+            decided_by=None if row["base_source"] is None else str(row["base_source"]),
+            alignment=row["base_alignment"], margin=row["base_margin"]))
+    return RemeasuredBases(db=str(catalog.path), measured=len(entries), failed=sum(not e.ok for e in entries),
+                           adapters=entries)

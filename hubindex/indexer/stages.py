@@ -205,24 +205,31 @@ class BasesStage(BaseStage):
         return BasesResult(job=job, ok=False, status=ModelStatus.ERROR, error=message(exc))
 
     def record(self, run: IndexRun, catalog: Catalog, result: BasesResult) -> None:
-        job = result.job
-        choice = Assignment(job.family, job.base, job.source)
-        losses = result.losses or {}
-        if losses:
-            declared = job.base if job.source == "declared" else None
-            best = min(losses, key=lambda c: (losses[c], c != declared))
-            choice = Assignment(job.family or best, best,
-                                BaseSource.DECLARED_CHECKED if best == declared else BaseSource.PROBE_LOSS)
-        facts = adapter_facts(job, result)
-        if (aligned := adapter_choice.decide(facts)) is not None:
-            best, margin = aligned
-            chosen = catalog.model(best)
-            choice = Assignment((chosen and chosen.family) or best, best, BaseSource.GRADIENT, margin=margin)
-        row = catalog.model(job.model_id)
-        if row and row.revision == job.revision:
-            catalog.set_base(job.model_id, choice.family, choice.base, choice.source, choice.margin)
-            if result.alignments:  # kept, so that the lineage update can decide again (adapter_choice.redecide)
-                adapter_choice.store(catalog, job.model_id, job.revision, facts)
+        record_bases(catalog, result)
+
+
+def record_bases(catalog: Catalog, result: BasesResult) -> None:
+    """A bases job's result into the catalog: the base decided (probe loss, or the gradient facts through
+    `adapter_choice.decide`) and, for an adapter, the facts measured per candidate. Reads nothing of the run, so
+    `adapter_remeasure` records through it too."""
+    job = result.job
+    choice = Assignment(job.family, job.base, job.source)
+    losses = result.losses or {}
+    if losses:
+        declared = job.base if job.source == "declared" else None
+        best = min(losses, key=lambda c: (losses[c], c != declared))
+        choice = Assignment(job.family or best, best,
+                            BaseSource.DECLARED_CHECKED if best == declared else BaseSource.PROBE_LOSS)
+    facts = adapter_facts(job, result)
+    if (aligned := adapter_choice.decide(facts)) is not None:
+        best, margin = aligned
+        chosen = catalog.model(best)
+        choice = Assignment((chosen and chosen.family) or best, best, BaseSource.GRADIENT, margin=margin)
+    row = catalog.model(job.model_id)
+    if row and row.revision == job.revision:
+        catalog.set_base(job.model_id, choice.family, choice.base, choice.source, choice.margin)
+        if result.alignments:  # kept, so that the lineage update can decide again (adapter_choice.redecide)
+            adapter_choice.store(catalog, job.model_id, job.revision, facts)
 
 
 def adapter_facts(job: BasesJob, result: BasesResult) -> list[adapter_choice.Fact]:

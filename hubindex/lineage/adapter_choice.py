@@ -120,6 +120,15 @@ def stored(catalog: Catalog) -> dict[tuple[str, str], list[Fact]]:
     return out
 
 
+def weights_choices(catalog: Catalog) -> dict[str, str]:
+    """Per adapter with stored facts of its current revision: the candidate the weights chose (`Fact.preferred`).
+    Whether an adapter's base is this one separates right from wrong gradient-decided bases (every wrong one of
+    design seeds 114-116 was a base the weights did not choose: AUROC 0.91), a fact for the confidence."""
+    revisions = {r["id"]: r["revision"] for r in catalog.models() if r["kind"] == "adapter"}
+    return {adapter: f.candidate for (adapter, revision), facts in stored(catalog).items()
+            if revisions.get(adapter) == revision for f in facts if f.preferred}
+
+
 def redecide(catalog: Catalog) -> dict[str, tuple[str, float]]:
     """Take every gradient-decided adapter's base again from its stored facts (this revision's, among candidates
     still in the catalog) and store it where the rule now decides differently. Returns the changed adapters'
