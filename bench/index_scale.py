@@ -17,7 +17,7 @@ Usage: python bench/index_scale.py [--models 1000000] [--families 100] [--link-m
        [--requests 200] [--db FILE (reuse/keep the catalog)] [--no-http]
 Linking is sized apart (`--link-models`): its HNSW neighbour search took 257 s for 100k models at load 24, so 1M
 wants a quiet machine; the catalog side at 1M peaked at 2.7 GiB (notes wt-core6).
-Not done yet: indexing 2,000 real model folders end to end (models/min per stage).
+Indexing real model folders end to end (models/min per stage) is bench/index_folders.py.
 """
 
 from __future__ import annotations
