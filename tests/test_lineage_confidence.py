@@ -69,9 +69,9 @@ def test_where_facts_are_stored_agreeing_with_the_weights_choice_picks_the_adapt
         confidence.adapter(BaseSource.GRADIENT, 0.2, on_root=False)
     assert confidence.adapter(BaseSource.WEIGHTS, on_root=False, weights_choice=True) == \
         confidence.ADAPTER_ON_FINETUNE[1]
-    assert confidence.is_weights_choice("org/a", ["org/a"]) is True
-    assert confidence.is_weights_choice("org/b", ["org/a"]) is False
-    assert confidence.is_weights_choice("org/a", []) is None
+    assert confidence.is_weights_choice("org/a", "org/a") is True
+    assert confidence.is_weights_choice("org/b", "org/a") is False
+    assert confidence.is_weights_choice("org/a", None) is None
 
 
 def test_a_child_of_an_unordered_resave_pair_is_no_surer_than_the_pair():

@@ -173,10 +173,10 @@ def weak_merge(evidence: dict) -> bool:
     return single is not None and residual is not None and single < MERGE_RELATIVE_GAIN * residual
 
 
-def is_weights_choice(base: str | None, preferred: list[str]) -> bool | None:
-    """Is an adapter's base the candidate its stored facts mark as the weights' choice (`preferred`: the candidates
-    so marked; empty: no facts stored, None)?"""
-    return None if not preferred else base in preferred
+def is_weights_choice(base: str | None, preferred: str | None) -> bool | None:
+    """Is an adapter's base the candidate its stored facts mark as the weights' choice (`preferred`, from
+    `adapter_choice.weights_choices`; None where no facts of its revision are stored: None)?"""
+    return None if preferred is None else base == preferred
 
 
 def from_evidence(relation: str, evidence: dict, score: float, parent_evidence: dict | None = None) -> float:

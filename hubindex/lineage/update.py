@@ -27,14 +27,11 @@ def update_lineage(catalog: Catalog, force: bool = False) -> dict[str, int]:
     Adapters' bases are first decided again from the facts the bases stage stored (`adapter_choice.redecide`): a
     base the current rule moves changes its families' digests."""
     adapter_choice.redecide(catalog)
-    preferred: dict[tuple[str, str], list[str]] = {}  # the weights' choice per adapter, for its confidence
-    for key, facts in adapter_choice.stored(catalog).items():
-        preferred[key] = [f.candidate for f in facts if f.preferred]
+    chosen = adapter_choice.weights_choices(catalog)  # the weights' choice per adapter, for its confidence
     groups: dict[str, list[dict]] = {}
     for row in catalog.models(ok_only=True):
         if row["kind"] == "adapter":  # a derived column, read by key as decide.py reads base_margin (`extra`)
-            mine = preferred.get((row["id"], row["revision"]), [])
-            row.extra["weights_choice"] = confidence.is_weights_choice(row["base"], mine)
+            row.extra["weights_choice"] = confidence.is_weights_choice(row["base"], chosen.get(row["id"]))
         groups.setdefault(row["family"] or row["id"], []).append(row)
     done = {}
     for family, members in sorted(groups.items()):
