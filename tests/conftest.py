@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,21 +16,65 @@ from tests.helpers import MULTI_FAMILY_ZOO, STRIPPED_ZOO
 TEST_SEED = 7
 
 
+# A folder that keeps the session zoos between runs (a developer's re-runs; CI leaves it unset): the zoo builder
+# finishes what is missing or stale (per-model digests) and returns at once for a complete zoo.
+KEPT_ZOOS_ENV = "HUBINDEX_TEST_ZOOS"
+
+
+def _zoo_folder(seed: int, size: str, options: dict) -> str:
+    """One folder name per distinct (seed, size, options), stable across runs and readable."""
+    extra = "".join(f"-{k}={'+'.join(map(str, v)) if isinstance(v, tuple | list) else v}"
+                    for k, v in sorted(options.items()))
+    return f"zoo-{size}-seed{seed}{extra}"
+
+
+def _shared_root(tmp_path_factory) -> Path:
+    """The run's temp root, shared by every pytest-xdist worker of the run (each worker's basetemp is inside it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _made_once(tmp_path_factory, name: str, make) -> Path:
+    """The folder `name` under the run's shared temp root, filled by `make(folder)` once per run: the first worker
+    to ask makes it under a file lock, the others (pytest-xdist) wait for it and reuse it."""
+    from filelock import FileLock
+
+    root = _shared_root(tmp_path_factory)
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(root / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a half-made one, left by a worker that died making it
+            folder.mkdir(parents=True)
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def zoo_factory(tmp_path_factory):
-    """build(seed, **options) -> zoo root; each distinct (seed, options) is built once per session."""
+    """build(seed, **options) -> zoo root; each distinct (seed, options) is built once per session, under a file
+    lock, so parallel workers of one run share it (and HUBINDEX_TEST_ZOOS keeps it between runs)."""
+    from filelock import FileLock
+
     from hubindex.zoo.build import ZooOptions, build_zoo
 
-    built: dict[tuple, Path] = {}
+    run = _shared_root(tmp_path_factory)
+    kept = os.environ.get(KEPT_ZOOS_ENV)
+    shelf = Path(kept) if kept else run  # in the temp root itself, as before: test_api escapes it with ".."
+    shelf.mkdir(parents=True, exist_ok=True)
 
     def build(seed: int, size: str = "tiny", **options) -> Path:
-        key = (seed, size, tuple(sorted(options.items())))
-        if key not in built:
-            root = tmp_path_factory.mktemp(f"zoo-{size}-seed{seed}")
-            opts = ZooOptions(seed=seed, size=size, **options)
-            build_zoo(root, opts, jobs=min(2, os.cpu_count() or 1))
-            built[key] = root
-        return built[key]
+        name = _zoo_folder(seed, size, options)
+        root, built = shelf / name, run / f"{name}.built"
+        with FileLock(shelf / f"{name}.lock"):
+            # Once per run: build_zoo rewrites truth.json and file times even when nothing is missing, which a
+            # worker reading the zoo at that moment must not see.
+            if not built.exists():
+                # Lists, as zoo.json holds them: build_zoo refuses a kept zoo whose options read back unequal.
+                listed = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+                build_zoo(root, ZooOptions(seed=seed, size=size, **listed), jobs=min(2, os.cpu_count() or 1))
+                built.touch()
+        return root
 
     return build
 
@@ -57,10 +102,11 @@ def tiny_catalog(tiny_zoo, tmp_path_factory) -> Path:
     """The tiny zoo indexed with both Delta Activations recipes. Tests read it; they never write to it."""
     from hubindex.indexer.pipeline import index_paths
 
-    db = tmp_path_factory.mktemp("catalog") / "tiny.duckdb"
-    report = index_paths(db, [tiny_zoo], ["hubindex", "paper"], quiet=True)
-    assert not report.failed, report.failed
-    return db
+    def make(folder: Path) -> None:
+        report = index_paths(folder / "tiny.duckdb", [tiny_zoo], ["hubindex", "paper"], quiet=True)
+        assert not report.failed, report.failed
+
+    return _made_once(tmp_path_factory, "catalog", make) / "tiny.duckdb"
 
 
 @pytest.fixture(scope="session")
@@ -107,13 +153,14 @@ def merge_models(tmp_path_factory) -> Path:
     from hubindex.train.finetune import finetune
     from hubindex.train.pretrain import pretrain
 
-    root = tmp_path_factory.mktemp("merge-models")
-    base = root / "hubindex-labs" / "lm-base"
-    pretrain("llama", "tiny", base, seed=3, steps=20, max_shard_bytes=80_000, quiet=True)
-    for i, (org, domain) in enumerate((("acme", "code"), ("bluefin", "legal"), ("sparrow", "poetry"))):
-        finetune(base, root / org / f"lm-{domain}", domain_texts(domain, 200, i), seed=i, steps=8, lr=2e-3,
-                 base_id="hubindex-labs/lm-base", domain=domain, seq_len=64, batch=8, quiet=True)
-    return root
+    def make(root: Path) -> None:
+        base = root / "hubindex-labs" / "lm-base"
+        pretrain("llama", "tiny", base, seed=3, steps=20, max_shard_bytes=80_000, quiet=True)
+        for i, (org, domain) in enumerate((("acme", "code"), ("bluefin", "legal"), ("sparrow", "poetry"))):
+            finetune(base, root / org / f"lm-{domain}", domain_texts(domain, 200, i), seed=i, steps=8, lr=2e-3,
+                     base_id="hubindex-labs/lm-base", domain=domain, seq_len=64, batch=8, quiet=True)
+
+    return _made_once(tmp_path_factory, "merge-models", make)
 
 
 REALISTIC_SEED = 11  # a test seed; the team's design seeds are 1 and 2, held-out ones 101-103
@@ -137,3 +184,20 @@ def online(monkeypatch):
     from huggingface_hub import constants
 
     constants.HF_HUB_OFFLINE = True
+
+
+@pytest.fixture(scope="session")
+def multi_family_catalog(multi_family_zoo, tmp_path_factory) -> tuple[Path, str]:
+    """The multi-family zoo indexed once per session by the CLI (`index --json`, default method): (catalog, the
+    command's JSON report). test_catalog and test_lineage read the same catalog; they never write to it."""
+    from click.testing import CliRunner
+    from hubindex.cli.main import cli
+
+    def make(folder: Path) -> None:
+        result = CliRunner().invoke(cli, ["index", str(multi_family_zoo), "--db", str(folder / "multi.duckdb"),
+                                          "--json"])
+        assert result.exit_code == 0, result.output
+        (folder / "report.json").write_text(result.output)
+
+    folder = _made_once(tmp_path_factory, "multi-catalog", make)
+    return folder / "multi.duckdb", (folder / "report.json").read_text()

@@ -84,12 +84,10 @@ def test_stripped_zoo_families_are_found_from_weights_alone(stripped_zoo, tmp_pa
                                 for r in adapters)
 
 
-def test_look_alike_families_and_adapter_bases_from_weights_and_probes(multi_family_zoo, tmp_path):
+def test_look_alike_families_and_adapter_bases_from_weights_and_probes(multi_family_zoo, multi_family_catalog):
     truth = load_truth(multi_family_zoo)
-    db = tmp_path / "multi.duckdb"
-    result = CliRunner().invoke(cli, ["index", str(multi_family_zoo), "--db", str(db), "--json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    db, output = multi_family_catalog  # `hubindex index <zoo> --db <db> --json`, run once per session
+    report = json.loads(output)
     jsonschema.validate(report, schema_for("index_report"))
     assert report["indexed"] == len(truth) and not report["failed"]
 

@@ -50,10 +50,9 @@ def test_lineage_json_matches_truth_on_the_tiny_zoo(tiny_zoo, tiny_catalog):
     assert methods.get("dare_ties") == "dare_ties"
 
 
-def test_stripped_multi_family_zoo_lineage_without_any_metadata(multi_family_zoo, tmp_path):
+def test_stripped_multi_family_zoo_lineage_without_any_metadata(multi_family_zoo, multi_family_catalog):
     truth = load_truth(multi_family_zoo)
-    db = tmp_path / "m.duckdb"
-    index_paths(db, [multi_family_zoo], ["hubindex"], quiet=True)
+    db, _ = multi_family_catalog  # indexed once per session with the default method ("hubindex"), as here before
     with Catalog(db, read_only=True) as catalog:
         accuracy = _check({e.model: e for e in entries(catalog)}, truth)
     assert accuracy >= 0.85
