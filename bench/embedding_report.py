@@ -13,10 +13,13 @@ each asked `similar --by delta -k 1` (a merge neighbour counts for its sources' 
 
 Every miss of the default is named and blamed on one of: "alone" (no other member of its family space has its
 domain: no recipe can hit), "base" (embedded against another family root than its true one, or an adapter applied
-on another model than its true parent: a lineage decision, see lineage/), "embedding" (the rest). Item 3 of the
+on another model than its true parent: a lineage decision, see lineage/), "neighbour's base" (its nearest is a
+model embedded on a wrong base, and the nearest rightly based member has its domain: that neighbour's lineage
+decision), "embedding" (the rest). Item 3 of the
 issue: per kind (vocab_extended, adapter_on_finetune, and every query of a look-alike family) the share embedded
-against the right base and the top-1 of both methods. `--examples N`: search by examples through the CLI
-(bench/examples_search.py; a 30-step finetune per family and domain, minutes per catalog on CPU): the top-5 share
+against the right base and the top-1 of both methods. `--examples N`: search by examples as the CLI answers it
+(bench/examples_search.py; one 30-step finetune per family and domain shared by both methods, a couple of CPU
+minutes per catalog): the top-5 share
 against 0.8 and against the best share possible.
 
 Usage: nice python bench/embedding_report.py DB ZOO [DB ZOO ...] [--examples 8] [--json OUT]

@@ -1,4 +1,4 @@
-"""Search by examples through the CLI (`hubindex search --examples FILE --base ROOT --db DB --json`), measured.
+"""Search by examples as the CLI answers it (`hubindex search --examples FILE --base ROOT --db DB --json`), measured.
 
 Per family root of the zoo's truth and per domain with 2+ models in that family's delta space of the catalog: N
 documents of the domain from a corpus stream no zoo model trains on (the same as bench/embedding_eval.py
@@ -6,6 +6,11 @@ documents of the domain from a corpus stream no zoo model trains on (the same as
 share that have the domain (a merge has its sources' domains) and the best share possible (fewer than k models of
 the domain cap it). Unlike bench/embedding_eval.py (queries = direct finetunes and merges, embedded from truth),
 every model of the indexed family space competes, with the bases lineage decided.
+
+Cost: the CLI runs a 30-step finetune and the base's forward passes per call, i.e. per query and method. Here the
+finetune is shared by the methods and the base is read once per family root and method (SharedTask), then each
+method's vector goes through the CLI's own search (`nearest_to_examples`): the same answers at about a third of
+the work. `--exact-cli` runs every call through the CLI instead (the check).
 
 Usage: nice python bench/examples_search.py ZOO DB [--examples 8] [-k 5] [--methods hubindex,paper] [--json OUT]
 """
@@ -29,13 +34,16 @@ from hubindex.cli.main import cli
 from hubindex import corpus
 from hubindex.catalog import Catalog
 from hubindex.catalog.spaces import delta_members
+from hubindex.embed.methods import get_method
 from hubindex.evaluate.embedding import domains_of, family_roots
+from hubindex.search_by_examples import ExamplesQuery, TaskExample, base_folder, nearest_to_examples, task_vectors
 from hubindex.zoo.truth import load_truth
 
 EXAMPLES_SEED = 7_000_003  # as bench/embedding_eval.py: a corpus stream the zoo's finetunes never use
 
 
 def cli_search(db: Path, root: str, examples: Path, k: int, method: str) -> list[dict]:
+    """The CLI's answer, as a user gets it: `--exact-cli` runs every query this way (one finetune per method)."""
     result = CliRunner().invoke(cli, ["search", "--examples", str(examples), "--base", root, "--db", str(db),
                                       "--limit", str(k), "--method", method, "--json"])
     if result.exit_code != 0:
@@ -43,13 +51,38 @@ def cli_search(db: Path, root: str, examples: Path, k: int, method: str) -> list
     return json.loads(result.output)
 
 
+class SharedTask:
+    """The CLI's search (`nearest_to_examples`, same space, same ranking) with the task embedded ONCE for all
+    methods (one finetune per family and domain instead of one per method) and the base's probe features read once
+    per family root and method instead of once per query: the CLI pays both per call. Same vectors, so the same
+    answers (checked against `--exact-cli` on s114-real, notes/wt-emb4.md)."""
+
+    def __init__(self, db: Path, methods: tuple[str, ...]) -> None:
+        self.db, self.methods = db, tuple(get_method(m) for m in methods)
+        self.base_features: dict[str, dict[str, dict]] = {}  # root -> method -> the base's probe features
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def search(self, root: str, examples: list[TaskExample], k: int) -> dict[str, list[dict]]:
+        answers = {}
+        with Catalog(self.db, read_only=True) as catalog:
+            self.vectors = task_vectors(base_folder(catalog, root), root, examples, self.methods,
+                                        self.base_features.setdefault(root, {}))
+            for method in self.methods:
+                query = ExamplesQuery(base=root, examples=examples, k=k, method=method.name)
+                hits = nearest_to_examples(catalog, query, embed=lambda _c, _b, _e, name: self.vectors[name])
+                answers[method.name] = [h.model_dump(mode="json") for h in hits]
+        return answers
+
+
 def examples_rows(zoo: Path, db: Path, examples: int = 8, k: int = 5, methods: tuple[str, ...] = ("hubindex", "paper"),
-                  log=print) -> list[dict]:
+                  log=print, exact_cli: bool = False) -> list[dict]:
     """One row per family root of the zoo and domain with 2+ models in that family's delta space (of methods[0]):
-    each method's top-k share through the CLI, and the best share possible."""
+    each method's top-k share, and the best share possible. `exact_cli`: through the CLI, one call per method
+    (several times slower: a finetune per call); else SharedTask (the same answers)."""
     truth = load_truth(zoo)
     with Catalog(db, read_only=True) as catalog:
         spaces = {m: delta_members(catalog, m) for m in methods}
+    shared = SharedTask(db, methods)
     rows = []
     with tempfile.TemporaryDirectory(prefix="examples-search-") as scratch:
         for root in family_roots(truth):
@@ -60,13 +93,19 @@ def examples_rows(zoo: Path, db: Path, examples: int = 8, k: int = 5, methods: t
                     counts[domain] = counts.get(domain, 0) + 1
             for domain in sorted(d for d, n in counts.items() if n >= 2):
                 docs = corpus.generate(domain, examples, EXAMPLES_SEED)
-                path = Path(scratch) / f"{domain}.json"
-                path.write_text(json.dumps([{"input": d[: len(d) // 2], "output": d[len(d) // 2:]} for d in docs]))
-                row = {"family": root, "arch": truth[root].get("arch"), "domain": domain, "members": len(members),
-                       "best": min(k, counts[domain]) / min(k, len(members))}
+                pairs = [{"input": d[: len(d) // 2], "output": d[len(d) // 2:]} for d in docs]
+                row = {"family": root, "arch": truth[root].get("arch"), "domain": domain,
+                       "members": len(members), "best": min(k, counts[domain]) / min(k, len(members))}
+                if exact_cli:
+                    path = Path(scratch) / f"{domain}.json"
+                    path.write_text(json.dumps(pairs))
+                    answers = {m: cli_search(db, root, path, k, m) for m in methods}
+                else:
+                    answers = shared.search(root, [TaskExample(**p) for p in pairs], k)
                 for method in methods:
-                    hits = cli_search(db, root, path, k, method)
-                    row[method] = float(np.mean([domain in domains_of(truth.get(h["model"])) for h in hits]))
+                    row[method] = float(np.mean([domain in domains_of(truth.get(h["model"]))
+                                                 for h in answers[method]]))
+                    row[f"{method}_top"] = [h["model"] for h in answers[method]]
                 rows.append(row)
                 log(f"{root:32s} {row['arch']:6s} {domain:11s} " + " ".join(
                     f"{m} {row[m]:.2f}" for m in methods) + f"  best {row['best']:.2f}", flush=True)
@@ -81,13 +120,16 @@ def main() -> None:
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--methods", default="hubindex,paper")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--exact-cli", action="store_true",
+                        help="every query through `hubindex search --examples` (a finetune per method and query)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     methods = tuple(args.methods.split(","))
-    started = time.perf_counter()
-    rows = examples_rows(args.zoo, args.db, args.examples, args.k, methods)
-    print(f"\nmean top-{args.k} share over {len(rows)} family/domain queries ({time.perf_counter() - started:.0f} s):")
+    started, cpu = time.perf_counter(), time.process_time()
+    rows = examples_rows(args.zoo, args.db, args.examples, args.k, methods, exact_cli=args.exact_cli)
+    print(f"\nmean top-{args.k} share over {len(rows)} family/domain queries ({time.perf_counter() - started:.0f} s "
+          f"wall, {time.process_time() - cpu:.0f} s CPU):")
     for family in sorted({r["family"] for r in rows}):
         mine = [r for r in rows if r["family"] == family]
         print(f"  {family:32s} {mine[0]['arch']:6s} " + " ".join(

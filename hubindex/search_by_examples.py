@@ -65,15 +65,31 @@ def task_vector(base: Path, base_id: str, examples: list[TaskExample], method: E
                 base_features: dict | None = None) -> np.ndarray:
     """The examples' embedding: a short finetune of `base` on them, read like any model of the family
     (`base_features`: the base's probe features when the caller has them already)."""
+    cache = {method.name: base_features} if base_features is not None else {}
+    return task_vectors(base, base_id, examples, (method,), cache)[method.name]
+
+
+def task_vectors(base: Path, base_id: str, examples: list[TaskExample], methods: tuple[EmbeddingMethod, ...],
+                 base_features: dict[str, dict] | None = None) -> dict[str, np.ndarray]:
+    """The examples' embedding by each of `methods`, from ONE short finetune: the finetune does not depend on the
+    recipe (same base, texts and seed), only the read-out does. `base_features`: {method name: the base's probe
+    features}, filled here for the methods it lacks, so a caller embedding many tasks against one base (a benchmark,
+    a worker) keeps it and runs the base once per method instead of once per task."""
     from hubindex.embed.activations import load_probe_model, probe_features  # torch: only when a task is embedded
 
+    cache = {} if base_features is None else base_features
     with tempfile.TemporaryDirectory(prefix="hubindex-task-") as scratch:
         out = Path(scratch) / "task"
         task_model(base, base_id, examples, out)
-        tuned = probe_features(load_probe_model(out, tokenizer_from=base), method.probes, method.batch_size)
-    if base_features is None:
-        base_features = probe_features(load_probe_model(base), method.probes, method.batch_size)
-    return method.delta(tuned, base_features)
+        tuned = load_probe_model(out, tokenizer_from=base)
+        tuned_features = {m.name: probe_features(tuned, m.probes, m.batch_size) for m in methods}
+        del tuned
+    base_probe = None
+    for method in methods:
+        if method.name not in cache:
+            base_probe = base_probe or load_probe_model(base)
+            cache[method.name] = probe_features(base_probe, method.probes, method.batch_size)
+    return {m.name: m.delta(tuned_features[m.name], cache[m.name]) for m in methods}
 
 
 def task_model(base: Path, base_id: str, examples: list[TaskExample], out: Path) -> Path:

@@ -167,6 +167,20 @@ def test_family_verdict_names_a_tie_at_the_ceiling_without_counting_it_as_a_gain
     assert (missed.top1, missed.silhouette, missed.top1_floor) == ("MISSED", None, "MISSED")
 
 
+def test_a_miss_is_blamed_on_the_first_cause_that_explains_it():
+    from hubindex.evaluate.embedding import QueryResult
+
+    def blame(**flags) -> str:
+        fields = {"can_hit": True, "right_base": True, "lost_to_wrong_base": False, **flags}
+        return QueryResult(model="o/q", kind="lora", domain="legal", neighbour="o/n", hit=False, strict=False,
+                           **fields).blame
+
+    assert blame() == "embedding"
+    assert blame(lost_to_wrong_base=True) == "neighbour's base"  # its nearest's vector is another model's
+    assert blame(right_base=False, lost_to_wrong_base=True) == "base"  # its own wrong base comes first
+    assert blame(can_hit=False, right_base=False) == "alone"  # no recipe can hit: said before anything else
+
+
 def test_query_results_are_what_eval_counts_and_say_why_a_query_misses(tiny_zoo, tiny_catalog):
     from hubindex.catalog import Catalog
     from hubindex.catalog.spaces import delta_vectors
@@ -181,7 +195,9 @@ def test_query_results_are_what_eval_counts_and_say_why_a_query_misses(tiny_zoo,
     assert np.mean([r.hit for r in results]) == pytest.approx(report.methods[0].domain_top1)
     for r in results:
         assert r.hit == (r.domain in domains_of(truth[r.neighbour]))
-        assert r.blame == ("alone" if not r.can_hit else "base" if not r.right_base else "embedding")
+        assert r.blame == ("alone" if not r.can_hit else "base" if not r.right_base else "neighbour's base"
+                           if r.lost_to_wrong_base else "embedding")
+        assert not r.lost_to_wrong_base or not r.hit
     adapters = [r for r in results if truth[r.model]["relation"] == "adapter"]
     assert adapters and all(r.right_base for r in adapters)  # the tiny zoo's lineage is right: applied on the parent
 

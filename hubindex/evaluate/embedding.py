@@ -80,12 +80,21 @@ class QueryResult(BaseModel):
     strict: bool  # the neighbour is a single-domain model of the domain
     can_hit: bool  # another member of the family space has the domain: else no recipe can hit
     right_base: bool  # embedded against its true family root and, an adapter, applied on its true parent
+    # The neighbour itself is embedded on a wrong base, and without the wrongly based members the query hits: its
+    # miss is that neighbour's lineage decision (its vector is the wrong model's), not the recipe's.
+    lost_to_wrong_base: bool = False
 
     @property
     def blame(self) -> str:
         """What a miss is down to: "alone" (no other member of the family space has the domain: no recipe can hit),
-        "base" (a lineage decision put it against the wrong root or applied it on the wrong model), "embedding"."""
-        return "alone" if not self.can_hit else "base" if not self.right_base else "embedding"
+        "base" (a lineage decision put it against the wrong root or applied it on the wrong model), "neighbour's
+        base" (its nearest is such a wrongly based model, and the nearest rightly based one has the domain),
+        "embedding" (the rest)."""
+        if not self.can_hit:
+            return "alone"
+        if not self.right_base:
+            return "base"
+        return "neighbour's base" if self.lost_to_wrong_base else "embedding"
 
 
 # Issue 15's targets, per family: default vs paper in the same catalog.
@@ -115,8 +124,10 @@ def family_verdict(top1: float, paper_top1: float, ceiling: float, sil: float | 
 
 
 def query_results(catalog: Catalog, truth: dict, method: str, members: dict[str, np.ndarray]) -> list[QueryResult]:
-    """The single-domain finetunes and adapters among one family space's `members`, each asked for its nearest."""
+    """The single-domain finetunes and adapters among one family space's `members` (id -> unit vector), each asked
+    for its nearest."""
     roots = truth_roots(truth)
+    right = {m: right_base(catalog, truth, roots, m, method) for m in members}
     out = []
     for model_id in members:
         entry = truth.get(model_id)
@@ -125,16 +136,31 @@ def query_results(catalog: Catalog, truth: dict, method: str, members: dict[str,
         top = similar(catalog, model_id, 1, "delta", method)
         neighbour = top[0].model if top else None
         found = truth.get(neighbour) if neighbour else None
-        record = catalog.embedding(model_id, method)
-        applied_on = catalog.model(model_id)["base"] if entry["relation"] == "adapter" else None
+        hit = entry["domain"] in domains_of(found)
+        lost = False
+        if not hit and neighbour in right and not right[neighbour]:
+            rightly = [m for m in members if m != model_id and right[m]]
+            if rightly:
+                best = max(rightly, key=lambda m: float(members[m] @ members[model_id]))
+                lost = entry["domain"] in domains_of(truth.get(best))
         out.append(QueryResult(
-            model=model_id, kind=entry.get("kind"), domain=entry["domain"], neighbour=neighbour,
-            hit=entry["domain"] in domains_of(found),
+            model=model_id, kind=entry.get("kind"), domain=entry["domain"], neighbour=neighbour, hit=hit,
             strict=found is not None and found.get("domain") == entry["domain"],
             can_hit=any(entry["domain"] in domains_of(truth.get(m)) for m in members if m != model_id),
-            right_base=record is not None and record.base == roots[model_id]
-            and (applied_on is None or applied_on == entry["parents"][0])))
+            right_base=right[model_id], lost_to_wrong_base=lost))
     return out
+
+
+def right_base(catalog: Catalog, truth: dict, roots: dict[str, str], model_id: str, method: str) -> bool:
+    """Embedded against its true family root and, an adapter, applied on its true parent (a model the zoo's truth
+    does not know counts as right: nothing says otherwise)."""
+    entry = truth.get(model_id)
+    if entry is None:
+        return True
+    record = catalog.embedding(model_id, method)
+    applied_on = catalog.model(model_id)["base"] if entry["relation"] == "adapter" else None
+    return record is not None and record.base == roots[model_id] \
+        and (applied_on is None or applied_on == entry["parents"][0])
 
 
 def evaluate_embeddings(catalog: Catalog, truth_path: str, methods: list[str]) -> EmbeddingEval:
