@@ -162,6 +162,15 @@ def test_rebuild_is_a_no_op_and_other_plans_are_refused(tiny_zoo, tmp_path):
     assert (tmp_path / "stuff.txt").read_text() == "mine"
 
 
+def test_options_compare_as_zoo_json_holds_them_whatever_sequence_the_domains_came_in():
+    from hubindex.zoo.build import ZooOptions
+
+    # build_zoo compares a zoo's zoo.json with the options asked for: a tuple must not read as another zoo.
+    asked = ZooOptions(seed=9, size="tiny", domains=("code", "weather")).as_dict()
+    listed = ZooOptions(seed=9, size="tiny", domains=["code", "weather"]).as_dict()
+    assert json.loads(json.dumps(asked)) == asked == listed
+
+
 def test_zoo_show_json_follows_schema(tiny_zoo):
     result = CliRunner().invoke(cli, ["zoo", "show", str(tiny_zoo), "--json"])
     assert result.exit_code == 0, result.output

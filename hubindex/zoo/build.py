@@ -40,7 +40,9 @@ class ZooOptions:
     clock: str = "real"  # only file times: a zoo rebuilt with another clock is re-stamped, never retrained
 
     def as_dict(self) -> dict:
-        return {"seed": self.seed, "size": self.size, "domains": self.domains,
+        # As zoo.json holds it (JSON has no tuples), so a zoo asked for with domains as a tuple is the same zoo.
+        domains = None if self.domains is None else list(self.domains)
+        return {"seed": self.seed, "size": self.size, "domains": domains,
                 "strip_metadata": self.strip_metadata, "families": self.families, "profile": self.profile}
 
     def plan(self) -> list[ModelSpec]:
