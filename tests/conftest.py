@@ -70,9 +70,7 @@ def zoo_factory(tmp_path_factory):
             # Once per run: build_zoo rewrites truth.json and file times even when nothing is missing, which a
             # worker reading the zoo at that moment must not see.
             if not built.exists():
-                # Lists, as zoo.json holds them: build_zoo refuses a kept zoo whose options read back unequal.
-                listed = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
-                build_zoo(root, ZooOptions(seed=seed, size=size, **listed), jobs=min(2, os.cpu_count() or 1))
+                build_zoo(root, ZooOptions(seed=seed, size=size, **options), jobs=min(2, os.cpu_count() or 1))
                 built.touch()
         return root
 
