@@ -74,6 +74,17 @@ def test_where_facts_are_stored_agreeing_with_the_weights_choice_picks_the_adapt
     assert confidence.is_weights_choice("org/a", None) is None
 
 
+def test_a_family_is_recomputed_when_its_adapters_weights_choice_changes():
+    from hubindex.lineage.update import family_digest
+
+    # Re-measured facts can move the weights' choice without moving the base: the adapter's confidence then changes,
+    # so its family's stored lineage must not be taken as current.
+    adapter = {"id": "org/adapter", "revision": "r1", "declared_base": None, "adapter_base": None, "created_at": None,
+               "base": "org/ft", "dtype": "F32", "base_margin": 0.1, "base_alignment": 0.2, "weights_choice": True}
+    digests = {family_digest([{**adapter, "weights_choice": choice}]) for choice in (True, False, None)}
+    assert len(digests) == 3
+
+
 def test_a_child_of_an_unordered_resave_pair_is_no_surer_than_the_pair():
     """Model 3 was trained from model 1, which a re-sharded copy (model 2) duplicates. With tied times nothing tells
     which of 1 and 2 is the original, so the child's answer may name the wrong one; distinct times orient the pair

@@ -16,9 +16,10 @@ from hubindex.lineage.family import load_family
 
 def family_digest(members: list[dict]) -> str:
     """What a family's lineage depends on: its members, their revisions, declarations, times, bases and how
-    clearly an adapter's base was decided (its confidence)."""
+    clearly an adapter's base was decided (its confidence: margin, alignment, whether it is the weights' choice)."""
     keys = sorted((m["id"], m["revision"], str(m["declared_base"]), m["adapter_base"], str(m["created_at"]),
-                   m["base"], m["dtype"], m["base_margin"], m.get("base_alignment")) for m in members)
+                   m["base"], m["dtype"], m["base_margin"], m.get("base_alignment"), m.get("weights_choice"))
+                  for m in members)
     return hashlib.sha256(json.dumps(keys).encode()).hexdigest()[:24]
 
 
