@@ -60,16 +60,15 @@ class SharedTask:
     def __init__(self, db: Path, methods: tuple[str, ...]) -> None:
         self.db, self.methods = db, tuple(get_method(m) for m in methods)
         self.base_features: dict[str, dict[str, dict]] = {}  # root -> method -> the base's probe features
-        self.vectors: dict[str, np.ndarray] = {}
 
     def search(self, root: str, examples: list[TaskExample], k: int) -> dict[str, list[dict]]:
         answers = {}
         with Catalog(self.db, read_only=True) as catalog:
-            self.vectors = task_vectors(base_folder(catalog, root), root, examples, self.methods,
-                                        self.base_features.setdefault(root, {}))
+            vectors = task_vectors(base_folder(catalog, root), root, examples, self.methods,
+                                   self.base_features.setdefault(root, {}))
             for method in self.methods:
                 query = ExamplesQuery(base=root, examples=examples, k=k, method=method.name)
-                hits = nearest_to_examples(catalog, query, embed=lambda _c, _b, _e, name: self.vectors[name])
+                hits = nearest_to_examples(catalog, query, embed=lambda _c, _b, _e, name: vectors[name])
                 answers[method.name] = [h.model_dump(mode="json") for h in hits]
         return answers
 

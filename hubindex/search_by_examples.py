@@ -87,7 +87,8 @@ def task_vectors(base: Path, base_id: str, examples: list[TaskExample], methods:
     base_probe = None
     for method in methods:
         if method.name not in cache:
-            base_probe = base_probe or load_probe_model(base)
+            if base_probe is None:  # loaded once, for the methods whose base features the caller lacks
+                base_probe = load_probe_model(base)
             cache[method.name] = probe_features(base_probe, method.probes, method.batch_size)
     return {m.name: m.delta(tuned_features[m.name], cache[m.name]) for m in methods}
 
