@@ -204,8 +204,6 @@ def test_the_simulated_steps_decide_among_the_candidates_the_first_step_does_not
     assert adapter_choice.decide(older)[0] == "root"
 
 
-
-
 def test_a_catalog_without_adapter_facts_gets_them_from_the_bases_stage_alone(tiny_catalog, tiny_zoo, tmp_path):
     # A catalog indexed before the facts were kept, its cards stripped (the weights shortlist the adapter's bases):
     # the facts are measured from the model folders the catalog records (no fingerprint or embedding runs), and the
