@@ -161,7 +161,7 @@ def merge_models(tmp_path_factory) -> Path:
     return _made_once(tmp_path_factory, "merge-models", make)
 
 
-REALISTIC_SEED = 11  # a test seed; the team's design seeds are 1 and 2, held-out ones 101-103
+REALISTIC_SEED = 11  # a test seed, never a design or held-out seed of the realistic profile (README)
 
 
 @pytest.fixture(scope="session")
