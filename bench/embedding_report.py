@@ -22,6 +22,11 @@ against the right base and the top-1 of both methods. `--examples N`: search by 
 minutes per catalog): the top-5 share
 against 0.8 and against the best share possible.
 
+Top-1 is what the catalog's FAISS spaces answer, silhouette what `delta_vectors` reads: a catalog whose spaces hold
+another read-out than this code's (built before round 11's adapter-on-finetune read-out, or before a lineage change)
+is skipped with the reason; run `hubindex reindex` on a copy first. The header says how many adapters on a finetune
+each method reads as whole + increment.
+
 Usage: nice python bench/embedding_report.py DB ZOO [DB ZOO ...] [--examples 8] [--json OUT]
 """
 
@@ -47,6 +52,7 @@ from hubindex.evaluate.embedding import (
     TOP1_GAIN,
     family_verdict,
     query_results,
+    read_outs,
     truth_roots,
 )
 from hubindex.zoo.truth import load_truth
@@ -58,7 +64,14 @@ ITEM3_KINDS = ("vocab_extended", "adapter_on_finetune")
 
 def family_scores(catalog: Catalog, truth: dict, method: str) -> dict[str, dict]:
     out = {}
-    for family, members in sorted(delta_vectors(catalog, method).items()):
+    families = delta_vectors(catalog, method)
+    composed, stale = read_outs(catalog, method, families)
+    if stale:
+        raise HubindexError(f"{len(stale)} {method} vectors of the FAISS spaces are not their read-out (e.g. "
+                            f"{stale[0]}): spaces built by other code or before a lineage change; run `hubindex "
+                            f"reindex --db {catalog.path}` on a copy")
+    out["_read_out"] = {"whole + increment": composed}
+    for family, members in sorted(families.items()):
         results = query_results(catalog, truth, method, members)
         if not results:
             continue
@@ -74,6 +87,7 @@ def report_catalog(db: Path, zoo: Path) -> dict:
     roots = truth_roots(truth)
     with Catalog(db, read_only=True) as catalog:
         scores = {m: family_scores(catalog, truth, m) for m in METHODS}
+    composed = {m: scores[m].pop("_read_out")["whole + increment"] for m in METHODS}
     families = []
     for family, mine in scores["hubindex"].items():
         paper = scores["paper"].get(family)
@@ -99,7 +113,7 @@ def report_catalog(db: Path, zoo: Path) -> dict:
                         {"model": r.model, "hit": r.hit, "right_base": r.right_base, "can_hit": r.can_hit,
                          "right_family": family == roots[r.model]})
     all_hits = {m: [r.hit for f in scores[m].values() for r in f["queries"]] for m in METHODS}
-    return {"db": str(db), "zoo": str(zoo), "families": families, "kinds": kinds,
+    return {"db": str(db), "zoo": str(zoo), "families": families, "kinds": kinds, "whole_and_increment": composed,
             "top1": {m: float(np.mean(all_hits[m])) if all_hits[m] else None for m in METHODS}}
 
 
@@ -113,7 +127,8 @@ def signed(value: float | None) -> str:
 
 def print_catalog(out: dict) -> None:
     print(f"\n== {out['db']} (truth {out['zoo']}): top-1 default {pct(out['top1']['hubindex'])} / paper "
-          f"{pct(out['top1']['paper'])}")
+          f"{pct(out['top1']['paper'])}; adapters on a finetune read as whole + increment: "
+          + ", ".join(f"{m} {n}" for m, n in out["whole_and_increment"].items()))
     print(f"   {'family':40s} {'arch':5s} {'n':>3s}  top-1 def/paper (gain) ceil  {'verdict':10s}  "
           f"silhouette def/paper (gain)  verdict  >=0.90")
     for f in out["families"]:

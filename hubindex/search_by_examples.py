@@ -125,6 +125,7 @@ def nearest_to_examples(catalog: Catalog, query: ExamplesQuery, embed=embed_exam
     norm = float(np.linalg.norm(vector))
     if not norm:
         raise HubindexError("the examples did not move the base's activations; give more or longer examples")
+    # The space holds each model's read-out (spaces.read_out); a task, a finetune of the root, is read as itself.
     hits = spaces.search(space, vector / norm, query.k)
     placed = catalog.placements([m for m, _ in hits])
     return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=placed[m].family, kind=placed[m].kind)

@@ -29,6 +29,8 @@ def test_a_large_space_answers_as_exact_search(monkeypatch, tmp_path, one_thread
     faiss.write_index(index, str(tmp_path / "space.faiss"))
     index = faiss.read_index(str(tmp_path / "space.faiss"))
     assert index.k_factor == spaces.REFINE_FACTOR
+    # `similar` asks with a member's vector as its space holds it (Spaces.vector): the exact float32 stored.
+    assert all(index.reconstruct(i).tobytes() == vectors[i].tobytes() for i in (0, 777, 1_999))
     exact = faiss.IndexFlatIP(16) if metric == "ip" else faiss.IndexFlatL2(16)
     exact.add(vectors)
     queries = vectors[:40] + rng.normal(scale=0.05, size=(40, 16)).astype(np.float32)
@@ -40,5 +42,7 @@ def test_a_large_space_answers_as_exact_search(monkeypatch, tmp_path, one_thread
 def test_a_wide_large_space_keeps_hnsw(monkeypatch, one_thread):
     monkeypatch.setattr(spaces, "LARGE_FROM", 100)
     monkeypatch.setattr(spaces, "SCAN_DIM_MAX", 8)
-    index = spaces.build_index(np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32), "l2")
+    vectors = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
+    index = spaces.build_index(vectors, "l2")
     assert isinstance(index, faiss.IndexHNSWFlat) and index.hnsw.efSearch == spaces.EF_SEARCH
+    assert index.reconstruct(123).tobytes() == vectors[123].tobytes()

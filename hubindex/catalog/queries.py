@@ -102,7 +102,9 @@ def similar(catalog: Catalog, model_id: str, k: int = 10, by: str = "delta", met
                 else "it has no Delta Activations embedding")
             raise HubindexError(f"{model_id}: no delta to compare ({why}; NULL_DELTA={NULL_DELTA}); "
                                 "try --by weights")
-        hits = [(m, s) for m, s in spaces.search(space, target.vector / target.norm, k + 1) if m != model_id][:k]
+        # The model's vector as its space holds it: an adapter on a finetune is read there from its own and its
+        # parent's stored vectors (spaces.read_out), which its stored vector alone is not.
+        hits = [(m, s) for m, s in spaces.search(space, spaces.vector(space, model_id), k + 1) if m != model_id][:k]
         placed = _placements(catalog, spaces)
         return [SimilarHit(model=m, score=s, by="delta", distance=1 - s, family=placed[m].family,
                            kind=placed[m].kind)

@@ -2,9 +2,11 @@
 
 Spaces: `weights/<layout>` (CountSketch of sampled weights, L2) and `delta/<method>/<family root>` (unit Delta
 Activations, inner product = cosine). Deltas against different bases are not comparable, so they never share an
-index. Files live beside the database in `<db>.faiss/`, with a manifest naming each file, its id order and its
-vector count. Exact flat indexes up to LARGE_FROM vectors; beyond, a fast-scan PQ index whose candidates are
-re-scored exactly (dim <= SCAN_DIM_MAX, the delta spaces), or HNSW (wider spaces: the weight sketches).
+index. A delta space holds each member's `read_out` of the stored vectors (an adapter on a finetune: whole +
+increment), and `similar` asks with the vector its space holds (`Spaces.vector`). Files live beside the database in
+`<db>.faiss/`, with a manifest naming each file, its id order and its vector count. Exact flat indexes up to
+LARGE_FROM vectors; beyond, a fast-scan PQ index whose candidates are re-scored exactly (dim <= SCAN_DIM_MAX, the
+delta spaces), or HNSW (wider spaces: the weight sketches).
 
 A rebuild never touches a file the current manifest names: it writes every index under a new name, then replaces
 the manifest in one rename (the moment the new spaces are served), then deletes the files no manifest names. A
@@ -28,9 +30,9 @@ import numpy as np
 from hubindex.catalog.forest_rows import rooted_above, rooted_norms_sorted
 from hubindex.catalog.records import MemberEmbedding
 from hubindex.catalog.store import Catalog
-from hubindex.embed.methods import METHODS
+from hubindex.embed.methods import METHODS, whole_and_increment
 from hubindex.errors import HubindexError
-from hubindex.status import ModelKind
+from hubindex.status import ModelKind, ok_sql
 
 MANIFEST = "spaces.json"
 KILL_AT_ENV = "HUBINDEX_TEST_KILL_REBUILD_AT"  # tests: SIGKILL this process at the named step of `rebuild`
@@ -141,19 +143,64 @@ def _with_direction(by_family: dict[str, list]) -> dict[str, list]:
     return families
 
 
-def _kept_deltas(rows: list[MemberEmbedding]) -> dict[str, list[MemberEmbedding]]:
-    """Per family: the embeddings taken against the family root whose delta has a direction."""
+def _rooted(rows: list[MemberEmbedding]) -> dict[str, list[MemberEmbedding]]:
+    """Per family: the embeddings taken against the family root."""
     by_family: dict[str, list[MemberEmbedding]] = {}
     for row in rows:
         if row.family and row.base == row.family:
             by_family.setdefault(row.family, []).append(row)
-    return _with_direction(by_family)
+    return by_family
+
+
+def _kept_deltas(rows: list[MemberEmbedding]) -> dict[str, list[MemberEmbedding]]:
+    """Per family: the embeddings taken against the family root whose delta has a direction."""
+    return _with_direction(_rooted(rows))
+
+
+def adapter_parents(catalog: Catalog, family: str | None = None) -> dict[str, str]:
+    """Adapter id -> the model lineage applied it on, for the adapters applied on another model than their family's
+    root (an adapter on a finetune). Read when the spaces are built, so a new base is read at the next rebuild."""
+    where = "AND family = ?" if family else ""
+    return dict(catalog.con.execute(
+        f"SELECT id, base FROM models WHERE kind = ? AND status IN {ok_sql()} AND base IS NOT NULL "
+        f"AND family IS NOT NULL AND base <> family {where}", [ModelKind.ADAPTER.value, *([family] if family else [])]
+    ).fetchall())
+
+
+def read_out(method: str, rows: list[MemberEmbedding], parents: dict[str, str],
+             rooted: list[MemberEmbedding]) -> dict[str, np.ndarray]:
+    """Model id -> the unit vector a space holds for each of `rows` (one family's kept embeddings). The one place a
+    stored vector becomes what spaces, `similar`, merge candidates, the atlas and the evaluation compare: an
+    adapter applied on a finetune (`parents`, the parent's vector among the family's `rooted` embeddings, kept or
+    not: a parent below the null floor still gives an increment) is `whole_and_increment` of its and its parent's
+    stored vectors when the method reads it so (`EmbeddingMethod.adapter_increment`; `paper` stays the published
+    recipe); every other model is its stored vector."""
+    stored = {r.model_id: r.vector for r in rooted} if METHODS[method].adapter_increment else {}
+    out = {}
+    for row in rows:
+        parent = stored.get(parents.get(row.model_id, ""))
+        if parent is None:
+            out[row.model_id] = row.vector / row.norm
+        else:
+            vector = whole_and_increment(row.vector, parent)
+            out[row.model_id] = vector / max(float(np.linalg.norm(vector)), 1e-30)
+    return out
 
 
 def delta_vectors(catalog: Catalog, method: str, family: str | None = None) -> dict[str, dict[str, np.ndarray]]:
-    """Per family (or for one family): model id -> unit delta, dropping null deltas."""
-    return {fam: {r.model_id: r.vector / r.norm for r in rows}
-            for fam, rows in _kept_deltas(catalog.embeddings(method, family=family)).items()}
+    """Per family (or for one family): model id -> unit read-out (`read_out`), dropping null deltas (decided on
+    the stored norms, as `delta_members`: the read-out changes directions, never who is in a space)."""
+    rooted = _rooted(catalog.embeddings(method, family=family))
+    parents = adapter_parents(catalog, family) if METHODS[method].adapter_increment else {}
+    return {fam: read_out(method, rows, parents, rooted[fam]) for fam, rows in _with_direction(rooted).items()}
+
+
+def composed_adapters(catalog: Catalog, method: str) -> dict[str, str]:
+    """Adapter -> parent, for the adapters `read_out` reads as whole + increment (both rooted in one family)."""
+    if not METHODS[method].adapter_increment:
+        return {}
+    rooted = {r.model_id: r.family for rows in _rooted(catalog.embeddings(method)).values() for r in rows}
+    return {a: p for a, p in adapter_parents(catalog).items() if a in rooted and rooted.get(p) == rooted[a]}
 
 
 def delta_members(catalog: Catalog, method: str) -> dict[str, list[str]]:
@@ -217,7 +264,7 @@ class Spaces:
             raise HubindexError(f"{self.directory.name}: no FAISS indexes; run `hubindex reindex`")
         self.manifest: dict = json.loads(path.read_text())
         self._loaded: dict[str, faiss.Index] = {}
-        self._members: dict[str, frozenset[str]] = {}
+        self._rows: dict[str, dict[str, int]] = {}  # space -> model id -> its row in the index
 
     @classmethod
     def _resolve(cls, directory: Path) -> Path:
@@ -254,10 +301,19 @@ class Spaces:
     def has(self, space: str) -> bool:
         return space in self.manifest
 
+    def _positions(self, space: str) -> dict[str, int]:
+        if space not in self._rows:
+            ids = self.manifest[space]["ids"] if space in self.manifest else []
+            self._rows[space] = {m: i for i, m in enumerate(ids)}
+        return self._rows[space]
+
     def contains(self, space: str, model_id: str) -> bool:
-        if space not in self._members:
-            self._members[space] = frozenset(self.manifest[space]["ids"]) if space in self.manifest else frozenset()
-        return model_id in self._members[space]
+        return model_id in self._positions(space)
+
+    def vector(self, space: str, model_id: str) -> np.ndarray:
+        """A member's vector as the space holds it (for a delta space, its unit `read_out`): what `similar` asks
+        with, so the question is read exactly as the answers are."""
+        return self._index(space).reconstruct(self._positions(space)[model_id])
 
     def _index(self, space: str) -> faiss.Index:
         if space in self._loaded:

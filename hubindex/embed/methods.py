@@ -56,6 +56,10 @@ class EmbeddingMethod:
     per_probe_norm: bool = False
     combine: str = "mean"  # "mean" over probes | "concat" (probe by probe) | "profile" (log shift size per probe)
     parts: tuple[Part, ...] = ()  # when given, the embedding is these parts side by side (final layer each)
+    # How a space reads an adapter applied on a finetune: False, its stored vector (the whole model against the
+    # root); True, `whole_and_increment` of its and its parent's stored vectors. A read-out of stored vectors, so not
+    # part of the recipe: no stored vector changes with it.
+    adapter_increment: bool = False
 
     @cached_property
     def recipe(self) -> str:
@@ -109,6 +113,21 @@ class EmbeddingMethod:
         return shift.numpy().astype(np.float32)
 
 
+def whole_and_increment(whole: np.ndarray, parent: np.ndarray) -> np.ndarray:
+    """unit(whole) + unit(whole - parent): an adapter applied on a finetune, from its stored vector and its parent's
+    (both against the family root). For the loss-shift profile, linear in the model's losses, whole - parent is
+    exactly the adapter's own centred loss shift against its parent: the whole model reads the parent's domain
+    when the parent's training dominates, the increment alone loses adapters whose own increment is tiny; both,
+    equally weighted, never lost a family query on design seeds 111-119 (docs/fingerprints.md, rounds 10-11). An
+    increment of zero (the adapter moves nothing) leaves the whole."""
+    whole = np.asarray(whole, dtype=np.float64)
+    increment = whole - np.asarray(parent, dtype=np.float64)
+    size, step = float(np.linalg.norm(whole)), float(np.linalg.norm(increment))
+    if not size or not step:
+        return whole.astype(np.float32)
+    return (whole / size + increment / step).astype(np.float32)
+
+
 def _loss_shift(model_features: dict[str, torch.Tensor], base_features: dict[str, torch.Tensor], start: int,
                 stop: int) -> torch.Tensor:
     """Per probe: how much the model's mean next-token loss on it moved from the base's, minus the mean move over
@@ -132,7 +151,7 @@ def _loss_shift(model_features: dict[str, torch.Tensor], base_features: dict[str
 HUBINDEX_PROBES = task_passages()
 METHODS: dict[str, EmbeddingMethod] = {
     "paper": EmbeddingMethod("paper", PAPER_PROBES, "last", batch_size=1),
-    "hubindex": EmbeddingMethod("hubindex", HUBINDEX_PROBES, "nll", batch_size=16),
+    "hubindex": EmbeddingMethod("hubindex", HUBINDEX_PROBES, "nll", batch_size=16, adapter_increment=True),
 }
 DEFAULT_METHOD = "hubindex"
 

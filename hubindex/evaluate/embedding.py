@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from hubindex.atlas.silhouette import silhouette
 from hubindex.catalog import Catalog
 from hubindex.catalog.queries import similar
-from hubindex.catalog.spaces import delta_vectors
+from hubindex.catalog.spaces import Spaces, composed_adapters, delta_space, delta_vectors
 from hubindex.errors import HubindexError
 from hubindex.evaluate.lineage import LineageEval
 from hubindex.zoo.truth import load_truth
@@ -149,6 +149,22 @@ def query_results(catalog: Catalog, truth: dict, method: str, members: dict[str,
             can_hit=any(entry["domain"] in domains_of(truth.get(m)) for m in members if m != model_id),
             right_base=right[model_id], lost_to_wrong_base=lost))
     return out
+
+
+def read_outs(catalog: Catalog, method: str, families: dict[str, dict[str, np.ndarray]]) -> tuple[int, list[str]]:
+    """(how many members of `families` (delta_vectors) are read as whole + increment, the members whose vector in
+    the catalog's spaces is not their read-out). `similar` answers from the spaces: a space built by another read-out
+    (before round 11) or before the last lineage change must be rebuilt (`hubindex reindex`) before it is scored."""
+    composed = composed_adapters(catalog, method)
+    spaces = Spaces.open(catalog.spaces_dir)
+    stale = []
+    for family, members in families.items():
+        space = delta_space(method, family)
+        for model_id, vector in members.items():
+            if not spaces.contains(space, model_id) or not np.allclose(spaces.vector(space, model_id), vector,
+                                                                        atol=1e-5):
+                stale.append(model_id)
+    return sum(m in composed for fam in families.values() for m in fam), sorted(stale)
 
 
 def right_base(catalog: Catalog, truth: dict, roots: dict[str, str], model_id: str, method: str) -> bool:
