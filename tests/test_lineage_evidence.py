@@ -417,3 +417,42 @@ def test_the_clock_orders_models_only_by_known_strictly_earlier_times():
     assert not ctx.clock_orders([2], 1) and not ctx.clock_orders([4], 0)  # later
     assert not ctx.clock_orders([0], 3) and not ctx.clock_orders(np.array([0, 3]), 4)  # a time unknown
     assert ctx.clock_orders([], 4) and not ctx.clock_orders([], 3)
+
+
+def _numpy_adam(start: np.ndarray, target: np.ndarray, seed: int, lr: float, steps: int) -> np.ndarray:
+    """_adam_run in numpy: Adam (no weight decay) on noisy minibatch targets."""
+    rng = np.random.default_rng(seed)
+    weights, first, second = start.copy(), np.zeros_like(start), np.zeros_like(start)
+    for t in range(1, steps + 1):
+        gradient = 2 * (weights - target - 0.5 * rng.standard_normal(start.shape))
+        first = 0.9 * first + 0.1 * gradient
+        second = 0.999 * second + 0.001 * gradient**2
+        weights = weights - lr * first / (1 - 0.9**t) / (np.sqrt(second / (1 - 0.999**t)) + 1e-8)
+    return weights
+
+
+def test_a_sweep_on_a_tied_clock_is_told_from_a_same_domain_line_by_its_later_runs():
+    """Every created time tied: the weights decide a sweep from its smallest run up, so the third run finds the
+    first beyond the base and only the second, decided, to read the common part from (residual 0.35: it would be
+    taken for the first run's child, and the larger runs after it). The runs decided later span that part
+    (parents.sweep_sibling: 0.15), and a same-domain line beside the sweep keeps its child (0.76)."""
+    from datetime import UTC, datetime
+
+    from hubindex.lineage.engine import infer_family
+    from hubindex.lineage.family import Family
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=8_000)
+    domain = base + rng.normal(size=8_000)
+    sweep = [_numpy_adam(base, domain, 10 + k, lr, 60) for k, lr in enumerate([3e-4, 5e-4, 1e-3, 1.5e-3, 2e-3, 3e-3])]
+    first = _numpy_adam(base, domain, 30, 1e-3, 50)
+    weights = np.stack([base, *sweep, first, _numpy_adam(first, domain, 31, 1e-3, 40)])
+    ids = ["t/base", *[f"t/sweep{k}" for k in range(len(sweep))], "t/line1", "t/line2"]
+    floor = datetime(2022, 3, 2, 23, 29, 4, tzinfo=UTC)
+    rows = {m: {"id": m, "created_at": floor, "dtype": "F32", "declared_base": None, "adapter_base": None,
+                "base_source": None, "kind": "model", "base": None, "family": ids[0]} for m in ids}
+    family = Family(root=ids[0], ids=ids, raw=weights.astype(np.float32), scaled=weights, rows=rows, adapters=[],
+                    kurtosis=np.zeros(len(ids)))
+    found = {e.model: e for e in infer_family(family)}
+    assert {m: found[m].parents for m in ids[1:]} == {**{m: ["t/base"] for m in ids[1:-1]}, "t/line2": ["t/line1"]}
+    assert any("sweep_residual" in found[m].evidence for m in ids[1:-2])

@@ -36,6 +36,10 @@ SIBLING_OTHERS = 16  # at most this many of them, the most aligned with the mode
 # residual of siblings reached 0.6 on the design zoos, and 0.35 moved true children of a fan to the fan's
 # grandparent on the bench (bench 2000 models, seed 0: 0.35 -> 0.932, 0.25 -> 0.947, none 0.933).
 SIBLING_RESIDUAL = 0.25
+# A model's step from a candidate continues the candidate's own step (same domain) above this cosine: sweep runs
+# read as a smaller run's child 0.42-0.79 on s120 and s122 floor, a child in a new direction (a fan of the
+# candidate's children) near 0. Where it does, sweep_sibling reads the sibling test with the runs decided later.
+CONTINUES = 0.25
 # A merge is a possible parent only of a model that holds at least this share of every source's part in it
 # (evidence.held_share): a model built on the merge holds all of it (~1; its own step rarely points against a
 # source), one beside it only what every run on the base shares (up to 0.54 seen, a 300-step run on s106). A merge
@@ -142,6 +146,49 @@ def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray)
     return above, inherited_noise(child, own, steps[keep])
 
 
+def sweep_sibling(ctx: Context, index: int, chosen: int, members: np.ndarray) -> tuple[int, float] | None:
+    """(Q, residual) when model `index` is a sibling of `chosen` (a finetune decided from Q) by the sibling test
+    (evidence.inherited_noise under SIBLING_RESIDUAL) read with the runs the weights decide after the model among the
+    others; None otherwise, and wherever the clock puts `chosen` before the model. With the clock silent, the weight
+    order decides a same-domain sweep from its smallest step up: a larger run finds a smaller one beyond Q by
+    distance, angle, tail and held spread, and sibling_residual has no other decided child of Q to read the common
+    part from, or only the smallest runs, which do not span how a larger learning rate bends it (residuals 0.31-0.50
+    on s120 and s122 floor), so the sweep cascades onto one run. Its larger runs, not decided yet, are there all along
+    and span that part. Only for a step that continues the candidate's own (cosine above CONTINUES): a later member
+    beside a step in a new direction is more likely the candidate's own child (a fan of them spans the candidate's
+    noise, which a true child holds, and hides it), and a continuation is the question this test answers. A later
+    member that continues the line may be the candidate's or the model's descendant: it holds the candidate's noise
+    and lowers a true child's residual, 0.71 -> ~0.5 for one such member when all steps are alike. Measured (tied
+    clocks of s120 and s122, tiny seed 7): siblings moved at 0.03-0.16, true same-domain children 0.30 and more.
+    `members`: the model's candidates (O(k), as sibling_residual); members decided already count only as Q's
+    children (a re-save, or a member decided under another parent, is no separate run from Q)."""
+    above = int(ctx.parent[chosen])
+    if above < 0 or ctx.clock_orders([chosen], index):
+        return None
+    scaled = ctx.fam.scaled
+    child, own = scaled[index] - scaled[above], scaled[chosen] - scaled[above]
+    step = scaled[index] - scaled[chosen]
+    if step.dot(own) <= CONTINUES * math.sqrt(step.dot(step) * own.dot(own)):
+        return None
+    ids, decided = ctx.fam.ids, ctx.entries
+    later = np.fromiter((ctx.rank[m] > ctx.rank[index] and ids[m] not in decided for m in members.tolist()),
+                        dtype=bool, count=len(members))
+    others = members[((ctx.parent[members] == above) | later) & (members != chosen) & (members != index)
+                     & (members != above)]
+    if not len(others):
+        return None
+    steps = scaled[others] - scaled[above]
+    lengths = np.sqrt(np.add.reduce(steps * steps, axis=1)) + 1e-30
+    to_child = steps @ child / lengths / (math.sqrt(child.dot(child)) + 1e-30)
+    to_parent = steps @ own / lengths / (math.sqrt(own.dot(own)) + 1e-30)
+    keep = np.flatnonzero((to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN))
+    if not len(keep):
+        return None
+    keep = keep[np.argsort(-to_child[keep])[:SIBLING_OTHERS]]
+    residual = inherited_noise(child, own, steps[keep])
+    return (above, residual) if residual < SIBLING_RESIDUAL else None
+
+
 def held_whole(ctx: Context, index: int, candidate: int, candidate_tail: float) -> tuple[bool, float | None]:
     """(May model `index` hold `candidate`'s whole step from the candidate's parent, runs.held_spread), the spread.
     A spread above SPREAD_MAX rejects the candidate only when its parent is the better single run: the tail test
@@ -225,10 +272,15 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
     # angle and tail alike; only the parent's own noise, which a child inherits and a sibling does not, tells them.
     above, residual = sibling_residual(ctx, index, int(ranked.members[best]), ranked.members)
     sibling_of = None  # the candidate found to be the model's sibling, when the choice moved to their parent
+    sweep_residual = None  # sweep_sibling's residual, when that test moved the choice
     if residual is not None and residual < SIBLING_RESIDUAL:
         match = np.flatnonzero(ranked.members == above)
         if len(match) and ranked.allowed[match[0]]:
             sibling_of, best = int(ranked.members[best]), int(match[0])
+    if sibling_of is None and (ahead := sweep_sibling(ctx, index, int(ranked.members[best]), ranked.members)):
+        match = np.flatnonzero(ranked.members == ahead[0])
+        if len(match) and ranked.allowed[match[0]]:
+            sibling_of, best, sweep_residual = int(ranked.members[best]), int(match[0]), ahead[1]
     # A child holds its parent's whole step in every tensor; a run beside the candidate (same parent, any domain,
     # any length) shares a direction whose weight differs from tensor to tensor (runs.py). Not held whole: the
     # choice moves to the candidate's own parent, and that one is tested in turn.
@@ -280,6 +332,8 @@ def choose_parent(ctx: Context, index: int, candidates: np.ndarray, distance: np
         evidence["sibling_residual"] = round(residual, 4)
     if sibling_of is not None:
         evidence["sibling_of"] = fam.ids[sibling_of]
+    if sweep_residual is not None:
+        evidence["sweep_residual"] = round(sweep_residual, 4)
     if uncapped_of is not None:  # a sibling found by another test: the same key, so the confidence reads it alike
         evidence["sibling_of"], evidence["uncapped_runs"] = fam.ids[uncapped_of], True
     if spread is not None:
