@@ -2,6 +2,7 @@
 the indexing run that uses them is tested in test_catalog.py)."""
 
 import json
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -12,6 +13,7 @@ from hubindex.indexer.adapter_base import (
     SHORTLIST,
     TOP_PASSAGES,
     gradient_alignment,
+    measured,
     offset_cosines,
     shortlisted,
     uploaded_after,
@@ -111,10 +113,13 @@ def test_gradient_alignment_is_taken_on_all_passages_and_with_each_left_out(tiny
     finetune = next(m for m, e in truth.items() if e["relation"] == "finetune" and e["parents"] == [base])
     aligned = gradient_alignment(tiny_zoo / adapter, {base: tiny_zoo / base, finetune: tiny_zoo / finetune}, base)
     assert set(aligned) == {base, finetune}
-    assert all(len(a) == 2 + TOP_PASSAGES and all(-1 <= x <= 1 for x in a) for a in aligned.values())
-    assert all(len(set(a)) == len(a) for a in aligned.values())  # each subset is its own sum of steps
-    full = {c: a[0] for c, a in aligned.items()}
-    assert by_alignment(full, base, {c: a[1:-1] for c, a in aligned.items()})[0] == base
+    assert all(len(a) == 3 + 2 * TOP_PASSAGES and all(-1 <= x <= 1 for x in a) for a in aligned.values())
+    split = {c: measured(a) for c, a in aligned.items()}
+    assert all(len(set(a[1])) == len(a[1]) == TOP_PASSAGES == len(a[3]) - 1 for a in split.values())
+    # The passages are chosen on the base: there its own passages are the shared ones.
+    assert split[base][3] == [split[base][0], *split[base][1]]
+    full = {c: a[0] for c, a in split.items()}
+    assert by_alignment(full, base, {c: a[1] for c, a in split.items()})[0] == base
 
 
 def _catalog_with_an_adapter(path) -> Catalog:
@@ -202,6 +207,30 @@ def test_the_simulated_steps_decide_among_the_candidates_the_first_step_does_not
     # Facts without simulated alignments (an older bases stage) decide by the first step.
     older = [Fact(f.candidate, f.preferred, alignment=f.alignment, held_out=f.held_out) for f in facts]
     assert adapter_choice.decide(older)[0] == "root"
+
+
+def test_a_candidate_whose_own_passages_beat_the_decided_base_on_every_subset_overrules_it():
+    # Design seed 122 (quill-labs/model-cbc0962b, a code adapter on a code finetune): the passages chosen on the
+    # weights' choice (the root) are not code; there the finetune aligns -0.013 and the root wins. On each one's
+    # own passages (where the adapter lowers the loss most on it) the finetune aligns 0.070, its short-run child
+    # 0.062, the root 0.042, each time with every passage left out.
+    facts = [Fact("root", True, alignment=0.042, held_out=(0.035, 0.037, 0.044), simulated=0.081,
+                  own=(0.042, 0.035, 0.037, 0.044)),
+             Fact("ft", alignment=-0.013, held_out=(-0.015, -0.012, -0.009), simulated=0.008,
+                  own=(0.070, 0.068, 0.050, 0.069)),
+             Fact("child", alignment=-0.015, held_out=(-0.015, -0.017, -0.011), simulated=0.008,
+                  own=(0.062, 0.055, 0.047, 0.061))]
+    base, margin = adapter_choice.decide(facts)
+    assert base == "ft" and margin == pytest.approx((0.070 - 0.042) / 0.070)
+    # Without the own passages (facts stored before them) the shared passages decide, as before.
+    assert adapter_choice.decide([replace(f, own=None) for f in facts])[0] == "root"
+    # A lead one passage makes is not a win (s122 quill-labs/model-fa2a959a, a lora on the root: a sweep member
+    # 0.211 against the root's 0.204, with one subset within the near-tie share): the decided base stays.
+    near = [Fact("root", True, alignment=0.204, held_out=(0.203, 0.182, 0.205), simulated=0.3,
+                 own=(0.204, 0.203, 0.182, 0.205)),
+            Fact("sweep", alignment=0.211, held_out=(0.22, 0.193, 0.204), simulated=0.3,
+                 own=(0.211, 0.22, 0.193, 0.204))]
+    assert adapter_choice.decide(near)[0] == "root"
 
 
 def test_a_catalog_without_adapter_facts_gets_them_from_the_bases_stage_alone(tiny_catalog, tiny_zoo, tmp_path):

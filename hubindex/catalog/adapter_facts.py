@@ -10,8 +10,10 @@ from hubindex.catalog.store import Catalog
 
 # Per candidate, in this order: the candidate's id, whether the weights chose it, the weights' continuation score
 # and offset cosine, the gradient alignment on all passages, the same with each passage left out, the alignment
-# after simulated Adam steps.
-FACT_COLUMNS = ("candidate", "preferred", "continuation", "offset_cosine", "alignment", "held_out", "simulated")
+# after simulated Adam steps, the first step's alignment on the candidate's own passages (all, then each left out;
+# migration 014).
+FACT_COLUMNS = ("candidate", "preferred", "continuation", "offset_cosine", "alignment", "held_out", "simulated",
+                "own_alignment")
 
 
 def replace_adapter_facts(catalog: Catalog, adapter: str, revision: str, rows: list[tuple]) -> None:

@@ -37,6 +37,10 @@ barely change the loss (gains ~0.02 on their best passages), whose alignments ar
 adapter on a chain member whose parent, on the same text, aligns better.
 
 Per candidate the stage also measures the alignment with B after a few simulated Adam steps (`simulated_b`), and
+the first step's alignment on the candidate's own passages (those where the adapter, applied on that candidate,
+lowers the loss most): the shared passages are chosen on the weights' choice, and where that is the root of an
+adapter trained on a finetune they may not be the adapter's kind of text at all (design seed 122, a code adapter on
+a code finetune: the finetune aligned -0.013 on the root's passages, 0.070 on its own, the code passages). It
 stores everything it measured per candidate (`hubindex.lineage.adapter_choice`, table adapter_base_facts); the
 decision among the candidates is taken there, from the stored facts, again at every lineage update.
 """
@@ -241,8 +245,10 @@ def gradient_alignment(adapter: Path, candidates: dict[str, Path], select_on: st
     """Per candidate base: cosine between the adapter's B and -dL/dB at B = 0 on that candidate (its first LoRA
     step there), on the TOP_PASSAGES task passages where the adapter, applied on `select_on`, lowers the loss most:
     first on all of them, then with each one left out in turn (`by_alignment`'s held-out subsets; the step is the
-    sum of per-passage steps, so the subsets cost no more passes), last the cosine with B after a few simulated
-    Adam steps on the same passages (`simulated_b`). Candidates that do not load are left out."""
+    sum of per-passage steps, so the subsets cost no more passes), then the cosine with B after a few simulated
+    Adam steps on the same passages (`simulated_b`), last the first step's alignment on the candidate's own
+    passages, all then each left out (`own_passages`). `measured` splits the list. Candidates that do not load are
+    left out."""
     import torch
 
     from hubindex.embed.activations import load_probe_model
@@ -274,6 +280,14 @@ def gradient_alignment(adapter: Path, candidates: dict[str, Path], select_on: st
                 probe = load_probe_model(adapter, folder)
             except Exception:  # a candidate that does not load (for whatever reason) is not the base
                 continue
+        if candidate == select_on:
+            own = texts
+        else:
+            with torch.no_grad():
+                with_adapter = losses(probe, passages)
+                with probe.model.disable_adapter():
+                    mine = losses(probe, passages) - with_adapter
+            own = tuple(passages[i] for i in torch.argsort(mine, descending=True)[:TOP_PASSAGES].tolist())
         lora_b = {name: p for name, p in probe.model.named_parameters() if ".lora_B." in name}
         trained = torch.cat([p.detach().flatten().double() for p in lora_b.values()])
         for p in probe.model.parameters():
@@ -282,14 +296,29 @@ def gradient_alignment(adapter: Path, candidates: dict[str, Path], select_on: st
             for p in lora_b.values():
                 p.zero_()
                 p.requires_grad_(True)
-        steps = []
-        for text in texts:  # one pass per passage: the subsets are sums of these
+        step_of: dict[str, torch.Tensor] = {}
+        for text in dict.fromkeys((*texts, *own)):  # one pass per passage: the subsets are sums of these
             grads = torch.autograd.grad(losses(probe, (text,)).sum(), list(lora_b.values()))
-            steps.append(-torch.cat([g.flatten().double() for g in grads]))
-        total = torch.stack(steps).sum(0)
-        out[candidate] = [_cosine(total, trained), *(_cosine(total - step, trained) for step in steps),
-                          _cosine(simulated_b(lora_b, lambda on=probe: losses(on, texts).mean()), trained)]
+            step_of[text] = -torch.cat([g.flatten().double() for g in grads])
+        out[candidate] = [*_subset_alignments([step_of[t] for t in texts], trained),
+                          _cosine(simulated_b(lora_b, lambda on=probe: losses(on, texts).mean()), trained),
+                          *_subset_alignments([step_of[t] for t in own], trained)]
     return out
+
+
+def _subset_alignments(steps: list, trained) -> list[float]:
+    """Alignment of the summed steps with the trained B, then with each step left out in turn."""
+    import torch
+
+    total = torch.stack(steps).sum(0)
+    return [_cosine(total, trained), *(_cosine(total - step, trained) for step in steps)]
+
+
+def measured(values: list[float]) -> tuple[float, list[float], float, list[float]]:
+    """`gradient_alignment`'s list per candidate as (alignment, held_out, simulated, own passages: all, then each
+    left out)."""
+    half = (len(values) - 1) // 2
+    return values[0], values[1:half], values[half], values[half + 1:]
 
 
 def simulated_b(lora_b: dict, loss) -> torch.Tensor:

@@ -111,6 +111,7 @@ class BasesResult(Result):
     alignments: dict[str, float] | None = None  # gradient alignment per candidate base that loaded
     held_out: dict[str, list[float]] | None = None  # the same with each passage left out (adapter_choice.by_alignment)
     simulated: dict[str, float] | None = None  # alignment after simulated Adam steps (adapter_base.simulated_b)
+    own: dict[str, list[float]] | None = None  # first step on the candidate's own passages: all, then each left out
 
 
 class EmbedResult(Result):

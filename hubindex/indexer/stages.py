@@ -22,7 +22,7 @@ from hubindex.errors import UnsupportedFormatError
 from hubindex.fingerprint import compute_signature
 from hubindex.ids import validate_model_id
 from hubindex.indexer import families
-from hubindex.indexer.adapter_base import gradient_alignment
+from hubindex.indexer.adapter_base import gradient_alignment, measured
 from hubindex.indexer.assignment import Assignment
 from hubindex.indexer.discover import discover
 from hubindex.indexer.embedding import delta_activation, embedding_base, probe_loss, probe_model, stale
@@ -195,10 +195,11 @@ class BasesStage(BaseStage):
 
     def execute(self, job: BasesJob) -> BasesResult:
         if job.kind == "adapter":
-            aligned = base_alignments(job)
+            aligned = {c: measured(a) for c, a in base_alignments(job).items()}
             return BasesResult(job=job, ok=True, alignments={c: a[0] for c, a in aligned.items()},
-                               held_out={c: a[1:-1] for c, a in aligned.items()},
-                               simulated={c: a[-1] for c, a in aligned.items()})
+                               held_out={c: a[1] for c, a in aligned.items()},
+                               simulated={c: a[2] for c, a in aligned.items()},
+                               own={c: a[3] for c, a in aligned.items()})
         return BasesResult(job=job, ok=True, losses=base_losses(job))
 
     def failure(self, job: BasesJob, exc: BaseException) -> BasesResult:
@@ -235,9 +236,11 @@ def record_bases(catalog: Catalog, result: BasesResult) -> None:
 def adapter_facts(job: BasesJob, result: BasesResult) -> list[adapter_choice.Fact]:
     """Per candidate: the weights' scores that shortlisted it and the gradient alignments measured on it."""
     aligned, held_out, simulated = result.alignments or {}, result.held_out or {}, result.simulated or {}
+    own = result.own or {}
     preferred = job.base if job.source == "weights" else None
     return [adapter_choice.Fact(c, c == preferred, *job.scores.get(c, (None, None)), aligned.get(c),
-                                tuple(held_out[c]) if c in held_out else None, simulated.get(c))
+                                tuple(held_out[c]) if c in held_out else None, simulated.get(c),
+                                tuple(own[c]) if c in own else None)
             for c in job.candidates]
 
 
