@@ -60,7 +60,8 @@ def synthetic_rows(n: int, seed: int = 0) -> tuple[list[dict], list[dict], list[
             lineage.append({"model_id": model, "family": root, "parents": parents, "relation": relation,
                             "confidence": float(np.round(rng.uniform(0.55, 1.0), 3))})
             vector = centres[DOMAINS.index(domain)] + rng.normal(scale=0.6, size=DIM)
-            embeddings.append({"model_id": model, "vector": vector.astype(np.float32).tolist(), "base": root})
+            embeddings.append({"model_id": model, "vector": vector.astype(np.float32).tolist(), "base": root,
+                               "applied": root if kind == "adapter" else None})  # an adapter is applied on the root
     for row in models:
         row["created_at"] = (start + timedelta(minutes=row.pop("t"))).isoformat()
     return models, lineage, embeddings
@@ -84,7 +85,7 @@ def write_catalog(path: Path, n: int) -> Path:
         (tmp / "emb.json").write_text(json.dumps(embeddings))
         for method in ("hubindex", "paper"):
             con.execute("INSERT INTO embeddings SELECT model_id, ?, md5(model_id), base, md5(base), "
-                        "vector::FLOAT[], sqrt(list_inner_product(vector, vector)), ? "
+                        "vector::FLOAT[], sqrt(list_inner_product(vector, vector)), ?, applied, md5(applied) "
                         f"FROM read_json('{tmp / 'emb.json'}')", [method, get_method(method).recipe])
         rebuild(catalog)
     return path

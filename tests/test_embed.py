@@ -290,3 +290,31 @@ def test_cli_search_by_examples_over_db_and_api(tiny_zoo, tiny_catalog, api_serv
     result = runner.invoke(cli, ["search", "--examples", str(tmp_path / "one.json"), "--base", root,
                                  "--db", str(tiny_catalog)])
     assert result.exit_code != 0 and "not a valid example search" in result.output
+
+
+def test_an_adapter_moved_to_another_base_is_embedded_again(tmp_path):
+    """An adapter's vector is taken with the adapter applied on its base; when lineage moves the adapter to another
+    model (or that model gets new weights) the stored vector is another model's, so `stale` lists it until a vector
+    taken on the new base is saved (which records the model and revision it was applied on)."""
+    from hubindex.catalog import Catalog
+    from hubindex.indexer.embedding import applied_state, stale
+    from tests.synthetic_catalog import write_catalog
+
+    method = METHODS["hubindex"]
+    db = write_catalog(tmp_path / "synthetic.duckdb", 60)
+    with Catalog(db) as catalog:
+        before = {r["id"] for r in stale(catalog, method)}
+        adapter = catalog.con.execute("SELECT id FROM models WHERE kind = 'adapter' ORDER BY id").fetchone()[0]
+        row = catalog.model(adapter)
+        sibling = catalog.con.execute("SELECT id FROM models WHERE kind = 'model' AND family = ? AND id <> ? "
+                                      "ORDER BY id", [row["family"], row["family"]]).fetchone()[0]
+        assert adapter not in before and applied_state(catalog, row) == (row["family"], catalog.model(
+            row["family"])["revision"])
+        catalog.set_base(adapter, row["family"], sibling, "gradient", 0.1)  # lineage moved it to a finetune
+        assert {r["id"] for r in stale(catalog, method)} == before | {adapter}
+        old = catalog.embedding(adapter, "hubindex")
+        catalog.save_embedding(adapter, "hubindex", old.revision, old.base, old.base_revision, old.vector,
+                               method.recipe, applied=applied_state(catalog, catalog.model(adapter)))
+        assert {r["id"] for r in stale(catalog, method)} == before
+        catalog.con.execute("UPDATE models SET revision = 'new-weights' WHERE id = ?", [sibling])
+        assert {r["id"] for r in stale(catalog, method)} == before | {adapter, sibling}  # new weights: both again

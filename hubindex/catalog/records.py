@@ -99,6 +99,8 @@ class EmbeddingRecord:
     vector: np.ndarray | None  # None when read without vectors (norms only)
     norm: float
     recipe: str
+    applied_on: str | None  # an adapter: the model it was applied on (None for a full model)
+    applied_revision: str | None  # that model's revision
 
 
 @dataclass(frozen=True, slots=True)

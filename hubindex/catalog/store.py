@@ -192,8 +192,9 @@ class Catalog:
 
     def embedding(self, model_id: str, method: str) -> EmbeddingRecord | None:
         """The model's embedding by `method`'s current recipe (a row of another recipe counts as missing)."""
-        row = self.con.execute("SELECT model_id, method, revision, base, base_revision, vector, norm, recipe "
-                               "FROM embeddings WHERE model_id = ? AND method = ? AND recipe = ?",
+        row = self.con.execute("SELECT model_id, method, revision, base, base_revision, vector, norm, recipe, "
+                               "applied_on, applied_revision FROM embeddings "
+                               "WHERE model_id = ? AND method = ? AND recipe = ?",
                                [model_id, method, current_recipe(method)]).fetchone()
         if row is None:
             return None
@@ -202,7 +203,8 @@ class Catalog:
     def embeddings(self, method: str, family: str | None = None) -> list[MemberEmbedding]:
         """Current embeddings of ok models with their family (or of one family)."""
         rows = self.con.execute(
-            "SELECT e.model_id, e.method, e.revision, e.base, e.base_revision, e.vector, e.norm, e.recipe, m.family "
+            "SELECT e.model_id, e.method, e.revision, e.base, e.base_revision, e.vector, e.norm, e.recipe, "
+            "e.applied_on, e.applied_revision, m.family "
             "FROM embeddings e JOIN models m ON m.id = e.model_id "
             f"WHERE e.method = ? AND e.recipe = ? AND m.status IN {ok_sql()} AND e.revision = m.revision "
             f"{'AND m.family = ? ' if family else ''}ORDER BY e.model_id",
@@ -267,7 +269,8 @@ class Catalog:
             "SELECT (SELECT count(*) || ':' || coalesce(bit_xor(hash(id, revision, status, kind, family, base, "
             "tags::VARCHAR)), 0) FROM models), (SELECT count(*) || ':' || coalesce(bit_xor(hash(model_id, family, "
             "parents::VARCHAR, relation, confidence)), 0) FROM lineage), (SELECT count(*) || ':' || "
-            "coalesce(bit_xor(hash(model_id, method, revision, base, base_revision, norm)), 0) FROM embeddings)"
+            "coalesce(bit_xor(hash(model_id, method, revision, base, base_revision, norm, applied_on)), 0) "
+            "FROM embeddings)"
         ).fetchone()
         return "/".join(row)
 
@@ -326,11 +329,13 @@ class Catalog:
                          [family, base, base_source, margin, model_id])
 
     def save_embedding(self, model_id: str, method: str, revision: str, base: str, base_revision: str,
-                       vector: np.ndarray, recipe: str) -> None:
+                       vector: np.ndarray, recipe: str, applied: tuple[str, str] | None = None) -> None:
+        """`applied`: for an adapter, (model id, revision) of the model it was applied on."""
+        applied_on, applied_revision = applied or (None, None)
         self.con.execute("INSERT OR REPLACE INTO embeddings (model_id, method, revision, base, base_revision, vector, "
-                         "norm, recipe) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         "norm, recipe, applied_on, applied_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          [model_id, method, revision, base, base_revision, vector.astype(np.float32).tolist(),
-                          float(np.linalg.norm(vector)), recipe])
+                          float(np.linalg.norm(vector)), recipe, applied_on, applied_revision])
 
     def replace_lineage(self, family: str, digest: str, entries: list[dict], seconds: float) -> None:
         """Swap in a family's recomputed lineage in one transaction."""

@@ -8,6 +8,7 @@ base resolution chose.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,7 +78,23 @@ def embedding_base(row: dict) -> str | None:
     return row["base"]
 
 
+def applied_on(catalog: Catalog, row: Mapping) -> str | None:
+    """The model an adapter is applied on for its probes (None for a full model)."""
+    return catalog.applied_base(row) if row["kind"] == "adapter" else None
+
+
+def applied_state(catalog: Catalog, row: Mapping) -> tuple[str, str] | None:
+    """(model, revision) an adapter's vector must have been taken on, as the catalog stands; None for a full model
+    (or an adapter whose base is not indexed)."""
+    on = applied_on(catalog, row)
+    applied = catalog.model(on) if on else None
+    return (applied["id"], applied["revision"]) if applied is not None else None
+
+
 def stale(catalog: Catalog, method: EmbeddingMethod) -> list[dict]:
+    """Models whose embedding is missing or was taken from other weights: another revision of the model or of the
+    base it is compared with, another base, or (an adapter) another model it was applied on, which lineage may
+    move after the adapter was embedded (an adapter embedded before that was recorded is embedded again once)."""
     todo = []
     for row in catalog.models(ok_only=True):
         against = embedding_base(row)
@@ -88,6 +105,7 @@ def stale(catalog: Catalog, method: EmbeddingMethod) -> list[dict]:
         if base is None:
             continue
         if have is None or have.revision != row["revision"] or have.base_revision != base["revision"] \
-                or have.base != against:
+                or have.base != against or (have.applied_on, have.applied_revision) != (
+                    applied_state(catalog, row) or (None, None)):
             todo.append(row)
     return sorted(todo, key=lambda r: (embedding_base(r), r["id"]))  # by base: each base's features computed once

@@ -59,6 +59,7 @@ class EmbedJob(Job):
     folder: str | None
     kind: str
     applied_on: tuple[str, str | None] | None  # an adapter's (base id, folder) it is applied on
+    applied_revision: str | None = None  # that base's revision (recorded with the vector: indexer.embedding.stale)
     method: str
     base: str
     base_revision: str

@@ -25,7 +25,15 @@ from hubindex.indexer import families
 from hubindex.indexer.adapter_base import gradient_alignment, measured
 from hubindex.indexer.assignment import Assignment
 from hubindex.indexer.discover import discover
-from hubindex.indexer.embedding import delta_activation, embedding_base, probe_loss, probe_model, stale
+from hubindex.indexer.embedding import (
+    applied_on,
+    applied_state,
+    delta_activation,
+    embedding_base,
+    probe_loss,
+    probe_model,
+    stale,
+)
 from hubindex.indexer.jobs import (
     BasesJob,
     BasesResult,
@@ -43,7 +51,7 @@ from hubindex.lineage.ranked_parents import store_parent_candidates
 from hubindex.pipeline.payload import Packed, SignaturePayload
 from hubindex.pipeline.run import Failure
 from hubindex.pipeline.stage import TRANSIENT, BaseStage, QueueName, message, register
-from hubindex.status import BaseSource, ModelKind, ModelStatus
+from hubindex.status import BaseSource, ModelStatus
 
 if TYPE_CHECKING:
     from hubindex.indexer.run import IndexRun
@@ -268,9 +276,10 @@ class EmbedStage(BaseStage):
         jobs: list[EmbedJob] = []
         for row in stale(catalog, get_method(method)):
             base = catalog.require(embedding_base(row))
-            applied = catalog.applied_base(row) if row.kind == ModelKind.ADAPTER else None
+            applied = catalog.require(on) if (on := applied_on(catalog, row)) else None
             jobs.append(EmbedJob(model_id=row.id, revision=row.revision, folder=row.path, kind=row.kind,
-                                 applied_on=(applied, catalog.require(applied).path) if applied else None,
+                                 applied_on=(applied.id, applied.path) if applied else None,
+                                 applied_revision=applied.revision if applied else None,
                                  method=method, base=base.id, base_revision=base.revision,
                                  base_folder=base.path))
         return jobs
@@ -284,13 +293,15 @@ class EmbedStage(BaseStage):
     def record(self, run: IndexRun, catalog: Catalog, result: EmbedResult) -> None:
         job = result.job
         row, base = catalog.model(job.model_id), catalog.model(job.base)
+        applied = (job.applied_on[0], job.applied_revision) if job.applied_on else None
         current = row is not None and base is not None and row.revision == job.revision \
-            and embedding_base(row) == job.base and base.revision == job.base_revision
+            and embedding_base(row) == job.base and base.revision == job.base_revision \
+            and applied_state(catalog, row) == applied
         if not current:
-            return  # the model or its base moved on while this ran: the next run embeds the new revision
+            return  # the model, its base or what it is applied on moved on while this ran: the next run embeds it
         if result.ok:
             catalog.save_embedding(job.model_id, job.method, job.revision, job.base, job.base_revision,
-                                   result.vector.array(), get_method(job.method).recipe)
+                                   result.vector.array(), get_method(job.method).recipe, applied=applied)
             run.report.embedded[job.method] = run.report.embedded.get(job.method, 0) + 1
             return
         catalog.set_status(job.model_id, "weights_only", f"Delta Activations: {result.error}")
