@@ -29,7 +29,7 @@ on the shortlist, the parent choice, the wide merge search of models no single r
 
 Usage: python bench/lineage_scale.py [--models 10000] [--dim 1024] [--seed 0] [--sizes 1000,3000,10000]
        [--domains 30] [--noise 0.8] [--step 0.05] [--saturation 0.05,0.2] [--repeat 1] [--threads N]
-       [--profile] [--json]
+       [--profile] [--json] [--answers FILE]
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ CAP_RANGE = (0.5, 2.0)  # per-run cap D relative to --step
 MERGE_WEIGHTS = (0.3, 1.0)
 GAP_DAYS = {"fan": 20.0, "chain": 10.0, "merge": 5.0, "copy": 2.0}  # mean delay after the latest parent
 GROUPS = ("fan", "chain", "merge", "copy")
+ANSWER_EVIDENCE = ("sibling_residual", "sibling_of", "step_tail", "runner_up")  # kept per model by --answers
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 START = datetime(2023, 1, 1, tzinfo=UTC)
 # The steps infer_family calls (names in hubindex.lineage.decide) and the phase each one's CPU time is billed to.
@@ -273,6 +274,7 @@ def run(n: int, args: argparse.Namespace) -> dict:
             cpu_runs.append(time.process_time() - c0)
         phases.append({**spent, "other": cpu_runs[-1] - sum(spent.values())})
     infer_s = min(runs)  # the least disturbed run: on a shared machine other load only ever adds time
+    by_model = {e.model: e for e in entries}
     t0, c0 = time.perf_counter(), time.process_time()
     vectors = fam.scaled[[fam.index(m) for m in planted.order]]
     nearest = nearest_earlier(vectors)
@@ -288,6 +290,11 @@ def run(n: int, args: argparse.Namespace) -> dict:
               "hubindex": accuracies("hubindex", {e.model: e.parents for e in entries},
                                      {e.model: e.relation for e in entries}, truth),
               "nearest_earlier": accuracies("nearest_earlier", baseline, None, truth)}
+    if getattr(args, "answers", None):  # per model, to diff two versions of the code on the same family
+        result["answers"] = {m: {"truth": t["parents"], "group": t["group"], "parents": found.parents,
+                                 "relation": found.relation, "right": sorted(found.parents) == sorted(t["parents"]),
+                                 **{k: found.evidence[k] for k in ANSWER_EVIDENCE if k in found.evidence}}
+                             for m, t in truth.items() if (found := by_model.get(m)) is not None}
     if args.profile:  # an extra, untimed run: the profiler's overhead stays out of infer_seconds
         # Process CPU time, not wall time: on a shared machine other people's work would be billed to whatever
         # function happened to be running.
@@ -391,6 +398,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="BLAS / OpenMP threads (default: the libraries' own choice); 1 "
                         "gives steadier times on a machine shared with other work")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    parser.add_argument("--answers", type=Path, help="write each model's answer (parents, relation, the sibling test's "
+                        "evidence), its planted parents and whether they match to this JSON file (with --sizes: one "
+                        "object per size), to list the answers two versions of the code change")
     args = parser.parse_args()
     if args.threads and os.environ.get(THREAD_VARS[0]) != str(args.threads):
         # BLAS and OpenMP read their thread counts once, at import: start again with them set.
@@ -412,6 +422,9 @@ def main() -> None:
         results.append(run(n, args))
         if not args.json and not args.sizes:
             report(results[-1])
+    if args.answers:
+        answers = {str(r["models"]): r.pop("answers") for r in results}
+        args.answers.write_text(json.dumps(answers if args.sizes else answers[str(sizes[0])], indent=0))
     if args.json:
         print(json.dumps(results if args.sizes else results[0], indent=2))
     elif args.sizes:

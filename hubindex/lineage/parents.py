@@ -12,6 +12,7 @@ from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
 from hubindex.lineage.evidence import UNCAPPED, held_share, inherited_noise
+from hubindex.lineage.fans import runs_from_parent
 from hubindex.lineage.runs import SPREAD_MAX, held_spread, holds_whole, run_of_root
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
@@ -137,9 +138,24 @@ def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray)
     child, own = scaled[index] - scaled[above], scaled[parent] - scaled[above]
     # np.linalg.norm's own sums (x.dot(x) for a vector), without its checks: called for every finetune
     lengths = np.sqrt(np.add.reduce(steps * steps, axis=1)) + 1e-30
+    own_length = math.sqrt(own.dot(own)) + 1e-30
+    along = steps @ own
     to_child = steps @ child / lengths / (math.sqrt(child.dot(child)) + 1e-30)
-    to_parent = steps @ own / lengths / (math.sqrt(own.dot(own)) + 1e-30)
-    keep = np.flatnonzero((to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN))
+    to_parent = along / lengths / own_length
+    same = (to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN)
+    # Others the parent could have parented (created after it, beyond it: cosine at it of Q and the other at most
+    # BETWEEN) may be its own children decided as Q's, holding its noise (see fans.py). They are left out when the
+    # steps from the parent to them and to the model look like runs from the parent (fans.runs_from_parent). Only
+    # known, strictly later times count: a tied or missing clock says nothing of which came first.
+    if math.isfinite(float(ctx.times[parent])):
+        beyond = (own_length**2 - along) / own_length <= BETWEEN * np.sqrt(
+            np.maximum(lengths**2 - 2 * along + own_length**2, 0.0))
+        after = ctx.times[others] > ctx.times[parent]  # NaN compares False
+        suspects = np.flatnonzero(same & beyond & after)
+        if len(suspects) and runs_from_parent(own, np.vstack([scaled[index] - scaled[parent],
+                                                                steps[suspects] - own])):
+            same[suspects] = False
+    keep = np.flatnonzero(same)
     if not len(keep):
         return above, None
     keep = keep[np.argsort(-to_child[keep])[:SIBLING_OTHERS]]
