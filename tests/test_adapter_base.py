@@ -2,7 +2,6 @@
 the indexing run that uses them is tested in test_catalog.py)."""
 
 import json
-from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -207,30 +206,6 @@ def test_the_simulated_steps_decide_among_the_candidates_the_first_step_does_not
     # Facts without simulated alignments (an older bases stage) decide by the first step.
     older = [Fact(f.candidate, f.preferred, alignment=f.alignment, held_out=f.held_out) for f in facts]
     assert adapter_choice.decide(older)[0] == "root"
-
-
-def test_a_candidate_whose_own_passages_beat_the_decided_base_on_every_subset_overrules_it():
-    # Design seed 122 (quill-labs/model-cbc0962b, a code adapter on a code finetune): the passages chosen on the
-    # weights' choice (the root) are not code; there the finetune aligns -0.013 and the root wins. On each one's
-    # own passages (where the adapter lowers the loss most on it) the finetune aligns 0.070, its short-run child
-    # 0.062, the root 0.042, each time with every passage left out.
-    facts = [Fact("root", True, alignment=0.042, held_out=(0.035, 0.037, 0.044), simulated=0.081,
-                  own=(0.042, 0.035, 0.037, 0.044)),
-             Fact("ft", alignment=-0.013, held_out=(-0.015, -0.012, -0.009), simulated=0.008,
-                  own=(0.070, 0.068, 0.050, 0.069)),
-             Fact("child", alignment=-0.015, held_out=(-0.015, -0.017, -0.011), simulated=0.008,
-                  own=(0.062, 0.055, 0.047, 0.061))]
-    base, margin = adapter_choice.decide(facts)
-    assert base == "ft" and margin == pytest.approx((0.070 - 0.042) / 0.070)
-    # Without the own passages (facts stored before them) the shared passages decide, as before.
-    assert adapter_choice.decide([replace(f, own=None) for f in facts])[0] == "root"
-    # A lead one passage makes is not a win (s122 quill-labs/model-fa2a959a, a lora on the root: a sweep member
-    # 0.211 against the root's 0.204, with one subset within the near-tie share): the decided base stays.
-    near = [Fact("root", True, alignment=0.204, held_out=(0.203, 0.182, 0.205), simulated=0.3,
-                 own=(0.204, 0.203, 0.182, 0.205)),
-            Fact("sweep", alignment=0.211, held_out=(0.22, 0.193, 0.204), simulated=0.3,
-                 own=(0.211, 0.22, 0.193, 0.204))]
-    assert adapter_choice.decide(near)[0] == "root"
 
 
 def test_a_catalog_without_adapter_facts_gets_them_from_the_bases_stage_alone(tiny_catalog, tiny_zoo, tmp_path):

@@ -48,13 +48,9 @@ def decide(facts: list[Fact]) -> tuple[str, float] | None:
     adapter_base.simulated_b), whose B predicts the trained B better (it has Adam's normalisation, which the raw
     gradient lacks: cosines with the trained B ~0.4-0.6 against ~0.15-0.3) but has no held-out subsets of its own.
     Facts without simulated alignments decide by the first step. Numbers: wt-adapt4's notes (design seeds
-    108-113). Last, the candidates' own passages may overrule the result (`by_own_passages`)."""
-    decided = _decide_shared(facts)
-    return decided if decided is None else by_own_passages(facts, *decided)
-
-
-def _decide_shared(facts: list[Fact]) -> tuple[str, float] | None:
-    """`decide` on the passages chosen on the weights' choice (the first step, then the simulated steps)."""
+    108-113). The alignment on each candidate's own passages (`Fact.own`) is stored but decides nothing: letting it
+    overrule the result (round 11, wt-adapt7) fixed one adapter on design seed 122 and lost two on 123-125 (see
+    lineage.md, round 11)."""
     aligned = {f.candidate: f.alignment for f in facts if f.alignment is not None}
     held_out = {f.candidate: list(f.held_out) for f in facts if f.alignment is not None and f.held_out}
     preferred = next((f.candidate for f in facts if f.preferred), None)
@@ -69,30 +65,6 @@ def _decide_shared(facts: list[Fact]) -> tuple[str, float] | None:
         return decided
     ranked = sorted(tied, key=lambda c: (-simulated[c], c))
     return ranked[0], relative_margin(simulated[ranked[0]], simulated[ranked[1]])
-
-
-def by_own_passages(facts: list[Fact], decided: str, margin: float) -> tuple[str, float]:
-    """The decided base, unless another candidate's first step on its own passages (`Fact.own`: the passages where
-    the adapter lowers the loss most on that candidate) beats the decided one's on its own, with each passage left
-    out in turn, each time by more than WEIGHTS_TIE: then the best such candidate, its margin over the decided one.
-
-    Why: the shared passages are chosen where the adapter lowers the loss on the weights' choice; when that is the
-    root and the adapter was trained on a finetune of another domain's mix, the adapter barely helps the root
-    anywhere and the passages picked are not the adapter's kind of text: on design seed 122 (a code adapter on a
-    code finetune) the true base aligned -0.013 on them and 0.070 on its own (the code passages), the root 0.042
-    on its own. Held-out subsets and the near-tie share as `by_alignment`, so a win one passage makes does not
-    count: on s122 the adapters on roots keep their base (closest: 0.211 against 0.204, not separated)."""
-    own = {f.candidate: list(f.own) for f in facts if f.alignment is not None and f.own}
-    mine = own.get(decided)
-    if not mine:
-        return decided, margin
-    subsets = {c: theirs[1:] for c, theirs in own.items()}
-    beating = [c for c, theirs in own.items()
-               if c != decided and len(theirs) == len(mine) and wins_every_subset(c, decided, subsets, WEIGHTS_TIE)]
-    if not beating:
-        return decided, margin
-    best = max(beating, key=lambda c: (own[c][0], c))
-    return best, relative_margin(own[best][0], mine[0])
 
 
 def by_alignment(alignments: dict[str, float], preferred: str | None = None,
