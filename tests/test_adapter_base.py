@@ -248,3 +248,17 @@ def test_a_catalog_without_adapter_facts_gets_them_from_the_bases_stage_alone(ti
         assert (entry["base_before"], entry["base"], entry["decided_by"], entry["alignment"], entry["margin"]) == \
             (before, row["base"], "gradient", row["base_alignment"], row["base_margin"])
     assert remeasure()["adapters"] == []
+
+
+def test_remeasuring_an_id_that_is_not_an_adapter_names_it_and_measures_nothing(tmp_path):
+    from hubindex.errors import HubindexError
+    from hubindex.indexer.adapter_remeasure import remeasure_adapter_bases
+    from tests.synthetic_catalog import write_catalog
+
+    db = write_catalog(tmp_path / "synthetic.duckdb", 40)
+    with Catalog(db) as catalog:
+        adapter = catalog.con.execute("SELECT id FROM models WHERE kind = 'adapter' ORDER BY id").fetchone()[0]
+        full = catalog.con.execute("SELECT id FROM models WHERE kind = 'model' ORDER BY id").fetchone()[0]
+        with pytest.raises(HubindexError, match=", ".join(sorted(["org/typo", full]))):
+            remeasure_adapter_bases(catalog, only={adapter, "org/typo", full})
+        assert not adapter_choice.stored(catalog)  # nothing measured, nothing recorded

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, Field
 
 from hubindex.catalog import Catalog
+from hubindex.errors import HubindexError
 from hubindex.indexer import families
 from hubindex.indexer.jobs import BasesResult
 from hubindex.indexer.stages import bases_job, finish, record_bases
@@ -56,7 +57,11 @@ def remeasure_adapter_bases(catalog: Catalog, method: str = "hubindex", every: b
                             done: Callable[[str, BasesResult], None] | None = None) -> RemeasuredBases:
     """Run the bases stage for the adapters of `catalog` (those in `only`, if given) with several candidate bases
     that have no stored facts of their current revision (`every`: for all of them), record the results and finish
-    as an index run does. `done(adapter, result)` is called after each one."""
+    as an index run does. `done(adapter, result)` is called after each one. An id of `only` that is not an adapter
+    of the catalog is an error, named before anything is measured (a typo must not read as "nothing to measure")."""
+    strangers = sorted(m for m in only or () if (row := catalog.model(m)) is None or row.kind != ModelKind.ADAPTER)
+    if strangers:
+        raise HubindexError(f"not an adapter of {catalog.path.name}: {', '.join(strangers)}")
     measured = {adapter for adapter, revision in adapter_choice.stored(catalog)
                 if (row := catalog.model(adapter)) is not None and row.revision == revision}
     results: dict[str, BasesResult] = {}
