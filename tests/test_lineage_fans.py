@@ -67,3 +67,37 @@ def test_longer_same_domain_siblings_after_the_parent_still_make_the_model_its_s
         assert above == 0
         assert residual is not None and residual < SIBLING_RESIDUAL, (seed, residual)
         assert not runs_from_parent(runs[0] - root, np.stack(runs[1:]) - runs[0])
+
+
+def _infer(weights: np.ndarray) -> dict[str, list[str]]:
+    """Parents found by the engine for a family created in row order, a day apart (known, distinct times)."""
+    from hubindex.lineage.engine import infer_family
+
+    ctx = _context(weights, [-1] * len(weights))
+    return {e.model: e.parents for e in infer_family(ctx.fam)}
+
+
+def test_a_sweep_on_a_known_clock_is_read_with_its_runs_created_after_the_model() -> None:
+    """A same-domain sweep from the root, created smallest run first: the third run finds the first beyond the
+    root with only the second, decided, as a witness of the common part (residual 0.26 > SIBLING_RESIDUAL), and the
+    sweep cascades onto the first run. The runs created after it (no answer yet) span that part, and the steps from
+    the first run to them are no runs from it (share outside 0.92): parents.sweep_sibling reads them."""
+    rng = np.random.default_rng(0)
+    root, domain = rng.standard_normal(DIM), rng.standard_normal(DIM)
+    runs = [root + _run(rng, domain, cap) for cap in (0.03, 0.06, 0.09, 0.12, 0.15, 0.18)]
+    found = _infer(np.stack([root, *runs]))
+    assert {m: p for m, p in found.items() if m != "t/root"} == {f"t/m{i}": ["t/root"] for i in range(1, 7)}
+
+
+def test_a_parents_own_children_created_after_the_model_keep_it_its_child() -> None:
+    """The guard on a known clock: a fan of one finetune's children on its own domain, created after the first of
+    them. They are runs from the parent (share of its step outside their span 0.68-0.73 < OWN_NOISE_SHARE), so
+    they do not witness the common part and every child keeps its parent."""
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        root, domain = rng.standard_normal(DIM), rng.standard_normal(DIM)
+        parent = root + _run(rng, domain, 0.06)
+        children = [parent + _run(rng, domain, cap) for cap in (0.05, 0.08, 0.04, 0.1, 0.06)]
+        found = _infer(np.stack([root, parent, *children]))
+        assert found["t/m1"] == ["t/root"]
+        assert all(found[f"t/m{i}"] == ["t/m1"] for i in range(2, 7)), (seed, found)

@@ -27,3 +27,13 @@ def runs_from_parent(own: np.ndarray, from_parent: np.ndarray) -> bool:
     basis, _ = np.linalg.qr(np.asarray(from_parent, dtype=np.float64).T)
     outside = own - basis @ (basis.T @ own)
     return bool(np.linalg.norm(outside) < OWN_NOISE_SHARE * np.linalg.norm(own))
+
+
+def capped_from_parent(tails: np.ndarray) -> bool:
+    """Are the runs whose step tails (evidence.increment_tail) from the candidate parent P and from P's parent Q are
+    the rows of `tails` [k, 2] runs trained from P? A child of P is one capped run from P and the sum of two from Q
+    (shorter tail from P); a sibling of P is one capped run from Q and the difference of two from P (shorter tail
+    from Q). True when more than half of them have the shorter tail from P. A second reading beside
+    runs_from_parent for parents.sweep_sibling, which lets the later runs witness only where not both call them P's.
+    """
+    return bool(np.mean(tails[:, 0] < tails[:, 1]) > 0.5)

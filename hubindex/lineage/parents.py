@@ -12,7 +12,7 @@ from hubindex.lineage import confidence
 from hubindex.lineage.answers import LineageEntry, ParentCandidate
 from hubindex.lineage.context import Context, card_check, declared_bases
 from hubindex.lineage.evidence import UNCAPPED, held_share, inherited_noise
-from hubindex.lineage.fans import runs_from_parent
+from hubindex.lineage.fans import capped_from_parent, runs_from_parent
 from hubindex.lineage.runs import SPREAD_MAX, held_spread, holds_whole, run_of_root
 
 BETWEEN = 0.1  # cosine at P above which C is beside P (a sibling), not beyond it (a child)
@@ -162,10 +162,26 @@ def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray)
     return above, inherited_noise(child, own, steps[keep])
 
 
+def later_runs_beside(ctx: Context, chosen: int, later: np.ndarray, step: np.ndarray, from_chosen: np.ndarray) -> bool:
+    """May the runs created after the model (`later`, same domain; `from_chosen`: their steps from `chosen`, `step`:
+    the model's) witness the common part in sweep_sibling on a known clock? Not when there are none, nor when both
+    readings take them for `chosen`'s own runs: the share of its step outside their span (fans.runs_from_parent)
+    and their tails (fans.capped_from_parent, shorter from `chosen` than from its parent). A parent's own children
+    created after the model hold its noise and would pass the model for its sibling (bench seed 0: four fan
+    children, each reading alone keeps them; seeds 0, 4, 10 with no reading: 37-70 answers lost, net)."""
+    if not len(later):
+        return False
+    own = ctx.fam.scaled[chosen] - ctx.fam.scaled[int(ctx.parent[chosen])]
+    if not runs_from_parent(own, np.vstack([step, from_chosen])):
+        return True
+    pair = np.array([chosen, int(ctx.parent[chosen])])
+    return not capped_from_parent(np.array([ctx.step_tails(m, pair) for m in later.tolist()]))
+
+
 def sweep_sibling(ctx: Context, index: int, chosen: int, members: np.ndarray) -> tuple[int, float] | None:
     """(Q, residual) when model `index` is a sibling of `chosen` (a finetune decided from Q) by the sibling test
     (evidence.inherited_noise under SIBLING_RESIDUAL) read with the runs the weights decide after the model among the
-    others; None otherwise, and wherever the clock puts `chosen` before the model. With the clock silent, the weight
+    others; None otherwise. With the clock silent, the weight
     order decides a same-domain sweep from its smallest step up: a larger run finds a smaller one beyond Q by
     distance, angle, tail and held spread, and sibling_residual has no other decided child of Q to read the common
     part from, or only the smallest runs, which do not span how a larger learning rate bends it (residuals 0.31-0.50
@@ -176,10 +192,14 @@ def sweep_sibling(ctx: Context, index: int, chosen: int, members: np.ndarray) ->
     member that continues the line may be the candidate's or the model's descendant: it holds the candidate's noise
     and lowers a true child's residual, 0.71 -> ~0.5 for one such member when all steps are alike. Measured (tied
     clocks of s120 and s122, tiny seed 7): siblings moved at 0.03-0.16, true same-domain children 0.30 and more.
+    Where the clock puts `chosen` before the model, the runs after the model are those created after it, read only
+    as later_runs_beside allows. A sweep created smallest run first cascades the same way on a known clock (s107,
+    s110, s120 real: a sweep run given a shorter run of the sweep, residuals with the later runs 0.16, 0.018, 0.060;
+    s109 real: a 300-step run given a same-domain chain head of its root, 0.005).
     `members`: the model's candidates (O(k), as sibling_residual); members decided already count only as Q's
     children (a re-save, or a member decided under another parent, is no separate run from Q)."""
     above = int(ctx.parent[chosen])
-    if above < 0 or ctx.clock_orders([chosen], index):
+    if above < 0:
         return None
     scaled = ctx.fam.scaled
     child, own = scaled[index] - scaled[above], scaled[chosen] - scaled[above]
@@ -189,15 +209,20 @@ def sweep_sibling(ctx: Context, index: int, chosen: int, members: np.ndarray) ->
     ids, decided = ctx.fam.ids, ctx.entries
     later = np.fromiter((ctx.rank[m] > ctx.rank[index] and ids[m] not in decided for m in members.tolist()),
                         dtype=bool, count=len(members))
-    others = members[((ctx.parent[members] == above) | later) & (members != chosen) & (members != index)
-                     & (members != above)]
+    pick = ((ctx.parent[members] == above) | later) & (members != chosen) & (members != index) & (members != above)
+    others, later = members[pick], later[pick]
     if not len(others):
         return None
     steps = scaled[others] - scaled[above]
     lengths = np.sqrt(np.add.reduce(steps * steps, axis=1)) + 1e-30
     to_child = steps @ child / lengths / (math.sqrt(child.dot(child)) + 1e-30)
     to_parent = steps @ own / lengths / (math.sqrt(own.dot(own)) + 1e-30)
-    keep = np.flatnonzero((to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN))
+    same = (to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN)
+    fresh = np.flatnonzero(same & later)  # the runs after the model, of its and the candidate's domain
+    if ctx.clock_orders([chosen], index) and not later_runs_beside(ctx, chosen, others[fresh], step,
+                                                                  steps[fresh] - own):
+        return None
+    keep = np.flatnonzero(same)
     if not len(keep):
         return None
     keep = keep[np.argsort(-to_child[keep])[:SIBLING_OTHERS]]
