@@ -76,7 +76,7 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         merge, searched_wide = find_merge(ctx, index, sources, original, root_raw, merged)
         if merge is None:
             keep = original[shortlist]
-            entries[model_id] = choose_parent(ctx, index, shortlist[keep], shortlist_distance[keep])
+            entries[model_id] = choose_keeping_rows(ctx, index, shortlist[keep], shortlist_distance[keep])
             if searched_wide or not unlike_one_run(ctx, index):
                 continue
             # Not one optimizer run from any shortlisted model: look for merge sources beyond the shortlist.
@@ -97,7 +97,8 @@ def infer_family(fam: Family) -> list[LineageEntry]:
             for member in (index, child):
                 shortlist, shortlist_distance = ctx.neighbours.of(member)
                 keep = original[shortlist]
-                entries[fam.ids[member]] = choose_parent(ctx, member, shortlist[keep], shortlist_distance[keep])
+                entries[fam.ids[member]] = choose_keeping_rows(ctx, member, shortlist[keep],
+                                                               shortlist_distance[keep])
                 entries[fam.ids[member]].evidence["merge_read_as_chain"] = list(merge.sources)
             continue
         merged[model_id] = set(merge.sources)
@@ -133,6 +134,23 @@ def infer_family(fam: Family) -> list[LineageEntry]:
         if entry.relation != "root" and (entry.model in unordered or not unordered.isdisjoint(entry.parents)):
             entry.confidence = min(entry.confidence, confidence.RESAVE_UNORDERED)
     return list(entries.values())
+
+
+def choose_keeping_rows(ctx: Context, index: int, candidates: np.ndarray, distance: np.ndarray) -> LineageEntry:
+    """parents.choose_parent, unless it names a parent with more vocabulary rows than the model (Family.drops_rows:
+    a sibling padded to a multiple of 64, decided first on a tied clock, s120-reset); then it chooses again among
+    the candidates without such rows. The first call keeps every candidate: the sibling tests read the shortlist's
+    later runs as witnesses (s121-reset northwind/model-c0860375 needs its vocabulary-extended siblings there), so
+    filtering before the choice moved a right answer. choose_parent's last write (ctx.parent, ctx.tails) is
+    replaced by the second call's."""
+    entry = choose_parent(ctx, index, candidates, distance)
+    first = int(ctx.parent[index])
+    if not ctx.fam.drops_rows(index, np.array([first]))[0]:
+        return entry
+    keep = ~ctx.fam.drops_rows(index, candidates)
+    entry = choose_parent(ctx, index, candidates[keep], distance[keep])
+    entry.evidence["more_rows"] = ctx.fam.ids[first]  # the candidate passed over
+    return entry
 
 
 def chain_read_as_merge(ctx: Context, index: int, sources: np.ndarray, residual: float) -> int | None:

@@ -29,6 +29,9 @@ class Family:
     # Where each tensor's samples start in a row, and where the last one ends ([tensors + 1]); None when the
     # samples have no tensor structure (synthetic sketches).
     bounds: np.ndarray | None = None
+    # [n, t] rows (first dimension) of each member's tensors whose row counts differ between layouts (embeddings,
+    # LM head) where those tensors agree in every other dimension; None with one layout. See drops_rows.
+    vocab_rows: np.ndarray | None = None
     _positions: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -39,6 +42,16 @@ class Family:
 
     def created(self, model_id: str) -> datetime | None:
         return self.rows[model_id]["created_at"]
+
+    def drops_rows(self, index: int, candidates: np.ndarray) -> np.ndarray:
+        """Would member `index` have had to drop vocabulary rows to come from each candidate: the candidate has
+        more rows in some resized tensor and no fewer in any? Finetunes, vocabulary extensions
+        (`resize_token_embeddings`, added tokens, padding to a multiple) only ever add rows, so such a candidate is
+        a sibling or a descendant, never a parent (a vocabulary-trimmed model would be misread; no zoo has one)."""
+        if self.vocab_rows is None:
+            return np.zeros(len(candidates), dtype=bool)
+        own, theirs = self.vocab_rows[index], self.vocab_rows[candidates]
+        return np.any(theirs > own, axis=1) & np.all(theirs >= own, axis=1)
 
 
 SHARED_MIN = 0.5  # share of a model's samples that models of two layouts must share to be compared
@@ -77,9 +90,21 @@ def tensor_bounds(shapes: dict) -> np.ndarray:
     return np.cumsum([0] + [counts[n] for n in sorted(shapes)])
 
 
+def vocab_rows(shapes: list[dict]) -> np.ndarray | None:
+    """Family.vocab_rows from each member's tensor shapes (name -> shape): the tensors every member has, with
+    differing row counts and the same other dimensions. None when no tensor differs that way."""
+    names = [n for n in sorted(shapes[0]) if all(n in s for s in shapes)
+             and len({tuple(s[n][1:]) for s in shapes}) == 1 and len({len(s[n]) for s in shapes}) == 1
+             and len(shapes[0][n]) >= 1 and len({s[n][0] for s in shapes}) > 1]
+    if not names:
+        return None
+    return np.array([[int(s[n][0]) for n in names] for s in shapes], dtype=np.int64)
+
+
 def load_family(catalog: Catalog, root: str, members: list[dict]) -> Family:
     full = sorted((m for m in members if m["kind"] == "model"), key=lambda m: (m["id"] != root, m["id"]))
     kurt = []
+    rows = None
     if len({m["layout"] for m in full}) == 1:
         raw, scaled = (list(x) for x in zip(*(sample_vectors(catalog, m["id"]) for m in full), strict=True))
         signature = catalog.signature(full[0]["id"])
@@ -89,13 +114,15 @@ def load_family(catalog: Catalog, root: str, members: list[dict]) -> Family:
         if shared is None:
             raise NotFoundError(f"family {root}: its members share too few tensors to compare")
         raw, scaled, bounds = shared
+        signatures = [catalog.signature(m["id"]) for m in full]  # all present: _shared_samples checked
+        rows = vocab_rows([dict(sig["shapes"]) for sig in signatures])
     for row in full:
         stats = [t for t in catalog.tensor_stats(row["id"]) if len(t["shape"]) == 2 and t["kurtosis"] is not None]
         kurt.append(float(np.mean([t["kurtosis"] for t in stats])) if stats else 0.0)
     return Family(root=root, ids=[r["id"] for r in full], raw=np.stack(raw).astype(np.float32),
                   scaled=np.stack(scaled).astype(np.float64), rows={m["id"]: m for m in members},
                   adapters=[m["id"] for m in members if m["kind"] == "adapter"], kurtosis=np.array(kurt),
-                  bounds=bounds)
+                  bounds=bounds, vocab_rows=rows)
 
 
 def families(catalog: Catalog) -> list[Family]:
