@@ -136,18 +136,13 @@ def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray)
         return above, None
     steps = scaled[others] - scaled[above]
     child, own = scaled[index] - scaled[above], scaled[parent] - scaled[above]
-    # np.linalg.norm's own sums (x.dot(x) for a vector), without its checks: called for every finetune
-    lengths = np.sqrt(np.add.reduce(steps * steps, axis=1)) + 1e-30
-    own_length = math.sqrt(own.dot(own)) + 1e-30
-    along = steps @ own
-    to_child = steps @ child / lengths / (math.sqrt(child.dot(child)) + 1e-30)
-    to_parent = along / lengths / own_length
-    same = (to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN)
+    lengths, along, to_child, same = _beside(steps, child, own)
     # Others the parent could have parented (created after it, beyond it: cosine at it of Q and the other at most
     # BETWEEN) may be its own children decided as Q's, holding its noise (see fans.py). They are left out when the
     # steps from the parent to them and to the model look like runs from the parent (fans.runs_from_parent). Only
     # known, strictly later times count: a tied or missing clock says nothing of which came first.
     if math.isfinite(float(ctx.times[parent])):
+        own_length = math.sqrt(own.dot(own)) + 1e-30
         beyond = (own_length**2 - along) / own_length <= BETWEEN * np.sqrt(
             np.maximum(lengths**2 - 2 * along + own_length**2, 0.0))
         after = ctx.times[others] > ctx.times[parent]  # NaN compares False
@@ -155,11 +150,30 @@ def sibling_residual(ctx: Context, index: int, parent: int, members: np.ndarray)
         if len(suspects) and runs_from_parent(own, np.vstack([scaled[index] - scaled[parent],
                                                                 steps[suspects] - own])):
             same[suspects] = False
+    return above, _residual(child, own, steps, to_child, same)
+
+
+def _beside(steps: np.ndarray, child: np.ndarray, own: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(lengths, along, to_child, same) of the others' `steps` from Q: their norms, their dot products with the
+    candidate's step `own`, their cosines with the model's step `child`, and whether they share both steps' domain
+    (cosine with each above SAME_DOMAIN)."""
+    # np.linalg.norm's own sums (x.dot(x) for a vector), without its checks: called for every finetune
+    lengths = np.sqrt(np.add.reduce(steps * steps, axis=1)) + 1e-30
+    along = steps @ own
+    to_child = steps @ child / lengths / (math.sqrt(child.dot(child)) + 1e-30)
+    to_parent = along / lengths / (math.sqrt(own.dot(own)) + 1e-30)
+    return lengths, along, to_child, (to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN)
+
+
+def _residual(child: np.ndarray, own: np.ndarray, steps: np.ndarray, to_child: np.ndarray,
+              same: np.ndarray) -> float | None:
+    """evidence.inherited_noise of the model's and the candidate's steps with the `same`-domain others (the
+    SIBLING_OTHERS most aligned with the model) as the common part; None without any."""
     keep = np.flatnonzero(same)
     if not len(keep):
-        return above, None
+        return None
     keep = keep[np.argsort(-to_child[keep])[:SIBLING_OTHERS]]
-    return above, inherited_noise(child, own, steps[keep])
+    return inherited_noise(child, own, steps[keep])
 
 
 def later_runs_beside(ctx: Context, chosen: int, later: np.ndarray, step: np.ndarray, from_chosen: np.ndarray) -> bool:
@@ -214,20 +228,13 @@ def sweep_sibling(ctx: Context, index: int, chosen: int, members: np.ndarray) ->
     if not len(others):
         return None
     steps = scaled[others] - scaled[above]
-    lengths = np.sqrt(np.add.reduce(steps * steps, axis=1)) + 1e-30
-    to_child = steps @ child / lengths / (math.sqrt(child.dot(child)) + 1e-30)
-    to_parent = steps @ own / lengths / (math.sqrt(own.dot(own)) + 1e-30)
-    same = (to_child > SAME_DOMAIN) & (to_parent > SAME_DOMAIN)
+    _, _, to_child, same = _beside(steps, child, own)
     fresh = np.flatnonzero(same & later)  # the runs after the model, of its and the candidate's domain
     if ctx.clock_orders([chosen], index) and not later_runs_beside(ctx, chosen, others[fresh], step,
                                                                   steps[fresh] - own):
         return None
-    keep = np.flatnonzero(same)
-    if not len(keep):
-        return None
-    keep = keep[np.argsort(-to_child[keep])[:SIBLING_OTHERS]]
-    residual = inherited_noise(child, own, steps[keep])
-    return (above, residual) if residual < SIBLING_RESIDUAL else None
+    residual = _residual(child, own, steps, to_child, same)
+    return (above, residual) if residual is not None and residual < SIBLING_RESIDUAL else None
 
 
 def held_whole(ctx: Context, index: int, candidate: int, candidate_tail: float) -> tuple[bool, float | None]:
