@@ -59,16 +59,16 @@ SHARED_MIN = 0.5  # share of a model's samples that models of two layouts must s
 
 def shared_samples(catalog: Catalog, ids: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
     """Raw and scaled samples of `ids` on the tensors they share (_shared_samples without the bounds)."""
-    shared = _shared_samples(catalog, ids)
+    shared = _shared_samples([catalog.signature(i) for i in ids])
     return None if shared is None else shared[:2]
 
 
-def _shared_samples(catalog: Catalog, ids: list[str]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray] | None:
-    """Raw and scaled samples of `ids` on the tensors (name and shape) all of them share, in one coordinate order.
+def _shared_samples(signatures: list) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray] | None:
+    """Raw and scaled samples of models (their stored `signatures`, None where missing) on the tensors (name and
+    shape) all of them share, in one coordinate order.
     A vocabulary-extended or resized child differs from its parent only in its embeddings' rows: every other
     tensor lines up. None when the shared tensors hold less than SHARED_MIN of some model's samples (different
     architectures or sizes are not compared)."""
-    signatures = [catalog.signature(i) for i in ids]
     if any(sig is None for sig in signatures):
         return None
     segments = [split_samples(sig["samples"], sig["shapes"]) for sig in signatures]
@@ -110,11 +110,11 @@ def load_family(catalog: Catalog, root: str, members: list[dict]) -> Family:
         signature = catalog.signature(full[0]["id"])
         bounds = tensor_bounds(signature.shapes) if signature is not None else None
     else:  # vocabulary-extended or resized members: compare on the tensors every member shares
-        shared = _shared_samples(catalog, [m["id"] for m in full])
+        signatures = [catalog.signature(m["id"]) for m in full]  # read once: samples and shapes
+        shared = _shared_samples(signatures)
         if shared is None:
             raise NotFoundError(f"family {root}: its members share too few tensors to compare")
         raw, scaled, bounds = shared
-        signatures = [catalog.signature(m["id"]) for m in full]  # all present: _shared_samples checked
         rows = vocab_rows([dict(sig["shapes"]) for sig in signatures])
     for row in full:
         stats = [t for t in catalog.tensor_stats(row["id"]) if len(t["shape"]) == 2 and t["kurtosis"] is not None]
